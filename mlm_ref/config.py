@@ -1,0 +1,180 @@
+"""The one masking configuration shared by every backend.
+
+`MaskingConfig` is the only place where the parameters of the contract are validated and the
+only place where the probabilities that follow from them are computed. The NumPy, PyTorch and
+JAX maskers, and the statistical harness in `verify/`, all read from it; none of them re-derives
+a probability on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Iterable
+
+import numpy as np
+
+__all__ = ["MaskingConfig", "OutcomeProbs"]
+
+
+def _token_id(name: str, value) -> int:
+    """A non-negative integer token id (bools and floats are refused, even 3.0)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer token id, got {value!r} "
+                        f"of type {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer token id, got {value!r}")
+    return int(value)
+
+
+def _token_set(name: str, values) -> tuple[int, ...]:
+    """A collection of token ids, returned sorted and without repeats."""
+    if values is None:
+        return ()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a collection of token ids (list, tuple, set), "
+                        f"got {values!r} of type {type(values).__name__}")
+    ids = [_token_id(f"{name} element", v) for v in values]
+    return tuple(sorted(set(ids)))
+
+
+def _probability(name: str, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1], got {value!r} "
+                        f"of type {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a finite probability in [0, 1], got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class OutcomeProbs:
+    """What an observer of the outputs alone sees at a selected position.
+
+    `mask`: the output is `mask_token`; `original`: the output equals the input token;
+    `other`: anything else. They sum to one. They differ from the category probabilities
+    because a random draw can land on the original token or on `mask_token`.
+    """
+
+    mask: float
+    original: float
+    other: float
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.mask, self.original, self.other)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MaskingConfig:
+    """Validated, immutable parameters of one masker (section 2 of the contract).
+
+    Args:
+        padding_token: id of `[PAD]`; never masked, and the label of every unselected position.
+        mask_token: id of `[MASK]`; never masked (it is already a mask).
+        no_mask_tokens: ids that are never masked, e.g. `[CLS]`, `[SEP]`.
+        n_tokens: vocabulary size; random replacements are drawn from `0 .. n_tokens-1`.
+        masking_prob: probability that an eligible position is selected.
+        randomize_prob: probability that a selected position gets a random token.
+        no_change_prob: probability that a selected position keeps its token.
+        random_exclude: ids never drawn as random replacements (empty by default).
+
+    Raises:
+        TypeError: a parameter has the wrong type (the message names it).
+        ValueError: a parameter has an invalid value (the message names it and the value).
+    """
+
+    padding_token: int
+    mask_token: int
+    n_tokens: int
+    no_mask_tokens: tuple[int, ...] = ()
+    masking_prob: float = 0.15
+    randomize_prob: float = 0.1
+    no_change_prob: float = 0.1
+    random_exclude: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        put("padding_token", _token_id("padding_token", self.padding_token))
+        put("mask_token", _token_id("mask_token", self.mask_token))
+        if self.padding_token == self.mask_token:
+            raise ValueError(f"padding_token and mask_token must differ, both are "
+                             f"{self.padding_token}")
+        put("n_tokens", _token_id("n_tokens", self.n_tokens))
+        if self.n_tokens < 1:
+            raise ValueError(f"n_tokens must be >= 1, got {self.n_tokens}")
+        if self.n_tokens > 2**31 - 1:
+            raise ValueError(f"n_tokens must be < 2**31 (random ids are drawn as int32), "
+                             f"got {self.n_tokens}")
+        put("no_mask_tokens", _token_set("no_mask_tokens", self.no_mask_tokens))
+        for name in ("masking_prob", "randomize_prob", "no_change_prob"):
+            put(name, _probability(name, getattr(self, name)))
+        if self.randomize_prob + self.no_change_prob > 1.0 + 1e-12:
+            raise ValueError(f"randomize_prob + no_change_prob must be <= 1, got "
+                             f"{self.randomize_prob} + {self.no_change_prob} = "
+                             f"{self.randomize_prob + self.no_change_prob}")
+        put("random_exclude", _token_set("random_exclude", self.random_exclude))
+        outside = [t for t in self.random_exclude if t >= self.n_tokens]
+        if outside:
+            raise ValueError(f"random_exclude ids must lie in [0, n_tokens={self.n_tokens}), "
+                             f"got {outside}")
+        if len(self.random_exclude) >= self.n_tokens:
+            raise ValueError(f"random_exclude must leave at least one id of the "
+                             f"{self.n_tokens} to draw, got {len(self.random_exclude)} ids")
+
+    # -- derived quantities: the single source for every backend and for the harness --
+
+    @property
+    def ineligible_tokens(self) -> tuple[int, ...]:
+        """Ids never selected: `no_mask_tokens`, `padding_token` and `mask_token`, sorted."""
+        return tuple(sorted(set(self.no_mask_tokens) | {self.padding_token, self.mask_token}))
+
+    @property
+    def mask_token_prob(self) -> float:
+        """Probability that a selected position becomes `mask_token` (the remainder)."""
+        return max(0.0, 1.0 - self.randomize_prob - self.no_change_prob)
+
+    @property
+    def n_random(self) -> int:
+        """How many ids a random replacement is drawn from (V minus `random_exclude`)."""
+        return self.n_tokens - len(self.random_exclude)
+
+    def random_ids(self) -> np.ndarray:
+        """The ids a random replacement is drawn from, ascending; int64 `[n_random]`."""
+        ids = np.arange(self.n_tokens, dtype=np.int64)
+        return np.delete(ids, np.asarray(self.random_exclude, dtype=np.int64))
+
+    def is_random_id(self, token: int) -> bool:
+        """Whether `token` can be drawn as a random replacement."""
+        return 0 <= token < self.n_tokens and token not in self.random_exclude
+
+    def category_probs(self) -> tuple[float, float, float]:
+        """(mask, random, unchanged): the exclusive categories of a selected position."""
+        return (self.mask_token_prob, self.randomize_prob, self.no_change_prob)
+
+    def outcome_probs(self, original: int) -> OutcomeProbs:
+        """Observed-outcome probabilities at a selected position holding `original`.
+
+        A random draw hits `mask_token` with probability 1/V' if `mask_token` can be drawn,
+        and hits the original with probability 1/V' if the original can be drawn, where V' is
+        `n_random`. With the defaults and no exclusions: 0.8 + 0.1/V, 0.1 + 0.1/V and
+        0.1 (V-2)/V.
+        """
+        if original == self.mask_token:
+            raise ValueError("a position holding mask_token is never selected")
+        per_id = self.randomize_prob / self.n_random
+        hit_mask = per_id if self.is_random_id(self.mask_token) else 0.0
+        hit_original = per_id if self.is_random_id(original) else 0.0
+        mask = self.mask_token_prob + hit_mask
+        same = self.no_change_prob + hit_original
+        return OutcomeProbs(mask=mask, original=same, other=max(0.0, 1.0 - mask - same))
+
+    def exact_thresholds(self) -> tuple[np.float32, np.float32, np.float32]:
+        """float32 thresholds of exact mode: (select, random, random-or-unchanged).
+
+        Section 4 of the contract compares float32 uniforms against these, so every backend
+        must round them the same way: the sum is formed in float64, then rounded once.
+        """
+        return (np.float32(self.masking_prob), np.float32(self.randomize_prob),
+                np.float32(self.randomize_prob + self.no_change_prob))
