@@ -131,6 +131,11 @@ class MaskingConfig:
         return tuple(sorted(set(self.no_mask_tokens) | {self.padding_token, self.mask_token}))
 
     @property
+    def max_output_id(self) -> int:
+        """The largest id either output can hold: a random id, `mask_token` or a label."""
+        return max(self.n_tokens - 1, self.mask_token, self.padding_token)
+
+    @property
     def mask_token_prob(self) -> float:
         """Probability that a selected position becomes `mask_token` (the remainder)."""
         return max(0.0, 1.0 - self.randomize_prob - self.no_change_prob)

@@ -1,0 +1,31 @@
+# Two commands for a fresh clone: `make verify` (the harness on every backend) and `make test`.
+# Both create .venv on first use; torch is pinned to the release whose CPU wheel lies on disk.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_PIN := torch==2.13.0
+DEVICE ?= cpu
+
+.PHONY: verify test install clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[all]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job: the statistical harness on the three backends, then exact-mode agreement.
+verify: $(STAMP)
+	$(PY) -m verify.stats --device $(DEVICE)
+	@if [ -f verify/exact.py ]; then $(PY) -m verify.exact --device $(DEVICE); fi
+
+# The test suite as CI runs it: Hypothesis's `ci` profile, long statistical runs deselected.
+test: $(STAMP)
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,18 @@
+"""mlm_torch: BERT masked-language-model masking in PyTorch (CPU and CUDA).
+
+Never imports JAX. `MLM` and `mask_tokens` are the native path (PyTorch's generator);
+`mask_tokens_exact` is the exact path, bit-identical to the NumPy and JAX backends.
+"""
+
+from mlm_ref.config import MaskingConfig
+
+from .mlm import MLM, check_input, mask_tokens
+
+
+def mask_tokens_exact(x, config, *, key, check_ids=True):
+    """Exact mode (bit-identical across backends); see `mlm_torch.exact`."""
+    from .exact import mask_tokens_exact as _exact
+    return _exact(x, config, key=key, check_ids=check_ids)
+
+
+__all__ = ["MLM", "MaskingConfig", "check_input", "mask_tokens", "mask_tokens_exact"]

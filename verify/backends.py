@@ -1,0 +1,111 @@
+"""One small adapter per framework: NumPy arrays in, NumPy arrays out.
+
+Tests and CLIs speak NumPy to every backend through these adapters, so one test body checks all
+three. Frameworks are imported lazily: a backend whose framework is missing reports itself
+unavailable instead of failing at import. `MLM_BACKENDS=numpy,torch` (environment) narrows the
+set, einops-style; the default is every installed backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Backend", "BACKENDS", "selected_backends"]
+
+
+class Backend:
+    """How to build, feed and read one framework's `MLM`.
+
+    Args:
+        name: `numpy`, `torch` or `jax`.
+        module: the package that implements it (`mlm_ref`, `mlm_torch`, `mlm_jax`).
+        framework: the import that must be present for it to run.
+    """
+
+    def __init__(self, name: str, module: str, framework: str):
+        self.name, self.module, self.framework = name, module, framework
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.framework) is not None
+
+    def mlm(self, **config):
+        """The backend's `MLM` built from the module description's keywords."""
+        return importlib.import_module(self.module).MLM(**config)
+
+    def asarray(self, x: np.ndarray, device: str = "cpu"):
+        """`x` as this framework's array (same dtype) on `device`."""
+        if self.name == "torch":
+            import torch
+            return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+        if self.name == "jax":
+            import jax
+            with _x64(x.dtype):
+                return jax.device_put(x, _jax_device(device))
+        return np.array(x)
+
+    def to_numpy(self, y) -> np.ndarray:
+        if self.name == "torch":
+            return y.cpu().numpy()
+        return np.asarray(y)
+
+    def call(self, mlm, x, *, seed: int | None = None, key=None):
+        """Call `mlm` on a native array: native mode with `seed`, or exact mode with `key`."""
+        if self.name == "jax":
+            with _x64(x.dtype):  # an int seed means jax.random.key(seed)
+                return mlm(x, key=key if key is not None else (seed or 0))
+        if key is not None:
+            return mlm(x, key=key)
+        if self.name == "torch":
+            import torch
+            g = None if seed is None else torch.Generator(device=x.device).manual_seed(seed)
+            return mlm(x, generator=g)
+        return mlm(x, rng=seed)
+
+    def mask(self, mlm, x: np.ndarray, *, seed: int | None = None, key=None,
+             device: str = "cpu") -> tuple[np.ndarray, np.ndarray, object]:
+        """NumPy in, NumPy out: `(x_masked, y, native_x)`; `native_x` lets a test check that
+        the caller's array was left alone."""
+        native = self.asarray(x, device)
+        x_masked, y = self.call(mlm, native, seed=seed, key=key)
+        return self.to_numpy(x_masked), self.to_numpy(y), native
+
+
+def _x64(dtype):
+    """JAX's 64-bit mode, switched on only around int64 work (JAX defaults to 32 bits)."""
+    import contextlib
+    if np.dtype(dtype) not in (np.int64, np.uint64) or importlib.util.find_spec("jax") is None:
+        return contextlib.nullcontext()
+    import jax
+    return jax.enable_x64(True)
+
+
+def _jax_device(device: str):
+    import jax
+    return jax.devices("gpu" if device == "cuda" else device)[0]
+
+
+BACKENDS: dict[str, Backend] = {
+    "numpy": Backend("numpy", "mlm_ref", "numpy"),
+    "torch": Backend("torch", "mlm_torch", "torch"),
+    "jax": Backend("jax", "mlm_jax", "jax"),
+}
+
+
+def selected_backends(environ: Callable[[str], str | None] = os.environ.get) -> list[Backend]:
+    """The backends named in `MLM_BACKENDS` (comma-separated), or all of them."""
+    names = environ("MLM_BACKENDS")
+    if not names:
+        return list(BACKENDS.values())
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in BACKENDS]
+    if unknown:
+        raise ValueError(f"MLM_BACKENDS names unknown backends {unknown}; "
+                         f"choose from {sorted(BACKENDS)}")
+    return [BACKENDS[n] for n in chosen]
