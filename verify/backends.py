@@ -43,7 +43,7 @@ class Backend:
         """`x` as this framework's array (same dtype) on `device`."""
         if self.name == "torch":
             import torch
-            return torch.from_numpy(np.ascontiguousarray(x)).to(device)
+            return torch.from_numpy(np.require(x, requirements="C")).to(device)
         if self.name == "jax":
             import jax
             with _x64(x.dtype):
