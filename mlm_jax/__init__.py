@@ -6,6 +6,7 @@ and PyTorch backends reproduce bit for bit.
 
 from mlm_ref.config import MaskingConfig
 
+from .keys import derive_key
 from .mlm import MLM, as_key, check_input, mask_tokens
 
-__all__ = ["MLM", "MaskingConfig", "as_key", "check_input", "mask_tokens"]
+__all__ = ["MLM", "MaskingConfig", "as_key", "check_input", "derive_key", "mask_tokens"]
