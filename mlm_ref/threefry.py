@@ -1,0 +1,288 @@
+"""JAX's threefry2x32 PRNG in NumPy, bit for bit (the exact mode of the contract, section 4).
+
+`jax.random` with its default implementation is a counter-based generator: every output word
+is `threefry2x32(key, counter)` for a counter derived from the output's position, so any
+backend that can do unsigned 32-bit arithmetic can reproduce it. This module follows JAX's
+default layout, `jax_threefry_partitionable=True` (the default since jax 0.5, still in 0.10),
+and JAX's default 32-bit mode (`jax_enable_x64=False`). See docs/exact-prng.md.
+
+Arithmetic is on `np.uint32` *arrays*, where additions wrap modulo 2**32 silently. NumPy warns
+about overflow only for operations on scalars, so everything here runs on flat 1-d arrays and
+is reshaped at the end, and the key schedule is computed with Python ints.
+
+Keys are raw key data, `uint32[2]`, exactly `jax.random.key_data(k)`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
+           "uniform", "randint"]
+
+MASK32 = 0xFFFFFFFF
+# Threefish's key-schedule parity constant, as used by Random123 for 32-bit words.
+PARITY32 = 0x1BD11BDA
+# Rotation distances of Threefry-2x32: rounds 1-4 of every even group use the first row,
+# rounds of every odd group the second.
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _injections(key: np.ndarray) -> list[tuple[np.uint32, np.uint32]]:
+    """The six key injections of the 20-round schedule, as `(add_to_x0, add_to_x1)` pairs.
+
+    Injection `s` (0..5) adds `ks[s % 3]` to word 0 and `ks[(s + 1) % 3] + s` to word 1, where
+    `ks = (k0, k1, k0 ^ k1 ^ PARITY32)`. Computed in Python ints so nothing warns on wrap.
+    """
+    k0, k1 = int(key[0]), int(key[1])
+    ks = (k0, k1, k0 ^ k1 ^ PARITY32)
+    return [(np.uint32(ks[s % 3]), np.uint32((ks[(s + 1) % 3] + s) & MASK32))
+            for s in range(6)]
+
+
+def _threefry_flat(key: np.ndarray, x0: np.ndarray, x1: np.ndarray):
+    """Threefry-2x32 with 20 rounds on two equal-length 1-d uint32 arrays (consumed).
+
+    Args:
+        key: uint32[2].
+        x0, x1: uint32[n] counter words; they are overwritten.
+
+    Returns:
+        `(y0, y1)`, uint32[n] each (the same buffers as `x0`, `x1`).
+    """
+    inj = _injections(key)
+    x0 += inj[0][0]
+    x1 += inj[0][1]
+    tmp = np.empty_like(x1)                                          # [n], reused by every round
+    for group in range(5):
+        for r in ROTATIONS[group % 2]:
+            x0 += x1                                                 # mix: add ...
+            np.left_shift(x1, r, out=tmp)                            # ... rotate left by r ...
+            x1 >>= 32 - r                                            # (uint32: a logical shift)
+            x1 |= tmp
+            x1 ^= x0                                                 # ... and xor
+        x0 += inj[group + 1][0]
+        x1 += inj[group + 1][1]
+    return x0, x1
+
+
+def threefry2x32(key, x0, x1) -> tuple[np.ndarray, np.ndarray]:
+    """The Threefry-2x32 block function (20 rounds), vectorised over counter pairs.
+
+    Args:
+        key: anything `key_data` accepts.
+        x0, x1: uint32-valued array-likes (broadcast together), the two counter words.
+
+    Returns:
+        `(y0, y1)`, two uint32 arrays of the broadcast shape.
+    """
+    key = key_data(key)
+    x0, x1 = np.broadcast_arrays(_as_uint32(x0, "x0"), _as_uint32(x1, "x1"))
+    shape = x0.shape
+    y0, y1 = _threefry_flat(key, x0.ravel().copy(), x1.ravel().copy())
+    return y0.reshape(shape), y1.reshape(shape)
+
+
+def _as_uint32(x, name: str) -> np.ndarray:
+    """`x` as a uint32 array, refusing values that do not fit instead of wrapping them."""
+    x = np.asarray(x)
+    if x.dtype != np.uint32:
+        if x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > MASK32)):
+            raise ValueError(f"{name} must hold integers in [0, 2**32), got {x!r}")
+        x = x.astype(np.uint32)
+    return x
+
+
+def key_data(key) -> np.ndarray:
+    """Raw threefry key data `uint32[2]` from an int seed or from key data.
+
+    An int seed means `jax.random.key(seed)` (or `PRNGKey(seed)`) under JAX's default 32-bit
+    mode, where the seed becomes a 32-bit integer first: the key is `(0, seed mod 2**32)`,
+    negative seeds included. Like JAX, a Python int must fit in int64; a NumPy integer of any
+    width is accepted. (With `jax_enable_x64` JAX would put `seed >> 32` in word 0 instead.)
+
+    Args:
+        key: a Python or NumPy integer (not bool), or an array-like of two integers in
+            [0, 2**32) (e.g. `jax.random.key_data(k)` or `jax.random.PRNGKey(seed)`).
+
+    Returns:
+        uint32[2], a fresh array.
+    """
+    if isinstance(key, (bool, np.bool_)):
+        raise TypeError(f"key must be an int seed or uint32[2] key data, got the bool {key!r}")
+    if isinstance(key, numbers.Integral):
+        if isinstance(key, int) and not -(2**63) <= key < 2**63:
+            raise ValueError(f"key: an int seed must fit in int64 (as in JAX), got {key}")
+        return np.array([0, int(key) & MASK32], dtype=np.uint32)
+    try:
+        data = np.asarray(key)
+    except Exception as e:  # e.g. a typed JAX key, which refuses conversion
+        raise TypeError(f"key must be an int seed or uint32[2] key data, got {key!r}") from e
+    if data.shape != (2,) or data.dtype.kind not in "iu":
+        raise TypeError(f"key must be an int seed or integer key data of shape (2,), "
+                        f"got {type(key).__name__} with shape {data.shape} and dtype {data.dtype}")
+    if data.dtype != np.uint32 and (data.min() < 0 or data.max() > MASK32):
+        raise ValueError(f"key data must hold two integers in [0, 2**32), got {data.tolist()}")
+    return data.astype(np.uint32)
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    """`shape` as a tuple of non-negative ints; JAX likewise wants a sequence, not an int."""
+    if isinstance(shape, (numbers.Integral, str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
+    shape = tuple(shape)
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
+               for d in shape):
+        raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _counters(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The partitionable layout: element `i` (row-major) gets the 64-bit counter `i`.
+
+    Returns:
+        `(hi, lo)`, uint32[size] each: the high and the low 32 bits of `i`.
+    """
+    if size <= 2**32:
+        return np.zeros(size, np.uint32), np.arange(size, dtype=np.uint32)
+    i = np.arange(size, dtype=np.uint64)
+    return (i >> np.uint64(32)).astype(np.uint32), (i & np.uint64(MASK32)).astype(np.uint32)
+
+
+def _hash_positions(key, shape) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Both output words of threefry over the counters of `shape`, flat."""
+    key, shape = key_data(key), _check_shape(shape)
+    y0, y1 = _threefry_flat(key, *_counters(int(np.prod(shape, dtype=np.int64))))
+    return shape, y0, y1
+
+
+def split(key, num: int = 2) -> np.ndarray:
+    """`jax.random.split(key, num)` as key data: key `i` is both words of the hash of counter i.
+
+    Args:
+        key: anything `key_data` accepts.
+        num: number of keys, >= 0.
+
+    Returns:
+        uint32[num, 2].
+    """
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 0:
+        raise ValueError(f"num must be a non-negative int, got {num!r}")
+    _, y0, y1 = _hash_positions(key, (int(num),))
+    return np.stack([y0, y1], axis=1)                                # [num, 2]
+
+
+def _check_word(value, name: str) -> int:
+    """`value` as an int in [0, 2**32) (JAX refuses other Python ints with OverflowError)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value <= MASK32:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}")
+    return int(value)
+
+
+def fold_in(key, data: int) -> np.ndarray:
+    """`jax.random.fold_in(key, data)` as key data: the hash of the counter pair `(0, data)`.
+
+    Args:
+        key: anything `key_data` accepts.
+        data: an integer in [0, 2**32).
+
+    Returns:
+        uint32[2].
+    """
+    data = _check_word(data, "data")
+    y0, y1 = threefry2x32(key, np.zeros(1, np.uint32), np.array([data], np.uint32))
+    return np.concatenate([y0, y1])
+
+
+def derive_key(key, *indices: int) -> np.ndarray:
+    """Fold each index into `key` in turn, `fold_in(fold_in(key, i0), i1)`..., e.g. step, rank.
+
+    Args:
+        key: anything `key_data` accepts.
+        *indices: integers in [0, 2**32).
+
+    Returns:
+        uint32[2]; `key_data(key)` itself when no index is given.
+    """
+    key = key_data(key)
+    for index in indices:
+        key = fold_in(key, _check_word(index, "indices"))
+    return key
+
+
+def random_bits(key, shape) -> np.ndarray:
+    """`jax.random.bits(key, shape, jnp.uint32)`: the xor of the two words of each hash.
+
+    Args:
+        key: anything `key_data` accepts.
+        shape: tuple of non-negative ints, `()` included.
+
+    Returns:
+        uint32 array of `shape`.
+    """
+    shape, y0, y1 = _hash_positions(key, shape)
+    y0 ^= y1
+    return y0.reshape(shape)
+
+
+def uniform(key, shape) -> np.ndarray:
+    """`jax.random.uniform(key, shape, jnp.float32)`: floats in [0, 1) from 23 random bits.
+
+    The top 23 bits become the mantissa of a float in [1, 2) (exponent bits of 1.0); subtracting
+    1 is exact. (JAX then computes `max(0, f * (1 - 0) + 0)`, which leaves `f` unchanged.)
+
+    Args:
+        key: anything `key_data` accepts.
+        shape: tuple of non-negative ints.
+
+    Returns:
+        float32 array of `shape`, values in [0, 1) on a grid of 2**-23.
+    """
+    bits = random_bits(key, shape)
+    bits >>= 9
+    bits |= np.float32(1.0).view(np.uint32)                          # 0x3F800000
+    floats = bits.view(np.float32)
+    floats -= np.float32(1.0)
+    return floats
+
+
+def randint(key, shape, minval: int, maxval: int) -> np.ndarray:
+    """`jax.random.randint(key, shape, minval, maxval, dtype=jnp.int32)`.
+
+    JAX splits the key in two, draws 32 bits from each (`hi`, `lo`) and reduces the 64-bit
+    number `hi * 2**32 + lo` modulo `span = maxval - minval` (1 when `maxval <= minval`) using
+    `m = ((2**16 mod span)**2) mod span`, all in wrapping uint32 arithmetic:
+    `((hi % span) * m + lo % span) % span`. The wraps are part of the result, so they are kept;
+    one of them makes `m` zero for every span above 2**16 (the square is 2**32, which wraps to
+    0), so there only `lo` matters.
+
+    Args:
+        key: anything `key_data` accepts.
+        shape: tuple of non-negative ints.
+        minval, maxval: ints in the int32 range (JAX, in its default 32-bit mode, raises
+            OverflowError on others).
+
+    Returns:
+        int32 array of `shape`, in [minval, maxval) (all `minval` if `maxval <= minval`).
+    """
+    for name, v in (("minval", minval), ("maxval", maxval)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
+                or not INT32_MIN <= v <= INT32_MAX:
+            raise ValueError(f"{name} must be an int in the int32 range, got {v!r}")
+    minval, maxval, shape = int(minval), int(maxval), _check_shape(shape)
+    k_hi, k_lo = split(key, 2)
+    hi, lo = random_bits(k_hi, shape).ravel(), random_bits(k_lo, shape).ravel()
+    span = np.uint32((maxval - minval) if maxval > minval else 1)
+    multiplier = np.uint32((((2**16 % int(span)) ** 2) & MASK32) % int(span))  # wraps too
+    hi %= span
+    hi *= multiplier                                                 # may wrap, as in JAX
+    lo %= span
+    hi += lo                                                         # may wrap, as in JAX
+    hi %= span
+    out = hi.view(np.int32)                                          # offset < 2**32, as int32
+    out += np.int32(minval)                                          # wraps back into range
+    return out.reshape(shape)

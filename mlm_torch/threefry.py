@@ -1,0 +1,303 @@
+"""JAX's threefry2x32 PRNG in PyTorch, bit for bit, on CPU and CUDA (contract, section 4).
+
+The same functions and results as `mlm_ref.threefry` (read that module and docs/exact-prng.md
+for what JAX computes); this file is about computing it fast with torch and without ever
+waiting on the device, so it can run inside a training step.
+
+**Why int32.** torch's `uint32` has no add or shift kernels, so the 32-bit words live in
+`int32` tensors as two's-complement bit patterns. Add, xor, or and left shift give the same
+bits as their unsigned versions; only right shift differs (torch's is arithmetic), so the
+rotation masks off the copied sign bits. The alternative, uint32 values in int64 masked with
+0xFFFFFFFF, moves twice the bytes and needs an extra mask after every add.
+
+**Why few kernels.** Each round is six in-place elementwise kernels on preallocated buffers
+(add, shift, and, shift, or, xor); 20 rounds plus key injections is ~130 kernels over three
+n-sized int32 buffers and no allocation inside the loop. Key arithmetic stays on the key's
+device as tiny tensors: no `.item()`, no host copies, no data-dependent shapes.
+
+**Dtypes.** Key data: int64[2] holding the two uint32 values. Bit outputs (`threefry2x32`,
+`random_bits`): `torch.uint32` views of the int32 buffers (free; `==`, `.numpy()` and
+`.to(torch.int64)` work on them). `uniform`: float32. `randint`: int32.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+__all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
+           "uniform", "randint"]
+
+MASK32 = 0xFFFFFFFF
+PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _signed(v: int) -> int:
+    """A uint32 value as the int32 with the same bits."""
+    return ((v & MASK32) ^ 2**31) - 2**31
+
+
+def _to_i32(t: torch.Tensor) -> torch.Tensor:
+    """int64 tensor -> int32 tensor with the low 32 bits, computed without relying on overflow."""
+    return ((t & MASK32) ^ 2**31).sub_(2**31).to(torch.int32)
+
+
+def _to_u32_in_i64(t: torch.Tensor) -> torch.Tensor:
+    """int32 bit patterns -> int64 tensor of the uint32 values."""
+    return t.to(torch.int64).bitwise_and_(MASK32)
+
+
+def _injections(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The six key injections: injection s adds `ks[s % 3]` to word 0, `ks[(s+1) % 3] + s` to word 1.
+
+    Args:
+        key: int64[2] key data (uint32 values) on the target device.
+
+    Returns:
+        `(add0, add1)`, int32[6] each, on the key's device (computed there: no host sync).
+    """
+    ks = torch.stack([key[0], key[1], key[0] ^ key[1] ^ PARITY32])            # int64[3]
+    s = torch.arange(6, device=key.device)
+    return _to_i32(ks[s % 3]), _to_i32(ks[(s + 1) % 3] + s)
+
+
+def _threefry_i32(key: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor):
+    """Threefry-2x32, 20 rounds, on int32 bit patterns.
+
+    Args:
+        key: int64[2] key data on the device of `x1`.
+        x0: int32 counter word 0, broadcastable to `x1` (a 0-d zero when counters fit 32 bits).
+        x1: int32 counter word 1, full size; owned by the caller and overwritten.
+
+    Returns:
+        `(y0, y1)`, int32 tensors of `x1`'s shape (`y1` is `x1`'s buffer).
+    """
+    add0, add1 = _injections(key)
+    x0 = x0 + add0[0]                                   # may still be 0-d, broadcast below
+    x1.add_(add1[0])
+    tmp = torch.empty_like(x1)                          # the rotation's spare buffer
+    for group in range(5):
+        for r in ROTATIONS[group % 2]:
+            x0 = x0.add_(x1) if x0.shape == x1.shape else x1 + x0   # mix: add ...
+            torch.bitwise_right_shift(x1, 32 - r, out=tmp)           # ... rotate left by r:
+            tmp.bitwise_and_((1 << r) - 1)                           # (drop the sign copies)
+            x1.bitwise_left_shift_(r).bitwise_or_(tmp)
+            x1.bitwise_xor_(x0)                                      # ... and xor
+        x0.add_(add0[group + 1])
+        x1.add_(add1[group + 1])
+    return x0, x1
+
+
+def key_data(key, device=None) -> torch.Tensor:
+    """Raw threefry key data from an int seed or from key data, as int64[2] uint32 values.
+
+    An int seed means `jax.random.key(seed)` in JAX's default 32-bit mode: `(0, seed mod 2**32)`
+    (a Python int must fit in int64, as in JAX). Key data may be a tensor, sequence or NumPy
+    array of two integers. int32 and uint32 tensors are read as bit patterns; other host values
+    must lie in [0, 2**32). A tensor already on an accelerator is only masked to 32 bits, never
+    checked (checking would read it back to the host).
+
+    Args:
+        key: an int seed or key data of shape (2,).
+        device: where the key lives; default the key tensor's device, else CPU.
+
+    Returns:
+        int64 tensor of shape [2], on `device`.
+    """
+    if device is None:
+        device = key.device if isinstance(key, torch.Tensor) else torch.device("cpu")
+    if isinstance(key, torch.Tensor) and key.device.type != "cpu":
+        if key.shape != (2,) or key.dtype.is_floating_point or key.dtype.is_complex \
+                or key.dtype == torch.bool:
+            raise TypeError(f"key data must be an integer tensor of shape (2,), "
+                            f"got {key.dtype} with shape {tuple(key.shape)}")
+        bits = key.view(torch.int32) if key.dtype == torch.uint32 else key
+        return (_to_u32_in_i64(bits) if bits.dtype == torch.int32
+                else bits.to(torch.int64) & MASK32).to(device)
+    k0, k1 = _host_key(key)
+    out = torch.full((2,), k0, dtype=torch.int64, device=device)   # a fill, not a host copy
+    out[1] = k1
+    return out
+
+
+def _host_key(key) -> tuple[int, int]:
+    """The two uint32 words of a key given on the host (seed, sequence, array, CPU tensor)."""
+    if isinstance(key, bool) or (isinstance(key, torch.Tensor) and key.dtype == torch.bool):
+        raise TypeError(f"key must be an int seed or uint32[2] key data, got {key!r}")
+    if isinstance(key, numbers.Integral):
+        if isinstance(key, int) and not -(2**63) <= key < 2**63:
+            raise ValueError(f"key: an int seed must fit in int64 (as in JAX), got {key}")
+        return 0, int(key) & MASK32
+    try:
+        t = torch.as_tensor(key, device="cpu")
+    except Exception as e:
+        raise TypeError(f"key must be an int seed or uint32[2] key data, got {key!r}") from e
+    if t.shape != (2,) or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"key must be an int seed or integer key data of shape (2,), "
+                        f"got {type(key).__name__} with shape {tuple(t.shape)}, dtype {t.dtype}")
+    if t.dtype == torch.int32:
+        return tuple(v & MASK32 for v in t.tolist())
+    values = t.tolist()
+    if not all(0 <= v <= MASK32 for v in values):
+        raise ValueError(f"key data must hold two integers in [0, 2**32), got {values}")
+    return values[0], values[1]
+
+
+def _check_shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (numbers.Integral, str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
+    shape = tuple(shape)
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
+               for d in shape):
+        raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _bits_i32(key, shape, device) -> tuple[tuple[int, ...], torch.Tensor]:
+    """JAX's 32-bit random bits over `shape`, flat, as int32 bit patterns.
+
+    Partitionable layout: flat (row-major) element i hashes the 64-bit counter i, split into
+    words (hi, lo); the bits are the xor of the two output words.
+    """
+    key, shape = key_data(key, device), _check_shape(shape)
+    n = 1
+    for d in shape:
+        n *= d
+    if n <= 2**31:                                   # hi word is 0 everywhere: a 0-d zero
+        hi = torch.zeros((), dtype=torch.int32, device=key.device)
+        lo = torch.arange(n, dtype=torch.int32, device=key.device)
+    else:
+        i = torch.arange(n, dtype=torch.int64, device=key.device)
+        hi, lo = (i >> 32).to(torch.int32), _to_i32(i)
+    y0, y1 = _threefry_i32(key, hi, lo)              # both full size after the first round
+    return shape, y0.bitwise_xor_(y1)
+
+
+def threefry2x32(key, x0, x1, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Threefry-2x32 block function (20 rounds), vectorised over counter pairs.
+
+    Args:
+        key: anything `key_data` accepts.
+        x0, x1: integer tensors (read modulo 2**32; int32/uint32 as bit patterns) or Python
+            ints / nested lists in [0, 2**32); broadcast together.
+        device: default the key's device.
+
+    Returns:
+        `(y0, y1)`, `torch.uint32` tensors of the broadcast shape.
+    """
+    key = key_data(key, device)
+    words = []
+    for name, x in (("x0", x0), ("x1", x1)):
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(x, dtype=torch.int64)
+            if x.numel() and (x.min() < 0 or x.max() > MASK32):
+                raise ValueError(f"{name} must hold integers in [0, 2**32)")
+        x = x.to(key.device)
+        if x.dtype == torch.uint32:
+            x = x.view(torch.int32)
+        words.append(x if x.dtype == torch.int32 else _to_i32(x.to(torch.int64)))
+    w0, w1 = torch.broadcast_tensors(*words)         # w0 is only read; w1 is overwritten:
+    y0, y1 = _threefry_i32(key, w0, w1.clone(memory_format=torch.contiguous_format))
+    return y0.view(torch.uint32), y1.view(torch.uint32)
+
+
+def split(key, num: int = 2, device=None) -> torch.Tensor:
+    """`jax.random.split(key, num)` as key data: key i is both words of the hash of counter i.
+
+    Returns:
+        int64[num, 2] uint32 values, on the key's device (or `device`).
+    """
+    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 0:
+        raise ValueError(f"num must be a non-negative int, got {num!r}")
+    key = key_data(key, device)
+    lo = torch.arange(int(num), dtype=torch.int32, device=key.device)
+    y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
+    return _to_u32_in_i64(torch.stack([y0, y1], dim=1))                    # [num, 2]
+
+
+def _check_word(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value <= MASK32:
+        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}")
+    return int(value)
+
+
+def fold_in(key, data: int, device=None) -> torch.Tensor:
+    """`jax.random.fold_in(key, data)` as key data: the hash of the counter pair `(0, data)`.
+
+    Returns:
+        int64[2] uint32 values.
+    """
+    data = _check_word(data, "data")
+    key = key_data(key, device)
+    lo = torch.full((1,), _signed(data), dtype=torch.int32, device=key.device)
+    y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
+    return _to_u32_in_i64(torch.cat([y0, y1]))
+
+
+def derive_key(key, *indices: int, device=None) -> torch.Tensor:
+    """Fold each index into `key` in turn (e.g. `derive_key(key, step, rank)`).
+
+    Returns:
+        int64[2] uint32 values; `key_data(key)` when no index is given.
+    """
+    key = key_data(key, device)
+    for index in indices:
+        key = fold_in(key, _check_word(index, "indices"))
+    return key
+
+
+def random_bits(key, shape, device=None) -> torch.Tensor:
+    """`jax.random.bits(key, shape, jnp.uint32)`.
+
+    Returns:
+        `torch.uint32` tensor of `shape` (a view of int32 bits; `.view(torch.int32)` is free).
+    """
+    shape, bits = _bits_i32(key, shape, device)
+    return bits.view(torch.uint32).reshape(shape)
+
+
+def uniform(key, shape, device=None) -> torch.Tensor:
+    """`jax.random.uniform(key, shape, jnp.float32)`: 23 random bits as the mantissa of 1.x, minus 1.
+
+    Returns:
+        float32 tensor of `shape`, values in [0, 1).
+    """
+    shape, bits = _bits_i32(key, shape, device)
+    bits.bitwise_right_shift_(9).bitwise_and_(0x007FFFFF)   # logical >> 9 of the uint32
+    bits.bitwise_or_(0x3F800000)                            # exponent bits of 1.0
+    return bits.view(torch.float32).sub_(1.0).reshape(shape)
+
+
+def randint(key, shape, minval: int, maxval: int, device=None) -> torch.Tensor:
+    """`jax.random.randint(key, shape, minval, maxval, dtype=jnp.int32)`.
+
+    As in JAX: bits `hi`, `lo` from the two halves of `split(key)`, `span = maxval - minval` (1
+    if empty), `m = ((2**16 % span)**2 mod 2**32) % span`, result `minval + ((hi % span) * m +
+    lo % span) % span`. For span > 2**16, m is 0 (the square wraps to 0); for span <= 2**16 every
+    intermediate is below 2**32. So int64 arithmetic on the uint32 values is exact and never
+    needs a mask, and `hi` is not even drawn when m is 0. span and m are host ints: no sync.
+
+    Args:
+        minval, maxval: ints in the int32 range (JAX raises OverflowError on others).
+
+    Returns:
+        int32 tensor of `shape` in [minval, maxval) (all `minval` if `maxval <= minval`).
+    """
+    for name, v in (("minval", minval), ("maxval", maxval)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) \
+                or not INT32_MIN <= v <= INT32_MAX:
+            raise ValueError(f"{name} must be an int in the int32 range, got {v!r}")
+    minval, maxval = int(minval), int(maxval)
+    span = maxval - minval if maxval > minval else 1
+    multiplier = (((2**16 % span) ** 2) & MASK32) % span
+    k_hi, k_lo = split(key, 2, device)
+    shape, lo = _bits_i32(k_lo, shape, None)
+    offset = _to_u32_in_i64(lo).remainder_(span)                    # lo % span
+    if multiplier:
+        _, hi = _bits_i32(k_hi, shape, None)
+        offset.add_(_to_u32_in_i64(hi).remainder_(span).mul_(multiplier)).remainder_(span)
+    return offset.add_(minval).to(torch.int32).reshape(shape)       # < maxval: fits int32
