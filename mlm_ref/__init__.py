@@ -5,14 +5,8 @@ are the NumPy masker (see `mlm_ref.mlm` for the algorithm explained in prose).
 """
 
 from .config import MaskingConfig, OutcomeProbs
+from .exact import mask_tokens_exact
 from .mlm import MLM, check_input, mask_tokens
-
-
-def mask_tokens_exact(x, config, *, key):
-    """Exact mode (bit-identical across backends); see `mlm_ref.exact`."""
-    from .exact import mask_tokens_exact as _exact
-    return _exact(x, config, key=key)
-
 
 __all__ = ["MLM", "MaskingConfig", "OutcomeProbs", "check_input", "mask_tokens",
            "mask_tokens_exact"]

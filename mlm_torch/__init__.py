@@ -6,13 +6,7 @@ Never imports JAX. `MLM` and `mask_tokens` are the native path (PyTorch's genera
 
 from mlm_ref.config import MaskingConfig
 
+from .exact import mask_tokens_exact
 from .mlm import MLM, check_input, mask_tokens
-
-
-def mask_tokens_exact(x, config, *, key, check_ids=True):
-    """Exact mode (bit-identical across backends); see `mlm_torch.exact`."""
-    from .exact import mask_tokens_exact as _exact
-    return _exact(x, config, key=key, check_ids=check_ids)
-
 
 __all__ = ["MLM", "MaskingConfig", "check_input", "mask_tokens", "mask_tokens_exact"]
