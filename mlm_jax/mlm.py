@@ -69,7 +69,11 @@ def as_key(key) -> jax.Array:
     if isinstance(key, (bool, np.bool_)):
         raise TypeError(f"key must be a JAX key, an int seed or uint32[2] key data, got {key!r}")
     if isinstance(key, (int, np.integer)):
-        return jax.random.key(int(key), impl="threefry2x32")
+        # What jax.random.key(seed) gives in JAX's default 32-bit mode, (0, seed mod 2**32),
+        # spelled out so that the meaning of a seed does not change when x64 mode is on.
+        if not -2**63 <= int(key) < 2**63:
+            raise ValueError(f"an int key (seed) must fit in int64, got {key}")
+        key = [0, int(key) % 2**32]
     if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
             raise ValueError(f"key must be a single key, got a key array of shape {key.shape}")

@@ -87,3 +87,17 @@ def test_exact_cli_refuses_bad_arguments(capsys):
         exact.main(["--batches", "0"])
     assert stop.value.code == 2
     assert "--batches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [2**40 + 5, -1, 2**63 - 1])
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_a_seed_means_the_same_key_whatever_the_dtype(backend, seed, dtype):
+    """JAX's own `key(seed)` changes meaning with x64 mode (needed for int64 ids); ours does not:
+    a seed is `jax.random.key(seed)` of the default 32-bit mode, (0, seed mod 2**32)."""
+    cfg = exact.CONFIGS[0]
+    x = exact.batch(np.random.default_rng(1), (64, 8), cfg, dtype)
+    numpy = BACKENDS["numpy"]
+    want = numpy.mask(numpy.mlm(**cfg), x, key=[0, seed % 2**32])
+    got = backend.mask(backend.mlm(**cfg), x, key=seed)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
