@@ -1,7 +1,8 @@
 """Exact mode in PyTorch: JAX's threefry draws computed with torch integer ops.
 
 Bit-identical to `mlm_ref.exact` and to the JAX backend on CPU and CUDA; the draws stay on
-`x`'s device, so the CUDA path never copies the batch to the host.
+`x`'s device, so the CUDA path never copies the batch to the host. On CUDA with Triton the
+same draws are computed in one fused kernel (`mlm_torch.fused`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def mask_tokens_exact(x: torch.Tensor, config: MaskingConfig, *, key,
         `(x_masked, y)` with the dtype, shape and device of `x`.
     """
     check_input(x, config, check_ids=check_ids)
+    from . import fused  # on CUDA with Triton: one kernel that hashes in registers
+    if fused.use_fused(x):
+        return fused.mask_tokens_exact(x, config, key=key)
+    return mask_tokens_exact_torch(x, config, key=key)
+
+
+def mask_tokens_exact_torch(x: torch.Tensor, config: MaskingConfig, *, key):
+    """The elementwise torch formulation of exact mode (no input checks)."""
     k_sel, k_cat, k_tok = threefry.split(threefry.key_data(key, device=x.device), 3)
     p_select, p_random, p_random_or_keep = (float(t) for t in config.exact_thresholds())
 

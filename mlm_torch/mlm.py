@@ -56,10 +56,22 @@ def _check_generator(generator, x: torch.Tensor):
 
 def eligible_mask(x: torch.Tensor, config: MaskingConfig) -> torch.Tensor:
     """True where a position may be selected."""
+    out = torch.ones(x.shape, dtype=torch.bool, device=x.device)
+    return _and_eligible(out, x, config, torch.empty_like(out))
+
+
+def _and_eligible(out: torch.Tensor, x: torch.Tensor, config: MaskingConfig,
+                  scratch: torch.Tensor) -> torch.Tensor:
+    """`out &= eligible(x)`, in place, with one compare per ineligible id.
+
+    `torch.isin` builds an `[n, k]` comparison (or sorts) for a handful of ids and is several
+    times slower than `k` compares into a reused boolean buffer.
+    """
     # ids beyond the dtype's range cannot occur in x and cannot be represented in a compare
-    fits = [t for t in config.ineligible_tokens if t <= torch.iinfo(x.dtype).max]
-    ineligible = torch.tensor(fits, dtype=x.dtype, device=x.device)
-    return ~torch.isin(x, ineligible)
+    for token in config.ineligible_tokens:
+        if token <= torch.iinfo(x.dtype).max:
+            out &= torch.ne(x, token, out=scratch)
+    return out
 
 
 def shift_past_excluded(t: torch.Tensor, config: MaskingConfig) -> torch.Tensor:
@@ -73,6 +85,10 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
                 check_ids: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask a batch of token ids with PyTorch's generator (the native path).
 
+    On CUDA, with Triton installed, this is one fused kernel (`mlm_torch.fused`) whose
+    counter-based draws are seeded from `generator`; elsewhere it is the elementwise torch
+    code below, whose CPU stream is pinned by the known-answer test.
+
     Args:
         x: integer tensor of token ids, rank >= 1, on any device; layout `[seq_len, batch]`.
         config: the masking parameters.
@@ -84,24 +100,37 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
     """
     check_input(x, config, check_ids=check_ids)
     _check_generator(generator, x)
-    p = config.masking_prob
+    from . import fused  # light: imports Triton only when a CUDA tensor asks for it
+    if fused.use_fused(x):
+        return fused.mask_tokens_native(x, config, generator=generator)
+    return mask_tokens_torch(x, config, generator=generator)
 
+
+def mask_tokens_torch(x: torch.Tensor, config: MaskingConfig, *, generator=None):
+    """The elementwise torch formulation of the native path (no input checks).
+
+    Every full-size buffer is either an output or a draw: the random ids are drawn in `x`'s
+    dtype and become `x_masked` in place, and the category masks reuse two boolean buffers.
+    """
+    p = config.masking_prob
     # One float32 uniform decides both selection and category: given u < p, u / p is again
     # uniform on [0, 1), so thresholds at p*r and p*(r+n) split the selected positions into
     # exclusive categories with probabilities r, n and 1-r-n. One draw instead of two.
     u = torch.rand(x.shape, generator=generator, device=x.device)        # float32, like x
-    selected = eligible_mask(x, config) & (u < p)
-    to_random = selected & (u < p * config.randomize_prob)
-    to_mask = selected & (u >= p * (config.randomize_prob + config.no_change_prob))
-
+    # Drawn in x's dtype: for a range below 2**32 torch draws the same values as in int64.
     t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
-                      dtype=torch.int64)                                 # like x
-    t = shift_past_excluded(t, config).to(x.dtype)
+                      dtype=x.dtype if x.dtype in (torch.int32, torch.int64) else torch.int64)
+    t = shift_past_excluded(t, config).to(x.dtype)                       # like x
 
-    mask_token = torch.tensor(config.mask_token, dtype=x.dtype, device=x.device)
-    padding = torch.tensor(config.padding_token, dtype=x.dtype, device=x.device)
-    x_masked = torch.where(to_random, t, torch.where(to_mask, mask_token, x))
-    y = torch.where(selected, x, padding)
+    selected = torch.lt(u, p)                                            # bool, like x
+    scratch = torch.empty_like(selected)
+    _and_eligible(selected, x, config, scratch)
+    # t becomes x_masked in place: random id where chosen, else x, then [MASK] on top.
+    to_random = torch.lt(u, p * config.randomize_prob, out=scratch).logical_and_(selected)
+    x_masked = torch.where(to_random, t, x, out=t)                       # t is fresh
+    to_mask = torch.ge(u, p * (config.randomize_prob + config.no_change_prob), out=scratch)
+    x_masked.masked_fill_(to_mask.logical_and_(selected), config.mask_token)
+    y = torch.where(selected, x, config.padding_token)
     return x_masked, y
 
 
