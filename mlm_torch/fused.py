@@ -107,21 +107,21 @@ def _as_int32(words) -> list[int]:
 
 
 def _exact_keys(key, device: torch.device, split_in_kernel: bool | None):
-    """Kernel key arguments: `(keys_tensor, eight scalar words, split_in_kernel)`."""
+    """Kernel key arguments: `(keys_tensor, eight scalar words, split_in_kernel)`.
+
+    Keys are read exactly as `mlm_torch.threefry.key_data` reads them (same checks, same bit
+    patterns), so the fused and the torch exact paths accept the same keys.
+    """
+    from . import threefry
     if split_in_kernel is None:
         split_in_kernel = isinstance(key, torch.Tensor) and key.device.type != "cpu"
     if split_in_kernel:
-        if key.shape != (2,) or key.dtype not in (torch.uint32, torch.int32, torch.int64):
-            raise TypeError(f"a device key must be raw threefry key data of shape (2,) and an "
-                            f"integer dtype, got shape {tuple(key.shape)} and {key.dtype}")
-        # reinterpret as int32 bits on the device; the kernel splits it, nothing is read back
-        words = key.view(torch.int32) if key.dtype == torch.uint32 else key.to(torch.int32)
-        return words.to(device), [0] * 8, True
-    raw = np_threefry.key_data(key.numpy() if isinstance(key, torch.Tensor) else key)
+        # int64 uint32 values -> int32 bit patterns, on the device; nothing is read back
+        return threefry.key_data(key, device=device).to(torch.int32), [0] * 8, True
+    raw = threefry.key_data(key, device="cpu").tolist()             # host data: no device sync
     k_sel, k_cat, k_tok = np_threefry.split(raw, 3)
     k_hi, k_lo = np_threefry.split(k_tok, 2)
-    words = _as_int32([*k_sel, *k_cat, *k_hi, *k_lo])
-    return _dummy(device), words, False
+    return _dummy(device), _as_int32([*k_sel, *k_cat, *k_hi, *k_lo]), False
 
 
 @functools.lru_cache(maxsize=16)

@@ -1,0 +1,210 @@
+"""The maskers that `python -m verify.bench` times: ours, per backend and mode, and the published.
+
+Each masker is three functions with a clear line between set-up and the timed call:
+
+* `setup(xs)` (untimed) turns the rotation of NumPy batches `[seq_len, batch]` into the
+  masker's own inputs (device tensors, transposed `[batch, seq]` copies for Hugging Face...);
+* `fresh(inp)` (untimed, before every call) hands over the input for one call: the input
+  itself for maskers that leave it alone, a clone for those that write into it (labml's `MLM`
+  and Hugging Face's `*_mask_tokens` modify their argument in place);
+* `call(inp)` (timed) masks, and `sync(out)` (timed) waits for the result on the device.
+
+A masker whose framework or package is missing is not built; `build` returns why instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import itertools
+import os
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+from mlm_ref.config import MaskingConfig
+
+__all__ = ["BERT", "Masker", "build", "make_batch"]
+
+# BERT-base's special ids and vocabulary: what the published maskers are used with.
+BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
+_CLS, _SEP, _PAD = 101, 102, 0
+
+
+@dataclasses.dataclass
+class Masker:
+    """One timed masker. `name` is who wrote it and how it runs, `mode` native/exact/published."""
+
+    name: str
+    mode: str
+    setup: Callable[[list[np.ndarray]], list[Any]]
+    call: Callable[[Any], Any]
+    fresh: Callable[[Any], Any] = lambda inp: inp
+    sync: Callable[[Any], None] = lambda out: None
+    cuda_events: bool = False        # time with CUDA events (torch on a GPU)
+    note: str = ""
+
+
+def make_batch(seq_len: int, batch: int, seed: int) -> np.ndarray:
+    """A BERT-like int64 batch `[seq_len, batch]`: [CLS] text [SEP] then padding.
+
+    Column lengths are uniform in `[seq_len // 2, seq_len]`, so about a quarter of the
+    positions are padding and eligibility matters as it does in real batches.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.integers(999, BERT["n_tokens"], size=(seq_len, batch), dtype=np.int64)
+    lengths = rng.integers(max(2, seq_len // 2), seq_len + 1, size=batch)  # [batch]
+    pos = np.arange(seq_len)[:, None]                                       # [seq_len, 1]
+    x[0] = _CLS
+    x = np.where(pos == lengths - 1, _SEP, x)
+    return np.where(pos >= lengths, _PAD, x)
+
+
+def _torch_device(device: str):
+    import torch
+    return torch.device("cuda" if device == "cuda" else "cpu")
+
+
+def _torch_sync(device: str):
+    import torch
+    return (lambda out: torch.cuda.synchronize()) if device == "cuda" else (lambda out: None)
+
+
+def _ours_numpy(config: MaskingConfig, device: str) -> list[Masker]:
+    import mlm_ref
+    rng = np.random.default_rng(0)
+    seeds = iter(range(1 << 62))
+    return [Masker("ours-numpy", "native", list, lambda x: mlm_ref.mask_tokens(x, config, rng=rng)),
+            Masker("ours-numpy", "exact", list,
+                   lambda x: mlm_ref.mask_tokens_exact(x, config, key=next(seeds)))]
+
+
+def _ours_torch(config: MaskingConfig, device: str) -> list[Masker]:
+    import torch
+    import mlm_torch
+    from mlm_torch import exact, fused
+    from mlm_torch.mlm import mask_tokens_torch
+    dev, sync = _torch_device(device), _torch_sync(device)
+    g = torch.Generator(device=dev).manual_seed(0)
+    seeds = iter(range(1 << 62))
+    setup = lambda xs: [torch.from_numpy(x).to(dev) for x in xs]  # noqa: E731
+    common = dict(setup=setup, sync=sync, cuda_events=device == "cuda")
+    # check_ids=False: the published maskers do not check either, and it reads back on CUDA
+    maskers = [
+        Masker("ours-torch", "native", call=lambda x: mlm_torch.mask_tokens(
+            x, config, generator=g, check_ids=False), **common),
+        Masker("ours-torch", "exact", call=lambda x: mlm_torch.mask_tokens_exact(
+            x, config, key=next(seeds), check_ids=False), **common)]
+    if device == "cuda":  # the unfused torch formulation, to show what fusing buys
+        maskers[0].note = maskers[1].note = "fused Triton kernel" if fused.triton_available() \
+            else "Triton missing: torch ops"
+        maskers += [
+            Masker("ours-torch-eager", "native", call=lambda x: mask_tokens_torch(
+                x, config, generator=g), **common),
+            Masker("ours-torch-eager", "exact", call=lambda x: exact.mask_tokens_exact_torch(
+                x, config, key=next(seeds)), **common)]
+    return maskers
+
+
+def _ours_jax(config: MaskingConfig, device: str) -> list[Masker]:
+    import jax
+    jax.config.update("jax_enable_x64", True)   # int64 ids, as for every other masker
+    from mlm_jax.mlm import _mask_tokens
+    platform = "gpu" if device == "cuda" else "cpu"
+    target = jax.devices(platform)[0]           # raises when JAX has no such device
+    keys = itertools.cycle(list(jax.random.split(jax.random.key(0, impl="threefry2x32"), 64)))
+
+    def setup(xs):
+        return [jax.device_put(x, target) for x in xs]
+
+    def call(a):  # the jit'd core: input checks (one read-back of min(x)) stay outside
+        return _mask_tokens(a[0], a[1], config)
+
+    return [Masker("ours-jax", "exact", setup, call, fresh=lambda x: (x, next(keys)),
+                   sync=lambda out: jax.block_until_ready(out), note="jax.jit")]
+
+
+def _labml(config: MaskingConfig, device: str) -> list[Masker]:
+    import torch
+    from labml_nn.transformers.mlm import MLM
+    mlm = MLM(padding_token=config.padding_token, mask_token=config.mask_token,
+              no_mask_tokens=list(config.no_mask_tokens), n_tokens=config.n_tokens)
+    dev = _torch_device(device)
+    return [Masker("labml", "published", lambda xs: [torch.from_numpy(x).to(dev) for x in xs],
+                   call=mlm, fresh=lambda x: x.clone(), sync=_torch_sync(device),
+                   cuda_events=device == "cuda", note="modifies its input: cloned untimed")]
+
+
+def _bert_tokenizer(config: MaskingConfig):
+    """A real `BertTokenizerFast` over a generated vocabulary of `n_tokens` ids (no hub)."""
+    from transformers import BertTokenizerFast
+    special = {config.padding_token: "[PAD]", 100: "[UNK]", _CLS: "[CLS]", _SEP: "[SEP]",
+               config.mask_token: "[MASK]"}
+    words = [special.get(i, f"tok{i}") for i in range(config.n_tokens)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "vocab.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(words) + "\n")
+        tok = BertTokenizerFast(vocab=path)  # transformers 5 names it `vocab`
+        if len(tok) != config.n_tokens:       # 4.x ignores that keyword
+            tok = BertTokenizerFast(vocab_file=path)
+    if len(tok) != config.n_tokens or tok.mask_token_id != config.mask_token:
+        raise RuntimeError(f"the generated BERT tokenizer has {len(tok)} ids and [MASK] = "
+                           f"{tok.mask_token_id}, not {config.n_tokens} and {config.mask_token}")
+    return tok
+
+
+def _huggingface(config: MaskingConfig, device: str) -> list[Masker]:
+    if device != "cpu":
+        raise RuntimeError("its collator builds masks on the CPU (DataLoader workers)")
+    import torch
+    from transformers import DataCollatorForLanguageModeling
+    tok = _bert_tokenizer(config)
+    kw = dict(tokenizer=tok, mlm_probability=config.masking_prob,
+              mask_replace_prob=config.mask_token_prob, random_replace_prob=config.randomize_prob)
+    pt = DataCollatorForLanguageModeling(return_tensors="pt", **kw)
+    npc = DataCollatorForLanguageModeling(return_tensors="np", **kw)
+    special = list(tok.all_special_ids)
+
+    # [batch, seq] as the collator expects; special_tokens_mask precomputed (as a tokenizer
+    # called with return_special_tokens_mask=True provides it), which spares HF the
+    # eligibility pass that our maskers do inside the timed call
+    def setup_pt(xs):
+        return [(torch.from_numpy(np.ascontiguousarray(x.T)),
+                 torch.from_numpy(np.isin(x.T, special))) for x in xs]
+
+    def setup_np(xs):
+        return [(np.ascontiguousarray(x.T), np.isin(x.T, special)) for x in xs]
+
+    note = "in place: cloned untimed; special_tokens_mask precomputed"
+    return [Masker("hf-torch", "published", setup_pt, note=note,
+                   call=lambda a: pt.torch_mask_tokens(a[0], special_tokens_mask=a[1]),
+                   fresh=lambda a: (a[0].clone(), a[1])),
+            Masker("hf-numpy", "published", setup_np, note=note,
+                   call=lambda a: npc.numpy_mask_tokens(a[0], special_tokens_mask=a[1]),
+                   fresh=lambda a: (a[0].copy(), a[1]))]
+
+
+# (factory, the imports it needs)
+_FACTORIES = [(_ours_numpy, ["numpy"]), (_ours_torch, ["torch"]), (_ours_jax, ["jax"]),
+              (_labml, ["torch", "labml_nn"]), (_huggingface, ["torch", "transformers"])]
+
+
+def build(config: MaskingConfig, device: str) -> tuple[list[Masker], list[tuple[str, str]]]:
+    """Every masker that can run on `device`, and `(factory, reason)` for those that cannot."""
+    maskers, skipped = [], []
+    for factory, needs in _FACTORIES:
+        name = factory.__name__.lstrip("_").replace("_", "-")
+        missing = [m for m in needs if importlib.util.find_spec(m) is None]
+        if missing:
+            skipped.append((name, f"not installed: {', '.join(missing)}"))
+            continue
+        if device == "cuda" and factory is _ours_numpy:
+            skipped.append((name, "NumPy runs on the CPU only"))
+            continue
+        try:
+            maskers += factory(config, device)
+        except Exception as e:  # an unusable device or an incompatible release: say which
+            skipped.append((name, f"{type(e).__name__}: {e}"))
+    return maskers, skipped
