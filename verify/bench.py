@@ -121,7 +121,7 @@ def run(args) -> dict:
           f"{torch.get_num_threads()}, copy bandwidth {copy_gbps:.1f} GB/s (read + write)")
     print(f"{'masker':18s} {'mode':9s} {'shape':14s} {'tokens/s':>12s} {'GB/s':>8s} "
           f"{'of copy':>8s} {'vs labml':>8s}")
-    repeats = args.repeats or (5 if args.quick else 9 if args.device == "cpu" else 20)
+    repeats = args.repeats or (5 if args.quick else 21 if args.device == "cpu" else 30)
     results = []
     for batch in batches:
         xs = rotation(seq_len, batch, args.device, budget)

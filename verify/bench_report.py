@@ -1,0 +1,156 @@
+"""`python -m verify.bench_report [JSON ...]`: docs/benchmarks.md and its plots from bench JSON.
+
+Nothing here is typed in by hand: every number in the page comes from a results file written by
+`python -m verify.bench --json`. A device with no results file gets rows marked "not measured".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+__all__ = ["render", "plot"]
+
+DEFAULT_INPUTS = ["results/bench-cpu.json", "results/bench-cuda.json"]
+MASKERS_GPU = [("ours-torch", "native"), ("ours-torch", "exact"), ("ours-torch-eager", "native"),
+               ("ours-torch-eager", "exact"), ("ours-jax", "exact"), ("labml", "published")]
+
+METHOD = """\
+## How it is measured
+
+`python -m verify.bench` times every masker in one process, on int64 batches `[seq_len, batch]`
+shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of the positions).
+
+- **Timed:** one call, with its result ready (`torch.cuda` events after a synchronisation on a
+  GPU; `block_until_ready` for JAX). The figure is the median over the calls.
+- **Not timed:** the first two calls (compilation, jit tracing, allocator warm-up); building the
+  inputs; and, for the maskers that write into their input (labml's `MLM`, Hugging Face's
+  `torch_mask_tokens`/`numpy_mask_tokens`), the clone each call gets, made just before it.
+- **Rotation:** successive calls see different batches, enough of them to fill twice the last
+  level cache where memory allows, so a small batch is not served from cache.
+- **Floor:** 24 bytes per token (read `x`, write `x_masked` and `y`). *of copy* is the floor
+  traffic per second over the bandwidth of a device-to-device copy (read + write) measured in the
+  same run.
+- **Ours** run with `check_ids=False` (the published maskers do not check ids either; the check
+  reads one value back from a GPU). The JAX row calls the jit-compiled core with pre-split keys.
+- **Hugging Face** gets its `special_tokens_mask` precomputed (as a tokenizer called with
+  `return_special_tokens_mask=True` hands it over), which spares it the eligibility pass that
+  our maskers do inside the timed call, and runs on `[batch, seq]` copies made in set-up.
+"""
+
+
+def _load(paths: list[str]) -> list[dict]:
+    reports = []
+    for path in paths:
+        if os.path.exists(path):
+            with open(path) as f:
+                reports.append(json.load(f) | {"_path": path})
+    return reports
+
+
+def _table(report: dict) -> list[str]:
+    labml = {tuple(r["shape"]): r["tokens_per_s"] for r in report["results"]
+             if r["masker"] == "labml"}
+    lines = ["| masker | mode | shape [L, B] | tokens/s | GB/s at floor | of copy | vs labml |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for r in report["results"]:
+        ref = labml.get(tuple(r["shape"]))
+        vs = f"{r['tokens_per_s'] / ref:.2f}x" if ref else "-"
+        lines.append(f"| {r['masker']} | {r['mode']} | {r['shape']} | {r['tokens_per_s']:.3g} | "
+                     f"{r['tokens_per_s'] * 24 / 1e9:.2f} | {100 * r['bandwidth_fraction']:.1f}% "
+                     f"| {vs} |")
+    return lines
+
+
+def _ratios(report: dict) -> list[str]:
+    lines = []
+    for r in report.get("ratios", []):
+        goal = "" if r["goal"] is None else \
+            f" (goal >= {r['goal']:g}x: {'held' if r['held'] else '**not held**'})"
+        lines.append(f"- {r['shape']}: {r['ours']} / {r['theirs']} = {r['speedup']:.2f}x{goal}")
+    for t in report.get("targets", []):
+        lines.append(f"- target {t['masker']} {t['mode']}: {100 * t['bandwidth_fraction']:.0f}% "
+                     f"of copy, goal {100 * t['target']:.0f}%"
+                     + ("" if t["met"] else f", missed by {100 * t['missed_by']:.0f} points")
+                     + f"; bounds: {t['bytes_per_token']} B and ~{t['ops_per_token']} integer "
+                     f"operations per token")
+    return lines
+
+
+def _section(report: dict, image: str) -> list[str]:
+    v = ", ".join(f"{k} {val}" for k, val in report.get("versions", {}).items())
+    out = [f"## {report['device'].upper()}: {report.get('device_name', '')}", "",
+           f"- date: {report['date']}", f"- command: `{report['command']}`",
+           f"- results: `{report['_path']}`", f"- versions: {v}",
+           f"- torch threads: {report.get('torch_threads')}; copy bandwidth "
+           f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", ""]
+    out += [f"- skipped {s['masker']}: {s['reason']}" for s in report.get("skipped", [])]
+    out += ["", *_table(report), "", *_ratios(report), "", f"![tokens/s against batch size]"
+            f"({os.path.relpath(image, 'docs')})", ""]
+    return out
+
+
+def _not_measured() -> list[str]:
+    lines = ["## CUDA: not measured", "",
+             "No GPU was lent to the sessions that wrote this page. The fused Triton kernels "
+             "(`mlm_torch.fused`) are selected automatically for CUDA tensors and are checked "
+             "against the reference on CPU under `TRITON_INTERPRET=1` (`tests/test_fast_paths.py`"
+             "), but their speed is unknown until `python -m verify.bench --device cuda --json "
+             "results/bench-cuda.json` runs on one.", "",
+             "| masker | mode | tokens/s | of copy |", "|---|---|---:|---:|"]
+    return lines + [f"| {m} | {mode} | not measured | not measured |" for m, mode in MASKERS_GPU]
+
+
+def plot(report: dict, path: str) -> None:
+    """Tokens/s against batch size, one line per masker and mode, log-log."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in dict.fromkeys((r["masker"], r["mode"]) for r in report["results"]):
+        rows = sorted((r["shape"][1], r["tokens_per_s"]) for r in report["results"]
+                      if (r["masker"], r["mode"]) == name)
+        ax.plot(*zip(*rows), marker="o", label=" ".join(name))
+    seq_len = report["results"][0]["shape"][0]
+    ax.set(xscale="log", yscale="log", xlabel=f"batch size (seq_len {seq_len})",
+           ylabel="tokens/s", title=f"masking throughput, {report['device']}: "
+           f"{report.get('device_name', '')}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(reports: list[dict]) -> str:
+    """The page: method, then one section per device (or 'not measured' for CUDA)."""
+    lines = ["# Benchmarks", "",
+             "Generated by `python -m verify.bench_report` from the JSON that "
+             "`python -m verify.bench --json` writes; do not edit by hand.", "", METHOD]
+    for report in reports:
+        image = f"docs/img/bench-{report['device']}.png"
+        plot(report, image)
+        lines += _section(report, image)
+    if not any(r["device"] == "cuda" for r in reports):
+        lines += _not_measured()
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m verify.bench_report", description=__doc__)
+    p.add_argument("inputs", nargs="*", default=DEFAULT_INPUTS, help="bench JSON files")
+    p.add_argument("--out", default="docs/benchmarks.md")
+    args = p.parse_args(argv)
+    reports = _load(args.inputs)
+    if not reports:
+        p.error(f"none of {args.inputs} exists; run python -m verify.bench --json first")
+    with open(args.out, "w") as f:
+        f.write(render(reports))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
