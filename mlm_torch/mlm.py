@@ -9,6 +9,8 @@ default), which reads one boolean back; turn it off in the hot loop once your da
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from mlm_ref.config import MaskingConfig
@@ -54,24 +56,30 @@ def _check_generator(generator, x: torch.Tensor):
                          f"torch.Generator(device=x.device)")
 
 
-def eligible_mask(x: torch.Tensor, config: MaskingConfig) -> torch.Tensor:
-    """True where a position may be selected."""
-    out = torch.ones(x.shape, dtype=torch.bool, device=x.device)
-    return _and_eligible(out, x, config, torch.empty_like(out))
+@functools.lru_cache(maxsize=64)
+def _constants(config: MaskingConfig, device: torch.device, dtype: torch.dtype):
+    """Per (config, device, dtype): the eligibility table and the scalars as 0-dim tensors.
 
-
-def _and_eligible(out: torch.Tensor, x: torch.Tensor, config: MaskingConfig,
-                  scratch: torch.Tensor) -> torch.Tensor:
-    """`out &= eligible(x)`, in place, with one compare per ineligible id.
-
-    `torch.isin` builds an `[n, k]` comparison (or sorts) for a handful of ids and is several
-    times slower than `k` compares into a reused boolean buffer.
+    Cached so that a call creates no small host tensors; 0-dim float32 thresholds compare
+    exactly as Python floats would (rounded to float32), without a conversion on every call.
     """
-    # ids beyond the dtype's range cannot occur in x and cannot be represented in a compare
-    for token in config.ineligible_tokens:
-        if token <= torch.iinfo(x.dtype).max:
-            out &= torch.ne(x, token, out=scratch)
-    return out
+    top = max(config.ineligible_tokens) + 1
+    table = torch.ones(top + 1, dtype=torch.bool)          # ids above `top` share table[top]
+    table[list(config.ineligible_tokens)] = False
+    p, r, n = config.masking_prob, config.randomize_prob, config.no_change_prob
+    f32 = functools.partial(torch.tensor, dtype=torch.float32, device=device)
+    ids = functools.partial(torch.tensor, dtype=dtype, device=device)
+    return (table.to(device), top, f32(p), f32(p * r), f32(p * (r + n)),
+            ids(config.mask_token), ids(config.padding_token))
+
+
+def eligible_mask(x: torch.Tensor, config: MaskingConfig) -> torch.Tensor:
+    """True where a position may be selected: one table lookup, whatever the special ids."""
+    table, top = _constants(config, x.device, x.dtype)[:2]
+    if top < torch.iinfo(x.dtype).max:
+        x = x.clamp(max=top)
+    # small dtypes must be widened: indexing with uint8 would mean a boolean mask
+    return table[x if x.dtype in (torch.int32, torch.int64) else x.long()]
 
 
 def shift_past_excluded(t: torch.Tensor, config: MaskingConfig) -> torch.Tensor:
@@ -109,29 +117,28 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
 def mask_tokens_torch(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     """The elementwise torch formulation of the native path (no input checks).
 
-    Every full-size buffer is either an output or a draw: the random ids are drawn in `x`'s
-    dtype and become `x_masked` in place, and the category masks reuse two boolean buffers.
+    On a GPU every buffer is full-size, so nothing waits for the device. On the CPU nothing
+    waits anyway, so random ids are drawn only for the positions that get one (~1.5%).
     """
-    p = config.masking_prob
+    _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
     # One float32 uniform decides both selection and category: given u < p, u / p is again
     # uniform on [0, 1), so thresholds at p*r and p*(r+n) split the selected positions into
     # exclusive categories with probabilities r, n and 1-r-n. One draw instead of two.
     u = torch.rand(x.shape, generator=generator, device=x.device)        # float32, like x
-    # Drawn in x's dtype: for a range below 2**32 torch draws the same values as in int64.
-    t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
-                      dtype=x.dtype if x.dtype in (torch.int32, torch.int64) else torch.int64)
-    t = shift_past_excluded(t, config).to(x.dtype)                       # like x
-
-    selected = torch.lt(u, p)                                            # bool, like x
+    selected = eligible_mask(x, config).logical_and_(torch.lt(u, p))     # bool, like x
     scratch = torch.empty_like(selected)
-    _and_eligible(selected, x, config, scratch)
-    # t becomes x_masked in place: random id where chosen, else x, then [MASK] on top.
-    to_random = torch.lt(u, p * config.randomize_prob, out=scratch).logical_and_(selected)
-    x_masked = torch.where(to_random, t, x, out=t)                       # t is fresh
-    to_mask = torch.ge(u, p * (config.randomize_prob + config.no_change_prob), out=scratch)
-    x_masked.masked_fill_(to_mask.logical_and_(selected), config.mask_token)
-    y = torch.where(selected, x, config.padding_token)
-    return x_masked, y
+    x_masked = torch.where(torch.ge(u, p_random_or_keep, out=scratch).logical_and_(selected),
+                           mask, x)
+    to_random = torch.lt(u, p_random, out=scratch).logical_and_(selected)
+    if x.device.type == "cpu":
+        n = int(torch.count_nonzero(to_random))
+        t = torch.randint(0, config.n_random, (n,), generator=generator, dtype=torch.int64)
+        x_masked.masked_scatter_(to_random, shift_past_excluded(t, config).to(x.dtype))
+    else:
+        t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
+                          dtype=torch.int64)                             # like x
+        x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype), x_masked)
+    return x_masked, torch.where(selected, x, padding)
 
 
 class MLM:

@@ -19,7 +19,7 @@ import sys
 from mlm_ref.config import MaskingConfig
 
 from .bench_maskers import BERT, build
-from .bench_run import copy_bandwidth, rotation, time_masker
+from .bench_run import copy_bandwidth, rotation, time_maskers
 
 # issue 5's goals on a GPU, as fractions of the copy bandwidth (measured, never asserted)
 CUDA_TARGETS = {("ours-torch", "native"): 0.70, ("ours-torch", "exact"): 0.40,
@@ -121,14 +121,12 @@ def run(args) -> dict:
           f"{torch.get_num_threads()}, copy bandwidth {copy_gbps:.1f} GB/s (read + write)")
     print(f"{'masker':18s} {'mode':9s} {'shape':14s} {'tokens/s':>12s} {'GB/s':>8s} "
           f"{'of copy':>8s} {'vs labml':>8s}")
-    repeats = args.repeats or (5 if args.quick else 21 if args.device == "cpu" else 30)
+    repeats = args.repeats or (5 if args.quick else 51 if args.device == "cpu" else 30)
     results = []
     for batch in batches:
         xs = rotation(seq_len, batch, args.device, budget)
-        rows = []
-        for m in maskers:
-            timing = time_masker(m, xs, warmup=2, repeats=repeats, budget_s=4.0)
-            rows.append(_row(m, seq_len, batch, timing, copy_gbps))
+        timings = time_maskers(maskers, xs, warmup=2, repeats=repeats, budget_s=4.0)
+        rows = [_row(m, seq_len, batch, t, copy_gbps) for m, t in zip(maskers, timings)]
         labml = next((r["tokens_per_s"] for r in rows if r["masker"] == "labml"), None)
         for r in rows:
             _print_row(r, labml)

@@ -15,7 +15,7 @@ import numpy as np
 
 from .bench_maskers import Masker, make_batch
 
-__all__ = ["cache_bytes", "copy_bandwidth", "rotation", "time_masker"]
+__all__ = ["cache_bytes", "copy_bandwidth", "rotation", "time_maskers"]
 
 
 def cache_bytes(device: str) -> int:
@@ -54,31 +54,40 @@ def _timed_call(m: Masker, inp) -> float:
     return time.perf_counter() - t0
 
 
-def time_masker(m: Masker, xs: list[np.ndarray], *, warmup: int, repeats: int,
-                budget_s: float) -> dict:
-    """Median seconds per call of `m` over the rotated inputs `xs`.
+def time_maskers(maskers: list[Masker], xs: list[np.ndarray], *, warmup: int, repeats: int,
+                 budget_s: float) -> list[dict]:
+    """Median seconds per call of each masker over the rotated inputs `xs`.
+
+    The maskers take turns, one call each per round, so a slow phase of a shared machine
+    (another process, frequency scaling) falls on all of them alike instead of on whichever
+    happened to be timed then; the ratios between them are what the run is for.
 
     Args:
-        m: the masker.
+        maskers: the maskers to time.
         xs: the rotation of NumPy batches `[seq_len, batch]`.
-        warmup: calls not counted (compilation, caches, allocator).
-        repeats: counted calls wanted; fewer (3 at least) when they exceed `budget_s`.
-        budget_s: rough time allowed for the counted calls.
+        warmup: calls per masker not counted (compilation, caches, allocator).
+        repeats: counted rounds wanted; fewer (3 at least) when they exceed `budget_s` per
+            masker.
+        budget_s: rough time allowed per masker for the counted calls.
 
     Returns:
-        `{"median_s", "repeats"}`.
+        one `{"median_s", "repeats"}` per masker, in order.
     """
-    inputs = m.setup(xs)
-    for i in range(warmup):
-        m.sync(m.call(m.fresh(inputs[i % len(inputs)])))
-    times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < repeats and (len(times) < 3 or time.perf_counter() - started < budget_s):
-        inp = m.fresh(inputs[(warmup + len(times)) % len(inputs)])   # untimed: clone or not
-        m.sync(inp)
-        times.append(_timed_call(m, inp))
-        del inp
-    return {"median_s": float(np.median(times)), "repeats": len(times)}
+    inputs = [m.setup(xs) for m in maskers]
+    for m, ins in zip(maskers, inputs):
+        for i in range(warmup):
+            m.sync(m.call(m.fresh(ins[i % len(ins)])))
+    times: list[list[float]] = [[] for _ in maskers]
+    started, rounds = time.perf_counter(), 0
+    while rounds < repeats and (rounds < 3 or
+                                time.perf_counter() - started < budget_s * len(maskers)):
+        for m, ins, ts in zip(maskers, inputs, times):
+            inp = m.fresh(ins[(warmup + rounds) % len(ins)])   # untimed: clone or not
+            m.sync(inp)
+            ts.append(_timed_call(m, inp))
+            del inp
+        rounds += 1
+    return [{"median_s": float(np.median(ts)), "repeats": len(ts)} for ts in times]
 
 
 def copy_bandwidth(device: str, n_bytes: int, repeats: int = 7) -> float:
