@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import itertools
-import os
-import tempfile
 from typing import Any, Callable
 
 import numpy as np
@@ -136,36 +134,13 @@ def _labml(config: MaskingConfig, device: str) -> list[Masker]:
                    cuda_events=device == "cuda", note="modifies its input: cloned untimed")]
 
 
-def _bert_tokenizer(config: MaskingConfig):
-    """A real `BertTokenizerFast` over a generated vocabulary of `n_tokens` ids (no hub)."""
-    from transformers import BertTokenizerFast
-    special = {config.padding_token: "[PAD]", 100: "[UNK]", _CLS: "[CLS]", _SEP: "[SEP]",
-               config.mask_token: "[MASK]"}
-    words = [special.get(i, f"tok{i}") for i in range(config.n_tokens)]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "vocab.txt")
-        with open(path, "w") as f:
-            f.write("\n".join(words) + "\n")
-        tok = BertTokenizerFast(vocab=path)  # transformers 5 names it `vocab`
-        if len(tok) != config.n_tokens:       # 4.x ignores that keyword
-            tok = BertTokenizerFast(vocab_file=path)
-    if len(tok) != config.n_tokens or tok.mask_token_id != config.mask_token:
-        raise RuntimeError(f"the generated BERT tokenizer has {len(tok)} ids and [MASK] = "
-                           f"{tok.mask_token_id}, not {config.n_tokens} and {config.mask_token}")
-    return tok
-
-
 def _huggingface(config: MaskingConfig, device: str) -> list[Masker]:
     if device != "cpu":
         raise RuntimeError("its collator builds masks on the CPU (DataLoader workers)")
     import torch
-    from transformers import DataCollatorForLanguageModeling
-    tok = _bert_tokenizer(config)
-    kw = dict(tokenizer=tok, mlm_probability=config.masking_prob,
-              mask_replace_prob=config.mask_token_prob, random_replace_prob=config.randomize_prob)
-    pt = DataCollatorForLanguageModeling(return_tensors="pt", **kw)
-    npc = DataCollatorForLanguageModeling(return_tensors="np", **kw)
-    special = list(tok.all_special_ids)
+    from .thirdparty import collator
+    pt, npc = collator("pt", config), collator("np", config)
+    special = list(pt.tokenizer.all_special_ids)
 
     # [batch, seq] as the collator expects; special_tokens_mask precomputed (as a tokenizer
     # called with return_special_tokens_mask=True provides it), which spares HF the
