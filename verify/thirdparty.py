@@ -69,12 +69,12 @@ def hf_torch(**kwargs):
     """
     import torch
     config = MaskingConfig(**kwargs)
-    collator = collator("pt", config)
+    hf = collator("pt", config)
 
     def mask(x: torch.Tensor):
         device = x.device
         inputs = x.T if device.type == "cpu" else x.T.cpu()            # [batch, seq_len]
-        x_masked, labels = collator.torch_mask_tokens(inputs)
+        x_masked, labels = hf.torch_mask_tokens(inputs)
         y = labels.masked_fill(labels == -100, config.padding_token)
         return x_masked.T.to(device), y.T.to(device)
 
@@ -89,14 +89,14 @@ def hf_numpy(**kwargs):
     """
     import torch
     config = MaskingConfig(**kwargs)
-    collator = collator("np", config)
+    hf = collator("np", config)
 
     def mask(x: torch.Tensor):
         device = x.device
         seed = int(torch.randint(0, 2**62, (1,)))
-        collator.generator = np.random.default_rng(seed)
+        hf.generator = np.random.default_rng(seed)
         inputs = (x if device.type == "cpu" else x.cpu()).numpy().T    # [batch, seq_len] view
-        x_masked, labels = collator.numpy_mask_tokens(inputs)
+        x_masked, labels = hf.numpy_mask_tokens(inputs)
         y = np.where(labels == -100, config.padding_token, labels)
         return (torch.from_numpy(np.ascontiguousarray(x_masked.T)).to(device),
                 torch.from_numpy(np.ascontiguousarray(y.T)).to(device))
