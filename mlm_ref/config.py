@@ -18,13 +18,13 @@ import numpy as np
 __all__ = ["MaskingConfig", "OutcomeProbs"]
 
 
-def _token_id(name: str, value) -> int:
+def _token_id(name: str, value, what: str = "token id") -> int:
     """A non-negative integer token id (bools and floats are refused, even 3.0)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative integer token id, got {value!r} "
+        raise TypeError(f"{name} must be a non-negative integer {what}, got {value!r} "
                         f"of type {type(value).__name__}")
     if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer token id, got {value!r}")
+        raise ValueError(f"{name} must be a non-negative integer {what}, got {value!r}")
     return int(value)
 
 
@@ -101,7 +101,7 @@ class MaskingConfig:
         if self.padding_token == self.mask_token:
             raise ValueError(f"padding_token and mask_token must differ, both are "
                              f"{self.padding_token}")
-        put("n_tokens", _token_id("n_tokens", self.n_tokens))
+        put("n_tokens", _token_id("n_tokens", self.n_tokens, "vocabulary size"))
         if self.n_tokens < 1:
             raise ValueError(f"n_tokens must be >= 1, got {self.n_tokens}")
         if self.n_tokens > 2**31 - 1:
