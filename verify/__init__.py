@@ -1,0 +1,44 @@
+"""verify: black-box checks that a masker does what BERT prescribes (section 5 of the contract).
+
+The harness feeds synthetic batches to a masker, sees only `(x, x_masked, y)`, and decides
+exact invariants and statistical checks under one family-wise false-alarm budget (Holm).
+In a user's own pytest::
+
+    from mlm_ref import MaskingConfig
+    from verify import assert_masker_conforms
+
+    def test_my_masker_conforms():
+        config = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=1000)
+        assert_masker_conforms(my_masker, config, tokens=2_000_000)
+
+`my_masker` is any callable on a torch long tensor `[seq_len, batch]` returning
+`(x_masked, y)` (seeded through `torch.manual_seed`), one of this project's `MLM` objects, or
+a name: `numpy`, `torch`, `jax`, `MODULE:ATTR`. Submodules (and torch) load on first use, so
+`import verify` stays cheap for the other tools in this package.
+"""
+
+__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "DEFAULT_ALPHA"]
+
+DEFAULT_ALPHA = 1e-5  # the family-wise false-alarm probability of one run (see runner.py)
+
+
+def check_maskers(maskers, config=None, **kwargs):
+    """Check several maskers, each alone and every pair against each other; returns a
+    `Report` (`.passed`, `str(report)`, `.to_dict()`). See `verify.runner.check_maskers`."""
+    from .runner import check_maskers as run
+    return run(maskers, config, **kwargs)
+
+
+def check_masker(masker, config=None, **kwargs):
+    """Check one masker; keywords as `check_maskers` (tokens, seed, alpha, device, ...)."""
+    return check_maskers([masker], config, **kwargs)
+
+
+def assert_masker_conforms(masker, config=None, **kwargs):
+    """Raise `AssertionError` with the failing checks (expected vs observed) unless `masker`
+    passes every check; returns the report otherwise."""
+    report = check_masker(masker, config, **kwargs)
+    if not report.passed:
+        raise AssertionError(f"masker does not conform to the MLM contract:\n"
+                             f"{report.failure_message()}\n\n{report}")
+    return report

@@ -1,0 +1,181 @@
+"""Statistical primitives: Pearson chi-square with sparse bins merged, critical values, the
+minimal detectable effect (MDE) and Holm's step-down over one family-wise budget.
+
+Everything here works on small host arrays (histograms already reduced on the device) in
+float64. A check is decided by comparing its statistic with a critical value computed for its
+Holm level, never by a p-value: at 1e9 tokens a real defect gives p-values that underflow to
+0.0, and a comparison of statistics stays exact. The p-value is still reported (it may be 0.0)
+because the calibration test needs it.
+
+MDE, everywhere in this package: the effect at which the check, at the level it was finally
+tested at, has 50% power (the statistic's distribution under that effect has its median at the
+critical value). For chi-square checks it is Cohen's w = sqrt(lambda / n), where lambda is the
+noncentrality giving 50% power; other checks state their own unit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Callable
+
+import numpy as np
+from scipy import optimize, stats
+
+__all__ = ["StatCheck", "merge_sparse", "pearson", "contingency", "lambda50", "holm",
+           "chi2_check", "MIN_EXPECTED"]
+
+# Pearson's statistic is close to chi-square only when every expected count is large enough;
+# 5 is the textbook rule (Cochran), applied by merging adjacent bins, never by dropping them.
+MIN_EXPECTED = 5.0
+
+
+@dataclasses.dataclass
+class StatCheck:
+    """One statistical check, before and after Holm.
+
+    Args:
+        name: what is tested, e.g. `selection rate`.
+        subject: the masker (or `a vs b` for a cross-implementation check).
+        statistic: the observed statistic (float64).
+        bounds: `bounds(level) -> (lower, upper)`: reject when the statistic is below `lower`
+            or above `upper` (one-sided checks use `-inf` for `lower`).
+        p_value: the p-value (informative; may underflow to 0.0).
+        mde: `mde(level) -> float`, the 50%-power minimal detectable effect at `level`.
+        mde_unit: what the MDE measures.
+        detail: expected vs observed, in words, for a failure message.
+    """
+
+    name: str
+    subject: str
+    statistic: float
+    bounds: Callable[[float], tuple[float, float]]
+    p_value: float
+    mde: Callable[[float], float]
+    mde_unit: str
+    detail: str = ""
+    n: int = 0
+    # filled by `holm`
+    level: float = math.nan
+    critical: tuple[float, float] = (math.nan, math.nan)
+    mde_value: float = math.nan
+    passed: bool | None = None
+
+    def rejects(self, level: float) -> bool:
+        lo, hi = self.bounds(level)
+        return not (lo <= self.statistic <= hi)  # NaN statistic: rejected, never silently passed
+
+    def settle(self, level: float, rejected: bool):
+        self.level, self.critical = level, self.bounds(level)
+        self.mde_value, self.passed = self.mde(level), not rejected
+
+
+def holm(checks: list[StatCheck], alpha: float) -> None:
+    """Holm's step-down procedure with critical values instead of sorted p-values.
+
+    Testing everything still standing at alpha / (number still standing), removing what is
+    rejected, and repeating until nothing new is rejected is exactly Holm's procedure: the family
+    -wise false-alarm rate is at most `alpha` whatever the dependence between the checks.
+    """
+    standing = list(checks)
+    while standing:
+        level = alpha / len(standing)
+        rejected = [c for c in standing if c.rejects(level)]
+        for c in rejected:
+            c.settle(level, True)
+        standing = [c for c in standing if not c.rejects(level)]
+        if not rejected:
+            for c in standing:
+                c.settle(level, False)
+            return
+
+
+def merge_sparse(observed: np.ndarray, expected: np.ndarray, min_expected: float = MIN_EXPECTED):
+    """Merge adjacent bins (in their given order) until each has `min_expected` expected counts.
+
+    Returns:
+        `(observed, expected)` of the merged bins, float64. A short remainder at the end is
+        folded into the last full bin. Bins with zero expectation keep their observed counts
+        in whatever group they fall into, so a count where none was expected still shows.
+    """
+    observed, expected = np.asarray(observed, np.float64), np.asarray(expected, np.float64)
+    group = _greedy_groups(expected, min_expected)
+    n_groups = int(group[-1]) + 1 if group.size else 0
+    return (np.bincount(group, observed, minlength=n_groups),
+            np.bincount(group, expected, minlength=n_groups))
+
+
+def _greedy_groups(weight: np.ndarray, minimum: float) -> np.ndarray:
+    """Group id of each bin: adjacent bins are joined until the group's weight reaches
+    `minimum`; a light remainder at the end joins the last group."""
+    group = np.empty(weight.size, np.int64)
+    g, acc = 0, 0.0
+    for i, w in enumerate(weight.tolist()):
+        group[i] = g
+        acc += w
+        if acc >= minimum:
+            g, acc = g + 1, 0.0
+    if weight.size and acc < minimum and g > 0 and group[-1] == g:
+        group[group == g] = g - 1  # the light remainder joins the last full group
+    return group
+
+
+def pearson(observed, expected) -> tuple[float, int]:
+    """Pearson's statistic sum (O - E)^2 / E over merged bins, and its degrees of freedom
+    (bins - 1: the total is fixed). A count in a zero-expectation bin makes it infinite."""
+    observed, expected = np.asarray(observed, np.float64), np.asarray(expected, np.float64)
+    if np.any(observed[expected <= 0] > 0):  # something where nothing can occur
+        return math.inf, max(1, int((expected > 0).sum()) - 1)
+    obs, exp = merge_sparse(observed, expected)
+    if obs.size == 0:
+        return 0.0, 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(exp > 0, (obs - exp) ** 2 / np.where(exp > 0, exp, 1), np.where(obs > 0, np.inf, 0))
+    return float(terms.sum()), int(obs.size - 1)
+
+
+def contingency(table) -> tuple[float, int, int]:
+    """Pearson's test of independence for an `r x c` table of counts (rows: groups).
+
+    Columns whose expected counts are small are merged (adjacent, by pooled expectation) so
+    that the chi-square approximation holds. Returns `(statistic, df, n)`.
+    """
+    table = np.asarray(table, np.float64)
+    table = table[:, table.sum(0) > 0]
+    table = table[table.sum(1) > 0]
+    n = table.sum()
+    if table.shape[0] < 2 or table.shape[1] < 2:
+        return 0.0, 0, int(n)
+    rows = table.sum(1)
+    # merge columns so that the smallest row's expected count reaches MIN_EXPECTED
+    group = _greedy_groups(table.sum(0) / n * rows.min(), MIN_EXPECTED)
+    merged = np.stack([np.bincount(group, r) for r in table])
+    if merged.shape[1] < 2:
+        return 0.0, 0, int(n)
+    expected = np.outer(rows, merged.sum(0)) / n
+    stat = float(((merged - expected) ** 2 / expected).sum())
+    return stat, int((merged.shape[0] - 1) * (merged.shape[1] - 1)), int(n)
+
+
+@functools.lru_cache(maxsize=4096)
+def lambda50(df: int, critical: float) -> float:
+    """Noncentrality at which chi-square(df) exceeds `critical` with probability 1/2."""
+    if df <= 0 or not math.isfinite(critical):
+        return math.nan
+    f = lambda lam: stats.ncx2.sf(critical, df, lam) - 0.5  # noqa: E731
+    hi = max(1.0, critical)
+    while f(hi) < 0:
+        hi *= 2
+    return float(optimize.brentq(f, 1e-9, hi, xtol=1e-6))
+
+
+def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: str = "",
+               ) -> StatCheck:
+    """A right-tailed chi-square check with Cohen's w as its MDE."""
+    return StatCheck(
+        name=name, subject=subject, statistic=stat, n=n, detail=detail,
+        bounds=lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
+        p_value=float(stats.chi2.sf(stat, df)),
+        mde=lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
+        mde_unit="Cohen's w")

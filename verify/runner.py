@@ -1,0 +1,140 @@
+"""Runs maskers over synthetic batches, then decides every check under one Holm budget."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+
+import torch
+
+from mlm_ref.config import MaskingConfig
+
+from .agreement import cross_checks, exact_checks
+from .checks import holm
+from .counts import Counts
+from .distribution import CHECK_NAMES, masker_checks
+from .maskers import Adapter, resolve
+from .report import NotApplicable, Report
+from .synthetic import SyntheticBatches, derive_seed
+
+__all__ = ["check_maskers", "run_masker", "DEFAULT_ALPHA", "SEQ_LEN", "default_chunk"]
+
+# One family-wise false-alarm budget per run: a CI gate with this alpha raises a false alarm
+# in fewer than 1 run in 10,000 (Holm keeps the family-wise rate at or below alpha).
+DEFAULT_ALPHA = 1e-5
+SEQ_LEN = 128
+
+
+def default_chunk(device) -> int:
+    """Tokens per call: large on a GPU (few launches per token), cache-sized on a CPU."""
+    return 1 << 20 if torch.device(device).type == "cuda" else 1 << 16
+
+
+def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
+    """(seq_len, batch, calls) covering at least `tokens` with calls of equal shape."""
+    batch = max(2, min(chunk, max(tokens, 1)) // SEQ_LEN)
+    calls = max(2, -(-tokens // (SEQ_LEN * batch)))  # two calls at least: consecutive pairs
+    return SEQ_LEN, batch, calls
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr that appears only after 1.5 s; a no-op without tqdm."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        enabled = False
+    if not enabled:
+        class _NoBar:
+            def update(self, n): pass
+            def close(self): pass
+        return _NoBar()
+    return tqdm(total=total, desc=desc, unit="tok", unit_scale=True, delay=1.5, file=sys.stderr,
+                leave=False, disable=not sys.stderr.isatty())
+
+
+def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
+               progress: bool = False) -> dict:
+    """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
+
+    Call 0 is made twice with the same seed (the determinism check). A masker that raises or
+    breaks the type/shape contract stops its run there; what it broke is in the counts.
+    """
+    cfg, device = adapter.config, torch.device(device)
+    seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
+    batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
+    counts = Counts(cfg, seq_len, batch, device)
+    bar, start = _progress(seq_len * batch * calls, adapter.name, progress), time.perf_counter()
+    try:
+        for t in range(calls):
+            x = batches(t).to(adapter.dtype)                  # [seq_len, batch]
+            x_ref = x.clone()
+            s = derive_seed(seed, "masker:" + adapter.name, t)
+            x_after, out, y, problems = adapter(x, s)
+            for p in problems:
+                counts.problem("outputs keep shape, dtype and device", p)
+            if problems:
+                break
+            if t == 0:
+                _determinism(adapter, x_ref, s, out, y, counts)
+            counts.update(x_ref, x_after, out, y)
+            bar.update(seq_len * batch)
+    except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
+        counts.problem("masker runs without error", f"{type(e).__name__}: {e}")
+    finally:
+        bar.close()
+    h = counts.host()
+    h.update(seconds=time.perf_counter() - start, shape=[seq_len, batch], calls=calls)
+    return h
+
+
+def _determinism(adapter, x_ref, seed, out, y, counts):
+    _, out2, y2, _ = adapter(x_ref.clone(), seed)
+    same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
+    if not (same(out2, out) and same(y2, y)):
+        counts.problem("same seed gives same output",
+                       "two calls with the same seed and input gave different outputs")
+
+
+def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int = 1 << 20,
+                  seed: int = 0, alpha: float = DEFAULT_ALPHA, device="cpu",
+                  chunk: int | None = None, cross: bool = True, progress: bool = False,
+                  skipped: dict | None = None) -> Report:
+    """Check each masker alone and every pair against each other; one Holm budget for all.
+
+    Args:
+        maskers: names (`numpy`, `torch`, `jax`, `MODULE:ATTR`), our `MLM` objects, or
+            callables with the module description's contract (torch `[seq_len, batch]`).
+        config: the parameters to check against (taken from an `MLM` object when omitted).
+        tokens: tokens fed to each masker (rounded up to whole calls).
+        seed: seeds the inputs and every masker call.
+        alpha: family-wise false-alarm probability of the whole run.
+        device: where inputs are made and counts accumulated.
+        chunk: tokens per call (default: 65,536 on a CPU, 1,048,576 on CUDA).
+        cross: also compare every pair of maskers.
+        progress: show a progress bar (stderr, TTY only, after 1.5 s).
+        skipped: `{name: reason}` of maskers left out, listed in the report.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if tokens < 1:
+        raise ValueError(f"tokens must be >= 1, got {tokens}")
+    adapters = [resolve(m, config) for m in maskers]
+    config = config or adapters[0].config
+    results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
+                                  progress=progress) for a in adapters}
+    exact, stat, na = [], [], []
+    for name, h in results.items():
+        exact.extend(exact_checks(h, name))
+        for check_name, c in zip(CHECK_NAMES, masker_checks(h, config, name)):
+            stat.append(c) if c is not None else na.append(NotApplicable(check_name, name))
+    if cross:
+        for (a_name, a), (b_name, b) in itertools.combinations(results.items(), 2):
+            for c in cross_checks(a, b, f"{a_name} vs {b_name}"):
+                (na.append(NotApplicable(c, f"{a_name} vs {b_name}")) if isinstance(c, str)
+                 else stat.append(c))
+    holm(stat, alpha)
+    return Report(config=config, alpha=alpha, seed=seed, tokens=tokens, device=str(device),
+                  runs={k: {x: v[x] for x in ("seconds", "shape", "calls")}
+                        for k, v in results.items()},
+                  exact=exact, stat=stat, not_applicable=na, skipped=dict(skipped or {}))
