@@ -1,0 +1,81 @@
+"""The harness's own evidence: every planted defect is flagged, by the check built for it,
+at the N used here, while correct maskers (ours and a plain third-party one) pass.
+
+The runs are seeded, so these tests are deterministic; the default family-wise alpha (1e-5)
+is the one a CI gate uses, so a pass here is a pass at the budget users get.
+"""
+
+import pytest
+
+from mlm_ref import MaskingConfig
+from tests.broken_maskers import BROKEN, Correct
+from verify import assert_masker_conforms, check_masker, check_maskers
+
+CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
+KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)
+TOKENS = 1_000_000  # the CI-sized N at which every defect below must be caught
+
+# The check designed to catch each defect (others may fail as well).
+CAUGHT_BY = {
+    "overlapping categories": "category split (mask, original, other)",
+    "skewed selection rate": "selection rate",
+    "random-id range off by one": "random ids: most extreme single id",
+    "biased random-id draw": "random ids uniform (ranges)",
+    "masks repeated across calls": "independence of consecutive calls",
+    "masks shared across the batch": "independence of neighbouring batch columns",
+    "never-selected position": "homogeneity over positions",
+    "exact-count selection": "per-sequence count ~ Binomial (dispersion)",
+    "correlated neighbours": "independence of neighbouring positions",
+    "input mutation": "input not mutated",
+    "masked special tokens": "ineligible positions never selected",
+    "wrong labels": "labels are padding or the original",
+}
+
+
+def test_every_defect_has_a_designated_check():
+    assert set(CAUGHT_BY) == set(BROKEN)
+
+
+@pytest.mark.parametrize("defect", sorted(BROKEN))
+def test_planted_defect_is_flagged_by_its_check(defect):
+    report = check_masker(BROKEN[defect](**KWARGS), CONFIG, tokens=TOKENS, seed=7)
+    failed = {c.name for c in report.failures}
+    assert not report.passed, f"{defect} passed every check:\n{report}"
+    assert CAUGHT_BY[defect] in failed, (
+        f"{defect}: expected {CAUGHT_BY[defect]!r} to fail, failed: {sorted(failed)}\n{report}")
+
+
+def test_overlapping_categories_failure_names_expected_and_observed():
+    report = check_masker(BROKEN["overlapping categories"](**KWARGS), CONFIG, tokens=TOKENS,
+                          seed=7)
+    message = report.failure_message()
+    assert "category split" in message and "expected (0.80" in message and "observed (0.81" in message
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_correct_third_party_masker_passes(seed):
+    report = check_masker(Correct(**KWARGS), CONFIG, tokens=TOKENS, seed=seed)
+    assert report.passed, str(report)
+
+
+def test_our_three_backends_pass_alone_and_against_each_other():
+    report = check_maskers(["numpy", "torch", "jax"], CONFIG, tokens=TOKENS, seed=7)
+    assert report.passed, str(report)
+    subjects = {c.subject for c in report.stat}
+    assert {"numpy", "torch", "jax", "numpy vs torch", "numpy vs jax", "torch vs jax"} <= subjects
+    assert not report.not_applicable
+
+
+def test_cross_implementation_check_flags_a_masker_that_disagrees():
+    # SkewedRate against our torch masker: the pairwise selection-rate test must object.
+    from verify.maskers import resolve
+    report = check_maskers([resolve("torch", CONFIG), resolve(BROKEN["skewed selection rate"](**KWARGS), CONFIG)],
+                           CONFIG, tokens=TOKENS, seed=7)
+    failed = {(c.subject, c.name) for c in report.failures}
+    assert any(s.endswith(" vs SkewedRate") and n == "agreement: selection rate" for s, n in failed), failed
+
+
+def test_assert_masker_conforms_raises_with_the_failing_check():
+    with pytest.raises(AssertionError, match="selection rate"):
+        assert_masker_conforms(BROKEN["skewed selection rate"](**KWARGS), CONFIG, tokens=TOKENS)
+    assert assert_masker_conforms("torch", CONFIG, tokens=200_000).passed
