@@ -34,8 +34,10 @@ QUICK = {"cpu": (128, [8, 64]), "cuda": (512, [64, 4096])}
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--json", metavar="PATH", help="write the results here")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the batches live and the maskers run (default cpu)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON here "
+                   "(python -m verify.bench_report turns it into docs/benchmarks.md)")
     p.add_argument("--quick", action="store_true", help="two small sizes, few repeats")
     p.add_argument("--seq-len", type=int, help="sequence length (default 512)")
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes to time")
@@ -151,6 +153,18 @@ def _versions() -> dict:
     return out
 
 
+def _usage_error(args) -> str | None:
+    """What is wrong with the arguments, in a sentence; None when nothing is."""
+    if any(v is not None and v < 1 for v in [args.seq_len, args.repeats, *(args.batches or [])]):
+        return "--seq-len, --batches and --repeats must be >= 1"
+    if args.only:
+        import torch  # noqa: F401  (build() needs it anyway)
+        names = {m.name for m in build(MaskingConfig(**BERT), args.device)[0]}
+        if not any(s in n for s in args.only for n in names):
+            return f"--only {' '.join(args.only)} matches none of {sorted(names)}"
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.device == "cuda":
@@ -158,6 +172,10 @@ def main(argv=None) -> int:
         if not torch.cuda.is_available():
             print("--device cuda: no CUDA device is visible to torch", file=sys.stderr)
             return 2
+    problem = _usage_error(args)
+    if problem:
+        print(f"verify.bench: error: {problem}", file=sys.stderr)
+        return 2
     report = run(args)
     for r in report["ratios"]:
         verdict = "" if r["goal"] is None else ("  goal >= %gx %s" % (
