@@ -1,0 +1,125 @@
+"""The statistics under the harness: Holm, bin merging, critical values, MDE, calibration."""
+
+import collections
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mlm_ref import MaskingConfig
+from verify import check_masker
+from verify.checks import StatCheck, chi2_check, holm, lambda50, merge_sparse, pearson
+from verify.distribution import coarse_drawable_counts, other_id_weights
+
+CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
+
+
+def _p_check(p: float) -> StatCheck:
+    """A check whose statistic is its p-value's normal score (one-sided)."""
+    z = float(stats.norm.isf(p))
+    return StatCheck("c", "s", z, lambda a: (-math.inf, float(stats.norm.isf(a))), p,
+                     lambda a: 0.0, "-")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_holm_on_critical_values_matches_holm_on_sorted_p_values(seed):
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([rng.uniform(size=8), rng.uniform(0, 1e-3, size=rng.integers(0, 6))])
+    checks = [_p_check(x) for x in p]
+    holm(checks, 0.05)
+    # textbook Holm: reject the sorted p(i) while p(i) <= alpha / (m - i)
+    want, m = set(), len(p)
+    for i, j in enumerate(np.argsort(p)):
+        if p[j] > 0.05 / (m - i):
+            break
+        want.add(int(j))
+    assert {i for i, c in enumerate(checks) if not c.passed} == want
+
+
+def test_merge_sparse_keeps_totals_and_reaches_the_minimum():
+    rng = np.random.default_rng(0)
+    exp = rng.exponential(1.0, size=500)
+    obs = rng.poisson(exp)
+    o, e = merge_sparse(obs, exp)
+    assert o.sum() == obs.sum() and math.isclose(e.sum(), exp.sum())
+    assert e.min() >= 5.0 and e.size >= 50
+
+
+def test_pearson_is_infinite_when_a_count_lands_where_none_is_possible():
+    stat, _ = pearson([10, 5, 1], [12, 4, 0])
+    assert stat == math.inf
+
+
+@pytest.mark.parametrize("df", [1, 2, 63, 999])
+def test_mde_is_the_effect_with_half_power(df):
+    c = chi2_check("c", "s", 0.0, df, n=10_000)
+    level = 1e-6
+    w = c.mde(level)
+    crit = stats.chi2.isf(level, df)
+    assert stats.ncx2.sf(crit, df, 10_000 * w * w) == pytest.approx(0.5, abs=1e-4)
+    assert lambda50(df, crit) > crit - df  # power 1/2 needs the mean shifted about to crit
+
+
+def test_other_id_weights_follow_the_uniform_draw():
+    orig = np.zeros(CONFIG.n_tokens + 1, np.int64)
+    orig[10] = 7
+    w = other_id_weights(CONFIG, 100, orig)
+    assert w[1] == 0                  # mask_token is never visible as a random id
+    assert w[10] == 93 and w[11] == 100 and w[0] == 100
+    assert coarse_drawable_counts(CONFIG, 64).sum() == CONFIG.n_tokens - 1
+
+
+def _calibration(runs: int, tokens: int, masker: str = "torch"):
+    """For `runs` seeded runs at alpha 0.1: each check's p-values and the number of alarms."""
+    p_values, alarms = collections.defaultdict(list), 0
+    for seed in range(runs):
+        report = check_masker(masker, CONFIG, tokens=tokens, seed=10_000 + seed, alpha=0.1)
+        alarms += not report.passed
+        for c in report.stat:
+            p_values[c.name].append(c.p_value)
+    return p_values, alarms
+
+
+def _non_uniform(p_values: dict, level: float) -> dict:
+    bad = {}
+    for name, p in p_values.items():
+        side = "greater" if "extreme" in name else "two-sided"
+        ks = stats.kstest(p, "uniform", alternative=side).pvalue
+        if ks < level / len(p_values):
+            bad[name] = ks
+    return bad
+
+
+def test_a_correct_masker_passes_at_the_stated_rate_and_its_p_values_are_uniform():
+    """Calibration: 150 seeded runs of a correct masker at a loose alpha. Each check's
+    p-values must look uniform (two-sided KS; one-sided for the Bonferroni extreme-id test,
+    which is conservative by construction), and the share of runs with a false alarm must not
+    exceed the family-wise alpha beyond binomial noise."""
+    runs, alpha = 150, 0.1
+    p_values, alarms = _calibration(runs, 1 << 18)
+    assert len(p_values) == 12
+    bad = _non_uniform(p_values, 1e-4)
+    assert not bad, f"p-values not uniform (KS p-value per check): {bad}"
+    assert alarms <= stats.binom.isf(1e-5, runs, alpha), f"{alarms} of {runs} runs false-alarmed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("masker", ["numpy", "torch", "jax"])
+def test_calibration_holds_over_many_runs_for_each_backend(masker):
+    """The long form (about a minute per backend): 1,000 runs of 2^20 tokens."""
+    runs = 1000
+    p_values, alarms = _calibration(runs, 1 << 20, masker)
+    bad = _non_uniform(p_values, 1e-4)
+    assert not bad, f"p-values not uniform (KS p-value per check): {bad}"
+    assert alarms <= stats.binom.isf(1e-5, runs, 0.1), f"{alarms} of {runs} runs false-alarmed"
+
+
+def test_a_miscalibrated_check_would_be_caught_by_the_calibration_test():
+    """The calibration test has teeth, within limits: a 63-df statistic (the coarse random-id
+    test) referred to 55 df makes 150 p-values clearly non-uniform. (Subtler slips, such as
+    63 vs 60 df, are beyond 150 runs; the slow calibration runs more.)"""
+    for seed in range(5):
+        draws = np.random.default_rng(seed).chisquare(63, size=150)
+        assert stats.kstest(stats.chi2.sf(draws, 55), "uniform").pvalue < 1e-4 / 12
+        assert stats.kstest(stats.chi2.sf(draws, 63), "uniform").pvalue > 1e-4 / 12
