@@ -12,7 +12,7 @@ import sys
 
 __all__ = ["main"]
 
-DEFAULT_TOKENS = 20_000_000
+DEFAULT_TOKENS = 200_000_000
 BUILTIN = ("numpy", "torch", "jax")
 
 
