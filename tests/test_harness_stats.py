@@ -92,11 +92,11 @@ def _non_uniform(p_values: dict, level: float) -> dict:
 
 
 def test_a_correct_masker_passes_at_the_stated_rate_and_its_p_values_are_uniform():
-    """Calibration: 150 seeded runs of a correct masker at a loose alpha. Each check's
+    """Calibration: 500 seeded runs of a correct masker at a loose alpha. Each check's
     p-values must look uniform (two-sided KS; one-sided for the Bonferroni extreme-id test,
     which is conservative by construction), and the share of runs with a false alarm must not
     exceed the family-wise alpha beyond binomial noise."""
-    runs, alpha = 150, 0.1
+    runs, alpha = 500, 0.1
     p_values, alarms = _calibration(runs, 1 << 18)
     assert len(p_values) == 12
     bad = _non_uniform(p_values, 1e-4)
@@ -116,10 +116,12 @@ def test_calibration_holds_over_many_runs_for_each_backend(masker):
 
 
 def test_a_miscalibrated_check_would_be_caught_by_the_calibration_test():
-    """The calibration test has teeth, within limits: a 63-df statistic (the coarse random-id
-    test) referred to 55 df makes 150 p-values clearly non-uniform. (Subtler slips, such as
-    63 vs 60 df, are beyond 150 runs; the slow calibration runs more.)"""
+    """The calibration test has teeth: a chi-square referred to one degree of freedom too few
+    (3 vs 2, anti-conservative) or too many (2 vs 3, conservative) makes 500 p-values clearly
+    non-uniform, while the right reference passes."""
     for seed in range(5):
-        draws = np.random.default_rng(seed).chisquare(63, size=150)
-        assert stats.kstest(stats.chi2.sf(draws, 55), "uniform").pvalue < 1e-4 / 12
-        assert stats.kstest(stats.chi2.sf(draws, 63), "uniform").pvalue > 1e-4 / 12
+        rng = np.random.default_rng(seed)
+        for true_df, used_df in ((3, 2), (2, 3)):
+            draws = rng.chisquare(true_df, size=500)
+            assert stats.kstest(stats.chi2.sf(draws, used_df), "uniform").pvalue < 1e-4 / 12
+            assert stats.kstest(stats.chi2.sf(draws, true_df), "uniform").pvalue > 1e-4 / 12
