@@ -79,3 +79,28 @@ def test_assert_masker_conforms_raises_with_the_failing_check():
     with pytest.raises(AssertionError, match="selection rate"):
         assert_masker_conforms(BROKEN["skewed selection rate"](**KWARGS), CONFIG, tokens=TOKENS)
     assert assert_masker_conforms("torch", CONFIG, tokens=200_000).passed
+
+
+UNUSUAL = {
+    "random_exclude": dict(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100,
+                           random_exclude=(0, 2, 3, 50)),
+    "special ids above the vocabulary": dict(padding_token=101, mask_token=100,
+                                             no_mask_tokens=(5,), n_tokens=100),
+    "no no-mask tokens, 60/20/20": dict(padding_token=0, mask_token=1, n_tokens=50,
+                                        randomize_prob=0.2, no_change_prob=0.2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNUSUAL))
+def test_our_backends_pass_on_unusual_configs(name):
+    config = MaskingConfig(**UNUSUAL[name])
+    report = check_maskers(["numpy", "torch", "jax"], config, tokens=500_000, seed=3)
+    assert report.passed, str(report)
+    assert not report.not_applicable
+
+
+def test_a_masker_that_ignores_random_exclude_is_flagged():
+    config = MaskingConfig(**UNUSUAL["random_exclude"])
+    kwargs = {k: v for k, v in UNUSUAL["random_exclude"].items() if k != "random_exclude"}
+    report = check_masker(Correct(**kwargs), config, tokens=TOKENS, seed=7)
+    assert "replacements are [MASK], original or a drawable id" in {c.name for c in report.failures}
