@@ -98,13 +98,13 @@ class Counts:
         self._sequences(eligible, sel)
 
     def _rates(self, eligible, sel):
-        e, s = eligible, sel
-        prev = self._prev if self._prev is not None else (s, e)
-        pairs = [_pairs(s[:-1], e[:-1], s[1:], e[1:]), _pairs(s[:, :-1], e[:, :-1], s[:, 1:], e[:, 1:]),
-                 _pairs(prev[0], prev[1], s, e) if self._prev is not None else torch.zeros_like(
-                     self.scalars[:4])]
-        self.scalars += torch.cat([torch.stack([torch.tensor(e.numel(), device=e.device),
-                                                e.sum(), s.sum()]), *pairs])
+        e, s = eligible, sel                                          # [seq_len, batch]
+        seq = _pairs(s[:-1], e[:-1], s[1:], e[1:])                    # along the sequence
+        col = _pairs(s[:, :-1], e[:, :-1], s[:, 1:], e[:, 1:])        # across the batch
+        # the same position in the previous call (the first call has no previous one)
+        call = _pairs(*self._prev, s, e) if self._prev is not None else torch.zeros_like(seq)
+        totals = torch.stack([torch.tensor(e.numel(), device=e.device), e.sum(), s.sum()])
+        self.scalars += torch.cat([totals, seq, col, call])
         self.pos_elig += e.sum(1)
         self.pos_sel += s.sum(1)
         self.col_elig += e.sum(0)

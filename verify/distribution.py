@@ -43,11 +43,13 @@ def masker_checks(h: dict, cfg: MaskingConfig, subject: str) -> list:
             random_ids_all(h, cfg, subject), random_ids_coarse(h, cfg, subject),
             random_ids_extreme(h, cfg, subject),
             homogeneity(h["pos_sel"], h["pos_elig"], "homogeneity over positions", subject),
-            homogeneity(h["col_sel"], h["col_elig"], "homogeneity over batch columns", subject),
+            homogeneity(h["col_sel"], h["col_elig"], "homogeneity over batch columns",
+                        subject),
             *(independence(h["scalars"], k, what, subject) for k, what in (
                 ("seq", "neighbouring positions"), ("col", "neighbouring batch columns"),
                 ("call", "consecutive calls"))),
-            count_dispersion(h["seq_hist"], cfg, subject), count_binomial(h["seq_hist"], cfg, subject)]
+            count_dispersion(h["seq_hist"], cfg, subject),
+            count_binomial(h["seq_hist"], cfg, subject)]
 
 
 def selection_rate(h, cfg, subject):
@@ -215,8 +217,8 @@ def homogeneity(sel, elig, name, subject):
     stat = float(((s - e * p) ** 2 / (e * p * (1 - p))).sum())
     worst = int(np.argmax(np.abs(s - e * p) / np.sqrt(e * p * (1 - p))))
     return chi2_check(name, subject, stat, s.size - 1, int(n),
-                      f"pooled rate {p:.5f}; most deviant group {worst}: rate {s[worst] / e[worst]:.5f} "
-                      f"over {e[worst]:.0f} eligible")
+                      f"pooled rate {p:.5f}; most deviant group {worst}: rate "
+                      f"{s[worst] / e[worst]:.5f} over {e[worst]:.0f} eligible")
 
 
 def independence(scalars, prefix, what, subject):
@@ -243,7 +245,8 @@ def count_dispersion(seq_hist, cfg, subject):
     use = (n >= DISPERSION_MIN_ELIGIBLE) & (seq_hist > 0)
     if p in (0.0, 1.0) or not use.any():
         return None
-    c, n, k = seq_hist[use].astype(np.float64), np.broadcast_to(n, use.shape)[use], np.broadcast_to(k, use.shape)[use]
+    c = seq_hist[use].astype(np.float64)
+    n, k = np.broadcast_to(n, use.shape)[use], np.broadcast_to(k, use.shape)[use]
     npq = n * p * (1 - p)
     d = float((c * (k - n * p) ** 2 / npq).sum())
     mean, var = c.sum(), float((c * (2 + (1 - 6 * p * (1 - p)) / npq)).sum())

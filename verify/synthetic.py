@@ -56,11 +56,12 @@ class SyntheticBatches:
         pos = torch.arange(n, device=dev)[:, None]                                    # [seq_len, 1]
         full = torch.rand(b, generator=g, device=dev) < 0.5                           # [batch]
         length = torch.where(full, n, torch.randint(0, n + 1, (b,), generator=g, device=dev))
-        x = torch.randint(0, cfg.n_tokens, (n, b), generator=g, device=dev)           # [seq_len, batch]
+        x = torch.randint(0, cfg.n_tokens, (n, b), generator=g, device=dev)  # [seq_len, batch]
         x = torch.where(torch.rand((n, b), generator=g, device=dev) < MASK_FRACTION,
                         cfg.mask_token, x)
         if cfg.no_mask_tokens:
             framed = torch.rand(b, generator=g, device=dev) < 0.5                     # [batch]
             x = torch.where((pos == 0) & framed, cfg.no_mask_tokens[0], x)
-            x = torch.where((pos == length - 1) & framed & (length >= 2), cfg.no_mask_tokens[-1], x)
+            sep = (pos == length - 1) & framed & (length >= 2)
+            x = torch.where(sep, cfg.no_mask_tokens[-1], x)
         return torch.where(pos >= length, cfg.padding_token, x)
