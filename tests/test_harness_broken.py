@@ -105,3 +105,17 @@ def test_a_masker_that_ignores_random_exclude_is_flagged():
     kwargs = {k: v for k, v in UNUSUAL["random_exclude"].items() if k != "random_exclude"}
     report = check_masker(Correct(**kwargs), config, tokens=TOKENS, seed=7)
     assert "replacements are [MASK], original or a drawable id" in {c.name for c in report.failures}
+
+
+def test_a_masker_that_raises_or_reshapes_fails_an_exact_check_not_the_harness():
+    def raises(x):
+        raise RuntimeError("boom")
+
+    def transposes(x):
+        out, y = Correct(**KWARGS)(x)
+        return out.T, y.T
+
+    for masker, check in ((raises, "masker runs without error"),
+                          (transposes, "outputs keep shape, dtype and device")):
+        report = check_masker(masker, CONFIG, tokens=200_000)
+        assert check in {c.name for c in report.failures}, str(report)
