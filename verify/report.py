@@ -50,6 +50,8 @@ class Report:
     stat: list
     not_applicable: list
     skipped: dict
+    # each masker's host counts (verify.counts.Counts.host), for summaries and plots
+    counts: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:

@@ -137,4 +137,5 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     return Report(config=config, alpha=alpha, seed=seed, tokens=tokens, device=str(device),
                   runs={k: {x: v[x] for x in ("seconds", "shape", "calls")}
                         for k, v in results.items()},
-                  exact=exact, stat=stat, not_applicable=na, skipped=dict(skipped or {}))
+                  exact=exact, stat=stat, not_applicable=na, skipped=dict(skipped or {}),
+                  counts=results)
