@@ -137,7 +137,7 @@ def _kwargs(config: MaskingConfig) -> dict:
                 no_change_prob=config.no_change_prob)
 
 
-def _external(spec: str, config: MaskingConfig) -> Adapter:
+def _external(spec: str, config: MaskingConfig, name: str | None = None) -> Adapter:
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise ValueError(f"a masker must be numpy, torch, jax or MODULE:ATTR, got {spec!r}")
@@ -152,11 +152,12 @@ def _external(spec: str, config: MaskingConfig) -> Adapter:
     if config.random_exclude:
         raise ValueError("random_exclude is not part of the module description's constructor, "
                          f"so it cannot be passed to {spec!r}")
-    return Adapter(spec, "external", factory(**_kwargs(config)), config)
+    return Adapter(name or spec, "external", factory(**_kwargs(config)), config)
 
 
 def resolve(masker, config: MaskingConfig | None) -> Adapter:
-    """An adapter for a name (`numpy`, `torch`, `jax`, `MODULE:ATTR`), one of our `MLM`
+    """An adapter for a name (`numpy`, `torch`, `jax`, a published masker of
+    `verify.thirdparty.PUBLISHED` such as `labml` or `hf`, `MODULE:ATTR`), one of our `MLM`
     instances, or any callable with the module description's contract (`config` required).
 
     Raises:
@@ -168,7 +169,12 @@ def resolve(masker, config: MaskingConfig | None) -> Adapter:
     if isinstance(masker, str):
         if config is None:
             raise ValueError(f"masker {masker!r} needs a MaskingConfig")
-        return _builtin(masker, config) if masker in BUILTIN else _external(masker, config)
+        if masker in BUILTIN:
+            return _builtin(masker, config)
+        from .thirdparty import PUBLISHED  # labml, hf, hf-torch, hf-numpy: published maskers
+        if masker in PUBLISHED:
+            return _external(PUBLISHED[masker], config, name=masker)
+        return _external(masker, config)
     kind = {"mlm_ref": "numpy", "mlm_torch": "torch", "mlm_jax": "jax"}.get(
         type(masker).__module__.split(".")[0])
     if kind is not None and hasattr(masker, "config"):

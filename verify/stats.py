@@ -23,7 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where inputs are made and counts kept (auto: CUDA when present)")
     p.add_argument("--masker", nargs="+", default=None, metavar="NAME",
-                   help="numpy, torch, jax or MODULE:ATTR (a factory taking the module "
+                   help="numpy, torch, jax, a published masker (labml, hf, hf-torch, hf-numpy) "
+                        "or MODULE:ATTR (a factory taking the module "
                         "description's keywords); default: the three built-in backends")
     p.add_argument("--tokens", type=_count, default=DEFAULT_TOKENS,
                    help=f"tokens per masker (default {DEFAULT_TOKENS:,}; 1e9 is fine on a GPU)")
