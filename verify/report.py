@@ -8,7 +8,11 @@ import math
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["Report", "NotApplicable"]
+__all__ = ["Report", "NotApplicable", "SCHEMA"]
+
+# The JSON report's schema name and version (docs/report-schema.md); bump the number on any
+# change that removes or renames a field.
+SCHEMA = "mlm-verify.report/1"
 
 
 @dataclasses.dataclass
@@ -104,7 +108,7 @@ class Report:
     def to_dict(self) -> dict:
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
         return {
-            "passed": self.passed, "alpha": self.alpha, "seed": self.seed,
+            "schema": SCHEMA, "passed": self.passed, "alpha": self.alpha, "seed": self.seed,
             "tokens": self.tokens, "device": self.device,
             "config": dataclasses.asdict(self.config), "runs": self.runs,
             "skipped": self.skipped,
@@ -115,10 +119,19 @@ class Report:
                 "p_value": c.p_value, "mde": clean(c.mde_value), "mde_unit": c.mde_unit,
                 "n": c.n, "passed": c.passed, "detail": c.detail} for c in self.stat],
             "not_applicable": [dataclasses.asdict(c) for c in self.not_applicable],
+            "effective": {name: _effective(self.config, h) for name, h in self.counts.items()},
         }
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **kw)
+
+
+def _effective(config: MaskingConfig, counts: dict) -> dict:
+    from .summary import effective
+    e = effective(config, counts)
+    return {"selection": [x.as_dict() for x in e["selection"]],
+            "outcomes": [x.as_dict() for x in e["outcomes"]],
+            "categories": e["categories"], "expected_categories": e["expected_categories"]}
 
 
 def _verdict(passed: bool) -> str:
