@@ -1,0 +1,109 @@
+"""`python -m verify.conformance`: the published maskers and ours, checked and written up.
+
+Runs the harness on every available masker — ours (`numpy`, `torch`, `jax`) and the published
+ones (`labml`, `hf-torch`, `hf-numpy`) — with BERT's special ids and vocabulary, in one run
+under one family-wise false-alarm budget, and writes `docs/conformance.md`: each masker's
+verdicts, the effective probabilities it showed with confidence intervals, the N and the
+minimal detectable effects, and in plain words what deviates and what it means for training.
+With matplotlib installed it also writes the plots the page shows.
+
+    python -m verify.conformance --out docs/conformance.md --plot docs/img
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import sys
+
+from mlm_ref.config import MaskingConfig
+
+__all__ = ["MASKERS", "BERT", "run", "main"]
+
+MASKERS = ("numpy", "torch", "jax", "labml", "hf-torch", "hf-numpy")
+BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
+NEEDS = {"jax": "jax", "labml": "labml_nn", "hf-torch": "transformers",
+         "hf-numpy": "transformers"}
+
+
+def available(names=MASKERS) -> tuple[list[str], dict[str, str]]:
+    """The maskers whose packages are installed, and why the others are left out."""
+    import importlib.util
+    found, skipped = [], {}
+    for name in names:
+        need = NEEDS.get(name)
+        if need and importlib.util.find_spec(need) is None:
+            skipped[name] = f"{need} is not installed"
+        else:
+            found.append(name)
+    return found, skipped
+
+
+def run(tokens: int, seed: int, device: str = "cpu", names=MASKERS, progress=False):
+    """Check each available masker on its own (no cross-comparison: a published masker that
+    deviates would make every pair with it fail), all under one Holm budget."""
+    from . import check_maskers
+    found, skipped = available(names)
+    config = MaskingConfig(**BERT)
+    return check_maskers(found, config, tokens=tokens, seed=seed, device=device, cross=False,
+                         progress=progress, skipped=skipped)
+
+
+def _versions() -> str:
+    out = []
+    for dist in ("numpy", "torch", "jax", "labml-nn", "transformers"):
+        try:
+            out.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return ", ".join(out)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m verify.conformance",
+                                description=__doc__.split("\n\n")[0],
+                                epilog="Exit status: 0 when the page was written (whatever "
+                                       "the verdicts), 2 on a usage error.")
+    p.add_argument("--tokens", type=float, default=5e7,
+                   help="tokens per masker (default 5e7, about two minutes on 2 CPU cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed of inputs and masker calls")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--out", default="docs/conformance.md", help="the page to write")
+    p.add_argument("--plot", metavar="DIR", help="also write the plots here (needs matplotlib)")
+    p.add_argument("--calibration-runs", type=int, default=200,
+                   help="seeded runs of a correct masker for the p-value QQ plot (default 200)")
+    args = p.parse_args(argv)
+    if args.tokens < 1 or args.seed < 0 or args.calibration_runs < 1:
+        p.error("--tokens and --calibration-runs must be >= 1, --seed >= 0")
+    report = run(int(args.tokens), args.seed, args.device, progress=True)
+    images = _plots(report, args) if args.plot else {}
+    from .conformance_page import render
+    command = "python -m verify.conformance " + " ".join(argv if argv is not None
+                                                          else sys.argv[1:])
+    page = render(report, images=images, command=command, versions=_versions(),
+                  date=datetime.date.today().isoformat(), out_dir=os.path.dirname(args.out))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(page)
+    print(report)
+    print(f"wrote {args.out}" + "".join(f", {v}" for v in images.values()))
+    return 0
+
+
+def _plots(report, args) -> dict[str, str]:
+    """Plot files by kind: the report's plots, and a calibration QQ plot of a correct masker."""
+    from .plots import calibration_p_values, plot_calibration, plot_report
+    paths = {os.path.splitext(os.path.basename(p))[0]: p
+             for p in plot_report(report, args.plot)}
+    config = MaskingConfig(**BERT)
+    p_values = calibration_p_values("torch", config, args.calibration_runs, 1 << 16,
+                                    seed=args.seed)
+    paths["calibration"] = plot_calibration(p_values, os.path.join(args.plot,
+                                                                   "calibration.png"))
+    return paths
+
+
+if __name__ == "__main__":
+    sys.exit(main())
