@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 DEVICE ?= cpu
 
-.PHONY: verify test install clean
+.PHONY: verify test install clean conformance bench
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ verify: $(STAMP)
 # The test suite as CI runs it: Hypothesis's `ci` profile, long statistical runs deselected.
 test: $(STAMP)
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m "not slow"
+
+# Regenerate docs/conformance.md and its plots (about two minutes on 2 CPU cores).
+conformance: $(STAMP)
+	$(PY) -m verify.conformance --out docs/conformance.md --plot docs/img
+
+# Time every masker on $(DEVICE) and regenerate docs/benchmarks.md from every results file.
+bench: $(STAMP)
+	$(PY) -m verify.bench --device $(DEVICE) --json results/bench-$(DEVICE).json
+	$(PY) -m verify.bench_report results/bench-*.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -10,8 +10,5 @@ from verify import assert_masker_conforms
 
 
 def test_my_masker_does_what_bert_prescribes():
-    config = MaskingConfig(padding_token=0, mask_token=103, no_mask_tokens=(101, 102),
-                           n_tokens=30522)
-    masker = MyMasker(padding_token=0, mask_token=103, no_mask_tokens=(101, 102),
-                      n_tokens=30522)
-    assert_masker_conforms(masker, config, tokens=2_000_000)
+    kw = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
+    assert_masker_conforms(MyMasker(**kw), MaskingConfig(**kw), tokens=2_000_000)
