@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-change-prob", type=float, default=0.1)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also write PNG plots of the counts into DIR (needs matplotlib): "
+                        "split.png, random_ids.png, selection_by_position.png")
     return p.parse_args(argv)
 
 
@@ -76,6 +79,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if importlib.util.find_spec("torch") is None:
         return _fail("the harness counts with PyTorch, which is not installed (pip install torch)")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return _fail("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     import torch
 
     from mlm_ref.config import MaskingConfig
@@ -105,6 +110,13 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             f.write(report.to_json(indent=1))
+    if args.plot:
+        from .plots import plot_report
+        try:
+            paths = plot_report(report, args.plot)
+        except OSError as e:
+            return _fail(f"--plot {args.plot}: {e}")
+        print("\n".join(f"wrote {path}" for path in paths))
     return 0 if report.passed else 1
 
 
