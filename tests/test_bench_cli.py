@@ -27,3 +27,11 @@ def test_bench_writes_the_documented_json(tmp_path, capsys):
 def test_bench_refuses_bad_arguments(argv, capsys):
     assert bench.main(["--device", "cpu", *argv]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_the_bench_leaves_jax_in_its_default_32_bit_mode():
+    """The exact-mode equality tests skip under x64; a bench run must not switch it on."""
+    jax = pytest.importorskip("jax")
+    assert bench.main(["--device", "cpu", "--only", "ours-jax", "--seq-len", "16",
+                       "--batches", "2", "--repeats", "3"]) == 0
+    assert not jax.config.jax_enable_x64
