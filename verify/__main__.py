@@ -1,0 +1,17 @@
+"""`python -m verify`: which command does what."""
+
+import sys
+
+COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
+
+  verify.stats        check maskers against the contract: exact invariants and statistical
+                      tests under one false-alarm budget (ours, published, or MODULE:ATTR)
+  verify.exact        exact mode: the same key must give identical masks in every backend
+  verify.conformance  write docs/conformance.md: published maskers and ours, checked
+  verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
+  verify.bench_report write docs/benchmarks.md from bench JSON files
+"""
+
+if __name__ == "__main__":
+    print(COMMANDS, end="")
+    sys.exit(0 if len(sys.argv) == 1 or sys.argv[1] in ("-h", "--help") else 2)
