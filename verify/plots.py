@@ -23,13 +23,13 @@ import os
 
 import numpy as np
 
-from .distribution import _representative, coarse_drawable_counts
+from .distribution import coarse_drawable_counts
 from .plots_calibration import calibration_p_values, figure, plot_calibration
+from .summary import expected_split, wilson
 
 __all__ = ["plot_report", "plot_calibration", "calibration_p_values", "wilson"]
 
 OUTCOMES = ("mask", "original", "other")
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
 
 def plot_report(report, directory) -> list[str]:
@@ -58,35 +58,6 @@ def plot_report(report, directory) -> list[str]:
         draw(counts, cfg, path)
         paths.append(path)
     return paths
-
-
-def wilson(k, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval (lower, upper) of a binomial share `k / n`; NaN where `n == 0`.
-
-    Wilson rather than the plain normal interval: it stays inside [0, 1] and keeps its
-    coverage for shares near 0 or 1 (a masker that never draws `other`, say)."""
-    k, n = np.asarray(k, np.float64), np.asarray(n, np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = (k + z * z / 2) / (n + z * z)
-        half = z / (n + z * z) * np.sqrt(k * (n - k) / n + z * z / 4)
-    bad = n <= 0  # clipped: rounding can put an exact 0 or 1 a hair outside
-    return (np.where(bad, np.nan, np.clip(centre - half, 0, 1)),
-            np.where(bad, np.nan, np.clip(centre + half, 0, 1)))
-
-
-def expected_split(h: dict, cfg) -> np.ndarray:
-    """Expected (mask, original, other) shares at this masker's selected positions.
-
-    `outcome_probs` depends on the original only through whether a random draw could hit it,
-    so the expectation is the mix of the two rows of `outcomes` by how many selected originals
-    were drawable and how many were not."""
-    rows = np.asarray(h["outcomes"], np.float64)  # [drawable?, outcome]
-    m = rows.sum(1)
-    if m.sum() == 0:
-        return np.full(3, np.nan)
-    mix = sum(m[d] * np.asarray(cfg.outcome_probs(_representative(cfg, bool(d))).as_tuple())
-              for d in (0, 1) if m[d] > 0)
-    return mix / m.sum()
 
 
 def _split(counts: dict, cfg, path: str):

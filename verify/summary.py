@@ -12,14 +12,10 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["Estimate", "effective", "wilson"]
-
-CONFIDENCE = 0.95
-
+__all__ = ["Estimate", "effective", "expected_split", "wilson"]
 
 @dataclasses.dataclass
 class Estimate:
@@ -45,34 +41,43 @@ class Estimate:
                     ci_low=self.low, ci_high=self.high, k=self.k, n=self.n)
 
 
-def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (sound near 0 and 1, unlike Wald)."""
-    if n == 0:
-        return (math.nan, math.nan)
-    z = stats.norm.isf((1 - confidence) / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson(k, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (lower, upper) of a binomial share `k / n`; NaN where `n == 0`.
+
+    Wilson rather than the plain normal interval: it stays inside [0, 1] and keeps its
+    coverage for shares near 0 or 1 (a masker that never draws `other`, say). Works on
+    scalars and arrays alike."""
+    k, n = np.asarray(k, np.float64), np.asarray(n, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = (k + z * z / 2) / (n + z * z)
+        half = z / (n + z * z) * np.sqrt(k * (n - k) / n + z * z / 4)
+    bad = n <= 0  # clipped: rounding can put an exact 0 or 1 a hair outside
+    return (np.where(bad, np.nan, np.clip(centre - half, 0, 1)),
+            np.where(bad, np.nan, np.clip(centre + half, 0, 1)))
 
 
 def _estimate(name: str, k: int, n: int, expected: float) -> Estimate:
-    return Estimate(name, int(k), int(n), float(expected), *wilson(int(k), int(n)))
+    low, high = wilson(int(k), int(n))
+    return Estimate(name, int(k), int(n), float(expected), float(low), float(high))
 
 
-def expected_outcomes(config: MaskingConfig, outcomes: np.ndarray) -> np.ndarray:
-    """Expected (mask, original, other) shares for this run's mix of originals.
+def expected_split(counts: dict, config: MaskingConfig) -> np.ndarray:
+    """Expected (mask, original, other) shares at this masker's selected positions.
 
-    `outcomes` is `[2, 3]`: row 0 counts selected positions whose original cannot be drawn
-    as a random id, row 1 those whose original can (verify.counts); the two rows have
-    different observed-outcome probabilities (`MaskingConfig.outcome_probs`).
-    """
-    drawable = next((int(t) for t in config.random_ids() if t != config.mask_token), None)
-    not_drawable = config.n_tokens + max(config.mask_token, config.padding_token) + 1
-    rows = [config.outcome_probs(not_drawable).as_tuple(),
-            config.outcome_probs(drawable).as_tuple() if drawable is not None else (0, 0, 0)]
-    weights = outcomes.sum(axis=1)
-    return (weights[:, None] * np.array(rows)).sum(axis=0) / max(1, weights.sum())
+    `outcome_probs` depends on the original only through whether a random draw could hit it,
+    so the expectation is the mix of the two rows of `outcomes` (verify.counts: original not
+    drawable, drawable) by how many selected originals fell in each."""
+    from .distribution import _representative
+    rows = np.asarray(counts["outcomes"], np.float64)  # [drawable?, outcome]
+    m = rows.sum(1)
+    if m.sum() == 0:
+        return np.full(3, np.nan)
+    mix = sum(m[d] * np.asarray(config.outcome_probs(_representative(config, bool(d)))
+                                .as_tuple()) for d in (0, 1) if m[d] > 0)
+    return mix / m.sum()
 
 
 def effective(config: MaskingConfig, counts: dict) -> dict[str, list[Estimate] | dict]:
@@ -86,7 +91,7 @@ def effective(config: MaskingConfig, counts: dict) -> dict[str, list[Estimate] |
     """
     s, out = counts["scalars"], np.asarray(counts["outcomes"])
     n_sel = int(out.sum())
-    expected = expected_outcomes(config, out)
+    expected = expected_split(counts, config)
     observed = out.sum(axis=0) / max(1, n_sel)
     outcome_names = ("[MASK]", "original", "other")
     result = {
