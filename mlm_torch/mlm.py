@@ -115,30 +115,54 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
 
 
 def mask_tokens_torch(x: torch.Tensor, config: MaskingConfig, *, generator=None):
-    """The elementwise torch formulation of the native path (no input checks).
+    """The torch formulation of the native path (no input checks).
 
-    On a GPU every buffer is full-size, so nothing waits for the device. On the CPU nothing
-    waits anyway, so random ids are drawn only for the positions that get one (~1.5%).
+    One float32 uniform per position decides both selection and category: given u < p, u / p
+    is again uniform on [0, 1), so thresholds at p*r and p*(r+n) split the selected positions
+    into exclusive categories with probabilities r, n and 1-r-n. One draw instead of two.
     """
-    _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
-    # One float32 uniform decides both selection and category: given u < p, u / p is again
-    # uniform on [0, 1), so thresholds at p*r and p*(r+n) split the selected positions into
-    # exclusive categories with probabilities r, n and 1-r-n. One draw instead of two.
     u = torch.rand(x.shape, generator=generator, device=x.device)        # float32, like x
+    if x.device.type == "cpu":
+        return _mask_compact(x, u, config, generator)
+    return _mask_elementwise(x, u, config, generator)
+
+
+def _mask_elementwise(x, u, config: MaskingConfig, generator):
+    """Every buffer full-size and no data-dependent shape: nothing waits for the device."""
+    _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
     selected = eligible_mask(x, config).logical_and_(torch.lt(u, p))     # bool, like x
     scratch = torch.empty_like(selected)
     x_masked = torch.where(torch.ge(u, p_random_or_keep, out=scratch).logical_and_(selected),
                            mask, x)
     to_random = torch.lt(u, p_random, out=scratch).logical_and_(selected)
-    if x.device.type == "cpu":
-        n = int(torch.count_nonzero(to_random))
-        t = torch.randint(0, config.n_random, (n,), generator=generator, dtype=torch.int64)
-        x_masked.masked_scatter_(to_random, shift_past_excluded(t, config).to(x.dtype))
-    else:
-        t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
-                          dtype=torch.int64)                             # like x
-        x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype), x_masked)
+    t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
+                      dtype=torch.int64)                                 # like x
+    x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype), x_masked)
     return x_masked, torch.where(selected, x, padding)
+
+
+def _mask_compact(x, u, config: MaskingConfig, generator):
+    """On the CPU nothing waits for a device, so after the one full-size draw the work moves
+    to the ~15% of positions below `p` (the candidates): eligibility, category and random id
+    are decided there, and the outputs are a copy of `x` and a fill of padding with the
+    candidates written in. Same draws in the same order as `_mask_elementwise`: same masks."""
+    _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
+    where = torch.nonzero(u.view(-1) < p).squeeze(1)                     # [n_candidates]
+    original = x.reshape(-1)[where]                                      # row-major, like u
+    c = u.view(-1)[where]
+    eligible = eligible_mask(original, config)
+    # an ineligible candidate writes its own token back and keeps a padding label
+    value = torch.where(eligible & (c >= p_random_or_keep), mask, original)
+    to_random = torch.nonzero(eligible & (c < p_random)).squeeze(1)      # ascending positions
+    t = torch.randint(0, config.n_random, to_random.shape, generator=generator,
+                      dtype=torch.int64)
+    value[to_random] = shift_past_excluded(t, config).to(x.dtype)
+
+    x_masked = x.clone(memory_format=torch.contiguous_format)
+    x_masked.view(-1)[where] = value
+    y = torch.full(x.shape, config.padding_token, dtype=x.dtype)
+    y.view(-1)[where] = torch.where(eligible, original, padding)
+    return x_masked, y
 
 
 class MLM:
