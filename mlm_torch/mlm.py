@@ -114,6 +114,12 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
     return mask_tokens_torch(x, config, generator=generator)
 
 
+# Below this many positions the per-call cost is kernel launches, not memory: the CPU uses
+# the elementwise formulation, which launches fewer; above it, the compact one. Both draw the
+# same values in the same order, so the masks do not depend on which one ran.
+COMPACT_MIN = 1 << 15
+
+
 def mask_tokens_torch(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     """The torch formulation of the native path (no input checks).
 
@@ -122,22 +128,30 @@ def mask_tokens_torch(x: torch.Tensor, config: MaskingConfig, *, generator=None)
     into exclusive categories with probabilities r, n and 1-r-n. One draw instead of two.
     """
     u = torch.rand(x.shape, generator=generator, device=x.device)        # float32, like x
-    if x.device.type == "cpu":
+    if x.device.type == "cpu" and x.numel() >= COMPACT_MIN:
         return _mask_compact(x, u, config, generator)
-    return _mask_elementwise(x, u, config, generator)
+    return _mask_elementwise(x, u, config, generator, few_ids=x.device.type == "cpu")
 
 
-def _mask_elementwise(x, u, config: MaskingConfig, generator):
-    """Every buffer full-size and no data-dependent shape: nothing waits for the device."""
+def _mask_elementwise(x, u, config: MaskingConfig, generator, few_ids: bool):
+    """Every buffer full-size: nothing waits for the device. With `few_ids` (on the CPU,
+    where nothing waits anyway) random ids are drawn only for the positions that get one, in
+    row-major order, exactly as `_mask_compact` draws them."""
     _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
     selected = eligible_mask(x, config).logical_and_(torch.lt(u, p))     # bool, like x
     scratch = torch.empty_like(selected)
     x_masked = torch.where(torch.ge(u, p_random_or_keep, out=scratch).logical_and_(selected),
                            mask, x)
     to_random = torch.lt(u, p_random, out=scratch).logical_and_(selected)
-    t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
-                      dtype=torch.int64)                                 # like x
-    x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype), x_masked)
+    if few_ids:
+        t = torch.randint(0, config.n_random, (int(torch.count_nonzero(to_random)),),
+                          generator=generator, dtype=torch.int64)
+        x_masked.masked_scatter_(to_random, shift_past_excluded(t, config).to(x.dtype))
+    else:
+        t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
+                          dtype=torch.int64)                             # like x
+        x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype),
+                               x_masked)
     return x_masked, torch.where(selected, x, padding)
 
 
