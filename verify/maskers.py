@@ -140,7 +140,8 @@ def _kwargs(config: MaskingConfig) -> dict:
 def _external(spec: str, config: MaskingConfig, name: str | None = None) -> Adapter:
     module, _, attr = spec.partition(":")
     if not module or not attr:
-        raise ValueError(f"a masker must be numpy, torch, jax or MODULE:ATTR, got {spec!r}")
+        raise ValueError(f"a masker must be numpy, torch, jax, labml, hf, hf-torch, hf-numpy "
+                         f"or MODULE:ATTR, got {spec!r}")
     try:
         factory = importlib.import_module(module)
     except ImportError as e:
@@ -152,6 +153,9 @@ def _external(spec: str, config: MaskingConfig, name: str | None = None) -> Adap
     if config.random_exclude:
         raise ValueError("random_exclude is not part of the module description's constructor, "
                          f"so it cannot be passed to {spec!r}")
+    if not callable(factory):
+        raise TypeError(f"masker {spec!r} names a {type(factory).__name__}, not a factory that "
+                        f"takes the module description's keywords")
     return Adapter(name or spec, "external", factory(**_kwargs(config)), config)
 
 
