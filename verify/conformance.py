@@ -77,6 +77,12 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.tokens < 1 or args.seed < 0 or args.calibration_runs < 1:
         p.error("--tokens and --calibration-runs must be >= 1, --seed >= 0")
+    import importlib.util
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        p.error("--plot needs matplotlib (pip install matplotlib)")
+    import torch
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda, but PyTorch sees no CUDA device")
     report = run(int(args.tokens), args.seed, args.device, progress=True)
     images = _plots(report, args) if args.plot else {}
     from .conformance_page import render
