@@ -23,6 +23,10 @@ from mlm_ref.config import MaskingConfig
 
 __all__ = ["MLM", "mask_tokens", "as_key", "check_input"]
 
+# Traced values (inside a caller's jit) cannot be checked; `jax.core.Tracer` is the public
+# name, with the private one as a fallback should a later release move it.
+_TRACER = getattr(jax.core, "Tracer", None) or __import__("jax._src.core", fromlist=["Tracer"]).Tracer
+
 # A handful of excluded ids are skipped with compares; more are looked up in a table.
 _MAX_EXCLUDE_COMPARES = 16
 
@@ -54,7 +58,7 @@ def check_input(x, config: MaskingConfig, *, check_ids: bool = True) -> jax.Arra
                         f"(n_tokens={config.n_tokens}, mask_token={config.mask_token}, "
                         f"padding_token={config.padding_token})")
     if check_ids and x.size and np.issubdtype(dtype, np.signedinteger):
-        if isinstance(x, jax.core.Tracer):
+        if isinstance(x, _TRACER):
             return x  # traced inside the caller's jit: values unknown until run time
         lowest = int(jnp.min(x))
         if lowest < 0:
