@@ -14,6 +14,7 @@ dtype.
 from __future__ import annotations
 
 import functools
+import importlib
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +26,8 @@ __all__ = ["MLM", "mask_tokens", "as_key", "check_input"]
 
 # Traced values (inside a caller's jit) cannot be checked; `jax.core.Tracer` is the public
 # name, with the private one as a fallback should a later release move it.
-_TRACER = getattr(jax.core, "Tracer", None) or __import__("jax._src.core", fromlist=["Tracer"]).Tracer
+_TRACER = getattr(jax.core, "Tracer", None) or \
+    importlib.import_module("jax._src.core").Tracer
 
 # A handful of excluded ids are skipped with compares; more are looked up in a table.
 _MAX_EXCLUDE_COMPARES = 16
