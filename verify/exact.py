@@ -16,6 +16,7 @@ import numpy as np
 
 from mlm_ref import threefry
 from verify.backends import BACKENDS, Backend
+from verify.progress import progress
 
 # Configurations that stress every branch: defaults, exclusions (few and many), edge probs.
 CONFIGS = [
@@ -92,7 +93,7 @@ def run(batches: int, seed: int, device: str) -> int:
         print("only one backend is installed: nothing to compare against (install torch or jax)")
         return 0
     rng, start, tokens = np.random.default_rng(seed), time.perf_counter(), 0
-    bar = _progress(len(CONFIGS) * batches)
+    bar = progress(len(CONFIGS) * batches, unit="batch")
     for c, cfg in enumerate(CONFIGS):
         maskers = [((b, d), b.mlm(**cfg)) for b, d in found]
         for i in range(batches):
@@ -108,23 +109,6 @@ def run(batches: int, seed: int, device: str) -> int:
     print(f"identical: {len(CONFIGS) * batches} batches, {tokens} tokens per target, "
           f"{len(found)} targets, {time.perf_counter() - start:.1f} s")
     return 0
-
-
-class _NoBar:
-    def update(self):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int):
-    """A tqdm bar on stderr when tqdm is installed and stderr is a terminal."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, unit="batch", disable=not sys.stderr.isatty(), file=sys.stderr)
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 
 import torch
@@ -15,6 +14,7 @@ from .checks import holm
 from .counts import Counts
 from .distribution import CHECK_NAMES, masker_checks
 from .maskers import Adapter, resolve
+from .progress import progress as progress_bar
 from .report import NotApplicable, Report
 from .synthetic import SyntheticBatches, derive_seed
 
@@ -38,21 +38,6 @@ def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
     return SEQ_LEN, batch, calls
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    """A tqdm bar on stderr that appears only after 1.5 s; a no-op without tqdm."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        enabled = False
-    if not enabled:
-        class _NoBar:
-            def update(self, n): pass
-            def close(self): pass
-        return _NoBar()
-    return tqdm(total=total, desc=desc, unit="tok", unit_scale=True, delay=1.5, file=sys.stderr,
-                leave=False, disable=not sys.stderr.isatty())
-
-
 def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
                progress: bool = False) -> dict:
     """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
@@ -64,7 +49,9 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
     seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
     batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
     counts = Counts(cfg, seq_len, batch, device)
-    bar, start = _progress(seq_len * batch * calls, adapter.name, progress), time.perf_counter()
+    bar = progress_bar(seq_len * batch * calls, unit="tok", desc=adapter.name,
+                       enabled=progress, unit_scale=True)
+    start = time.perf_counter()
     try:
         for t in range(calls):
             x = batches(t).to(adapter.dtype)                  # [seq_len, batch]
