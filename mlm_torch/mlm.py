@@ -1,10 +1,12 @@
 """Masked-language-model masking in PyTorch, for CPU and CUDA tensors.
 
-The algorithm is the one taught in `mlm_ref.mlm`; this version is written to run inside a
-training step on the GPU. Every operation is elementwise over the whole batch: no `nonzero`, no
-`.item()`, no boolean-index assignment whose size depends on the data, so nothing waits for the
-device. The one exception is the optional check for negative ids (`check_ids=True`, the
-default), which reads one boolean back; turn it off in the hot loop once your data is trusted.
+The algorithm is the one taught in `mlm_ref.mlm`. On a GPU it runs inside the training step:
+every operation is elementwise over the whole batch (one fused Triton kernel when Triton is
+installed), with no `nonzero`, no `.item()`, no boolean-index assignment whose size depends on
+the data, so nothing waits for the device. The one exception is the optional check for
+negative ids (`check_ids=True`, the default), which reads one boolean back; turn it off in the
+hot loop once your data is trusted. On the CPU, where nothing waits anyway, `mlm_torch.cpu`
+does the work on the ~15% of positions that can be selected.
 """
 
 from __future__ import annotations
@@ -93,9 +95,10 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
                 check_ids: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask a batch of token ids with PyTorch's generator (the native path).
 
-    On CUDA, with Triton installed, this is one fused kernel (`mlm_torch.fused`) whose
-    counter-based draws are seeded from `generator`; elsewhere it is the elementwise torch
-    code below, whose CPU stream is pinned by the known-answer test.
+    Three formulations, one per kind of device, each with its own random stream: on the CPU,
+    `mlm_torch.cpu` (few random bits, work on the ~15% candidates only); on CUDA with Triton
+    installed, one fused kernel (`mlm_torch.fused`) whose counter-based draws are seeded from
+    `generator`; on CUDA without Triton, `mask_tokens_torch` (torch ops, full-size).
 
     Args:
         x: integer tensor of token ids, rank >= 1, on any device; layout `[seq_len, batch]`.
@@ -108,75 +111,34 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
     """
     check_input(x, config, check_ids=check_ids)
     _check_generator(generator, x)
+    if x.device.type == "cpu":
+        from .cpu import mask_tokens_cpu
+        return mask_tokens_cpu(x, config, generator=generator)
     from . import fused  # light: imports Triton only when a CUDA tensor asks for it
     if fused.use_fused(x):
         return fused.mask_tokens_native(x, config, generator=generator)
     return mask_tokens_torch(x, config, generator=generator)
 
 
-# Below this many positions the per-call cost is kernel launches, not memory: the CPU uses
-# the elementwise formulation, which launches fewer; above it, the compact one. Both draw the
-# same values in the same order, so the masks do not depend on which one ran.
-COMPACT_MIN = 1 << 15
-
-
 def mask_tokens_torch(x: torch.Tensor, config: MaskingConfig, *, generator=None):
-    """The torch formulation of the native path (no input checks).
+    """The native path in torch ops alone, for a GPU without Triton (no input checks).
 
-    One float32 uniform per position decides both selection and category: given u < p, u / p
-    is again uniform on [0, 1), so thresholds at p*r and p*(r+n) split the selected positions
+    Every buffer is full-size and nothing is read back, so nothing waits for the device. One
+    float32 uniform per position decides both selection and category: given u < p, u / p is
+    again uniform on [0, 1), so thresholds at p*r and p*(r+n) split the selected positions
     into exclusive categories with probabilities r, n and 1-r-n. One draw instead of two.
     """
-    u = torch.rand(x.shape, generator=generator, device=x.device)        # float32, like x
-    if x.device.type == "cpu" and x.numel() >= COMPACT_MIN:
-        return _mask_compact(x, u, config, generator)
-    return _mask_elementwise(x, u, config, generator, few_ids=x.device.type == "cpu")
-
-
-def _mask_elementwise(x, u, config: MaskingConfig, generator, few_ids: bool):
-    """Every buffer full-size: nothing waits for the device. With `few_ids` (on the CPU,
-    where nothing waits anyway) random ids are drawn only for the positions that get one, in
-    row-major order, exactly as `_mask_compact` draws them."""
     _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
+    u = torch.rand(x.shape, generator=generator, device=x.device)        # float32, like x
     selected = eligible_mask(x, config).logical_and_(torch.lt(u, p))     # bool, like x
     scratch = torch.empty_like(selected)
     x_masked = torch.where(torch.ge(u, p_random_or_keep, out=scratch).logical_and_(selected),
                            mask, x)
     to_random = torch.lt(u, p_random, out=scratch).logical_and_(selected)
-    if few_ids:
-        t = torch.randint(0, config.n_random, (int(torch.count_nonzero(to_random)),),
-                          generator=generator, dtype=torch.int64)
-        x_masked.masked_scatter_(to_random, shift_past_excluded(t, config).to(x.dtype))
-    else:
-        t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
-                          dtype=torch.int64)                             # like x
-        x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype),
-                               x_masked)
+    t = torch.randint(0, config.n_random, x.shape, generator=generator, device=x.device,
+                      dtype=torch.int64)                                 # like x
+    x_masked = torch.where(to_random, shift_past_excluded(t, config).to(x.dtype), x_masked)
     return x_masked, torch.where(selected, x, padding)
-
-
-def _mask_compact(x, u, config: MaskingConfig, generator):
-    """On the CPU nothing waits for a device, so after the one full-size draw the work moves
-    to the ~15% of positions below `p` (the candidates): eligibility, category and random id
-    are decided there, and the outputs are a copy of `x` and a fill of padding with the
-    candidates written in. Same draws in the same order as `_mask_elementwise`: same masks."""
-    _, _, p, p_random, p_random_or_keep, mask, padding = _constants(config, x.device, x.dtype)
-    where = torch.nonzero(u.view(-1) < p).squeeze(1)                     # [n_candidates]
-    original = x.reshape(-1)[where]                                      # row-major, like u
-    c = u.view(-1)[where]
-    eligible = eligible_mask(original, config)
-    # an ineligible candidate writes its own token back and keeps a padding label
-    value = torch.where(eligible & (c >= p_random_or_keep), mask, original)
-    to_random = torch.nonzero(eligible & (c < p_random)).squeeze(1)      # ascending positions
-    t = torch.randint(0, config.n_random, to_random.shape, generator=generator,
-                      dtype=torch.int64)
-    value[to_random] = shift_past_excluded(t, config).to(x.dtype)
-
-    x_masked = x.clone(memory_format=torch.contiguous_format)
-    x_masked.view(-1)[where] = value
-    y = torch.full(x.shape, config.padding_token, dtype=x.dtype)
-    y.view(-1)[where] = torch.where(eligible, original, padding)
-    return x_masked, y
 
 
 class MLM:

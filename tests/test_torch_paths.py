@@ -1,7 +1,10 @@
-"""mlm_torch's native path has a compact formulation (large CPU batches) and an elementwise
-one (small CPU batches, and a GPU without Triton: no data-dependent shapes, nothing read
-back). From the same uniforms they must select the same positions and give the same labels
-and [MASK]s; on the CPU, where both draw random ids only where needed, identical outputs."""
+"""mlm_torch's native path has one formulation per kind of device: `mlm_torch.cpu` for CPU
+tensors, a fused Triton kernel on CUDA (tests/test_fast_paths.py), and `mask_tokens_torch`,
+torch ops alone, for a GPU without Triton. Each has its own stream; each must keep the
+contract, and the CPU one must draw its outcomes with the contract's probabilities rounded to
+2**-24 and no further."""
+
+import math
 
 import numpy as np
 import pytest
@@ -10,26 +13,75 @@ from hypothesis import given, strategies as st
 torch = pytest.importorskip("torch")
 
 from mlm_ref import MaskingConfig  # noqa: E402
-from mlm_torch.mlm import _mask_compact, _mask_elementwise  # noqa: E402
+from mlm_torch import cpu  # noqa: E402
+from mlm_torch.mlm import mask_tokens_torch  # noqa: E402
 from tests.strategies import batches, configs  # noqa: E402
 from tests.test_mlm_invariants import _assert_contract  # noqa: E402
 
 
+@pytest.mark.parametrize("formulation", [cpu.mask_tokens_cpu, mask_tokens_torch],
+                         ids=["cpu", "torch-ops"])
 @given(data=st.data())
-def test_the_elementwise_path_keeps_the_contract_and_agrees_with_the_compact_one(data):
+def test_each_formulation_keeps_the_contract(formulation, data):
     kw = data.draw(configs())
     x = torch.from_numpy(data.draw(batches(kw)))
-    cfg = MaskingConfig(**kw)
-    u = torch.rand(x.shape, generator=torch.Generator().manual_seed(data.draw(st.integers(0, 99))))
     before = x.clone()
-    g = lambda: torch.Generator().manual_seed(1)  # noqa: E731
-    a_masked, a_y = _mask_elementwise(x, u, cfg, g(), few_ids=False)  # as on a GPU
-    b_masked, b_y = _mask_compact(x, u, cfg, g())
-    c_masked, c_y = _mask_elementwise(x, u, cfg, g(), few_ids=True)   # small CPU batches
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2 ** 32)))
+    x_masked, y = formulation(x, MaskingConfig(**kw), generator=g)
     assert torch.equal(x, before)
-    for masked, y in ((a_masked, a_y), (b_masked, b_y), (c_masked, c_y)):
-        _assert_contract(cfg, before.numpy(), masked.numpy(), y.numpy())
-    np.testing.assert_array_equal(a_y.numpy(), b_y.numpy())
-    random = (b_y != cfg.padding_token) & (u < cfg.masking_prob * cfg.randomize_prob)
-    np.testing.assert_array_equal(a_masked[~random].numpy(), b_masked[~random].numpy())
-    assert torch.equal(b_masked, c_masked) and torch.equal(b_y, c_y)
+    assert x_masked.dtype == y.dtype == x.dtype and x_masked.shape == y.shape == x.shape
+    _assert_contract(MaskingConfig(**kw), before.numpy(), x_masked.numpy(), y.numpy())
+
+
+@given(p=st.floats(0, 1), r=st.floats(0, 1), n=st.floats(0, 1))
+def test_cpu_thresholds_are_the_probabilities_rounded_up_to_2_to_the_minus_24(p, r, n):
+    if r + n > 1:
+        r, n = r / 2, n / 2
+    cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=10, masking_prob=p,
+                        randomize_prob=r, no_change_prob=n)
+    k_random, k_keep, k_select, candidate_bytes = cpu._plan(cfg)[:4]
+    scale = 2.0 ** 24
+    for k, t in ((k_random, p * r), (k_keep, p * (r + n)), (k_select, p)):
+        assert (k - 1) / scale < t <= k / scale or k == 0 == t
+    assert 0 <= k_random <= k_keep <= k_select <= 2 ** 24
+    # the byte bound keeps every k below k_select and no byte that cannot reach it
+    assert (candidate_bytes << 16) >= k_select > (candidate_bytes - 1) << 16 or k_select == 0
+
+
+def test_cpu_outcome_frequencies_are_the_contracts_at_a_coarse_grid():
+    # p = 3/8, r = 1/4, n = 1/4: every threshold is a multiple of 2**-24, so the outcome
+    # frequencies over 2**22 positions must sit within 6 sigma of the contract's values
+    cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=50, masking_prob=0.375,
+                        randomize_prob=0.25, no_change_prob=0.25)
+    x = torch.full((1 << 22,), 7, dtype=torch.int64)
+    x_masked, y = cpu.mask_tokens_cpu(x, cfg, generator=torch.Generator().manual_seed(3))
+    selected = (y != 0).numpy()
+    changed_to_mask = (x_masked == 1).numpy()
+    random = selected & (x_masked != 7).numpy() & ~changed_to_mask
+    n = x.numel()
+    # a random draw (uniform over the 50 ids) equal to 1 looks masked, one equal to 7 unchanged
+    for observed, prob in ((selected.sum(), 0.375),
+                           (changed_to_mask.sum(), 0.375 * (0.5 + 0.25 / 50)),
+                           (random.sum(), 0.375 * 0.25 * 48 / 50)):
+        sigma = math.sqrt(n * prob * (1 - prob))
+        assert abs(observed - n * prob) < 6 * sigma, (observed, n * prob)
+
+
+def test_cpu_random_ids_skip_the_excluded_ones_and_cover_the_rest():
+    excluded = [0, 3, 4, 9, 10, 11, 19]
+    cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=20, masking_prob=1.0,
+                        randomize_prob=1.0, no_change_prob=0.0, random_exclude=excluded)
+    x = torch.full((20000,), 5, dtype=torch.int64)
+    x_masked, _ = cpu.mask_tokens_cpu(x, cfg, generator=torch.Generator().manual_seed(0))
+    drawn = set(np.unique(x_masked.numpy()).tolist())
+    assert drawn == set(range(20)) - set(excluded)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32, torch.uint16,
+                                   torch.uint32, torch.uint64])
+def test_cpu_path_handles_every_integer_dtype_that_holds_the_ids(dtype):
+    cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=200, masking_prob=0.5)
+    x = torch.arange(2, 200).to(dtype).repeat(10)
+    x_masked, y = cpu.mask_tokens_cpu(x, cfg, generator=torch.Generator().manual_seed(1))
+    assert x_masked.dtype == y.dtype == dtype
+    _assert_contract(cfg, x.numpy(), x_masked.numpy(), y.numpy())
