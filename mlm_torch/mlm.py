@@ -17,6 +17,8 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
+from .cpu import mask_tokens_cpu
+
 __all__ = ["MLM", "mask_tokens", "check_input"]
 
 _INTEGER_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
@@ -112,7 +114,6 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
     check_input(x, config, check_ids=check_ids)
     _check_generator(generator, x)
     if x.device.type == "cpu":
-        from .cpu import mask_tokens_cpu
         return mask_tokens_cpu(x, config, generator=generator)
     from . import fused  # light: imports Triton only when a CUDA tensor asks for it
     if fused.use_fused(x):

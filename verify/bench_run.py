@@ -54,20 +54,27 @@ def _timed_call(m: Masker, inp) -> float:
     return time.perf_counter() - t0
 
 
+# Calls per masker per round. The first call of a burst is not counted: it runs in the wake of
+# another masker, whose footprint (a heavy one evicts the caches and the allocator's free
+# lists) would otherwise make the figure depend on which maskers happen to share the run.
+BURST = 4
+
+
 def time_maskers(maskers: list[Masker], xs: list[np.ndarray], *, warmup: int, repeats: int,
                  budget_s: float) -> list[dict]:
     """Median seconds per call of each masker over the rotated inputs `xs`.
 
-    The maskers take turns, one call each per round, so a slow phase of a shared machine
-    (another process, frequency scaling) falls on all of them alike instead of on whichever
-    happened to be timed then; the ratios between them are what the run is for.
+    The maskers take turns, a burst of `BURST` calls each per round, so a slow phase of a
+    shared machine (another process, frequency scaling) falls on all of them alike instead of
+    on whichever happened to be timed then; the ratios between them are what the run is for.
+    Within a burst, the calls after the first are counted.
 
     Args:
         maskers: the maskers to time.
         xs: the rotation of NumPy batches `[seq_len, batch]`.
         warmup: calls per masker not counted (compilation, caches, allocator).
-        repeats: counted rounds wanted; fewer (3 at least) when they exceed `budget_s` per
-            masker.
+        repeats: counted calls wanted; fewer (3 rounds at least) when they exceed `budget_s`
+            per masker.
         budget_s: rough time allowed per masker for the counted calls.
 
     Returns:
@@ -78,14 +85,19 @@ def time_maskers(maskers: list[Masker], xs: list[np.ndarray], *, warmup: int, re
         for i in range(warmup):
             m.sync(m.call(m.fresh(ins[i % len(ins)])))
     times: list[list[float]] = [[] for _ in maskers]
+    calls = warmup
     started, rounds = time.perf_counter(), 0
-    while rounds < repeats and (rounds < 3 or
-                                time.perf_counter() - started < budget_s * len(maskers)):
+    while len(times[0]) < repeats and (rounds < 3 or
+                                       time.perf_counter() - started < budget_s * len(maskers)):
         for m, ins, ts in zip(maskers, inputs, times):
-            inp = m.fresh(ins[(warmup + rounds) % len(ins)])   # untimed: clone or not
-            m.sync(inp)
-            ts.append(_timed_call(m, inp))
-            del inp
+            for j in range(BURST):
+                inp = m.fresh(ins[(calls + j) % len(ins)])   # untimed: clone or not
+                m.sync(inp)
+                seconds = _timed_call(m, inp)
+                if j:
+                    ts.append(seconds)
+                del inp
+        calls += BURST
         rounds += 1
     return [{"median_s": float(np.median(ts)), "repeats": len(ts)} for ts in times]
 
