@@ -53,7 +53,7 @@ def _plan(config: MaskingConfig):
     k_keep, k_random = min(k_keep, k_select), min(k_random, k_keep, k_select)  # float64 sums
     candidate_bytes = -(-k_select >> _LOW_BITS)        # ceil: a byte below it may select
     top = max(config.ineligible_tokens) + 1
-    eligible = np.ones(top + 1, dtype=bool)            # ids above `top` share eligible[top]
+    eligible = np.ones(top + 1, dtype=bool)            # ids above `top` clip to eligible[top]
     eligible[list(config.ineligible_tokens)] = False
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
@@ -91,14 +91,16 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     where = (np.flatnonzero(high < candidate_bytes) if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
-    k = (high[where].astype(np.uint32) << _LOW_BITS) | (word.astype(np.uint32) & 0xFFFF)
+    k = np.left_shift(high[where], _LOW_BITS, dtype=np.uint32) | (word & 0xFFFF)
 
     original = flat_x[where]
-    selected = eligible[np.minimum(original, top)] & (k < k_select)
+    selected = eligible.take(original, mode="clip") & (k < k_select)     # ids > top: eligible
     value = np.where(selected & (k >= k_keep), config.mask_token, original)
     to_random = selected & (k < k_random)
-    t = ((word[to_random] >> _LOW_BITS) % config.n_random).astype(np.int64)
-    value[to_random] = t + np.searchsorted(shift, t, side="right") if shift.size else t
+    t = (word[to_random] >> _LOW_BITS) % config.n_random
+    if shift.size:
+        t = t.astype(np.int64) + np.searchsorted(shift, t.astype(np.int64), side="right")
+    value[to_random] = t
     # candidates that were not selected write back their own token and a padding label
     flat_x[where] = value
     flat_y[where] = np.where(selected, original, config.padding_token)
