@@ -85,3 +85,13 @@ def test_cpu_path_handles_every_integer_dtype_that_holds_the_ids(dtype):
     x_masked, y = cpu.mask_tokens_cpu(x, cfg, generator=torch.Generator().manual_seed(1))
     assert x_masked.dtype == y.dtype == dtype
     _assert_contract(cfg, x.numpy(), x_masked.numpy(), y.numpy())
+
+
+@pytest.mark.parametrize("formulation", [cpu.mask_tokens_cpu, mask_tokens_torch],
+                         ids=["cpu", "torch-ops"])
+def test_each_formulation_passes_a_harness_smoke_run(formulation):
+    # the torch-ops formulation serves GPUs without Triton: the harness sees it here, on CPU
+    from verify import assert_masker_conforms
+    cfg = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
+    # the global generator, which the harness seeds for its same-seed-same-masks check
+    assert_masker_conforms(lambda x: formulation(x, cfg), cfg, tokens=1_000_000, seed=7)
