@@ -21,8 +21,8 @@ The stream (what a `torch.Generator` seed pins):
    little-endian order are the high bytes of `k` for the N positions in row-major order.
 2. One word per candidate, in row-major order: `k = byte << 16 | (word & 0xFFFF)`; if the
    position becomes a random token, its id is `(word >> 16) % n_random`, moved past
-   `random_exclude` (modulo bias below n_random / 2**48: 1e-10 relative for BERT's vocabulary,
-   where `torch.randint`'s 32-bit modulo leaves 7e-6).
+   `random_exclude` (the modulo leaves a bias below n_random / 2**48 relative: 1e-10 for
+   BERT's vocabulary, 8e-6 at the largest one allowed, 2**31 - 1).
 3. With `K(t) = ceil(t * 2**24)`: `k < K(p r)` random, `< K(p (r + n))` unchanged,
    `< K(p)` [MASK], else not selected; so each outcome's probability is its contract value
    rounded up to a multiple of 2**-24 (exactly the contract's when that is representable).
