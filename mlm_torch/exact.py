@@ -39,14 +39,23 @@ def mask_tokens_exact(x: torch.Tensor, config: MaskingConfig, *, key,
 
 
 def mask_tokens_exact_torch(x: torch.Tensor, config: MaskingConfig, *, key):
-    """The elementwise torch formulation of exact mode (no input checks)."""
-    k_sel, k_cat, k_tok = threefry.split(threefry.key_data(key, device=x.device), 3)
-    p_select, p_random, p_random_or_keep = (float(t) for t in config.exact_thresholds())
+    """The elementwise torch formulation of exact mode (no input checks).
 
-    u = threefry.uniform(k_sel, x.shape)                                # float32, like x
-    c = threefry.uniform(k_cat, x.shape)                                # float32, like x
-    t = threefry.randint(k_tok, x.shape, 0, config.n_random).to(torch.int64)
-    t = shift_past_excluded(t, config).to(x.dtype)
+    The draws are JAX's `uniform(k_sel)`, `uniform(k_cat)` and `randint(k_tok)`; their three
+    (or four) full-size hashes run side by side in one pass of the rounds.
+    """
+    k_sel, k_cat, k_tok = threefry.split(threefry.key_data(key, device=x.device), 3)
+    k_hi, k_lo = threefry.split(k_tok, 2)              # randint's two keys, as JAX splits them
+    p_select, p_random, p_random_or_keep = (float(t) for t in config.exact_thresholds())
+    _, multiplier = threefry.randint_span(0, config.n_random)
+
+    keys = torch.stack([k_sel, k_cat, k_lo, k_hi] if multiplier else [k_sel, k_cat, k_lo])
+    bits = threefry.counter_bits(keys, x.numel())                      # int32 [3 or 4, N]
+    u = threefry.uniform_from_bits(bits[0]).view(x.shape)              # float32, like x
+    c = threefry.uniform_from_bits(bits[1]).view(x.shape)              # float32, like x
+    t = threefry.randint_from_bits(bits[2], bits[3] if multiplier else None, 0,
+                                   config.n_random).to(torch.int64)
+    t = shift_past_excluded(t, config).to(x.dtype).view(x.shape)
 
     selected = eligible_mask(x, config) & (u < p_select)
     to_random = selected & (c < p_random)

@@ -22,6 +22,8 @@ device as tiny tensors: no `.item()`, no host copies, no data-dependent shapes.
 
 from __future__ import annotations
 
+import functools
+import math
 import numbers
 
 import torch
@@ -54,14 +56,30 @@ def _injections(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The six key injections: injection s adds `ks[s % 3]` to word 0, `ks[(s+1) % 3] + s` to word 1.
 
     Args:
-        key: int64[2] key data (uint32 values) on the target device.
+        key: int64[2] key data (uint32 values) on the target device, or int64[m, 2] for m keys
+            hashed side by side (each row of the counters gets its own key).
 
     Returns:
-        `(add0, add1)`, int32[6] each, on the key's device (computed there: no host sync).
+        `(add0, add1)`, int32[6] each (int32[6, m, 1] for m keys, to broadcast over rows), on
+        the key's device (computed there: no host sync).
     """
-    ks = torch.stack([key[0], key[1], key[0] ^ key[1] ^ PARITY32])            # int64[3]
-    s = torch.arange(6, device=key.device)
-    return _to_i32(ks[s % 3]), _to_i32(ks[(s + 1) % 3] + s)
+    k0, k1 = key[..., 0], key[..., 1]
+    ks = torch.stack([k0, k1, k0 ^ k1 ^ PARITY32])                           # int64[3, ...]
+    s = torch.arange(6, device=key.device).view(6, *(1,) * k0.dim())        # broadcast
+    add0, add1 = _to_i32(ks[[0, 1, 2, 0, 1, 2]]), _to_i32(ks[[1, 2, 0, 1, 2, 0]] + s)
+    return (add0, add1) if key.dim() == 1 else (add0[..., None], add1[..., None])
+
+
+@functools.lru_cache(maxsize=16)
+def _rotation_operands(device: torch.device) -> dict[int, tuple[torch.Tensor, ...]]:
+    """Per device, for each rotation r: `(r, 32 - r, 2**r - 1)` as 0-d int32 tensors.
+
+    A Python int operand is converted to a tensor on every call, which on a CPU doubles the
+    cost of a small shift or mask; three of a round's six kernels take one.
+    """
+    return {r: tuple(torch.tensor(v, dtype=torch.int32, device=device)
+                     for v in (r, 32 - r, (1 << r) - 1))
+            for r in sorted(set(ROTATIONS[0] + ROTATIONS[1]))}
 
 
 def _threefry_i32(key: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor):
@@ -75,16 +93,18 @@ def _threefry_i32(key: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor):
     Returns:
         `(y0, y1)`, int32 tensors of `x1`'s shape (`y1` is `x1`'s buffer).
     """
-    add0, add1 = _injections(key)
+    add0, add1 = (a.unbind(0) for a in _injections(key))
+    operands = _rotation_operands(x1.device)
     x0 = x0 + add0[0]                                   # may still be 0-d, broadcast below
     x1.add_(add1[0])
     tmp = torch.empty_like(x1)                          # the rotation's spare buffer
     for group in range(5):
         for r in ROTATIONS[group % 2]:
+            left, right, low_bits = operands[r]
             x0 = x0.add_(x1) if x0.shape == x1.shape else x1 + x0   # mix: add ...
-            torch.bitwise_right_shift(x1, 32 - r, out=tmp)           # ... rotate left by r:
-            tmp.bitwise_and_((1 << r) - 1)                           # (drop the sign copies)
-            x1.bitwise_left_shift_(r).bitwise_or_(tmp)
+            torch.bitwise_right_shift(x1, right, out=tmp)            # ... rotate left by r:
+            tmp.bitwise_and_(low_bits)                               # (drop the sign copies)
+            x1.bitwise_left_shift_(left).bitwise_or_(tmp)
             x1.bitwise_xor_(x0)                                      # ... and xor
         x0.add_(add0[group + 1])
         x1.add_(add1[group + 1])
@@ -157,23 +177,30 @@ def _check_shape(shape) -> tuple[int, ...]:
 
 
 def _bits_i32(key, shape, device) -> tuple[tuple[int, ...], torch.Tensor]:
-    """JAX's 32-bit random bits over `shape`, flat, as int32 bit patterns.
+    """JAX's 32-bit random bits over `shape`, flat, as int32 bit patterns."""
+    key, shape = key_data(key, device), _check_shape(shape)
+    return shape, counter_bits(key, math.prod(shape))
+
+
+def counter_bits(key: torch.Tensor, n: int) -> torch.Tensor:
+    """The bits of counters 0..n-1 under `key`: int32 [n], or [m, n] for key data [m, 2].
 
     Partitionable layout: flat (row-major) element i hashes the 64-bit counter i, split into
-    words (hi, lo); the bits are the xor of the two output words.
+    words (hi, lo); the bits are the xor of the two output words. m keys go through the rounds
+    side by side: the kernels of one hash, each on m times the data, which on a CPU (where a
+    small kernel costs its launch) is nearly m times cheaper than m hashes.
     """
-    key, shape = key_data(key, device), _check_shape(shape)
-    n = 1
-    for d in shape:
-        n *= d
+    rows = key.shape[:-1]                            # () or (m,)
     if n <= 2**31:                                   # hi word is 0 everywhere: a 0-d zero
         hi = torch.zeros((), dtype=torch.int32, device=key.device)
         lo = torch.arange(n, dtype=torch.int32, device=key.device)
     else:
         i = torch.arange(n, dtype=torch.int64, device=key.device)
         hi, lo = (i >> 32).to(torch.int32), _to_i32(i)
+    if rows:                                         # each row's counters, overwritten below
+        lo = lo.expand(*rows, n).clone()
     y0, y1 = _threefry_i32(key, hi, lo)              # both full size after the first round
-    return shape, y0.bitwise_xor_(y1)
+    return y0.bitwise_xor_(y1)
 
 
 def threefry2x32(key, x0, x1, device=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -267,9 +294,14 @@ def uniform(key, shape, device=None) -> torch.Tensor:
         float32 tensor of `shape`, values in [0, 1).
     """
     shape, bits = _bits_i32(key, shape, device)
+    return uniform_from_bits(bits).reshape(shape)
+
+
+def uniform_from_bits(bits: torch.Tensor) -> torch.Tensor:
+    """int32 bits (overwritten) -> float32 in [0, 1), as `jax.random.uniform` maps them."""
     bits.bitwise_right_shift_(9).bitwise_and_(0x007FFFFF)   # logical >> 9 of the uint32
     bits.bitwise_or_(0x3F800000)                            # exponent bits of 1.0
-    return bits.view(torch.float32).sub_(1.0).reshape(shape)
+    return bits.view(torch.float32).sub_(1.0)
 
 
 def randint(key, shape, minval: int, maxval: int, device=None) -> torch.Tensor:
@@ -292,12 +324,23 @@ def randint(key, shape, minval: int, maxval: int, device=None) -> torch.Tensor:
                 or not INT32_MIN <= v <= INT32_MAX:
             raise ValueError(f"{name} must be an int in the int32 range, got {v!r}")
     minval, maxval = int(minval), int(maxval)
-    span = maxval - minval if maxval > minval else 1
-    multiplier = (((2**16 % span) ** 2) & MASK32) % span
+    span, multiplier = randint_span(minval, maxval)
     k_hi, k_lo = split(key, 2, device)
     shape, lo = _bits_i32(k_lo, shape, None)
+    hi = _bits_i32(k_hi, shape, None)[1] if multiplier else None
+    return randint_from_bits(lo, hi, minval, maxval).reshape(shape)
+
+
+def randint_span(minval: int, maxval: int) -> tuple[int, int]:
+    """`(span, m)` of `randint`: m is 0 when the high bits are not needed (span > 2**16)."""
+    span = maxval - minval if maxval > minval else 1
+    return span, (((2**16 % span) ** 2) & MASK32) % span
+
+
+def randint_from_bits(lo: torch.Tensor, hi, minval: int, maxval: int) -> torch.Tensor:
+    """`randint`'s values from the bits of its two keys (`hi` None when m is 0): int32."""
+    span, multiplier = randint_span(minval, maxval)
     offset = _to_u32_in_i64(lo).remainder_(span)                    # lo % span
     if multiplier:
-        _, hi = _bits_i32(k_hi, shape, None)
         offset.add_(_to_u32_in_i64(hi).remainder_(span).mul_(multiplier)).remainder_(span)
-    return offset.add_(minval).to(torch.int32).reshape(shape)       # < maxval: fits int32
+    return offset.add_(minval).to(torch.int32)                      # < maxval: fits int32
