@@ -162,6 +162,18 @@ def test_random_bits_equal_jax_bits(jr, name, key, shape):
     assert got.shape == shape and (got == want).all()
 
 
+@FEW
+@given(keys=st.lists(KEYS, min_size=1, max_size=4), n=st.integers(0, 40))
+def test_torch_keys_hashed_side_by_side_give_each_keys_jax_bits(jr, keys, n):
+    import jax.numpy as jnp
+    torch = pytest.importorskip("torch")
+    from mlm_torch import threefry
+    got = threefry.counter_bits(torch.tensor(keys, dtype=torch.int64), n)   # [m, n]
+    assert tuple(got.shape) == (len(keys), n)
+    for row, key in zip(got, keys):
+        assert (u32(row) == np.asarray(jr.bits(jax_key(jr, key), (n,), jnp.uint32))).all()
+
+
 @pytest.mark.parametrize("name", PORTS)
 @FEW
 @given(key=st.one_of(SEEDS, KEYS), shape=st.sampled_from(SHAPES))
