@@ -95,3 +95,16 @@ def test_each_formulation_passes_a_harness_smoke_run(formulation):
     cfg = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
     # the global generator, which the harness seeds for its same-seed-same-masks check
     assert_masker_conforms(lambda x: formulation(x, cfg), cfg, tokens=1_000_000, seed=7)
+
+
+def test_cpu_stream_follows_logical_positions_not_memory_layout():
+    cfg = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=[2], n_tokens=500,
+                        masking_prob=0.4)
+    base = torch.randint(0, 500, (64, 48), generator=torch.Generator().manual_seed(0))
+    strided = base.t()                         # [48, 64], not contiguous
+    assert not strided.is_contiguous()
+    seed = lambda: torch.Generator().manual_seed(11)  # noqa: E731
+    got = cpu.mask_tokens_cpu(strided, cfg, generator=seed())
+    want = cpu.mask_tokens_cpu(strided.contiguous(), cfg, generator=seed())
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+    assert torch.equal(strided, base.t())      # the caller's view is untouched
