@@ -187,8 +187,9 @@ def counter_bits(key: torch.Tensor, n: int) -> torch.Tensor:
 
     Partitionable layout: flat (row-major) element i hashes the 64-bit counter i, split into
     words (hi, lo); the bits are the xor of the two output words. m keys go through the rounds
-    side by side: the kernels of one hash, each on m times the data, which on a CPU (where a
-    small kernel costs its launch) is nearly m times cheaper than m hashes.
+    side by side: the kernels of one hash, each on m times the data. Where a kernel costs its
+    launch (small batches, a CPU) that is nearly m times cheaper than m hashes; where it costs
+    its data, about the same.
     """
     rows = key.shape[:-1]                            # () or (m,)
     if n <= 2**31:                                   # hi word is 0 everywhere: a 0-d zero
