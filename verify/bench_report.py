@@ -27,12 +27,13 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
 - **Steady state, turn by turn:** the maskers take turns, four calls each per round, so a slow
   phase of a shared machine falls on all of them alike; the first call of each turn is not
   counted. It runs in the wake of the masker before it, and on a CPU that wake is large and
-  uneven: at `[512, 8]` on a 2-core machine, a call right after the torch exact path (~2 ms
-  of small int32 ops that evict the caches) took several times as long as in steady state,
-  for ours and for labml's alike, and the second call was still slower than the later ones
-  (by about a quarter for ours, a tenth for labml's). Counting first calls would make a
-  masker's figure depend on which maskers share the run. Masking right after unrelated heavy work (a training step) costs more than the figures
-  here, for every masker.
+  uneven: at `[512, 8]` on a 2-core machine, a call right after the torch exact path (a
+  couple of milliseconds of small int32 ops that evict the caches) took several times as long
+  as in steady state, for ours and for labml's alike, and the second call was still slower
+  than the later ones (by about a fifth for ours, under a tenth for labml's). Counting first
+  calls would make a masker's figure depend on which maskers share the run. Masking right
+  after unrelated heavy work (a training step) costs more than the figures here, for every
+  masker.
 - **Not timed:** the first two calls (compilation, jit tracing, allocator warm-up); building the
   inputs; and, for the maskers that write into their input (labml's `MLM`, Hugging Face's
   `torch_mask_tokens`/`numpy_mask_tokens`), the clone each call gets, made just before it.
