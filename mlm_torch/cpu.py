@@ -47,15 +47,24 @@ _LOW_BITS = _K_BITS - 8            # bits of k drawn for candidates only
 
 
 @functools.lru_cache(maxsize=64)
+def eligibility_table(config: MaskingConfig) -> tuple[np.ndarray, int]:
+    """`(table, top)`: `table[min(id, top)]` is True where a token may be selected (read-only;
+    shared by every path of mlm_torch)."""
+    top = max(config.ineligible_tokens) + 1
+    table = np.ones(top + 1, dtype=bool)               # ids above `top` share table[top]
+    table[list(config.ineligible_tokens)] = False
+    table.flags.writeable = False
+    return table, top
+
+
+@functools.lru_cache(maxsize=64)
 def _plan(config: MaskingConfig):
     """Per config: integer thresholds on k, the candidate byte bound, eligibility table."""
     p, r, n = config.masking_prob, config.randomize_prob, config.no_change_prob
     k_random, k_keep, k_select = (math.ceil(t * 2 ** _K_BITS) for t in (p * r, p * (r + n), p))
     k_keep, k_random = min(k_keep, k_select), min(k_random, k_keep, k_select)  # float64 sums
     candidate_bytes = -(-k_select >> _LOW_BITS)        # ceil: a byte below it may select
-    top = max(config.ineligible_tokens) + 1
-    eligible = np.ones(top + 1, dtype=bool)            # ids above `top` clip to eligible[top]
-    eligible[list(config.ineligible_tokens)] = False
+    eligible, top = eligibility_table(config)
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
     return k_random, k_keep, k_select, candidate_bytes, top, eligible, \

@@ -17,7 +17,7 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-from .cpu import mask_tokens_cpu
+from .cpu import eligibility_table, mask_tokens_cpu
 
 __all__ = ["MLM", "mask_tokens", "check_input"]
 
@@ -67,13 +67,11 @@ def _constants(config: MaskingConfig, device: torch.device, dtype: torch.dtype):
     Cached so that a call creates no small host tensors; 0-dim float32 thresholds compare
     exactly as Python floats would (rounded to float32), without a conversion on every call.
     """
-    top = max(config.ineligible_tokens) + 1
-    table = torch.ones(top + 1, dtype=torch.bool)          # ids above `top` share table[top]
-    table[list(config.ineligible_tokens)] = False
+    table, top = eligibility_table(config)
     p, r, n = config.masking_prob, config.randomize_prob, config.no_change_prob
     f32 = functools.partial(torch.tensor, dtype=torch.float32, device=device)
     ids = functools.partial(torch.tensor, dtype=dtype, device=device)
-    return (table.to(device), top, f32(p), f32(p * r), f32(p * (r + n)),
+    return (torch.tensor(table, device=device), top, f32(p), f32(p * r), f32(p * (r + n)),
             ids(config.mask_token), ids(config.padding_token))
 
 
