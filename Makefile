@@ -35,7 +35,7 @@ conformance: $(STAMP)
 # Time every masker on $(DEVICE) and regenerate docs/benchmarks.md from every results file.
 bench: $(STAMP)
 	$(PY) -m verify.bench --device $(DEVICE) --json results/bench-$(DEVICE).json
-	$(PY) -m verify.bench_report results/bench-*.json
+	$(PY) -m verify.bench.report results/bench-*.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -5,22 +5,22 @@ import json
 import pytest
 
 pytest.importorskip("torch")
-from verify import bench  # noqa: E402
+from verify.bench import cli as bench  # noqa: E402
 
 
 def test_bench_writes_the_documented_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = bench.main(["--device", "cpu", "--only", "ours-numpy", "--seq-len", "32",
+    rc = bench.main(["--device", "cpu", "--only", "numpy", "--seq-len", "32",
                      "--batches", "4", "--repeats", "3", "--json", str(out)])
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["device"] == "cpu" and report["copy_bandwidth_GBps"] > 0
     modes = {(r["masker"], r["mode"]) for r in report["results"]}
-    assert modes == {("ours-numpy", "native"), ("ours-numpy", "exact")}
+    assert modes == {("numpy", "native"), ("numpy", "exact")}
     for r in report["results"]:
         assert r["shape"] == [32, 4] and r["dtype"] == "int64"
         assert r["tokens_per_s"] > 0 and 0 < r["bandwidth_fraction"]
-    assert "ours-numpy" in capsys.readouterr().out
+    assert "numpy" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["--batches", "0"], ["--repeats", "0"], ["--only", "nobody"]])
@@ -32,7 +32,7 @@ def test_bench_refuses_bad_arguments(argv, capsys):
 def test_the_bench_leaves_jax_in_its_default_32_bit_mode():
     """The exact-mode equality tests skip under x64; a bench run must not switch it on."""
     jax = pytest.importorskip("jax")
-    assert bench.main(["--device", "cpu", "--only", "ours-jax", "--seq-len", "16",
+    assert bench.main(["--device", "cpu", "--only", "jax", "--seq-len", "16",
                        "--batches", "2", "--repeats", "3"]) == 0
     assert not jax.config.jax_enable_x64
 
@@ -44,8 +44,8 @@ def test_a_masker_is_timed_in_steady_state_not_in_the_wake_of_another():
 
     import numpy as np
 
-    from verify.bench_maskers import Masker
-    from verify.bench_run import time_maskers
+    from verify.bench.maskers import Masker
+    from verify.bench.timing import time_maskers
 
     last = [None]
 

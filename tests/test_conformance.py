@@ -7,8 +7,8 @@ pytest.importorskip("torch")
 pytest.importorskip("labml_nn")
 pytest.importorskip("transformers")
 
-from verify import conformance  # noqa: E402
-from verify.conformance_page import render  # noqa: E402
+from verify.conformance import cli as conformance  # noqa: E402
+from verify.conformance.page import render  # noqa: E402
 
 TOKENS = 1 << 19
 
@@ -25,7 +25,7 @@ def _failed(report, name):
 def test_labml_is_flagged_for_its_81_9_10_split_and_for_writing_into_its_input(report):
     assert _failed(report, "labml") == {"category split (mask, original, other)",
                                         "input not mutated"}
-    from verify.summary import effective
+    from verify.harness.summary import effective
     cats = effective(report.config, report.counts["labml"])["categories"]
     assert cats["mask"] == pytest.approx(0.81, abs=0.005)
     assert cats["unchanged"] == pytest.approx(0.09, abs=0.005)

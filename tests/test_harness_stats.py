@@ -9,17 +9,17 @@ from scipy import stats
 
 from mlm_ref import MaskingConfig
 from verify import check_masker
-from verify.checks import StatCheck, chi2_check, holm, lambda50, merge_sparse, pearson
-from verify.distribution import coarse_drawable_counts, other_id_weights
+from verify.harness.primitives import Check, chi2_check, holm, lambda50, merge_sparse, pearson
+from verify.harness.checks import coarse_drawable_counts, other_id_weights
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
 
 
-def _p_check(p: float) -> StatCheck:
+def _p_check(p: float) -> Check:
     """A check whose statistic is its p-value's normal score (one-sided)."""
     z = float(stats.norm.isf(p))
-    return StatCheck("c", "s", z, lambda a: (-math.inf, float(stats.norm.isf(a))), p,
-                     lambda a: 0.0, "-")
+    return Check.statistical("c", "s", z, lambda a: (-math.inf, float(stats.norm.isf(a))), p,
+                             lambda a: 0.0, "-")
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -8,14 +8,15 @@ torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 
 from mlm_ref import MaskingConfig  # noqa: E402
-from verify.maskers import _from_jax, resolve  # noqa: E402
+from verify.frameworks import BACKENDS  # noqa: E402
+from verify.harness.maskers import resolve  # noqa: E402
 
 
 def test_torch_to_jax_and_back_share_memory():
     x = torch.arange(12, dtype=torch.int32).reshape(3, 4)
     assert jax.dlpack.from_dlpack(x).unsafe_buffer_pointer() == x.data_ptr()
     y = jax.numpy.arange(12, dtype=jax.numpy.int32)
-    assert _from_jax(y).data_ptr() == y.unsafe_buffer_pointer()
+    assert BACKENDS["jax"].to_torch(y, "cpu").data_ptr() == y.unsafe_buffer_pointer()
 
 
 def test_the_jax_adapter_returns_jaxs_own_masks():

@@ -1,17 +1,33 @@
-"""The house rules on imports: mlm_ref needs only NumPy, mlm_torch never loads JAX, mlm_jax never
-loads PyTorch, and verify loads a backend only when it is used."""
+"""The house rules on imports.
 
+* mlm_ref needs only NumPy, mlm_torch never loads JAX, mlm_jax never loads PyTorch, and verify
+  loads a framework only when it is used (checked by importing in a fresh interpreter);
+* no import cycle anywhere in the project's packages, and no module imports another module's
+  private (underscore) name (checked on the source: every `import` and `from ... import`
+  statement, those inside functions included).
+"""
+
+from __future__ import annotations
+
+import ast
 import importlib.util
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PACKAGES = [p for p in ("mlm_ref", "mlm_torch", "mlm_jax", "verify", "mlm_bert")
+            if (ROOT / p).is_dir()]
+
 RULES = [
     ("mlm_ref", ["torch", "jax", "scipy"]),
     ("mlm_torch", ["jax"]),
     ("mlm_jax", ["torch"]),
-    ("verify.backends", ["torch", "jax"]),
+    ("verify", ["torch", "jax"]),
+    ("verify.frameworks", ["torch", "jax"]),
+    ("verify.registry", ["torch", "jax", "scipy"]),
 ]
 
 
@@ -23,5 +39,99 @@ def test_importing_a_package_does_not_load_another_framework(module, forbidden):
     code = (f"import sys, {module}\n"
             f"print(','.join(m for m in {forbidden!r} if m in sys.modules))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True).stdout.strip()
+                            check=True, cwd=ROOT).stdout.strip()
     assert loaded == "", f"importing {module} loaded {loaded}"
+
+
+def _modules() -> dict[str, pathlib.Path]:
+    """Every module of the project's packages by dotted name (a package by its own name)."""
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+def _imports(name: str, path: pathlib.Path, modules: dict) -> list[tuple[str, str, int]]:
+    """`(imported module, imported name or '', line)` for every import statement in `path`."""
+    is_package = path.name == "__init__.py"
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, "", node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[:len(base) - (node.level - 1)]
+                source = ".".join(base + ([node.module] if node.module else []))
+            else:
+                source = node.module
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                found.append((sub, "", node.lineno) if sub in modules
+                             else (source, alias.name, node.lineno))
+    return [f for f in found if f[0].split(".")[0] in PACKAGES]
+
+
+def _graph():
+    modules = _modules()
+    edges, private = {m: set() for m in modules}, []
+    for name, path in modules.items():
+        for target, imported, line in _imports(name, path, modules):
+            # `import a.b.c` runs a.b.c; the closest project module stands for it
+            while target not in modules and "." in target:
+                target = target.rsplit(".", 1)[0]
+            if target in modules and target != name:
+                edges[name].add(target)
+            if imported.startswith("_") and not imported.startswith("__"):
+                private.append(f"{path.relative_to(ROOT)}:{line} imports {imported} from "
+                               f"{target}")
+    return edges, private
+
+
+def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules, or None (depth-first search, three colours)."""
+    state, stack = {}, []
+
+    def visit(m):
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(edges[m]):
+            if state.get(n) == 1:
+                return stack[stack.index(n):] + [n]
+            if n not in state:
+                found = visit(n)
+                if found:
+                    return found
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(edges):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_the_import_walk_sees_relative_and_function_level_imports():
+    """The walk itself: a cycle hidden in a function-level relative import is found."""
+    edges, _ = _graph()
+    assert "verify.harness.runner" in edges["verify"]  # imported inside check_maskers
+    assert "mlm_ref.config" in edges["mlm_ref"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_import_cycle_between_the_projects_modules():
+    edges, _ = _graph()
+    cycle = _cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_module_imports_another_modules_private_names():
+    _, private = _graph()
+    assert private == [], "\n".join(private)

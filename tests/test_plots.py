@@ -5,6 +5,7 @@ file that is not a PNG, an empty or tiny canvas, a figure with nothing drawn on 
 colour). Whether the pictures are readable was judged by eye when they were written.
 """
 
+import dataclasses
 import importlib.util
 import sys
 
@@ -17,8 +18,8 @@ from matplotlib import image  # noqa: E402
 
 from mlm_ref.config import MaskingConfig  # noqa: E402
 from verify import check_maskers, stats  # noqa: E402
-from verify.plots import (calibration_p_values, expected_split, plot_calibration,  # noqa: E402
-                          plot_report, wilson)
+from verify.harness.summary import expected_split, wilson  # noqa: E402
+from verify.plots import calibration_p_values, plot_calibration, plot_report  # noqa: E402
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=1000)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,12 +52,12 @@ def test_expected_split_mixes_drawable_and_undrawable_originals(report):
     """The expectation weights config.outcome_probs by how many selected originals could be
     drawn and how many not; the Wilson interval stays in [0, 1]."""
     h = report.counts["torch"]  # the default config: every selected original is drawable
-    assert h["outcomes"][0].sum() == 0 and h["outcomes"][1].sum() > 0
+    assert h.outcomes[0].sum() == 0 and h.outcomes[1].sum() > 0
     drawable = np.array(CONFIG.outcome_probs(5).as_tuple())
     np.testing.assert_allclose(expected_split(h, CONFIG), drawable)
     cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=1000, random_exclude=(7,))
     undrawable = np.array(cfg.outcome_probs(7).as_tuple())
-    mixed = {"outcomes": np.array([[30, 0, 0], [10, 0, 0]])}  # only the row totals matter
+    mixed = dataclasses.replace(h, outcomes=np.array([[30, 0, 0], [10, 0, 0]]))  # row totals
     np.testing.assert_allclose(expected_split(mixed, cfg),
                                (30 * undrawable + 10 * np.array(cfg.outcome_probs(5).as_tuple()))
                                / 40)

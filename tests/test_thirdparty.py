@@ -10,20 +10,20 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from verify import thirdparty  # noqa: E402
+from verify import published  # noqa: E402
 
 CONFIG = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=500)
 
 
 def test_hf_tokenizer_has_exactly_the_configured_vocabulary_and_special_ids():
     from mlm_ref import MaskingConfig
-    tok = thirdparty.hf_tokenizer(MaskingConfig(**CONFIG))
+    tok = published.hf_tokenizer(MaskingConfig(**CONFIG))
     assert len(tok) == 500
     assert sorted(tok.all_special_ids) == [0, 1, 2, 3]
     assert tok.mask_token_id == 1 and tok.pad_token_id == 0
 
 
-@pytest.mark.parametrize("factory", [thirdparty.hf_torch, thirdparty.hf_numpy])
+@pytest.mark.parametrize("factory", [published.hf_torch, published.hf_numpy])
 def test_hf_adapters_return_contract_layout_and_padding_labels(factory):
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.integers(0, 500, size=(64, 16)))          # [seq_len, batch]
@@ -40,7 +40,7 @@ def test_hf_adapters_return_contract_layout_and_padding_labels(factory):
     assert torch.equal(x, x_masked)
 
 
-@pytest.mark.parametrize("factory", [thirdparty.hf_torch, thirdparty.hf_numpy])
+@pytest.mark.parametrize("factory", [published.hf_torch, published.hf_numpy])
 def test_hf_adapters_are_seeded_by_torch_manual_seed(factory):
     x = torch.arange(4, 2004).reshape(200, 10)
     masker = factory(**CONFIG)

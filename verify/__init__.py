@@ -1,4 +1,4 @@
-"""verify: black-box checks that a masker does what BERT prescribes (section 5 of the contract).
+"""verify: black-box checks that a masker does what BERT prescribes (docs/contract.md).
 
 The harness feeds synthetic batches to a masker, sees only `(x, x_masked, y)`, and decides
 exact invariants and statistical checks under one family-wise false-alarm budget (Holm).
@@ -13,19 +13,21 @@ In a user's own pytest::
 
 `my_masker` is any callable on a torch long tensor `[seq_len, batch]` returning
 `(x_masked, y)` (seeded through `torch.manual_seed`), one of this project's `MLM` objects, or
-a name: `numpy`, `torch`, `jax`, `MODULE:ATTR`. Submodules (and torch) load on first use, so
-`import verify` stays cheap for the other tools in this package.
+a name from `verify.registry` (`numpy`, `torch`, `jax`, `labml`, `hf-torch`, `hf-numpy`) or
+`MODULE:ATTR`. Submodules (and torch) load on first use, so `import verify` stays cheap for the
+other tools in this package.
 """
 
-__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "DEFAULT_ALPHA"]
+from .harness import DEFAULT_ALPHA
 
-DEFAULT_ALPHA = 1e-5  # the family-wise false-alarm probability of one run (see runner.py)
+__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "DEFAULT_ALPHA"]
 
 
 def check_maskers(maskers, config=None, **kwargs):
     """Check several maskers, each alone and every pair against each other; returns a
-    `Report` (`.passed`, `str(report)`, `.to_dict()`). See `verify.runner.check_maskers`."""
-    from .runner import check_maskers as run
+    `Report` (`.passed`, `str(report)`, `.to_dict()`). See
+    `verify.harness.runner.check_maskers`."""
+    from .harness.runner import check_maskers as run
     return run(maskers, config, **kwargs)
 
 

@@ -9,7 +9,7 @@ COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
   verify.exact        exact mode: the same key must give identical masks in every backend
   verify.conformance  write docs/conformance.md: published maskers and ours, checked
   verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
-  verify.bench_report write docs/benchmarks.md from bench JSON files
+  verify.bench.report write docs/benchmarks.md from bench JSON files
 """
 
 if __name__ == "__main__":

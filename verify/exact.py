@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 from mlm_ref import threefry
-from verify.backends import BACKENDS, Backend
-from verify.progress import progress
+from .cli import progress
+from .frameworks import BACKENDS, Backend
 
 # Configurations that stress every branch: defaults, exclusions (few and many), edge probs.
 CONFIGS = [

@@ -10,10 +10,11 @@ import argparse
 import importlib.util
 import sys
 
+from .cli import cuda_problem, usage_error
+
 __all__ = ["main"]
 
 DEFAULT_TOKENS = 200_000_000
-BUILTIN = ("numpy", "torch", "jax")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -23,9 +24,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where inputs are made and counts kept (auto: CUDA when present)")
     p.add_argument("--masker", nargs="+", default=None, metavar="NAME",
-                   help="numpy, torch, jax, a published masker (labml, hf, hf-torch, hf-numpy) "
+                   help="numpy, torch, jax, a published masker (labml, hf-torch, hf-numpy) "
                         "or MODULE:ATTR (a factory taking the module "
-                        "description's keywords); default: the three built-in backends")
+                        "description's keywords); default: our three backends")
     p.add_argument("--tokens", type=_count, default=DEFAULT_TOKENS,
                    help=f"tokens per masker (default {DEFAULT_TOKENS:,}; 1e9 is fine on a GPU)")
     p.add_argument("--seed", type=int, default=0)
@@ -57,13 +58,12 @@ def _count(text: str) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"verify.stats: error: {message}", file=sys.stderr)
-    return 2
+    return usage_error("verify.stats", message)
 
 
 def _adapters(names, config, explicit: bool):
     """Resolve maskers; a default backend whose framework is missing is skipped."""
-    from .maskers import Unavailable, resolve
+    from .harness.maskers import Unavailable, resolve
     adapters, skipped = [], {}
     for name in names:
         try:
@@ -85,20 +85,22 @@ def main(argv=None) -> int:
 
     from mlm_ref.config import MaskingConfig
 
-    from .maskers import Unavailable
-    from .runner import DEFAULT_ALPHA, check_maskers
+    from . import registry
+    from .harness import DEFAULT_ALPHA
+    from .harness.maskers import Unavailable
+    from .harness.runner import check_maskers
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        return _fail("--device cuda, but PyTorch sees no CUDA device")
+    if cuda_problem(device):
+        return _fail(cuda_problem(device))
     try:
         config = MaskingConfig(
             padding_token=args.padding_token, mask_token=args.mask_token,
             no_mask_tokens=tuple(args.no_mask_tokens), n_tokens=args.n_tokens,
             masking_prob=args.masking_prob, randomize_prob=args.randomize_prob,
             no_change_prob=args.no_change_prob)
-        adapters, skipped = _adapters(args.masker or BUILTIN, config, args.masker is not None)
+        adapters, skipped = _adapters(args.masker or registry.OURS, config, args.masker is not None)
         if not adapters:
             return _fail("no masker to check: " + "; ".join(skipped.values()))
         report = check_maskers(adapters, config, tokens=args.tokens, seed=args.seed,

@@ -15,6 +15,9 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
+from .checks import representative_original
+from .counts import HostCounts
+
 __all__ = ["Estimate", "effective", "expected_split", "wilson"]
 
 @dataclasses.dataclass
@@ -64,24 +67,23 @@ def _estimate(name: str, k: int, n: int, expected: float) -> Estimate:
     return Estimate(name, int(k), int(n), float(expected), float(low), float(high))
 
 
-def expected_split(counts: dict, config: MaskingConfig) -> np.ndarray:
+def expected_split(counts: HostCounts, config: MaskingConfig) -> np.ndarray:
     """Expected (mask, original, other) shares at this masker's selected positions.
 
     `outcome_probs` depends on the original only through whether a random draw could hit it,
-    so the expectation is the mix of the two rows of `outcomes` (verify.counts: original not
+    so the expectation is the mix of the two rows of `outcomes` (`HostCounts.outcomes`: original not
     drawable, drawable) by how many selected originals fell in each."""
-    from .distribution import _representative
-    rows = np.asarray(counts["outcomes"], np.float64)  # [drawable?, outcome]
+    rows = np.asarray(counts.outcomes, np.float64)  # [drawable?, outcome]
     m = rows.sum(1)
     if m.sum() == 0:
         return np.full(3, np.nan)
-    mix = sum(m[d] * np.asarray(config.outcome_probs(_representative(config, bool(d)))
+    mix = sum(m[d] * np.asarray(config.outcome_probs(representative_original(config, bool(d)))
                                 .as_tuple()) for d in (0, 1) if m[d] > 0)
     return mix / m.sum()
 
 
-def effective(config: MaskingConfig, counts: dict) -> dict[str, list[Estimate] | dict]:
-    """What the masker did in a run, from its host counts (`verify.counts.Counts.host`).
+def effective(config: MaskingConfig, counts: HostCounts) -> dict[str, list[Estimate] | dict]:
+    """What the masker did in a run, from its host counts (`verify.harness.counts.HostCounts`).
 
     Returns:
         `selection`: the selection rate among eligible tokens; `outcomes`: the observed
@@ -89,7 +91,7 @@ def effective(config: MaskingConfig, counts: dict) -> dict[str, list[Estimate] |
         estimated (mask, unchanged, random) split that would produce those outcomes, since
         random draws that hit the original or `[MASK]` are invisible as such.
     """
-    s, out = counts["scalars"], np.asarray(counts["outcomes"])
+    s, out = counts.scalars, np.asarray(counts.outcomes)
     n_sel = int(out.sum())
     expected = expected_split(counts, config)
     observed = out.sum(axis=0) / max(1, n_sel)

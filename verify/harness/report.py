@@ -8,22 +8,19 @@ import math
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["Report", "NotApplicable", "SCHEMA"]
+from .counts import HostCounts
+from .primitives import Check
+from .summary import effective
+
+__all__ = ["Report", "SCHEMA", "format_number", "format_critical"]
 
 # The JSON report's schema name and version (docs/report-schema.md); bump the number on any
 # change that removes or renames a field.
 SCHEMA = "mlm-verify.report/1"
 
 
-@dataclasses.dataclass
-class NotApplicable:
-    """A check the run's counts cannot support (e.g. no random draws when randomize_prob=0)."""
-
-    name: str
-    subject: str
-
-
-def _num(v: float) -> str:
+def format_number(v: float | None) -> str:
+    """A statistic as the report prints it: 4 significant digits, `-` for a missing value."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     if isinstance(v, float) and math.isinf(v):
@@ -31,9 +28,11 @@ def _num(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _crit(c) -> str:
+def format_critical(c: Check) -> str:
+    """A statistical check's acceptance region: `<= hi` (one-sided) or `[lo, hi]`."""
     lo, hi = c.critical
-    return f"<= {_num(hi)}" if lo == -math.inf else f"[{_num(lo)}, {_num(hi)}]"
+    return f"<= {format_number(hi)}" if lo == -math.inf else \
+        f"[{format_number(lo)}, {format_number(hi)}]"
 
 
 @dataclasses.dataclass
@@ -49,31 +48,49 @@ class Report:
     seed: int
     tokens: int
     device: str
-    runs: dict
-    exact: list
-    stat: list
-    not_applicable: list
-    skipped: dict
-    # each masker's host counts (verify.counts.Counts.host), for summaries and plots
-    counts: dict = dataclasses.field(default_factory=dict, repr=False)
+    checks: list[Check]
+    skipped: dict[str, str]
+    # each masker's host counts, for summaries and plots
+    counts: dict[str, HostCounts] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def exact(self) -> list[Check]:
+        """The exact invariants (every one applies)."""
+        return [c for c in self.checks if c.kind == "exact" and c.applicable]
+
+    @property
+    def stat(self) -> list[Check]:
+        """The statistical checks that ran (decided by Holm)."""
+        return [c for c in self.checks if c.kind == "statistical" and c.applicable]
+
+    @property
+    def not_applicable(self) -> list[Check]:
+        return [c for c in self.checks if not c.applicable]
+
+    @property
+    def runs(self) -> dict[str, dict]:
+        """Per masker: seconds, shape `[seq_len, batch]` and calls of its run."""
+        return {k: {"seconds": h.seconds, "shape": list(h.shape), "calls": h.calls}
+                for k, h in self.counts.items()}
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.exact) and all(c.passed for c in self.stat)
+        return not self.failures
 
     @property
-    def failures(self) -> list:
-        return [c for c in self.exact + self.stat if not c.passed]
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.failed]
 
     def __bool__(self) -> bool:
         return self.passed
 
     def rows(self) -> list[tuple[str, ...]]:
-        rows = [(c.subject, c.name, str(c.violations), "0", "exact", _verdict(c.passed))
+        rows = [(c.subject, c.name, str(c.violations), "0", "exact", _verdict(c))
                 for c in self.exact]
-        rows += [(c.subject, c.name, _num(c.statistic), _crit(c),
-                  f"{_num(c.mde_value)} ({c.mde_unit})", _verdict(c.passed)) for c in self.stat]
-        rows += [(c.subject, c.name, "-", "-", "-", "n/a") for c in self.not_applicable]
+        rows += [(c.subject, c.name, format_number(c.statistic), format_critical(c),
+                  f"{format_number(c.mde_value)} ({c.mde_unit})", _verdict(c))
+                 for c in self.stat]
+        rows += [(c.subject, c.name, "-", "-", "-", _verdict(c)) for c in self.not_applicable]
         return rows
 
     def __str__(self) -> str:
@@ -98,11 +115,11 @@ class Report:
         """What failed, expected vs observed, in the style of JAX's `_CheckChiSquared`."""
         lines = []
         for c in self.failures:
-            if hasattr(c, "violations"):
+            if c.kind == "exact":
                 lines.append(f"{c.subject}: {c.name}: {c.detail or c.violations}")
             else:
-                lines.append(f"{c.subject}: {c.name}: statistic {_num(c.statistic)} outside "
-                             f"{_crit(c)} at level {c.level:.3g}; {c.detail}")
+                lines.append(f"{c.subject}: {c.name}: statistic {format_number(c.statistic)} "
+                             f"outside {format_critical(c)} at level {c.level:.3g}; {c.detail}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -112,13 +129,15 @@ class Report:
             "tokens": self.tokens, "device": self.device,
             "config": dataclasses.asdict(self.config), "runs": self.runs,
             "skipped": self.skipped,
-            "exact": [dict(dataclasses.asdict(c), passed=c.passed) for c in self.exact],
+            "exact": [{"name": c.name, "subject": c.subject, "violations": c.violations,
+                       "detail": c.detail, "passed": c.passed} for c in self.exact],
             "statistical": [{
                 "subject": c.subject, "name": c.name, "statistic": clean(c.statistic),
                 "critical": [clean(c.critical[0]), clean(c.critical[1])], "level": c.level,
                 "p_value": c.p_value, "mde": clean(c.mde_value), "mde_unit": c.mde_unit,
                 "n": c.n, "passed": c.passed, "detail": c.detail} for c in self.stat],
-            "not_applicable": [dataclasses.asdict(c) for c in self.not_applicable],
+            "not_applicable": [{"name": c.name, "subject": c.subject}
+                               for c in self.not_applicable],
             "effective": {name: _effective(self.config, h) for name, h in self.counts.items()},
         }
 
@@ -126,13 +145,12 @@ class Report:
         return json.dumps(self.to_dict(), **kw)
 
 
-def _effective(config: MaskingConfig, counts: dict) -> dict:
-    from .summary import effective
+def _effective(config: MaskingConfig, counts: HostCounts) -> dict:
     e = effective(config, counts)
     return {"selection": [x.as_dict() for x in e["selection"]],
             "outcomes": [x.as_dict() for x in e["outcomes"]],
             "categories": e["categories"], "expected_categories": e["expected_categories"]}
 
 
-def _verdict(passed: bool) -> str:
-    return "pass" if passed else "FAIL"
+def _verdict(c: Check) -> str:
+    return "FAIL" if c.failed else c.outcome.value

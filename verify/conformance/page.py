@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import os
 
-from .report import _crit, _num
-from .summary import effective
+from .. import registry
+from ..harness.report import format_critical, format_number
+from ..harness.summary import effective
 
 __all__ = ["render"]
 
-WHO = {
-    "numpy": "ours: `mlm_ref.MLM` (NumPy reference)",
-    "torch": "ours: `mlm_torch.MLM` (PyTorch)",
-    "jax": "ours: `mlm_jax.MLM` (JAX)",
-    "labml": "labml-nn's `labml_nn.transformers.mlm.MLM`, the widely copied published module",
-    "hf-torch": "Hugging Face `DataCollatorForLanguageModeling.torch_mask_tokens`",
-    "hf-numpy": "Hugging Face `DataCollatorForLanguageModeling.numpy_mask_tokens`",
-}
+WHO = {name: info.label for name, info in registry.REGISTRY.items()}
 
 # What a failed check means for someone training with the masker, in plain words.
 MEANING = {
@@ -82,7 +76,7 @@ def _findings(report, name: str) -> list[str]:
                 "masking prescribes."]
     lines = []
     for c in failed:
-        what = getattr(c, "detail", "") or getattr(c, "violations", "")
+        what = c.detail or c.violations
         lines.append(f"**{c.name}** fails: {what}. {MEANING.get(c.name, GENERIC)}")
         if c.name.startswith("category split"):
             cats = effective(report.config, report.counts[name])["categories"]
@@ -90,7 +84,7 @@ def _findings(report, name: str) -> list[str]:
                           f"{cats['unchanged']:.4f}, random {cats['random']:.4f}, against "
                           f"{report.config.mask_token_prob:.4f}, {report.config.no_change_prob:.4f}"
                           f" and {report.config.randomize_prob:.4f}.")
-    if not any(hasattr(c, "statistic") for c in failed):
+    if not any(c.kind == "statistical" for c in failed):
         lines.append("Every statistical check passes: its selection rate, category split, "
                      "random-id distribution and independence match the contract within the "
                      "minimal detectable effects listed below.")
@@ -105,8 +99,8 @@ def _check_table(report, name: str) -> list[str]:
                         f"{'pass' if c.passed else '**FAIL**'} |")
     for c in report.stat:
         if c.subject == name:
-            rows.append(f"| {c.name} | {_num(c.statistic)} | {_crit(c)} | "
-                        f"{_num(c.mde_value)} ({c.mde_unit}) | "
+            rows.append(f"| {c.name} | {format_number(c.statistic)} | {format_critical(c)} | "
+                        f"{format_number(c.mde_value)} ({c.mde_unit}) | "
                         f"{'pass' if c.passed else '**FAIL**'} |")
     return rows
 

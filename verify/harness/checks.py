@@ -1,8 +1,8 @@
 """The statistical checks of one masker, built from its host counts (`Counts.host()`).
 
-Each function returns a `StatCheck` (decided later by Holm) or None when the run holds too
-little data for the check to mean anything (the report lists it as not applicable, it never
-passes by default). The expected probabilities come from `MaskingConfig`; the only quantities
+Each check function returns a statistical `Check` (decided later by Holm) or None when the run
+holds too little data for the check to mean anything; `masker_checks` turns that None into a
+check whose outcome is "not applicable" (the report lists it; it never passes by default). The expected probabilities come from `MaskingConfig`; the only quantities
 derived here are the ones a test needs on top of it, each written as a function of the config:
 `other_id_weights` and `coarse_drawable_counts` (where a visible random id can land).
 """
@@ -16,10 +16,11 @@ from scipy import special, stats
 
 from mlm_ref.config import MaskingConfig
 
-from .checks import StatCheck, _greedy_groups, chi2_check, contingency, pearson
-from .counts import COARSE_BINS
+from .counts import COARSE_BINS, HostCounts
+from .primitives import Check, chi2_check, contingency, greedy_groups, pearson
 
-__all__ = ["CHECK_NAMES", "masker_checks", "other_id_weights", "coarse_drawable_counts"]
+__all__ = ["CHECK_NAMES", "masker_checks", "other_id_weights", "coarse_drawable_counts",
+           "representative_original"]
 
 # Sequences shorter than this are left out of the dispersion test: a sum over very short
 # binomials is too skewed for its two-moment chi-square approximation at tiny levels.
@@ -36,34 +37,36 @@ CHECK_NAMES = ("selection rate", "category split (mask, original, other)",
                "per-sequence count ~ Binomial (distribution)")
 
 
-def masker_checks(h: dict, cfg: MaskingConfig, subject: str) -> list:
-    """Every statistical check of section 5 for one masker, in the order of `CHECK_NAMES`
-    (None entries: not applicable at this run's counts)."""
-    return [selection_rate(h, cfg, subject), category_split(h, cfg, subject),
-            random_ids_all(h, cfg, subject), random_ids_coarse(h, cfg, subject),
+def masker_checks(h: HostCounts, cfg: MaskingConfig, subject: str) -> list[Check]:
+    """Every statistical check of one masker, in the order of `CHECK_NAMES`
+    (those the run's counts cannot support come back not applicable)."""
+    checks = [selection_rate(h, cfg, subject), category_split(h, cfg, subject),
+              random_ids_all(h, cfg, subject), random_ids_coarse(h, cfg, subject),
             random_ids_extreme(h, cfg, subject),
-            homogeneity(h["pos_sel"], h["pos_elig"], "homogeneity over positions", subject),
-            homogeneity(h["col_sel"], h["col_elig"], "homogeneity over batch columns",
+            homogeneity(h.pos_sel, h.pos_elig, "homogeneity over positions", subject),
+            homogeneity(h.col_sel, h.col_elig, "homogeneity over batch columns",
                         subject),
-            *(independence(h["scalars"], k, what, subject) for k, what in (
+            *(independence(h.scalars, k, what, subject) for k, what in (
                 ("seq", "neighbouring positions"), ("col", "neighbouring batch columns"),
                 ("call", "consecutive calls"))),
-            count_dispersion(h["seq_hist"], cfg, subject),
-            count_binomial(h["seq_hist"], cfg, subject)]
+            count_dispersion(h.seq_hist, cfg, subject),
+            count_binomial(h.seq_hist, cfg, subject)]
+    return [c if c is not None else Check.not_applicable(name, subject)
+            for name, c in zip(CHECK_NAMES, checks)]
 
 
 def selection_rate(h, cfg, subject):
     """Selected among eligible ~ Binomial(n, p): two-sided z with exact normal scores."""
-    n, k, p = h["scalars"]["eligible"], h["scalars"]["selected"], cfg.masking_prob
+    n, k, p = h.scalars["eligible"], h.scalars["selected"], cfg.masking_prob
     if n == 0:
         return None
     if p in (0.0, 1.0):  # no randomness: the count is exact
-        return StatCheck("selection rate", subject, float(k - n * p), lambda a: (0.0, 0.0),
+        return Check.statistical("selection rate", subject, float(k - n * p), lambda a: (0.0, 0.0),
                          float(k == n * p), lambda a: 0.0, "absolute rate", n=n,
                          detail=f"expected exactly {n * p:.0f} of {n}, observed {k}")
     z = _binomial_score(k, n, p)
     sd = math.sqrt(p * (1 - p) / n)
-    return StatCheck(
+    return Check.statistical(
         "selection rate", subject, z, lambda a: _two_sided(a), float(2 * stats.norm.sf(abs(z))),
         lambda a: _two_sided(a)[1] * sd, "absolute rate", n=n,
         detail=f"expected rate {p:.6f}, observed {k / n:.6f} ({k} of {n} eligible)")
@@ -85,11 +88,11 @@ def category_split(h, cfg, subject):
     """Observed outcomes (mask, original, other) of selected positions, Pearson per group of
     originals (a random draw can hit the original only if the original is drawable)."""
     total, df, n, obs_all, exp_all = 0.0, 0, 0, np.zeros(3), np.zeros(3)
-    for drawable, counts in ((False, h["outcomes"][0]), (True, h["outcomes"][1])):
+    for drawable, counts in ((False, h.outcomes[0]), (True, h.outcomes[1])):
         m = int(counts.sum())
         if m == 0:
             continue
-        expected = m * np.asarray(cfg.outcome_probs(_representative(cfg, drawable)).as_tuple())
+        expected = m * np.asarray(cfg.outcome_probs(representative_original(cfg, drawable)).as_tuple())
         stat, d = pearson(counts, expected)
         total, df, n = total + stat, df + d, n + m
         obs_all, exp_all = obs_all + counts, exp_all + expected
@@ -100,7 +103,7 @@ def category_split(h, cfg, subject):
                       f"expected ({fmt(exp_all)}), observed ({fmt(obs_all)}) of {n} selected")
 
 
-def _representative(cfg: MaskingConfig, drawable: bool) -> int:
+def representative_original(cfg: MaskingConfig, drawable: bool) -> int:
     """An eligible-looking id that is (or is not) drawable: `outcome_probs` depends on the
     original only through `is_random_id(original)`."""
     if not drawable:
@@ -134,10 +137,10 @@ def coarse_drawable_counts(cfg: MaskingConfig, bins: int) -> np.ndarray:
 
 def _other_expected(h, cfg):
     """(observed, expected) per id of visible random replacements, or None."""
-    if h["other_hist"] is None or cfg.randomize_prob == 0:
+    if h.other_hist is None or cfg.randomize_prob == 0:
         return None
-    w = other_id_weights(cfg, h["scalars"]["selected"], h["orig_hist"])
-    obs = h["other_hist"][:cfg.n_tokens].astype(np.float64)
+    w = other_id_weights(cfg, h.scalars["selected"], h.orig_hist)
+    obs = h.other_hist[:cfg.n_tokens].astype(np.float64)
     n = obs.sum()
     if n == 0 or w.sum() == 0:
         return None
@@ -161,8 +164,8 @@ def random_ids_coarse(h, cfg, subject):
     if cfg.randomize_prob == 0:
         return None
     c = min(COARSE_BINS, cfg.n_tokens)
-    w = coarse_drawable_counts(cfg, c) * h["scalars"]["selected"] - h["coarse_orig"][:c]
-    obs = h["coarse_other"][:c].astype(np.float64)
+    w = coarse_drawable_counts(cfg, c) * h.scalars["selected"] - h.coarse_orig[:c]
+    obs = h.coarse_other[:c].astype(np.float64)
     n = obs.sum()
     if n == 0:
         return None
@@ -193,7 +196,7 @@ def random_ids_extreme(h, cfg, subject):
     k = obs.size
     crit = lambda a: float(stats.norm.isf(a / (2 * k)))  # noqa: E731
     e_med = float(np.median(exp))
-    return StatCheck(
+    return Check.statistical(
         "random ids: most extreme single id", subject, float(score[worst]),
         lambda a: (-math.inf, crit(a)), float(min(1.0, 2 * k * stats.norm.sf(score[worst]))),
         lambda a: crit(a) * math.sqrt(e_med) / e_med, "relative change of one id", n=n,
@@ -210,7 +213,7 @@ def homogeneity(sel, elig, name, subject):
     p = sel.sum() / n
     if p in (0.0, 1.0):
         return None
-    g = _greedy_groups(elig * min(p, 1 - p), 5.0)
+    g = greedy_groups(elig * min(p, 1 - p), 5.0)
     s, e = np.bincount(g, sel), np.bincount(g, elig)
     if s.size < 2:
         return None
@@ -255,7 +258,7 @@ def count_dispersion(seq_hist, cfg, subject):
     def bounds(a):
         return (scale * float(stats.chi2.ppf(a / 2, nu)), scale * float(stats.chi2.isf(a / 2, nu)))
     tail = min(stats.chi2.cdf(d / scale, nu), stats.chi2.sf(d / scale, nu))
-    return StatCheck(
+    return Check.statistical(
         "per-sequence count ~ Binomial (dispersion)", subject, d, bounds, float(min(1, 2 * tail)),
         lambda a: bounds(a)[1] / mean - 1, "relative excess variance", n=int(mean),
         detail=f"variance ratio observed/binomial {d / mean:.4f} over {int(mean)} sequences "

@@ -1,9 +1,16 @@
-"""One small adapter per framework: NumPy arrays in, NumPy arrays out.
+"""One small adapter per framework (einops-style): our three backends behind one interface.
 
-Tests and CLIs speak NumPy to every backend through these adapters, so one test body checks all
-three. Frameworks are imported lazily: a backend whose framework is missing reports itself
-unavailable instead of failing at import. `MLM_BACKENDS=numpy,torch` (environment) narrows the
-set, einops-style; the default is every installed backend.
+A `Backend` knows how to build our `MLM` in its framework, how to move arrays in and out of
+it (from NumPy for the tests and `verify.exact`, from torch tensors for the harness, zero-copy
+where it can: `Tensor.numpy()` on the CPU, DLPack for JAX), how to seed a call, and what a
+correct output looks like. Tests, `verify.exact` and the harness all go through it, so one test
+body checks all three. Frameworks are imported lazily: a backend whose framework is missing
+reports itself unavailable instead of failing at import. `MLM_BACKENDS=numpy,torch`
+(environment) narrows the set; the default is every installed backend.
+
+Seeding: `numpy` takes `rng=seed`; `torch` a `torch.Generator` on the tensor's device seeded
+with `seed`; `jax` takes `key=seed` (meaning `jax.random.key(seed)`). Exact mode is `key=` in all
+three.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ class Backend:
     """How to build, feed and read one framework's `MLM`.
 
     Args:
-        name: `numpy`, `torch` or `jax`.
+        name: `numpy`, `torch` or `jax` (the registry's name of our masker in it).
         module: the package that implements it (`mlm_ref`, `mlm_torch`, `mlm_jax`).
         framework: the import that must be present for it to run.
     """
@@ -38,6 +45,54 @@ class Backend:
     def mlm(self, **config):
         """The backend's `MLM` built from the module description's keywords."""
         return importlib.import_module(self.module).MLM(**config)
+
+    def harness_dtype(self):
+        """The torch dtype the harness feeds this backend: int64, but int32 for JAX unless
+        its 64-bit mode is on (JAX would silently narrow int64)."""
+        import torch
+        if self.name == "jax":
+            import jax
+            return torch.int64 if jax.config.jax_enable_x64 else torch.int32
+        return torch.int64
+
+    def from_torch(self, x):
+        """A torch tensor as this framework's array, sharing memory where possible."""
+        if self.name == "torch":
+            return x
+        if self.name == "numpy":
+            return x.numpy() if x.device.type == "cpu" else x.cpu().numpy()
+        import jax
+        try:
+            return jax.dlpack.from_dlpack(x)  # zero-copy when JAX has the device
+        except Exception:  # noqa: BLE001 (e.g. a CUDA tensor and a CPU-only jax)
+            return jax.numpy.asarray(x.cpu().numpy())
+
+    def to_torch(self, a, device):
+        """This framework's array as a torch tensor on `device`."""
+        import torch
+        if self.name == "torch":
+            return a.to(device)
+        if self.name == "jax":
+            try:
+                return torch.from_dlpack(a).to(device)
+            except Exception:  # noqa: BLE001 (a device torch cannot import)
+                pass
+        return torch.from_numpy(np.ascontiguousarray(np.asarray(a))).to(device)
+
+    def problems(self, out, y, x) -> list[str]:
+        """How `(out, y)` break the output contract for the input `x`, in words (empty: none):
+        the framework's array type, `x`'s shape and dtype, and for torch its device."""
+        kind = _array_type(self.name)
+        problems = []
+        for name, a in (("x_masked", out), ("y", y)):
+            if not isinstance(a, kind):
+                problems.append(f"{name} is a {type(a).__name__}, expected {kind.__name__}")
+            elif tuple(a.shape) != tuple(x.shape) or a.dtype != x.dtype:
+                problems.append(f"{name} is {a.dtype}{list(a.shape)}, "
+                                f"expected {x.dtype}{list(x.shape)}")
+            elif self.name == "torch" and a.device != x.device:
+                problems.append(f"{name} is on {a.device}, expected {x.device}")
+        return problems
 
     def asarray(self, x: np.ndarray, device: str = "cpu"):
         """`x` as this framework's array (same dtype) on `device`."""
@@ -75,6 +130,16 @@ class Backend:
         native = self.asarray(x, device)
         x_masked, y = self.call(mlm, native, seed=seed, key=key)
         return self.to_numpy(x_masked), self.to_numpy(y), native
+
+
+def _array_type(framework: str) -> type:
+    if framework == "torch":
+        import torch
+        return torch.Tensor
+    if framework == "jax":
+        import jax
+        return jax.Array
+    return np.ndarray
 
 
 def _x64(dtype):

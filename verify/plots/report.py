@@ -9,10 +9,10 @@
 * `selection_by_position.png`: the selection rate among eligible tokens at each position, with
   the expected rate and a +-3 SE band.
 
-`plot_calibration` (in `plots_calibration.py`, re-exported here) draws a p-value QQ plot.
+`plot_calibration` (in `verify.plots.calibration`) draws a p-value QQ plot.
 
 The expected values are not re-derived here: they come from `MaskingConfig.outcome_probs` and
-`verify.distribution`, exactly as the checks use them. matplotlib is imported on first use and
+`verify.harness.checks`, exactly as the checks use them. matplotlib is imported on first use and
 drawn through its Agg canvas directly, so no global backend is switched (a caller's notebook
 keeps its own) and no window ever opens.
 """
@@ -23,11 +23,12 @@ import os
 
 import numpy as np
 
-from .distribution import coarse_drawable_counts
-from .plots_calibration import calibration_p_values, figure, plot_calibration
-from .summary import expected_split, wilson
+from ..harness.checks import coarse_drawable_counts
+from ..harness.counts import HostCounts
+from ..harness.summary import expected_split, wilson
+from .calibration import figure
 
-__all__ = ["plot_report", "plot_calibration", "calibration_p_values", "wilson"]
+__all__ = ["plot_report"]
 
 OUTCOMES = ("mask", "original", "other")
 
@@ -36,7 +37,7 @@ def plot_report(report, directory) -> list[str]:
     """Write the report's PNGs into `directory` (created if missing).
 
     Args:
-        report: a `verify.report.Report` (its `counts` and `config` are used).
+        report: a `verify.harness.report.Report` (its `counts` and `config` are used).
         directory: where to write `split.png`, `random_ids.png`, `selection_by_position.png`.
 
     Returns:
@@ -60,12 +61,12 @@ def plot_report(report, directory) -> list[str]:
     return paths
 
 
-def _split(counts: dict, cfg, path: str):
+def _split(counts: dict[str, HostCounts], cfg, path: str):
     """One panel per outcome, maskers along x: observed share with its 95% Wilson interval,
     and the expected share as a short horizontal line over each masker (the expectation
     can differ in the last digits between maskers: it follows each one's own selections)."""
     names = list(counts)
-    obs = np.array([np.asarray(counts[k]["outcomes"]).sum(0) for k in names], np.float64)
+    obs = np.array([np.asarray(counts[k].outcomes).sum(0) for k in names], np.float64)
     n = obs.sum(1)                                           # [maskers]
     exp = np.array([expected_split(counts[k], cfg) for k in names])  # [maskers, 3]
     lo, hi = wilson(obs, n[:, None])
@@ -111,25 +112,25 @@ def _short(names: list[str]) -> list[str]:
     return short if len(set(short)) == len(short) else names
 
 
-def _coarse_expected(h: dict, cfg, bins: int) -> np.ndarray:
+def _coarse_expected(h: HostCounts, cfg, bins: int) -> np.ndarray:
     """Expected share of visible random ids per coarse bin, as in the ranges check: each
     drawable id (not `mask_token`) is hit equally often, except by draws on its own original."""
-    w = coarse_drawable_counts(cfg, bins) * h["scalars"]["selected"] - h["coarse_orig"][:bins]
+    w = coarse_drawable_counts(cfg, bins) * h.scalars["selected"] - h.coarse_orig[:bins]
     w = np.asarray(w, np.float64)
     return w / w.sum() if w.sum() > 0 else np.full(bins, np.nan)
 
 
-def _random_ids(counts: dict, cfg, path: str):
+def _random_ids(counts: dict[str, HostCounts], cfg, path: str):
     """Small multiples, one row per masker: observed share of visible random ids per equal
     id range, the expected share and its +-2 SE band (binomial, at this masker's count)."""
     v = cfg.n_tokens
-    bins = len(next(iter(counts.values()))["coarse_other"]) - 1
+    bins = len(next(iter(counts.values())).coarse_other) - 1
     edges = -(-np.arange(bins + 1) * v // bins)              # first id of each bin, as counted
     mid = (edges[:-1] + edges[1:] - 1) / 2
     fig = figure(figsize=(11, 1.2 + 2.6 * len(counts)))
     axes = np.atleast_1d(fig.subplots(len(counts), 1, sharex=True, squeeze=False)[:, 0])
     for ax, (name, h) in zip(axes, counts.items()):
-        obs = np.asarray(h["coarse_other"][:bins], np.float64)
+        obs = np.asarray(h.coarse_other[:bins], np.float64)
         n = obs.sum()
         q = _coarse_expected(h, cfg, bins)
         ax.set_ylabel("share of random ids")
@@ -168,15 +169,15 @@ def _legend_below(fig, axes):
         fig.legend(*handles, loc="outside lower center", ncol=3)
 
 
-def _selection(counts: dict, cfg, path: str):
+def _selection(counts: dict[str, HostCounts], cfg, path: str):
     """Small multiples, one row per masker: selected / eligible at each position, the expected
     `masking_prob` and a +-3 SE band from each position's own eligible count."""
     p = cfg.masking_prob
     fig = figure(figsize=(11, 1.2 + 2.6 * len(counts)))
     axes = np.atleast_1d(fig.subplots(len(counts), 1, sharex=True, squeeze=False)[:, 0])
     for ax, (name, h) in zip(axes, counts.items()):
-        elig = np.asarray(h["pos_elig"], np.float64)         # [seq_len]
-        sel = np.asarray(h["pos_sel"], np.float64)
+        elig = np.asarray(h.pos_elig, np.float64)         # [seq_len]
+        sel = np.asarray(h.pos_sel, np.float64)
         pos = np.arange(elig.size)
         if elig.sum() == 0:  # e.g. a masker that raised on its first call
             _empty(ax, f"{name}: no eligible positions counted", (-1, elig.size))

@@ -16,6 +16,7 @@ noncentrality giving 50% power; other checks state their own unit.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import math
 from typing import Callable
@@ -23,44 +24,96 @@ from typing import Callable
 import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["StatCheck", "merge_sparse", "pearson", "contingency", "lambda50", "holm",
-           "chi2_check", "MIN_EXPECTED"]
+__all__ = ["Check", "Outcome", "merge_sparse", "greedy_groups", "pearson", "contingency",
+           "lambda50", "holm", "chi2_check", "MIN_EXPECTED"]
 
 # Pearson's statistic is close to chi-square only when every expected count is large enough;
 # 5 is the textbook rule (Cochran), applied by merging adjacent bins, never by dropping them.
 MIN_EXPECTED = 5.0
 
 
+class Outcome(str, enum.Enum):
+    """A check's verdict. `NOT_APPLICABLE`: the run's counts cannot support the check (it
+    neither passes nor fails, and the report lists it)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_APPLICABLE = "n/a"
+
+
 @dataclasses.dataclass
-class StatCheck:
-    """One statistical check, before and after Holm.
+class Check:
+    """One check of a run: an exact invariant or a statistical test, and its outcome.
+
+    Build one with `Check.exact`, `Check.statistical` (decided later by `holm`) or
+    `Check.not_applicable`.
 
     Args:
-        name: what is tested, e.g. `selection rate`.
+        name: what is checked, e.g. `selection rate`.
         subject: the masker (or `a vs b` for a cross-implementation check).
-        statistic: the observed statistic (float64).
+        kind: `exact` (must hold at every position; spends no false-alarm budget) or
+            `statistical` (a test decided under the run's family-wise budget).
+        detail: expected vs observed, in words, for a failure message.
+        violations: exact checks: how many positions or calls break the invariant.
+        statistic: statistical checks: the observed statistic (float64).
         bounds: `bounds(level) -> (lower, upper)`: reject when the statistic is below `lower`
             or above `upper` (one-sided checks use `-inf` for `lower`).
         p_value: the p-value (informative; may underflow to 0.0).
         mde: `mde(level) -> float`, the 50%-power minimal detectable effect at `level`.
         mde_unit: what the MDE measures.
-        detail: expected vs observed, in words, for a failure message.
+        n: the sample size the statistic is computed over.
+        outcome: the verdict; None for a statistical check that `holm` has not decided yet.
     """
 
     name: str
     subject: str
-    statistic: float
-    bounds: Callable[[float], tuple[float, float]]
-    p_value: float
-    mde: Callable[[float], float]
-    mde_unit: str
+    kind: str
     detail: str = ""
+    violations: int = 0
+    statistic: float = math.nan
+    bounds: Callable[[float], tuple[float, float]] | None = dataclasses.field(default=None,
+                                                                               repr=False)
+    p_value: float = math.nan
+    mde: Callable[[float], float] | None = dataclasses.field(default=None, repr=False)
+    mde_unit: str = ""
     n: int = 0
+    outcome: Outcome | None = None
     # filled by `holm`
     level: float = math.nan
     critical: tuple[float, float] = (math.nan, math.nan)
     mde_value: float = math.nan
-    passed: bool | None = None
+
+    @classmethod
+    def exact(cls, name: str, subject: str, violations: int, detail: str = "") -> "Check":
+        """An exact invariant: passes when `violations` is 0."""
+        return cls(name, subject, "exact", detail, violations=int(violations),
+                   outcome=Outcome.PASS if violations == 0 else Outcome.FAIL)
+
+    @classmethod
+    def statistical(cls, name: str, subject: str, statistic: float, bounds, p_value: float,
+                    mde, mde_unit: str, *, n: int = 0, detail: str = "") -> "Check":
+        """A statistical test, undecided until `holm` settles it."""
+        return cls(name, subject, "statistical", detail, statistic=float(statistic),
+                   bounds=bounds, p_value=float(p_value), mde=mde, mde_unit=mde_unit, n=int(n))
+
+    @classmethod
+    def not_applicable(cls, name: str, subject: str, detail: str = "",
+                       kind: str = "statistical") -> "Check":
+        """A check the run's counts cannot support (e.g. no random draws at randomize_prob=0)."""
+        return cls(name, subject, kind, detail, outcome=Outcome.NOT_APPLICABLE)
+
+    @property
+    def applicable(self) -> bool:
+        return self.outcome is not Outcome.NOT_APPLICABLE
+
+    @property
+    def passed(self) -> bool:
+        """True when the check ran and passed (a not-applicable check has not passed)."""
+        return self.outcome is Outcome.PASS
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is Outcome.FAIL
 
     def rejects(self, level: float) -> bool:
         lo, hi = self.bounds(level)
@@ -68,17 +121,18 @@ class StatCheck:
 
     def settle(self, level: float, rejected: bool):
         self.level, self.critical = level, self.bounds(level)
-        self.mde_value, self.passed = self.mde(level), not rejected
+        self.mde_value = self.mde(level)
+        self.outcome = Outcome.FAIL if rejected else Outcome.PASS
 
 
-def holm(checks: list[StatCheck], alpha: float) -> None:
+def holm(checks: list[Check], alpha: float) -> None:
     """Holm's step-down procedure with critical values instead of sorted p-values.
 
     Testing everything still standing at alpha / (number still standing), removing what is
     rejected, and repeating until nothing new is rejected is exactly Holm's procedure: the family
     -wise false-alarm rate is at most `alpha` whatever the dependence between the checks.
     """
-    standing = list(checks)
+    standing = [c for c in checks if c.kind == "statistical" and c.applicable]
     while standing:
         level = alpha / len(standing)
         rejected = [c for c in standing if c.rejects(level)]
@@ -100,13 +154,13 @@ def merge_sparse(observed: np.ndarray, expected: np.ndarray, min_expected: float
         in whatever group they fall into, so a count where none was expected still shows.
     """
     observed, expected = np.asarray(observed, np.float64), np.asarray(expected, np.float64)
-    group = _greedy_groups(expected, min_expected)
+    group = greedy_groups(expected, min_expected)
     n_groups = int(group[-1]) + 1 if group.size else 0
     return (np.bincount(group, observed, minlength=n_groups),
             np.bincount(group, expected, minlength=n_groups))
 
 
-def _greedy_groups(weight: np.ndarray, minimum: float) -> np.ndarray:
+def greedy_groups(weight: np.ndarray, minimum: float) -> np.ndarray:
     """Group id of each bin: adjacent bins are joined until the group's weight reaches
     `minimum`; a light remainder at the end joins the last group."""
     group = np.empty(weight.size, np.int64)
@@ -149,7 +203,7 @@ def contingency(table) -> tuple[float, int, int]:
         return 0.0, 0, int(n)
     rows = table.sum(1)
     # merge columns so that the smallest row's expected count reaches MIN_EXPECTED
-    group = _greedy_groups(table.sum(0) / n * rows.min(), MIN_EXPECTED)
+    group = greedy_groups(table.sum(0) / n * rows.min(), MIN_EXPECTED)
     merged = np.stack([np.bincount(group, r) for r in table])
     if merged.shape[1] < 2:
         return 0.0, 0, int(n)
@@ -171,11 +225,10 @@ def lambda50(df: int, critical: float) -> float:
 
 
 def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: str = "",
-               ) -> StatCheck:
+               ) -> Check:
     """A right-tailed chi-square check with Cohen's w as its MDE."""
-    return StatCheck(
-        name=name, subject=subject, statistic=stat, n=n, detail=detail,
-        bounds=lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
-        p_value=float(stats.chi2.sf(stat, df)),
-        mde=lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
-        mde_unit="Cohen's w")
+    return Check.statistical(
+        name, subject, stat, lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
+        float(stats.chi2.sf(stat, df)),
+        lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
+        "Cohen's w", n=n, detail=detail)

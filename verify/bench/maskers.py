@@ -1,5 +1,9 @@
 """The maskers that `python -m verify.bench` times: ours, per backend and mode, and the published.
 
+Each registry masker (`verify.registry`) has a timer factory here, under the registry's name;
+`mode` is `native` or `exact` for ours (`native-eager`, `exact-eager`: our unfused torch
+formulation on a GPU), `published` for the others.
+
 Each masker is three functions with a clear line between set-up and the timed call:
 
 * `setup(xs)` (untimed) turns the rotation of NumPy batches `[seq_len, batch]` into the
@@ -24,16 +28,17 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["BERT", "Masker", "build", "make_batch"]
+from .. import registry
+from ..registry import BERT
 
-# BERT-base's special ids and vocabulary: what the published maskers are used with.
-BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
+__all__ = ["Masker", "build", "make_batch"]
+
 _CLS, _SEP, _PAD = 101, 102, 0
 
 
 @dataclasses.dataclass
 class Masker:
-    """One timed masker. `name` is who wrote it and how it runs, `mode` native/exact/published."""
+    """One timed masker: `name` is its registry name, `mode` native/exact (ours) or published."""
 
     name: str
     mode: str
@@ -74,8 +79,8 @@ def _ours_numpy(config: MaskingConfig, device: str) -> list[Masker]:
     import mlm_ref
     rng = np.random.default_rng(0)
     seeds = iter(range(1 << 62))
-    return [Masker("ours-numpy", "native", list, lambda x: mlm_ref.mask_tokens(x, config, rng=rng)),
-            Masker("ours-numpy", "exact", list,
+    return [Masker("numpy", "native", list, lambda x: mlm_ref.mask_tokens(x, config, rng=rng)),
+            Masker("numpy", "exact", list,
                    lambda x: mlm_ref.mask_tokens_exact(x, config, key=next(seeds)))]
 
 
@@ -91,17 +96,17 @@ def _ours_torch(config: MaskingConfig, device: str) -> list[Masker]:
     common = dict(setup=setup, sync=sync, cuda_events=device == "cuda")
     # check_ids=False: the published maskers do not check either, and it reads back on CUDA
     maskers = [
-        Masker("ours-torch", "native", call=lambda x: mlm_torch.mask_tokens(
+        Masker("torch", "native", call=lambda x: mlm_torch.mask_tokens(
             x, config, generator=g, check_ids=False), **common),
-        Masker("ours-torch", "exact", call=lambda x: mlm_torch.mask_tokens_exact(
+        Masker("torch", "exact", call=lambda x: mlm_torch.mask_tokens_exact(
             x, config, key=next(seeds), check_ids=False), **common)]
     if device == "cuda":  # the unfused torch formulation, to show what fusing buys
         maskers[0].note = maskers[1].note = "fused Triton kernel" if fused.triton_available() \
             else "Triton missing: torch ops"
         maskers += [
-            Masker("ours-torch-eager", "native", call=lambda x: mask_tokens_torch(
+            Masker("torch", "native-eager", call=lambda x: mask_tokens_torch(
                 x, config, generator=g), **common),
-            Masker("ours-torch-eager", "exact", call=lambda x: exact.mask_tokens_exact_torch(
+            Masker("torch", "exact-eager", call=lambda x: exact.mask_tokens_exact_torch(
                 x, config, key=next(seeds)), **common)]
     return maskers
 
@@ -124,7 +129,7 @@ def _ours_jax(config: MaskingConfig, device: str) -> list[Masker]:
         with x64():
             return _mask_tokens(a[0], a[1], config)
 
-    return [Masker("ours-jax", "exact", setup, call, fresh=lambda x: (x, next(keys)),
+    return [Masker("jax", "exact", setup, call, fresh=lambda x: (x, next(keys)),
                    sync=lambda out: jax.block_until_ready(out), note="jax.jit")]
 
 
@@ -143,7 +148,7 @@ def _huggingface(config: MaskingConfig, device: str) -> list[Masker]:
     if device != "cpu":
         raise RuntimeError("its collator builds masks on the CPU (DataLoader workers)")
     import torch
-    from .thirdparty import collator
+    from ..published import collator
     pt, npc = collator("pt", config), collator("np", config)
     special = list(pt.tokenizer.all_special_ids)
 
@@ -166,23 +171,26 @@ def _huggingface(config: MaskingConfig, device: str) -> list[Masker]:
                    fresh=lambda a: (a[0].copy(), a[1]))]
 
 
-# (factory, the imports it needs)
-_FACTORIES = [(_ours_numpy, ["numpy"]), (_ours_torch, ["torch"]), (_ours_jax, ["jax"]),
-              (_labml, ["torch", "labml_nn"]), (_huggingface, ["torch", "transformers"])]
+# the timer factory of each registry masker (hf-torch and hf-numpy share one)
+_TIMERS = {"numpy": _ours_numpy, "torch": _ours_torch, "jax": _ours_jax, "labml": _labml,
+           "hf-torch": _huggingface, "hf-numpy": _huggingface}
 
 
 def build(config: MaskingConfig, device: str) -> tuple[list[Masker], list[tuple[str, str]]]:
-    """Every masker that can run on `device`, and `(factory, reason)` for those that cannot."""
-    maskers, skipped = [], []
-    for factory, needs in _FACTORIES:
-        name = factory.__name__.lstrip("_").replace("_", "-")
-        missing = [m for m in needs if importlib.util.find_spec(m) is None]
+    """Every masker that can run on `device`, and `(name, reason)` for those that cannot."""
+    maskers, skipped, done = [], [], set()
+    for name, info in registry.REGISTRY.items():
+        factory = _TIMERS[name]
+        if factory in done:
+            continue
+        missing = info.missing()
         if missing:
             skipped.append((name, f"not installed: {', '.join(missing)}"))
             continue
-        if device == "cuda" and factory is _ours_numpy:
+        if device == "cuda" and info.framework == "numpy" and info.ours:
             skipped.append((name, "NumPy runs on the CPU only"))
             continue
+        done.add(factory)
         try:
             maskers += factory(config, device)
         except Exception as e:  # an unusable device or an incompatible release: say which

@@ -56,7 +56,7 @@ def calibration_p_values(masker, config, runs: int, tokens: int, seed: int = 0) 
     Returns:
         `{check name: [p-value per run]}`, in the report's order of checks.
     """
-    from . import check_masker
+    from .. import check_masker
     p_values = collections.defaultdict(list)
     for i in range(runs):
         # alpha only sets the Holm levels, not the p-values; 0.1 as in the calibration test

@@ -14,28 +14,27 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.metadata
 import os
 import sys
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["MASKERS", "BERT", "run", "main"]
+from .. import registry
+from ..cli import cuda_problem, versions
+from ..registry import BERT
 
-MASKERS = ("numpy", "torch", "jax", "labml", "hf-torch", "hf-numpy")
-BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
-NEEDS = {"jax": "jax", "labml": "labml_nn", "hf-torch": "transformers",
-         "hf-numpy": "transformers"}
+__all__ = ["MASKERS", "run", "main", "available"]
+
+MASKERS = tuple(registry.REGISTRY)  # ours first, then the published ones
 
 
 def available(names=MASKERS) -> tuple[list[str], dict[str, str]]:
     """The maskers whose packages are installed, and why the others are left out."""
-    import importlib.util
     found, skipped = [], {}
     for name in names:
-        need = NEEDS.get(name)
-        if need and importlib.util.find_spec(need) is None:
-            skipped[name] = f"{need} is not installed"
+        missing = registry.get(name).missing()
+        if missing:
+            skipped[name] = f"{', '.join(missing)} is not installed"
         else:
             found.append(name)
     return found, skipped
@@ -44,21 +43,11 @@ def available(names=MASKERS) -> tuple[list[str], dict[str, str]]:
 def run(tokens: int, seed: int, device: str = "cpu", names=MASKERS, progress=False):
     """Check each available masker on its own (no cross-comparison: a published masker that
     deviates would make every pair with it fail), all under one Holm budget."""
-    from . import check_maskers
+    from .. import check_maskers
     found, skipped = available(names)
     config = MaskingConfig(**BERT)
     return check_maskers(found, config, tokens=tokens, seed=seed, device=device, cross=False,
                          progress=progress, skipped=skipped)
-
-
-def _versions() -> str:
-    out = []
-    for dist in ("numpy", "torch", "jax", "labml-nn", "transformers"):
-        try:
-            out.append(f"{dist} {importlib.metadata.version(dist)}")
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return ", ".join(out)
 
 
 def main(argv=None) -> int:
@@ -80,15 +69,14 @@ def main(argv=None) -> int:
     import importlib.util
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         p.error("--plot needs matplotlib (pip install matplotlib)")
-    import torch
-    if args.device == "cuda" and not torch.cuda.is_available():
-        p.error("--device cuda, but PyTorch sees no CUDA device")
+    if cuda_problem(args.device):
+        p.error(cuda_problem(args.device))
     report = run(int(args.tokens), args.seed, args.device, progress=True)
     images = _plots(report, args) if args.plot else {}
-    from .conformance_page import render
+    from .page import render
     command = "python -m verify.conformance " + " ".join(argv if argv is not None
                                                           else sys.argv[1:])
-    page = render(report, images=images, command=command, versions=_versions(),
+    page = render(report, images=images, command=command, versions=_versions_line(),
                   date=datetime.date.today().isoformat(), out_dir=os.path.dirname(args.out))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
@@ -100,7 +88,7 @@ def main(argv=None) -> int:
 
 def _plots(report, args) -> dict[str, str]:
     """Plot files by kind: the report's plots, and a calibration QQ plot of a correct masker."""
-    from .plots import calibration_p_values, plot_calibration, plot_report
+    from ..plots import calibration_p_values, plot_calibration, plot_report
     paths = {os.path.splitext(os.path.basename(p))[0]: p
              for p in plot_report(report, args.plot)}
     config = MaskingConfig(**BERT)
@@ -111,5 +99,8 @@ def _plots(report, args) -> dict[str, str]:
     return paths
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _versions_line() -> str:
+    v = versions(("numpy", "torch", "jax", "labml-nn", "transformers"))
+    return ", ".join(f"{k} {val}" for k, val in v.items() if k != "python")
+
+

@@ -13,11 +13,14 @@ original token, cannot be padding). Its *outcome* is `mask` when the output is `
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import torch
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["Counts", "SCALARS", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX"]
+__all__ = ["Counts", "HostCounts", "SCALARS", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX"]
 
 # Scalar counters, one int64 vector on the device. Pairs: (both eligible, first selected,
 # second selected, both selected) for neighbours along the sequence, neighbouring batch
@@ -132,12 +135,11 @@ class Counts:
         idx = eligible.sum(0) * n1 + sel.sum(0)  # [batch]
         self.seq_hist += torch.bincount(idx, minlength=n1 * n1)
 
-    def host(self) -> dict:
-        """Everything, read back once, as int64 NumPy arrays (scalars as a dict)."""
+    def host(self) -> "HostCounts":
+        """Everything, read back once, as int64 NumPy arrays."""
         get = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
-        s = get(self.scalars)
-        return dict(
-            scalars={k: int(v) for k, v in zip(SCALARS, s)},
+        return HostCounts(
+            scalars={k: int(v) for k, v in zip(SCALARS, get(self.scalars))},
             invariants={k: int(v) for k, v in zip(INVARIANTS, get(self.invariants))},
             pos_elig=get(self.pos_elig), pos_sel=get(self.pos_sel),
             col_elig=get(self.col_elig), col_sel=get(self.col_sel),
@@ -145,7 +147,45 @@ class Counts:
             other_hist=get(self.other_hist), orig_hist=get(self.orig_hist),
             coarse_other=get(self.coarse_other), coarse_orig=get(self.coarse_orig),
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
-            host_problems=dict(self.host_problems))
+            host_problems={k: list(v) for k, v in self.host_problems.items()})
+
+
+@dataclasses.dataclass
+class HostCounts:
+    """One masker's counts over a run, on the host: what every check and plot reads.
+
+    Args:
+        scalars: the counters of `SCALARS` by name (tokens, eligible, selected, and for each
+            kind of pair: pairs with both eligible, first selected, second selected, both).
+        invariants: positions that break each exact invariant of `INVARIANTS`.
+        pos_elig, pos_sel: eligible and selected counts per position `[seq_len]`.
+        col_elig, col_sel: the same per batch column `[batch]`.
+        outcomes: selected positions by `[original drawable?, (mask, original, other)]`.
+        other_hist: visible random replacements per id `[n_tokens + 1]` (None when the
+            vocabulary is above `FULL_HISTOGRAM_MAX`); the last bin collects the rest.
+        orig_hist: selected drawable originals per id, same layout.
+        coarse_other, coarse_orig: the same over `COARSE_BINS` equal id ranges (+1 bin).
+        seq_hist: sequences by `[n_eligible, n_selected]`.
+        host_problems: breaches seen on the host (shape, dtype, determinism, errors), by check.
+        seconds, shape, calls: how the run went (filled in by the runner).
+    """
+
+    scalars: dict[str, int]
+    invariants: dict[str, int]
+    pos_elig: np.ndarray
+    pos_sel: np.ndarray
+    col_elig: np.ndarray
+    col_sel: np.ndarray
+    outcomes: np.ndarray
+    other_hist: np.ndarray | None
+    orig_hist: np.ndarray | None
+    coarse_other: np.ndarray
+    coarse_orig: np.ndarray
+    seq_hist: np.ndarray
+    host_problems: dict[str, list[str]]
+    seconds: float = 0.0
+    shape: tuple[int, int] = (0, 0)
+    calls: int = 0
 
 
 def _pairs(sa, ea, sb, eb) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Published maskers, behind the module description's contract, unchanged in what they do.
+"""Published maskers (the registry's `labml`, `hf-torch`, `hf-numpy`) behind the module
+description's contract, unchanged in what they do.
 
 Every factory here takes the module description's constructor keywords (`padding_token`,
 `mask_token`, `no_mask_tokens`, `n_tokens`, `masking_prob`, `randomize_prob`,
@@ -24,9 +25,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["LABML", "collator", "hf_tokenizer", "hf_torch", "hf_numpy", "PUBLISHED"]
-
-LABML = "labml_nn.transformers.mlm:MLM"
+__all__ = ["collator", "hf_tokenizer", "hf_torch", "hf_numpy"]
 
 
 def hf_tokenizer(config: MaskingConfig):
@@ -102,8 +101,3 @@ def hf_numpy(**kwargs):
                 torch.from_numpy(np.ascontiguousarray(y.T)).to(device))
 
     return mask
-
-
-# short names for `--masker`: name -> MODULE:ATTR
-PUBLISHED = {"labml": LABML, "hf": "verify.thirdparty:hf_torch",
-             "hf-torch": "verify.thirdparty:hf_torch", "hf-numpy": "verify.thirdparty:hf_numpy"}

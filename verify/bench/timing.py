@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .bench_maskers import Masker, make_batch
+from .maskers import Masker, make_batch
 
 __all__ = ["cache_bytes", "copy_bandwidth", "rotation", "time_maskers"]
 

@@ -1,0 +1,103 @@
+"""The one registry of maskers: every masker this package knows, under one name everywhere.
+
+The harness (`verify.stats`), the benchmark (`verify.bench`), the conformance page
+(`verify.conformance`) and the plots all read this table; none keeps a list of its own. A masker
+is named here once (`numpy`, `torch`, `jax`, `labml`, `hf-torch`, `hf-numpy`) and that name is
+what the report, the benchmark JSON and the docs print.
+
+Each entry says how to build the masker from a `MaskingConfig` (`factory`, `MODULE:ATTR`), which
+framework it runs in, a label for people, and what must be installed for it to run. Nothing is
+imported until a masker is built, so reading the registry is free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+
+__all__ = ["MaskerInfo", "REGISTRY", "OURS", "PUBLISHED", "BERT", "get", "load"]
+
+# BERT-base's special ids and vocabulary: what the published maskers are used with.
+BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskerInfo:
+    """One masker.
+
+    Args:
+        name: the one name used on the command line, in reports and in benchmark results.
+        framework: `numpy`, `torch` or `jax`: the arrays it takes.
+        factory: `MODULE:ATTR`, called with the module description's keywords (ours also take
+            `random_exclude`).
+        label: who wrote it and what it is, for people.
+        needs: importable packages it needs (besides NumPy).
+        ours: whether this project implements it (ours are seeded explicitly; the published
+            ones draw from torch's global generator, seeded by `torch.manual_seed`).
+    """
+
+    name: str
+    framework: str
+    factory: str
+    label: str
+    needs: tuple[str, ...] = ()
+    ours: bool = False
+
+    def missing(self) -> list[str]:
+        """The packages in `needs` that are not installed."""
+        return [m for m in self.needs if importlib.util.find_spec(m) is None]
+
+    def available(self) -> bool:
+        return not self.missing()
+
+
+REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
+    MaskerInfo("numpy", "numpy", "mlm_ref:MLM", "ours: `mlm_ref.MLM` (NumPy reference)",
+               ours=True),
+    MaskerInfo("torch", "torch", "mlm_torch:MLM", "ours: `mlm_torch.MLM` (PyTorch)",
+               ("torch",), ours=True),
+    MaskerInfo("jax", "jax", "mlm_jax:MLM", "ours: `mlm_jax.MLM` (JAX)", ("jax",), ours=True),
+    MaskerInfo("labml", "torch", "labml_nn.transformers.mlm:MLM",
+               "labml-nn's `labml_nn.transformers.mlm.MLM`, the widely copied published module",
+               ("torch", "labml_nn")),
+    MaskerInfo("hf-torch", "torch", "verify.published:hf_torch",
+               "Hugging Face `DataCollatorForLanguageModeling.torch_mask_tokens`",
+               ("torch", "transformers")),
+    MaskerInfo("hf-numpy", "numpy", "verify.published:hf_numpy",
+               "Hugging Face `DataCollatorForLanguageModeling.numpy_mask_tokens`",
+               ("torch", "transformers")),
+)}
+OURS = tuple(n for n, m in REGISTRY.items() if m.ours)
+PUBLISHED = tuple(n for n, m in REGISTRY.items() if not m.ours)
+
+
+def get(name: str) -> MaskerInfo:
+    """The entry called `name`.
+
+    Raises:
+        ValueError: no masker has that name (the message lists them).
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown masker {name!r}: choose from {', '.join(REGISTRY)} or give "
+                         f"MODULE:ATTR") from None
+
+
+def load(spec: str):
+    """The object named by `MODULE:ATTR` (ATTR may be dotted).
+
+    Raises:
+        ValueError: `spec` is not `MODULE:ATTR`, or the attribute does not exist.
+        ImportError: the module cannot be imported (its own error is chained).
+    """
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ValueError(f"expected MODULE:ATTR, got {spec!r}")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{module!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
