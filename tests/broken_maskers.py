@@ -142,6 +142,148 @@ class WrongLabels(Correct):
         return torch.where(selected, out, self.pad)
 
 
+# -- defects the stratified, dispersion and replay checks are built for --------------------
+
+
+class ExactCountPerCall(Correct):
+    """Selects exactly round(p * eligible) positions per call, spread at random."""
+
+    def select(self, x, eligible):
+        scores = torch.where(eligible, torch.rand(x.shape), 2.0).flatten()
+        quota = int(round(float(eligible.sum()) * self.p))
+        chosen = torch.zeros(x.numel(), dtype=torch.bool)
+        chosen[scores.argsort()[:quota]] = True
+        return eligible & chosen.reshape(x.shape)
+
+
+class QuotaPerPosition(Correct):
+    """At each position, selects exactly round(p * eligible) of the call's columns."""
+
+    def select(self, x, eligible):
+        scores = torch.where(eligible, torch.rand(x.shape), 2.0)           # [seq_len, batch]
+        rank = scores.argsort(1).argsort(1)
+        return eligible & (rank < torch.round(eligible.sum(1, keepdim=True) * self.p))
+
+
+class MasksTokenTypes(Correct):
+    """Draws once per token id per call and masks every occurrence of a drawn id."""
+
+    def select(self, x, eligible):
+        u = torch.rand(int(x.max()) + 1)
+        return eligible & (u[x] < self.p)
+
+
+class NeverMasksOneId(Correct):
+    """An eligibility slip on one ordinary id (id 50 is never selected)."""
+
+    def select(self, x, eligible):
+        return super().select(x, eligible) & (x != 50)
+
+
+class CategoryByIdRange(Correct):
+    """Originals below 30 are left unchanged where they should become [MASK] (1 in 4 times)."""
+
+    def categories(self, selected):
+        to_random, to_mask = super().categories(selected)
+        keep = self._x < 30
+        return to_random, to_mask & ~(keep & (torch.rand(selected.shape) < 0.25))
+
+    def __call__(self, x):
+        self._x = x
+        return super().__call__(x)
+
+
+class RandomNearOriginal(Correct):
+    """Random replacements drawn near the original id instead of from the whole vocabulary."""
+
+    def __call__(self, x):
+        self._x = x
+        return super().__call__(x)
+
+    def random_ids(self, x):
+        return (self._x + torch.randint(1, self.n_tokens // 2, x.shape)) % self.n_tokens
+
+
+class RandomIdsIgnoreSeed(Correct):
+    """Random ids from a generator seeded from the input: the same input, the same ids."""
+
+    def random_ids(self, x):
+        g = torch.Generator().manual_seed(int(x.sum()) % (2**31))
+        return torch.randint(0, self.n_tokens, x.shape, generator=g)
+
+
+class CategoryByPosition(Correct):
+    """Never draws a random id in the second half of the sequence (masks instead)."""
+
+    def categories(self, selected):
+        to_random, to_mask = super().categories(selected)
+        late = torch.arange(selected.shape[0])[:, None] >= selected.shape[0] // 2
+        return to_random & ~late, to_mask | (to_random & late)
+
+
+class CategoryCopiesNeighbour(Correct):
+    """A position reuses its left neighbour's category draw half of the time."""
+
+    def categories(self, selected):
+        c = torch.rand(selected.shape)
+        copy = torch.rand(selected.shape) < 0.5
+        c[1:] = torch.where(copy[1:], c[:-1], c[1:])
+        return selected & (c < self.r), selected & (c >= self.r + self.n)
+
+
+class ExactMaskShare(Correct):
+    """Exactly round(0.8 k) of a sequence's k selected positions become [MASK]."""
+
+    def categories(self, selected):
+        u = torch.where(selected, torch.rand(selected.shape), 2.0)
+        rank = u.argsort(0).argsort(0).float()
+        k = selected.sum(0).float()
+        n_mask = torch.round(k * (1 - self.r - self.n))
+        to_mask = selected & (rank < n_mask)
+        rest = selected & ~to_mask
+        return rest & (torch.rand(selected.shape) < self.r / (self.r + self.n)), to_mask
+
+
+class QuieterSecondSegment(Correct):
+    """After the first [SEP] of a sequence, selects at 80% of the rate."""
+
+    def select(self, x, eligible):
+        after = torch.cumsum((x == self.no_mask[-1]).long(), 0) > 0
+        p = torch.where(after, self.p * 0.8, self.p)
+        return eligible & (torch.rand(x.shape) < p)
+
+
+class AtLeastOnePerSequence(Correct):
+    """A sequence that drew no selection gets its first eligible position selected."""
+
+    def select(self, x, eligible):
+        selected = super().select(x, eligible)
+        none = ~selected.any(0) & eligible.any(0)
+        first = eligible.long().argmax(0)
+        selected[first[none], torch.nonzero(none).squeeze(1)] = True
+        return selected
+
+
+class FrequentIdsLessOften(Correct):
+    """Ids that occur over twice as often as a uniform id in the call are selected at 85% of
+    the rate (a frequency down-weighting nobody asked for)."""
+
+    def select(self, x, eligible):
+        counts = torch.bincount(x.flatten(), minlength=int(x.max()) + 1)[x]
+        p = torch.where(counts * self.n_tokens > 2 * x.numel(), self.p * 0.85, self.p)
+        return eligible & (torch.rand(x.shape) < p)
+
+
+class DriftingRate(Correct):
+    """Its rate creeps up by 1% of p with every call (a schedule applied by mistake)."""
+
+    calls = 0
+
+    def select(self, x, eligible):
+        self.calls += 1
+        return eligible & (torch.rand(x.shape) < self.p * (1 + 0.01 * self.calls))
+
+
 BROKEN = {
     "overlapping categories": OverlappingCategories,
     "skewed selection rate": SkewedRate,
@@ -155,4 +297,18 @@ BROKEN = {
     "input mutation": MutatesInput,
     "masked special tokens": MasksSpecialTokens,
     "wrong labels": WrongLabels,
+    "exact count per call": ExactCountPerCall,
+    "quota per position": QuotaPerPosition,
+    "masks token types": MasksTokenTypes,
+    "one id never masked": NeverMasksOneId,
+    "category depends on the id": CategoryByIdRange,
+    "random ids near the original": RandomNearOriginal,
+    "random ids ignore the seed": RandomIdsIgnoreSeed,
+    "category depends on position": CategoryByPosition,
+    "categories copy the neighbour": CategoryCopiesNeighbour,
+    "exact [MASK] share per sequence": ExactMaskShare,
+    "quieter second segment": QuieterSecondSegment,
+    "at least one per sequence": AtLeastOnePerSequence,
+    "frequent ids less often": FrequentIdsLessOften,
+    "drifting rate": DriftingRate,
 }

@@ -57,7 +57,8 @@ def test_expected_split_mixes_drawable_and_undrawable_originals(report):
     np.testing.assert_allclose(expected_split(h, CONFIG), drawable)
     cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=1000, random_exclude=(7,))
     undrawable = np.array(cfg.outcome_probs(7).as_tuple())
-    mixed = dataclasses.replace(h, outcomes=np.array([[30, 0, 0], [10, 0, 0]]))  # row totals
+    # 30 selected undrawable originals and 10 drawable ones, all masked: only row totals matter
+    mixed = dataclasses.replace(h, by_call=np.array([[0, 0, 10, 0, 0, 30, 0, 0]]))
     np.testing.assert_allclose(expected_split(mixed, cfg),
                                (30 * undrawable + 10 * np.array(cfg.outcome_probs(5).as_tuple()))
                                / 40)
@@ -78,7 +79,7 @@ def test_plot_report_survives_a_masker_that_produced_nothing(tmp_path):
 
 def test_calibration_p_values_and_qq_plot(tmp_path):
     p_values = calibration_p_values("torch", CONFIG, runs=4, tokens=1 << 14, seed=7)
-    assert len(p_values) == 12 and all(len(p) == 4 for p in p_values.values())
+    assert len(p_values) >= 30 and all(len(p) == 4 for p in p_values.values())
     assert all(0 <= p <= 1 for ps in p_values.values() for p in ps)
     path = plot_calibration(p_values, tmp_path / "qq" / "calibration.png")
     assert_real_png(path)

@@ -21,9 +21,7 @@ AGREEMENT_NAMES = ("agreement: selection rate", "agreement: category split",
 
 def agreement_checks(a: HostCounts, b: HostCounts, subject: str) -> list[Check]:
     """Homogeneity of two maskers' counts (not applicable where a table has one column)."""
-    sa, sb = a.scalars, b.scalars
-    tables = [[[sa["selected"], sa["eligible"] - sa["selected"]],
-               [sb["selected"], sb["eligible"] - sb["selected"]]],
+    tables = [[[a.selected, a.eligible - a.selected], [b.selected, b.eligible - b.selected]],
               [a.outcomes.sum(0), b.outcomes.sum(0)],
               [a.coarse_other[:-1], b.coarse_other[:-1]],
               [a.seq_hist[1:].sum(0), b.seq_hist[1:].sum(0)]]

@@ -1,14 +1,27 @@
 """On-device accumulation of everything the checks need, one batch at a time.
 
-Each call adds a handful of reductions and `bincount`s over the batch to int64 tensors that
-live on the masker's device; nothing is read back to the host until the run ends, and nothing
-is per-token in Python. So 1e9 tokens cost 1e9 / chunk updates of ~40 small kernels each, and
-the memory held is a few histograms (vocabulary-sized at most), not the tokens.
-
 What is decoded from the outputs (the harness is black-box): a position is *selected* when its
 label is not `padding_token` (padding is never eligible, so a selected position's label, its
 original token, cannot be padding). Its *outcome* is `mask` when the output is `mask_token`,
-`original` when the output equals the input, `other` otherwise.
+`original` when the output equals the input, `other` otherwise. Each position gets one code:
+
+    0 ineligible   1 eligible, not selected
+    2, 3, 4  selected, original drawable as a random id:   mask, original, other
+    5, 6, 7  selected, original not drawable:              mask, original, other
+
+(a random draw can hit the original only when the original is drawable, so the outcome law
+differs slightly between the two groups; every category check compares like with like).
+
+The contract says every probability holds conditionally on everything observable, so the
+codes are tabulated against every stratum a masker could get wrong, each `[stratum, code]`:
+position, batch column, call, segment (`[SEP]`s before the position), coarse id range, token
+id, and how often the position's id occurs in its call. Pairs of codes are tabulated for
+neighbouring positions, neighbouring columns, the same position in a replayed call (same input,
+new seed) and in the next fresh call. Visible random ids are histogrammed per id, per id range,
+and per id range against the original's range and against the position. Dispersion sums
+(observed vs binomial variance of a count) are kept for the selected count per position of a
+call (across its columns) and per id within a call. Nothing is read back until the run ends;
+nothing is per-token in Python.
 """
 
 from __future__ import annotations
@@ -20,15 +33,13 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["Counts", "HostCounts", "SCALARS", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX"]
+from .inputs import is_replay
 
-# Scalar counters, one int64 vector on the device. Pairs: (both eligible, first selected,
-# second selected, both selected) for neighbours along the sequence, neighbouring batch
-# columns, and the same position in consecutive calls.
-SCALARS = ("tokens", "eligible", "selected",
-           "seq_pairs", "seq_a", "seq_b", "seq_ab",
-           "col_pairs", "col_a", "col_b", "col_ab",
-           "call_pairs", "call_a", "call_b", "call_ab")
+__all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
+           "ID_TABLE_MAX", "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES",
+           "DISPERSION_MIN"]
+
+CODES = 8
 # Exact invariants counted on the device: the number of positions that violate each.
 INVARIANTS = {
     "input not mutated": "positions of the caller's input changed by the call",
@@ -39,44 +50,80 @@ INVARIANTS = {
         "selected outputs outside {mask_token, original} and outside the random-id range",
 }
 COARSE_BINS = 64
-# Above this vocabulary size the per-id histogram (and the all-bins and per-id tests) is
-# skipped; coarse bins still cover the whole range.
+POS_BUCKETS = 8          # position buckets for the random-id-by-position table
+SEGMENTS = 4             # segment index (number of [SEP] before the position), capped
+REPEAT_CLASSES = 8       # log2(occurrences of the id in its call / a uniform id's), +4, capped
+DISPERSION_MIN = 8       # groups with fewer trials are left out of the dispersion sums
+# Above this vocabulary size the per-id random-id histogram is skipped (coarse bins remain);
+# above ID_TABLE_MAX the per-id code table and the in-call repeat classes are.
 FULL_HISTOGRAM_MAX = 1 << 22
+ID_TABLE_MAX = 1 << 18
 
 
 class Counts:
-    """Running sums for one masker over a run, on `device`.
+    """Running sums for one masker over a run of `calls` calls, on `device`.
 
     Args:
         config: the masking parameters (eligibility, the random-id range).
         seq_len: length of the sequences fed (dimension 0).
         batch: number of sequences per call (dimension 1).
+        calls: how many calls the run makes.
         device: where the counters live (the masker's device).
     """
 
-    def __init__(self, config: MaskingConfig, seq_len: int, batch: int, device):
+    def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device):
         self.config, self.seq_len, self.batch, self.device = config, seq_len, batch, device
         v = config.n_tokens
         self.full = v <= FULL_HISTOGRAM_MAX
+        self.id_table = v <= ID_TABLE_MAX
         self.coarse = min(COARSE_BINS, v)
-        z = lambda n: torch.zeros(n, dtype=torch.int64, device=device)  # noqa: E731
-        self.scalars = z(len(SCALARS))
+        z = lambda *n: torch.zeros(n, dtype=torch.int64, device=device)  # noqa: E731
         self.invariants = z(len(INVARIANTS))
-        self.pos_elig, self.pos_sel = z(seq_len), z(seq_len)     # [seq_len]
-        self.col_elig, self.col_sel = z(batch), z(batch)         # [batch]
-        self.outcomes = z(7)  # [drawable original?][mask, original, other] + unselected bin
-        self.other_hist = z(v + 1) if self.full else None        # [n_tokens + 1]
-        self.orig_hist = z(v + 1) if self.full else None         # [n_tokens + 1]
-        self.coarse_other, self.coarse_orig = z(self.coarse + 1), z(self.coarse + 1)
-        self.seq_hist = z((seq_len + 1) ** 2)  # [n_eligible * (seq_len + 1) + n_selected]
+        # one combined table: [stratum offset + stratum index, code]
+        self._strata = {"pos": seq_len, "col": batch, "seg": SEGMENTS, "idbin": self.coarse,
+                        "repeat": REPEAT_CLASSES, "id": v if self.id_table else 0}
+        self._offset, o = {}, 0
+        for k, size in self._strata.items():
+            self._offset[k], o = o, o + size
+        self.table = z(o * CODES)
+        self.by_call = z(calls, CODES)
+        self.pairs = z(4, CODES * CODES)        # seq neighbours, col neighbours, replay, fresh
+        self.other_hist = z(v + 1) if self.full else None       # [n_tokens + 1]
+        self.orig_hist = z(v + 1) if self.full else None        # [n_tokens + 1]
+        c1 = self.coarse + 1
+        self.coarse_other, self.coarse_orig = z(c1), z(c1)
+        self.other_by_orig = z(self.coarse * c1)                # [orig bin, other bin]
+        self.other_by_pos = z(POS_BUCKETS * c1)                 # [pos bucket, other bin]
+        self.orig_by_pos = z(POS_BUCKETS * c1)                  # [pos bucket, orig bin]
+        self.replay_same_other = z(2)           # (both other, and the same id) in replays
+        self.seq_hist = z((seq_len + 1) ** 2)   # [n_eligible * (seq_len + 1) + n_selected]
+        self.seq_mask = torch.zeros(3, dtype=torch.float64, device=device)
+        self.dispersion = torch.zeros(2, 3, dtype=torch.float64, device=device)
         self.host_problems: dict[str, list[str]] = {}
-        self._prev = None  # (selected, eligible) of the previous call, for the call pairs
+        self._prev = None  # codes and outputs of the previous call
+        self._call = 0
         self._ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
         self._exclude = torch.tensor(config.random_exclude, dtype=torch.int64, device=device)
+        eligible_id = torch.ones(v, dtype=torch.int64, device=device)
+        eligible_id[[t for t in config.ineligible_tokens if t < v]] = 0
+        self._eligible_id = eligible_id                                        # [n_tokens]
+        self._pos = torch.arange(seq_len, device=device)[:, None].expand(seq_len, batch)
+        self._col = torch.arange(batch, device=device)[None, :].expand(seq_len, batch)
+        self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
+        p = config.masking_prob
+        self._p, self._q_mask = p, config.outcome_probs(_drawable_original(config)).mask \
+            if _drawable_original(config) is not None else 0.0
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
         self.host_problems.setdefault(check, []).append(message)
+
+    def _is_eligible(self, x: torch.Tensor) -> torch.Tensor:
+        if self.id_table:  # a table lookup is cheaper than isin; ids past the table: isin
+            inside = x < self.config.n_tokens
+            return torch.where(inside, self._eligible_id[x.clamp(0, self.config.n_tokens - 1)]
+                               .bool(), ~torch.isin(x, self._ineligible))
+        return ~torch.isin(x, self._ineligible)
 
     def _drawable(self, t: torch.Tensor) -> torch.Tensor:
         ok = (t >= 0) & (t < self.config.n_tokens)
@@ -86,68 +133,156 @@ class Counts:
     def update(self, x: torch.Tensor, x_after: torch.Tensor, out: torch.Tensor, y: torch.Tensor):
         """Add one call: `x` the harness's copy of the input, `x_after` the caller's input as it
         is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here."""
-        cfg = self.config
+        cfg, v = self.config, self.config.n_tokens
         x, x_after, out, y = (t.to(self.device, torch.int64) for t in (x, x_after, out, y))
-        eligible = ~torch.isin(x, self._ineligible)                   # [seq_len, batch]
+        eligible = self._is_eligible(x)                               # [seq_len, batch]
         labelled = y != cfg.padding_token                             # [seq_len, batch]
         sel = labelled & eligible                                     # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
-        drawable_out = self._drawable(out)
+        drawable_out, drawable_x = self._drawable(out), self._drawable(x)
         self.invariants += torch.stack([
             (x_after != x).sum(), (labelled & (y != x)).sum(), (~labelled & (out != x)).sum(),
             (labelled & ~eligible).sum(), (labelled & ~is_mask & ~is_orig & ~drawable_out).sum()])
-        self._rates(eligible, sel)
-        self._outcomes(x, out, sel, is_mask, is_orig, drawable_out)
-        self._sequences(eligible, sel)
+        outcome = torch.where(is_mask, 0, torch.where(is_orig, 1, 2))  # [seq_len, batch]
+        code = torch.where(sel, 2 + outcome + 3 * (~drawable_x).long(), eligible.long())
+        self._tables(x, code)
+        self._pairs(code, out)
+        self._random_ids(x, out, code, drawable_out)
+        self._sequences(eligible, sel, code)
+        self._prev = (code, out)
+        self._call += 1
 
-    def _rates(self, eligible, sel):
-        e, s = eligible, sel                                          # [seq_len, batch]
-        seq = _pairs(s[:-1], e[:-1], s[1:], e[1:])                    # along the sequence
-        col = _pairs(s[:, :-1], e[:, :-1], s[:, 1:], e[:, 1:])        # across the batch
-        # the same position in the previous call (the first call has no previous one)
-        call = _pairs(*self._prev, s, e) if self._prev is not None else torch.zeros_like(seq)
-        totals = torch.stack([torch.tensor(e.numel(), device=e.device), e.sum(), s.sum()])
-        self.scalars += torch.cat([totals, seq, col, call])
-        self.pos_elig += e.sum(1)
-        self.pos_sel += s.sum(1)
-        self.col_elig += e.sum(0)
-        self.col_sel += s.sum(0)
-        self._prev = (s, e)
+    def _tables(self, x, code):
+        n, b = self.seq_len, self.batch
+        strata = [self._offset["pos"] + self._pos, self._offset["col"] + self._col]
+        if self._sep is not None:
+            is_sep = (x == self._sep).to(torch.int32)
+            seg = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep).clamp_(max=SEGMENTS - 1)
+            strata.append(self._offset["seg"] + seg.long())
+        else:
+            strata.append(torch.full_like(x, self._offset["seg"]))
+        strata.append(self._offset["idbin"] + x.clamp(0, self.config.n_tokens - 1)
+                      * self.coarse // self.config.n_tokens)
+        if self.id_table:
+            v = self.config.n_tokens
+            xi = x.clamp(0, v - 1)   # ids past the vocabulary are special ones: code 0 below
+            # eligible positions only, so a special id past the vocabulary never counts as xi
+            per_id = torch.bincount(torch.where(code >= 1, xi * 2 + (code >= 2), 2 * v)
+                                    .flatten(), minlength=2 * v + 1)[:2 * v]
+            occurrences = per_id[0::2] + per_id[1::2]                          # [n_tokens]
+            # how much more often than a uniform id the id occurs in this call, in octaves
+            share = occurrences[xi].double() * (self.config.n_tokens / xi.numel())
+            rep = (torch.log2(share.clamp(min=1e-9)) + REPEAT_CLASSES // 2).long() \
+                .clamp_(0, REPEAT_CLASSES - 1)
+            strata += [self._offset["repeat"] + rep, self._offset["id"] + xi]
+            self._dispersion_terms(per_id[1::2], occurrences, 1)
+        idx = torch.stack(strata) * CODES + code                      # [strata, seq_len, batch]
+        self.table += torch.bincount(idx.flatten(), minlength=self.table.numel())
+        self.by_call[self._call] += torch.bincount(code.flatten(), minlength=CODES)
+        self._position_dispersion(code)
 
-    def _outcomes(self, x, out, sel, is_mask, is_orig, drawable_out):
+    def _dispersion_terms(self, k, m, index: int):
+        """Add sum (k - m p)^2 / (m p q), the group count and the summed variance of the terms
+        over groups with m >= DISPERSION_MIN, to dispersion row `index`."""
+        p = self._p
+        if p <= 0.0 or p >= 1.0:
+            return
+        k, m = k.double(), m.double()
+        use = m >= DISPERSION_MIN
+        npq = torch.where(use, m * p * (1 - p), 1.0)
+        term = torch.where(use, (k - m * p) ** 2 / npq, 0.0)
+        var = torch.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
+        self.dispersion[index] += torch.stack([term.sum(), use.sum().double(), var.sum()])
+
+    def _position_dispersion(self, code):
+        """Selected count at each position across the call's columns vs Binomial(eligible, p)."""
+        self._dispersion_terms((code >= 2).sum(1), (code >= 1).sum(1), 0)
+
+    def _pairs(self, code, out):
+        n_pairs = [code[:-1] * CODES + code[1:], code[:, :-1] * CODES + code[:, 1:]]
+        add = [0, 1]
+        if self._prev is not None:
+            n_pairs.append(self._prev[0] * CODES + code)
+            kind = 2 if is_replay(self._call) else 3
+            add.append(kind)
+            if kind == 2:
+                both = (self._prev[0] == 4) & (code == 4)
+                self.replay_same_other += torch.stack([both.sum(),
+                                                       (both & (self._prev[1] == out)).sum()])
+        for kind, idx in zip(add, n_pairs):
+            self.pairs[kind] += torch.bincount(idx.flatten(), minlength=CODES * CODES)
+
+    def _random_ids(self, x, out, code, drawable_out):
         v, c = self.config.n_tokens, self.coarse
-        category = torch.where(is_mask, 0, torch.where(is_orig, 1, 2))
-        drawable_x = self._drawable(x)
-        idx = torch.where(sel, drawable_x.long() * 3 + category, 6)
-        self.outcomes += torch.bincount(idx.flatten(), minlength=7)
-        other = sel & (category == 2) & drawable_out  # a random id that is visible as such
-        orig = sel & drawable_x  # originals that a random draw could have hit
+        # only selected positions matter here (about masking_prob of them): compact first
+        at = torch.nonzero((code >= 2).flatten()).squeeze(1)                # [n_selected]
+        x, out, code = x.flatten()[at], out.flatten()[at], code.flatten()[at]
+        drawable_out, pos = drawable_out.flatten()[at], self._pos.flatten()[at]
+        other = (code == 4) & drawable_out  # a visible random id, drawable original
+        orig = code <= 4                    # drawable originals that a random draw could hit
+        visible = ((code == 4) | (code == 7)) & drawable_out
         if self.full:
-            self.other_hist += torch.bincount(torch.where(other, out, v).flatten(), minlength=v + 1)
-            self.orig_hist += torch.bincount(torch.where(orig, x, v).flatten(), minlength=v + 1)
-        self.coarse_other += torch.bincount(torch.where(other, out * c // v, c).flatten(),
-                                            minlength=c + 1)
-        self.coarse_orig += torch.bincount(torch.where(orig, x * c // v, c).flatten(),
-                                           minlength=c + 1)
+            self.other_hist += torch.bincount(torch.where(visible, out, v), minlength=v + 1)
+            self.orig_hist += torch.bincount(torch.where(orig, x, v), minlength=v + 1)
+        out_bin = torch.where(visible, out.clamp(0, v - 1) * c // v, c)
+        x_bin = x.clamp(0, v - 1) * c // v
+        self.coarse_other += torch.bincount(out_bin, minlength=c + 1)
+        self.coarse_orig += torch.bincount(torch.where(orig, x_bin, c), minlength=c + 1)
+        c1 = c + 1
+        other_bin = torch.where(other, out_bin, c)
+        self.other_by_orig += torch.bincount(torch.where(other, x_bin, 0) * c1 + other_bin,
+                                             minlength=c * c1)
+        bucket = pos * POS_BUCKETS // self.seq_len
+        self.other_by_pos += torch.bincount(bucket * c1 + other_bin, minlength=POS_BUCKETS * c1)
+        self.orig_by_pos += torch.bincount(bucket * c1 + torch.where(other, x_bin, c),
+                                           minlength=POS_BUCKETS * c1)
 
-    def _sequences(self, eligible, sel):
+    def _sequences(self, eligible, sel, code):
         n1 = self.seq_len + 1
         idx = eligible.sum(0) * n1 + sel.sum(0)  # [batch]
         self.seq_hist += torch.bincount(idx, minlength=n1 * n1)
+        # [MASK] outcomes among a sequence's selected drawable originals vs the binomial
+        q = self._q_mask
+        if 0.0 < q < 1.0:
+            m = ((code >= 2) & (code <= 4)).sum(0).double()                   # [batch]
+            k = (code == 2).sum(0).double()
+            use = m >= DISPERSION_MIN
+            mpq = torch.where(use, m * q * (1 - q), 1.0)
+            self.seq_mask += torch.stack([
+                torch.where(use, (k - m * q) ** 2 / mpq, 0.0).sum(), use.sum().double(),
+                torch.where(use, 2 + (1 - 6 * q * (1 - q)) / mpq, 0.0).sum()])
 
     def host(self) -> "HostCounts":
-        """Everything, read back once, as int64 NumPy arrays."""
+        """Everything, read back once, as NumPy arrays."""
         get = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
+        table = get(self.table).reshape(-1, CODES)
+        strata = {k: table[self._offset[k]:self._offset[k] + size]
+                  for k, size in self._strata.items() if size}
+        c1 = self.coarse + 1
         return HostCounts(
-            scalars={k: int(v) for k, v in zip(SCALARS, get(self.scalars))},
             invariants={k: int(v) for k, v in zip(INVARIANTS, get(self.invariants))},
-            pos_elig=get(self.pos_elig), pos_sel=get(self.pos_sel),
-            col_elig=get(self.col_elig), col_sel=get(self.col_sel),
-            outcomes=get(self.outcomes)[:6].reshape(2, 3),
+            strata=strata, by_call=get(self.by_call)[:self._call],
+            pairs=dict(zip(("seq", "col", "replay", "fresh"), get(self.pairs).reshape(
+                4, CODES, CODES))),
             other_hist=get(self.other_hist), orig_hist=get(self.orig_hist),
             coarse_other=get(self.coarse_other), coarse_orig=get(self.coarse_orig),
+            other_by_orig=get(self.other_by_orig).reshape(self.coarse, c1),
+            other_by_pos=get(self.other_by_pos).reshape(POS_BUCKETS, c1),
+            orig_by_pos=get(self.orig_by_pos).reshape(POS_BUCKETS, c1),
+            replay_same_other=tuple(int(v) for v in get(self.replay_same_other)),
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
+            dispersion={"position in call": tuple(get(self.dispersion[0])),
+                        "id in call": tuple(get(self.dispersion[1])),
+                        "[MASK] per sequence": tuple(get(self.seq_mask))},
             host_problems={k: list(v) for k, v in self.host_problems.items()})
+
+
+def _drawable_original(cfg: MaskingConfig) -> int | None:
+    """An eligible id a random draw could produce (the outcome law of drawable originals)."""
+    ineligible = set(cfg.ineligible_tokens)
+    return next((t for t in range(min(cfg.n_tokens, len(ineligible) + len(cfg.random_exclude)
+                                      + 2)) if cfg.is_random_id(t) and t not in ineligible),
+                None)
 
 
 @dataclasses.dataclass
@@ -155,40 +290,59 @@ class HostCounts:
     """One masker's counts over a run, on the host: what every check and plot reads.
 
     Args:
-        scalars: the counters of `SCALARS` by name (tokens, eligible, selected, and for each
-            kind of pair: pairs with both eligible, first selected, second selected, both).
         invariants: positions that break each exact invariant of `INVARIANTS`.
-        pos_elig, pos_sel: eligible and selected counts per position `[seq_len]`.
-        col_elig, col_sel: the same per batch column `[batch]`.
-        outcomes: selected positions by `[original drawable?, (mask, original, other)]`.
+        strata: `{stratum: [k, CODES]}` code counts per position, column (`col`), segment
+            (`seg`), coarse id range (`idbin`), in-call repeat class (`repeat`: how often the
+            id occurs in its call against a uniform id, in octaves) and id (`id`, absent above
+            `ID_TABLE_MAX`).
+        by_call: code counts per call `[calls, CODES]`.
+        pairs: `{kind: [CODES, CODES]}` code pairs of neighbouring positions (`seq`),
+            neighbouring columns (`col`), the same position in a replayed call (`replay`) and in
+            the next fresh call (`fresh`).
         other_hist: visible random replacements per id `[n_tokens + 1]` (None when the
             vocabulary is above `FULL_HISTOGRAM_MAX`); the last bin collects the rest.
         orig_hist: selected drawable originals per id, same layout.
         coarse_other, coarse_orig: the same over `COARSE_BINS` equal id ranges (+1 bin).
+        other_by_orig: visible random ids (drawable originals) `[original's bin, id's bin]`.
+        other_by_pos, orig_by_pos: the same ids, and their originals, per position bucket.
+        replay_same_other: (positions whose outputs were random ids in both calls of a replay,
+            of those the same id).
         seq_hist: sequences by `[n_eligible, n_selected]`.
+        dispersion: `{level: (sum of terms, groups, summed variance)}` of binomial dispersion
+            sums kept on the device.
         host_problems: breaches seen on the host (shape, dtype, determinism, errors), by check.
         seconds, shape, calls: how the run went (filled in by the runner).
     """
 
-    scalars: dict[str, int]
     invariants: dict[str, int]
-    pos_elig: np.ndarray
-    pos_sel: np.ndarray
-    col_elig: np.ndarray
-    col_sel: np.ndarray
-    outcomes: np.ndarray
+    strata: dict[str, np.ndarray]
+    by_call: np.ndarray
+    pairs: dict[str, np.ndarray]
     other_hist: np.ndarray | None
     orig_hist: np.ndarray | None
     coarse_other: np.ndarray
     coarse_orig: np.ndarray
+    other_by_orig: np.ndarray
+    other_by_pos: np.ndarray
+    orig_by_pos: np.ndarray
+    replay_same_other: tuple[int, int]
     seq_hist: np.ndarray
+    dispersion: dict[str, tuple[float, float, float]]
     host_problems: dict[str, list[str]]
     seconds: float = 0.0
     shape: tuple[int, int] = (0, 0)
     calls: int = 0
 
+    @property
+    def eligible(self) -> int:
+        return int(self.by_call[:, 1:].sum())
 
-def _pairs(sa, ea, sb, eb) -> torch.Tensor:
-    """(pairs with both eligible, first selected, second selected, both selected)."""
-    both = ea & eb
-    return torch.stack([both.sum(), (sa & eb).sum(), (sb & ea).sum(), (sa & sb).sum()])
+    @property
+    def selected(self) -> int:
+        return int(self.by_call[:, 2:].sum())
+
+    @property
+    def outcomes(self) -> np.ndarray:
+        """Selected positions `[original drawable?, (mask, original, other)]` (row 0: not)."""
+        total = self.by_call.sum(0)
+        return np.stack([total[5:8], total[2:5]])

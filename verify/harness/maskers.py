@@ -43,12 +43,21 @@ class Adapter:
 
     def __init__(self, name: str, masker, config: MaskingConfig, backend: Backend | None = None):
         self.name, self.masker, self.config, self.backend = name, masker, config, backend
+        self.layout = "seq-batch"  # or "batch-seq": the masker is fed x.T and returns that shape
         self.dtype = backend.harness_dtype() if backend is not None else torch.int64
 
     def __repr__(self) -> str:
         return f"Adapter({self.name!r}, {self.backend.name if self.backend else 'external'})"
 
     def __call__(self, x: torch.Tensor, seed: int):
+        if self.layout == "batch-seq":
+            x_in = x.T.contiguous()                                    # [batch, seq_len]
+            x_after, out, y, problems = self._call(x_in, seed)
+            t = lambda a: a.T if isinstance(a, torch.Tensor) and a.dim() == 2 else a  # noqa: E731
+            return t(x_after), t(out), t(y), problems
+        return self._call(x, seed)
+
+    def _call(self, x: torch.Tensor, seed: int):
         if self.backend is None:
             return self._call_external(x, seed)
         b = self.backend

@@ -22,9 +22,11 @@ import math
 from typing import Callable
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 __all__ = ["Check", "Outcome", "merge_sparse", "greedy_groups", "pearson", "contingency",
+           "binomial_score", "upper_binomial_check", "dispersion_check",
+           "binomial_dispersion_sums", "rows_homogeneity",
            "lambda50", "holm", "chi2_check", "MIN_EXPECTED"]
 
 # Pearson's statistic is close to chi-square only when every expected count is large enough;
@@ -232,3 +234,82 @@ def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: st
         float(stats.chi2.sf(stat, df)),
         lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
         "Cohen's w", n=n, detail=detail)
+
+
+def binomial_score(k: int, n: int, p: float) -> float:
+    """The normal score of the exact binomial tail of `k` (signed; no underflow)."""
+    if k >= n * p:
+        return float(-special.ndtri_exp(min(0.0, stats.binom.logsf(k - 1, n, p))))
+    return float(special.ndtri_exp(min(0.0, stats.binom.logcdf(k, n, p))))
+
+
+def upper_binomial_check(name: str, subject: str, k: int, n: int, p: float, unit: str) -> Check:
+    """One-sided: `k` of `n` is not more than Binomial(n, p) allows. The statistic is the normal
+    score of the exact upper tail P(X >= k), so the p-value is that tail (conservative for a
+    discrete count: never below uniform)."""
+    z = float(-special.ndtri_exp(min(0.0, float(stats.binom.logsf(k - 1, n, p)))))
+    sd = math.sqrt(p * (1 - p) / n)
+    bound = lambda a: (-math.inf, float(stats.norm.isf(a)))  # noqa: E731
+    return Check.statistical(name, subject, z, bound, float(stats.norm.sf(z)),
+                             lambda a: bound(a)[1] * sd, f"absolute {unit}", n=n,
+                             detail=f"expected {n * p:.1f} of {n}, observed {k}")
+
+
+def dispersion_check(name: str, subject: str, d: float, groups: float, var: float,
+                     what: str) -> Check | None:
+    """Binomial dispersion, two-sided: `d` = sum over groups of (k - m p)^2 / (m p q), whose
+    mean is the number of groups and variance `var` under the binomial; referred to a
+    chi-square matched in both moments. Too little spread (an exact count per group) fails as
+    surely as too much (draws shared within a group). MDE: relative excess variance."""
+    if groups <= 0 or var <= 0:
+        return None
+    mean = float(groups)
+    scale, nu = var / (2 * mean), 2 * mean ** 2 / var
+
+    def bounds(a):
+        return (scale * float(stats.chi2.ppf(a / 2, nu)), scale * float(stats.chi2.isf(a / 2, nu)))
+    tail = min(stats.chi2.cdf(d / scale, nu), stats.chi2.sf(d / scale, nu))
+    return Check.statistical(
+        name, subject, float(d), bounds, float(min(1.0, 2 * tail)),
+        lambda a: bounds(a)[1] / mean - 1, "relative excess variance", n=int(mean),
+        detail=f"variance ratio observed/binomial {d / mean:.4f} over {int(mean)} {what}")
+
+
+def binomial_dispersion_sums(k, m, p: float, minimum: int) -> tuple[float, float, float]:
+    """(sum of (k - m p)^2 / (m p q), groups, summed variance) over groups with m >= minimum."""
+    k, m = np.asarray(k, np.float64), np.asarray(m, np.float64)
+    use = m >= minimum
+    if not 0 < p < 1 or not use.any():
+        return 0.0, 0.0, 0.0
+    k, m = k[use], m[use]
+    mpq = m * p * (1 - p)
+    return (float(((k - m * p) ** 2 / mpq).sum()), float(use.sum()),
+            float((2 + (1 - 6 * p * (1 - p)) / mpq).sum()))
+
+
+def rows_homogeneity(name: str, subject: str, table, what: str) -> Check | None:
+    """Pearson's test that every row (stratum) of `table[k, m]` has the same column shares.
+
+    Empty rows and columns are dropped; adjacent rows are merged until each merged row expects
+    MIN_EXPECTED counts in the rarest column, so the chi-square approximation holds however
+    many strata there are. None when fewer than two rows or columns remain."""
+    t = np.asarray(table, np.float64)
+    t = t[:, t.sum(0) > 0]
+    t = t[t.sum(1) > 0]
+    if t.shape[0] < 2 or t.shape[1] < 2:
+        return None
+    n = t.sum()
+    share = t.sum(0) / n
+    group = greedy_groups(t.sum(1) * share.min(), MIN_EXPECTED)
+    merged = np.stack([np.bincount(group, col) for col in t.T], axis=1)   # [groups, m]
+    if merged.shape[0] < 2:
+        return None
+    expected = np.outer(merged.sum(1), share)
+    dev = (merged - expected) ** 2 / expected
+    stat = float(dev.sum())
+    worst = int(np.argmax(dev.sum(1)))
+    fmt = lambda v: ", ".join(f"{x:.4f}" for x in v)  # noqa: E731
+    return chi2_check(name, subject, stat, (merged.shape[0] - 1) * (t.shape[1] - 1), int(n),
+                      f"{merged.shape[0]} {what}; pooled shares ({fmt(share)}); most deviant "
+                      f"group {worst}: ({fmt(merged[worst] / merged[worst].sum())}) over "
+                      f"{merged[worst].sum():.0f}")

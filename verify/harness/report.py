@@ -74,8 +74,32 @@ class Report:
                 for k, h in self.counts.items()}
 
     @property
+    def inconclusive(self) -> list[str]:
+        """The maskers for which the run tested nothing that matters: no eligible position
+        was seen, or none was selected where the configuration says some should be. Such a
+        run is not a pass (the CLI exits 3)."""
+        out = []
+        for name in self.counts:
+            mine = [c for c in self.checks if c.subject == name and c.kind == "statistical"]
+            core = {c.name: c for c in mine}
+            if not any(c.applicable for c in mine) or not core.get(
+                    "selection rate", Check.not_applicable("", "")).applicable:
+                out.append(name)
+            elif self.config.masking_prob > 0 and not core.get(
+                    "category split (mask, original, other)",
+                    Check.not_applicable("", "")).applicable:
+                out.append(name)
+        return out
+
+    @property
     def passed(self) -> bool:
-        return not self.failures
+        """No check failed and every masker was actually tested."""
+        return not self.failures and not self.inconclusive
+
+    @property
+    def verdict(self) -> str:
+        """`PASS`, `FAIL` or `INCONCLUSIVE` (nothing failed, but a masker was not tested)."""
+        return "FAIL" if self.failures else "INCONCLUSIVE" if self.inconclusive else "PASS"
 
     @property
     def failures(self) -> list[Check]:
@@ -106,9 +130,14 @@ class Report:
                f"statistical checks; {len(self.exact)} exact invariants",
                line(head), line(tuple("-" * w for w in width)), *map(line, rows)]
         out += [f"skipped {k}: {v}" for k, v in self.skipped.items()]
-        out.append("PASS" if self.passed else f"FAIL: {len(self.failures)} check(s)")
-        if not self.passed:
-            out.append(self.failure_message())
+        if self.failures:
+            out += [f"FAIL: {len(self.failures)} check(s)", self.failure_message()]
+        elif self.inconclusive:
+            out.append(f"INCONCLUSIVE: nothing was tested for {', '.join(self.inconclusive)} "
+                       f"(no eligible or no selected positions in the run; more tokens or "
+                       f"another configuration)")
+        else:
+            out.append("PASS")
         return "\n".join(out)
 
     def failure_message(self) -> str:
@@ -125,7 +154,7 @@ class Report:
     def to_dict(self) -> dict:
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
         return {
-            "schema": SCHEMA, "passed": self.passed, "alpha": self.alpha, "seed": self.seed,
+            "schema": SCHEMA, "passed": self.passed, "verdict": self.verdict, "alpha": self.alpha, "seed": self.seed,
             "tokens": self.tokens, "device": self.device,
             "config": dataclasses.asdict(self.config), "runs": self.runs,
             "skipped": self.skipped,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 import time
+
+import numpy as np
 
 import torch
 
@@ -20,9 +24,53 @@ from .maskers import Adapter, resolve
 from .primitives import holm
 from .report import Report
 
-__all__ = ["check_maskers", "run_masker", "SEQ_LEN", "default_chunk"]
+__all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
+           "LAYOUTS", "default_chunk"]
 
 SEQ_LEN = 128
+LAYOUTS = ("seq-batch", "batch-seq")
+
+
+def check_run_arguments(*, tokens, seed, alpha) -> tuple[int, int, float]:
+    """`(tokens, seed, alpha)` validated: a usage error is raised here, never blamed on a masker.
+
+    `tokens` may be a whole-number float (`2e6`); `seed` is an integer in [0, 2**63).
+
+    Raises:
+        TypeError: a value of the wrong type (bools are refused).
+        ValueError: a value out of range.
+    """
+    def whole(name, v, low, high):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, float)):
+            raise TypeError(f"{name} must be an integer, got {v!r} of type {type(v).__name__}")
+        if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
+            raise ValueError(f"{name} must be a whole number, got {v!r}")
+        if not low <= int(v) < high:
+            raise ValueError(f"{name} must lie in [{low}, {high:.3g}), got {v!r}")
+        return int(v)
+    tokens = whole("tokens", tokens, 1, 1e15)
+    if isinstance(seed, float):
+        raise TypeError(f"seed must be an integer, got {seed!r} of type float")
+    seed = whole("seed", seed, 0, 2**63)
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a probability, got {alpha!r}")
+    if not 0 < float(alpha) < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    return tokens, seed, float(alpha)
+
+
+def check_testable(config: MaskingConfig) -> None:
+    """Refuse a configuration under which no input id can be selected: nothing could be tested,
+    and a run would 'pass' whatever the masker does.
+
+    Raises:
+        ValueError: every id of `0 .. n_tokens-1` is padding, `[MASK]` or a no-mask id.
+    """
+    inside = {t for t in config.ineligible_tokens if t < config.n_tokens}
+    if len(inside) >= config.n_tokens:
+        raise ValueError(f"nothing to test: all {config.n_tokens} ids of the vocabulary are "
+                         f"ineligible (padding, [MASK] or no_mask_tokens), so no position can "
+                         f"be selected; enlarge n_tokens")
 
 
 def default_chunk(device) -> int:
@@ -47,7 +95,7 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
     cfg, device = adapter.config, torch.device(device)
     seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
     batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
-    counts = Counts(cfg, seq_len, batch, device)
+    counts = Counts(cfg, seq_len, batch, calls, device)
     bar = progress_bar(seq_len * batch * calls, unit="tok", desc=adapter.name,
                        enabled=progress, unit_scale=True)
     start = time.perf_counter()
@@ -85,7 +133,7 @@ def _determinism(adapter, x_ref, seed, out, y, counts):
 def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int = 1 << 20,
                   seed: int = 0, alpha: float = DEFAULT_ALPHA, device="cpu",
                   chunk: int | None = None, cross: bool = True, progress: bool = False,
-                  skipped: dict | None = None) -> Report:
+                  skipped: dict | None = None, layout: str = "seq-batch") -> Report:
     """Check each masker alone and every pair against each other; one Holm budget for all.
 
     Args:
@@ -100,13 +148,21 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
         cross: also compare every pair of maskers.
         progress: show a progress bar (stderr, TTY only, after 1.5 s).
         skipped: `{name: reason}` of maskers left out, listed in the report.
+        layout: `seq-batch` feeds `[seq_len, batch]` (the module description's layout);
+            `batch-seq` feeds the transpose `[batch, seq_len]`, as Hugging Face maskers take it.
+
+    Raises:
+        TypeError, ValueError: a bad argument or a configuration with nothing to test (nothing
+            eligible), before any masker runs.
     """
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    if tokens < 1:
-        raise ValueError(f"tokens must be >= 1, got {tokens}")
+    tokens, seed, alpha = check_run_arguments(tokens=tokens, seed=seed, alpha=alpha)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     adapters = [resolve(m, config) for m in maskers]
     config = config or adapters[0].config
+    check_testable(config)
+    for a in adapters:
+        a.layout = layout
     results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
                                   progress=progress) for a in adapters}
     checks = []

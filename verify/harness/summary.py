@@ -15,7 +15,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .checks import representative_original
+from .random_ids import representative_original
 from .counts import HostCounts
 
 __all__ = ["Estimate", "effective", "expected_split", "wilson"]
@@ -91,13 +91,13 @@ def effective(config: MaskingConfig, counts: HostCounts) -> dict[str, list[Estim
         estimated (mask, unchanged, random) split that would produce those outcomes, since
         random draws that hit the original or `[MASK]` are invisible as such.
     """
-    s, out = counts.scalars, np.asarray(counts.outcomes)
+    out = np.asarray(counts.outcomes)
     n_sel = int(out.sum())
     expected = expected_split(counts, config)
     observed = out.sum(axis=0) / max(1, n_sel)
     outcome_names = ("[MASK]", "original", "other")
     result = {
-        "selection": [_estimate("selected among eligible", s["selected"], s["eligible"],
+        "selection": [_estimate("selected among eligible", counts.selected, counts.eligible,
                                 config.masking_prob)],
         "outcomes": [_estimate(f"output is {name}", k, n_sel, e)
                      for name, k, e in zip(outcome_names, out.sum(axis=0), expected)],

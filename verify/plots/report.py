@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from ..harness.checks import coarse_drawable_counts
+from ..harness.random_ids import coarse_drawable_counts
 from ..harness.counts import HostCounts
 from ..harness.summary import expected_split, wilson
 from .calibration import figure
@@ -115,7 +115,7 @@ def _short(names: list[str]) -> list[str]:
 def _coarse_expected(h: HostCounts, cfg, bins: int) -> np.ndarray:
     """Expected share of visible random ids per coarse bin, as in the ranges check: each
     drawable id (not `mask_token`) is hit equally often, except by draws on its own original."""
-    w = coarse_drawable_counts(cfg, bins) * h.scalars["selected"] - h.coarse_orig[:bins]
+    w = coarse_drawable_counts(cfg, bins) * h.selected - h.coarse_orig[:bins]
     w = np.asarray(w, np.float64)
     return w / w.sum() if w.sum() > 0 else np.full(bins, np.nan)
 
@@ -176,8 +176,8 @@ def _selection(counts: dict[str, HostCounts], cfg, path: str):
     fig = figure(figsize=(11, 1.2 + 2.6 * len(counts)))
     axes = np.atleast_1d(fig.subplots(len(counts), 1, sharex=True, squeeze=False)[:, 0])
     for ax, (name, h) in zip(axes, counts.items()):
-        elig = np.asarray(h.pos_elig, np.float64)         # [seq_len]
-        sel = np.asarray(h.pos_sel, np.float64)
+        elig = np.asarray(h.strata["pos"][:, 1:].sum(1), np.float64)         # [seq_len]
+        sel = np.asarray(h.strata["pos"][:, 2:].sum(1), np.float64)
         pos = np.arange(elig.size)
         if elig.sum() == 0:  # e.g. a masker that raised on its first call
             _empty(ax, f"{name}: no eligible positions counted", (-1, elig.size))
