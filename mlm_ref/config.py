@@ -15,11 +15,11 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["MaskingConfig", "OutcomeProbs"]
+__all__ = ["MaskingConfig", "MaskerBase", "OutcomeProbs", "non_negative_int"]
 
 
-def _token_id(name: str, value, what: str = "token id") -> int:
-    """A non-negative integer token id (bools and floats are refused, even 3.0)."""
+def non_negative_int(name: str, value, what: str = "token id") -> int:
+    """A non-negative integer, e.g. a token id (bools and floats are refused, even 3.0)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative integer {what}, got {value!r} "
                         f"of type {type(value).__name__}")
@@ -35,7 +35,7 @@ def _token_set(name: str, values) -> tuple[int, ...]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"{name} must be a collection of token ids (list, tuple, set), "
                         f"got {values!r} of type {type(values).__name__}")
-    ids = [_token_id(f"{name} element", v) for v in values]
+    ids = [non_negative_int(f"{name} element", v) for v in values]
     return tuple(sorted(set(ids)))
 
 
@@ -96,12 +96,12 @@ class MaskingConfig:
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        put("padding_token", _token_id("padding_token", self.padding_token))
-        put("mask_token", _token_id("mask_token", self.mask_token))
+        put("padding_token", non_negative_int("padding_token", self.padding_token))
+        put("mask_token", non_negative_int("mask_token", self.mask_token))
         if self.padding_token == self.mask_token:
             raise ValueError(f"padding_token and mask_token must differ, both are "
                              f"{self.padding_token}")
-        put("n_tokens", _token_id("n_tokens", self.n_tokens, "vocabulary size"))
+        put("n_tokens", non_negative_int("n_tokens", self.n_tokens, "vocabulary size"))
         if self.n_tokens < 1:
             raise ValueError(f"n_tokens must be >= 1, got {self.n_tokens}")
         if self.n_tokens > 2**31 - 1:
@@ -183,3 +183,28 @@ class MaskingConfig:
         """
         return (np.float32(self.masking_prob), np.float32(self.randomize_prob),
                 np.float32(self.randomize_prob + self.no_change_prob))
+
+
+class MaskerBase:
+    """The parameters every backend's `MLM` takes, validated once into `self.config`.
+
+    Args:
+        padding_token: id of `[PAD]`; never masked, and the label of unselected positions.
+        mask_token: id of `[MASK]`.
+        no_mask_tokens: ids never masked, such as `[CLS]` and `[SEP]`.
+        n_tokens: vocabulary size, the range of random replacements.
+        masking_prob: probability that an eligible token is selected (0.15).
+        randomize_prob: probability that a selected token becomes a random token (0.1).
+        no_change_prob: probability that a selected token is left unchanged (0.1).
+        random_exclude: ids never drawn as random replacements (none by default).
+
+    Each backend's `MLM` derives from it and adds `__call__`: the masking is the backend's own.
+    """
+
+    def __init__(self, *, padding_token: int, mask_token: int, no_mask_tokens=(),
+                 n_tokens: int, masking_prob: float = 0.15, randomize_prob: float = 0.1,
+                 no_change_prob: float = 0.1, random_exclude=()):
+        self.config = MaskingConfig(
+            padding_token=padding_token, mask_token=mask_token, no_mask_tokens=no_mask_tokens,
+            n_tokens=n_tokens, masking_prob=masking_prob, randomize_prob=randomize_prob,
+            no_change_prob=no_change_prob, random_exclude=random_exclude)

@@ -36,47 +36,29 @@ else, so a loss with `ignore_index=padding_token` trains exactly on the selected
 including the unchanged ones, whose input looks untouched.
 
 The caller's array is never written to: `x_masked` and `y` are new arrays.
+
+**Memory.** The draws are made a slice of `CHUNK` positions at a time (the same numbers, in the
+same order, as one draw over the whole batch), so beyond the two outputs only a few bytes per
+position are held: docs/contract.md states the bound, `verify/bench/memory.py` measures it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .config import MaskingConfig
+from .config import MaskerBase, MaskingConfig
+from .exact import mask_tokens_exact
+from .validation import check_input, check_seed, special_ids
 
-__all__ = ["MLM", "mask_tokens", "check_input"]
+__all__ = ["MLM", "mask_tokens", "as_generator", "MASK", "RANDOM", "UNCHANGED", "NOT_SELECTED",
+           "CHUNK"]
 
+# The category of each position: one of the three of a selected position, or none.
+NOT_SELECTED, MASK, RANDOM, UNCHANGED = 0, 1, 2, 3
 
-def check_input(x, config: MaskingConfig) -> np.ndarray:
-    """Return `x` as an ndarray after checking it against the contract's input rules.
-
-    Raises:
-        TypeError: not an integer array (booleans included), or a dtype too small for the ids.
-        ValueError: rank 0, or negative token ids.
-    """
-    x = np.asarray(x)
-    if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
-        raise TypeError(f"x must hold integer token ids, got dtype {x.dtype}")
-    if x.ndim == 0:
-        raise ValueError("x must have rank >= 1 (documented layout [seq_len, batch]), "
-                         "got a scalar")
-    if np.iinfo(x.dtype).max < config.max_output_id:
-        raise TypeError(f"x dtype {x.dtype} cannot hold token id {config.max_output_id} "
-                        f"(n_tokens={config.n_tokens}, mask_token={config.mask_token}, "
-                        f"padding_token={config.padding_token})")
-    if x.size and np.issubdtype(x.dtype, np.signedinteger) and x.min() < 0:
-        raise ValueError(f"x must hold non-negative token ids, found {x.min()}")
-    return x
-
-
-def _random_ids(rng: np.random.Generator, n: int, config: MaskingConfig) -> np.ndarray:
-    """`n` ids drawn uniformly from `0 .. n_tokens-1` minus `random_exclude`."""
-    t = rng.integers(0, config.n_random, size=n, dtype=np.int64)
-    # Draw the t-th allowed id: walking the excluded ids upwards, every excluded id at or
-    # below the running value pushes it one further. Sorted order makes one pass enough.
-    for excluded in config.random_exclude:
-        t += t >= excluded
-    return t
+# Positions per slice of a draw: large enough that the per-slice overhead vanishes, small
+# enough that a slice's float64 draws (512 KiB) are nothing next to a large batch.
+CHUNK = 2**16
 
 
 def mask_tokens(x, config: MaskingConfig, *, rng=None) -> tuple[np.ndarray, np.ndarray]:
@@ -85,77 +67,104 @@ def mask_tokens(x, config: MaskingConfig, *, rng=None) -> tuple[np.ndarray, np.n
     Args:
         x: integer token ids of any shape with rank >= 1; documented layout `[seq_len, batch]`.
         config: the masking parameters.
-        rng: a `numpy.random.Generator`, or a seed for `numpy.random.default_rng`
-            (None draws fresh entropy).
+        rng: a `numpy.random.Generator`, or a non-negative int seed for
+            `numpy.random.default_rng` (None draws fresh entropy).
 
     Returns:
         `(x_masked, y)`: new arrays with the dtype and shape of `x`.
     """
     x = check_input(x, config)
-    rng = _as_generator(rng)
+    rng = as_generator(rng)
 
-    eligible = ~np.isin(x, config.ineligible_tokens)                  # like x
-    selected = eligible & (rng.random(x.shape) < config.masking_prob)  # like x
-    where = np.flatnonzero(selected)                                   # [n_selected]
+    # 1. Eligibility: padding, [MASK] and the no_mask_tokens are never selected.
+    eligible = ~np.isin(x, np.array(special_ids(config, np.iinfo(x.dtype).max), x.dtype))
 
-    # One uniform per selected position picks its single category, so the categories are
-    # exclusive and have exactly the configured probabilities.
-    c = rng.random(where.size)                                         # [n_selected]
-    to_random = c < config.randomize_prob
-    to_mask = c >= config.randomize_prob + config.no_change_prob
+    # 2. Selection: every position flips its own coin, eligible or not (row-major order).
+    selected = eligible & _uniform_below(rng, x.shape, config.masking_prob)
 
-    x_masked = x.copy()
-    flat = x_masked.reshape(-1)  # a view: writes land in x_masked, never in x
-    flat[where[to_mask]] = config.mask_token
-    flat[where[to_random]] = _random_ids(rng, int(to_random.sum()), config)
+    # 3. Category: one more uniform per selected position (row-major order) picks exactly one
+    #    of mask, random and unchanged, so the three are exclusive and have exactly their
+    #    configured probabilities.
+    category = np.full(x.shape, NOT_SELECTED, dtype=np.int8)
+    category[selected] = _categories(rng, np.count_nonzero(selected), config)
 
-    y = np.full_like(x, config.padding_token)
-    y[selected] = x[selected]
+    # 4. Outputs. A "mask" position shows [MASK]; "unchanged" positions keep their token, as
+    #    unselected ones do; a "random" position shows an id drawn for it (row-major order).
+    #    The labels hold the original token at every selected position, padding elsewhere.
+    x_masked = np.where(category == MASK, x.dtype.type(config.mask_token), x)
+    to_random = category == RANDOM
+    x_masked[to_random] = _random_ids(rng, np.count_nonzero(to_random), config, x.dtype)
+    y = np.where(selected, x, x.dtype.type(config.padding_token))
     return x_masked, y
 
 
-def _as_generator(rng) -> np.random.Generator:
+def _uniform_below(rng: np.random.Generator, shape, threshold: float) -> np.ndarray:
+    """`rng.random(shape) < threshold`, drawn a slice at a time: the same uniforms."""
+    n = int(np.prod(shape, dtype=np.int64))
+    below = np.empty(n, dtype=bool)
+    for start in range(0, n, CHUNK):
+        stop = min(n, start + CHUNK)
+        below[start:stop] = rng.random(stop - start) < threshold
+    return below.reshape(shape)
+
+
+def _categories(rng: np.random.Generator, n: int, config: MaskingConfig) -> np.ndarray:
+    """`n` categories, each from one uniform `c`: random below `randomize_prob`, unchanged
+    below `randomize_prob + no_change_prob`, mask above."""
+    random_below = config.randomize_prob
+    unchanged_below = config.randomize_prob + config.no_change_prob
+    out = np.empty(n, dtype=np.int8)
+    for start in range(0, n, CHUNK):
+        c = rng.random(min(n, start + CHUNK) - start)
+        out[start:start + c.size] = np.where(c < random_below, RANDOM,
+                                             np.where(c < unchanged_below, UNCHANGED, MASK))
+    return out
+
+
+def _random_ids(rng: np.random.Generator, n: int, config: MaskingConfig, dtype) -> np.ndarray:
+    """`n` ids drawn uniformly from `0 .. n_tokens-1` minus `random_exclude`."""
+    out = np.empty(n, dtype=dtype)
+    for start in range(0, n, CHUNK):
+        t = rng.integers(0, config.n_random, size=min(n, start + CHUNK) - start,
+                         dtype=np.int64)
+        # Draw the t-th allowed id: walking the excluded ids upwards, every excluded id at or
+        # below the running value pushes it one further. Sorted order makes one pass enough.
+        for excluded in config.random_exclude:
+            t += t >= excluded
+        out[start:start + t.size] = t
+    return out
+
+
+def as_generator(rng) -> np.random.Generator:
+    """A `numpy.random.Generator` from a generator, a non-negative int seed or None.
+
+    Raises:
+        TypeError: anything else (`1.5`, `"0"`, `True`).
+        ValueError: a negative seed.
+    """
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        if rng is not None and rng < 0:
-            raise ValueError(f"rng seed must be non-negative, got {rng}")
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
-                    f"got {type(rng).__name__}")
+    if rng is None:
+        return np.random.default_rng()
+    try:
+        return np.random.default_rng(check_seed(rng, "rng"))
+    except TypeError:
+        raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
+                        f"got {type(rng).__name__}") from None
 
 
-class MLM:
-    """BERT's masked-language-model masking (NumPy).
-
-    Args:
-        padding_token: id of `[PAD]`; never masked, and the label of unselected positions.
-        mask_token: id of `[MASK]`.
-        no_mask_tokens: ids never masked, such as `[CLS]` and `[SEP]`.
-        n_tokens: vocabulary size, the range of random replacements.
-        masking_prob: probability that an eligible token is selected (0.15).
-        randomize_prob: probability that a selected token becomes a random token (0.1).
-        no_change_prob: probability that a selected token is left unchanged (0.1).
-        random_exclude: ids never drawn as random replacements (none by default).
+class MLM(MaskerBase):
+    """BERT's masked-language-model masking (NumPy); the parameters are `MaskerBase`'s.
 
     Call it as `x_masked, y = mlm(x, rng=seed_or_generator)`; `key=` selects the exact mode,
     whose masks are bit-identical across the NumPy, PyTorch and JAX backends.
     """
-
-    def __init__(self, *, padding_token: int, mask_token: int, no_mask_tokens=(),
-                 n_tokens: int, masking_prob: float = 0.15, randomize_prob: float = 0.1,
-                 no_change_prob: float = 0.1, random_exclude=()):
-        self.config = MaskingConfig(
-            padding_token=padding_token, mask_token=mask_token, no_mask_tokens=no_mask_tokens,
-            n_tokens=n_tokens, masking_prob=masking_prob, randomize_prob=randomize_prob,
-            no_change_prob=no_change_prob, random_exclude=random_exclude)
 
     def __call__(self, x, *, rng=None, key=None) -> tuple[np.ndarray, np.ndarray]:
         """Mask `x`; see `mask_tokens` (native) and `mask_tokens_exact` (`key=`)."""
         if key is not None:
             if rng is not None:
                 raise ValueError("pass either rng= (native mode) or key= (exact mode), not both")
-            from .exact import mask_tokens_exact
             return mask_tokens_exact(x, self.config, key=key)
         return mask_tokens(x, self.config, rng=rng)
 

@@ -15,12 +15,13 @@ Keys are raw key data, `uint32[2]`, exactly `jax.random.key_data(k)`.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .keys import fold_indices, key_words
+from .validation import check_count, check_int32, check_shape, check_word
+
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint"]
+           "uniform", "randint", "bits_at", "uniform_from_bits", "randint_from_bits"]
 
 MASK32 = 0xFFFFFFFF
 # Threefish's key-schedule parity constant, as used by Random123 for 32-bit words.
@@ -28,7 +29,6 @@ PARITY32 = 0x1BD11BDA
 # Rotation distances of Threefry-2x32: rounds 1-4 of every even group use the first row,
 # rounds of every odd group the second.
 ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _injections(key: np.ndarray) -> list[tuple[np.uint32, np.uint32]]:
@@ -99,64 +99,53 @@ def _as_uint32(x, name: str) -> np.ndarray:
 def key_data(key) -> np.ndarray:
     """Raw threefry key data `uint32[2]` from an int seed or from key data.
 
-    An int seed means `jax.random.key(seed)` (or `PRNGKey(seed)`) under JAX's default 32-bit
-    mode, where the seed becomes a 32-bit integer first: the key is `(0, seed mod 2**32)`,
-    negative seeds included. Like JAX, a Python int must fit in int64; a NumPy integer of any
-    width is accepted. (With `jax_enable_x64` JAX would put `seed >> 32` in word 0 instead.)
+    The rule is `mlm_ref.keys` (the same in every backend): an int seed means
+    `jax.random.key(seed)` under JAX's default 32-bit mode, `(0, seed mod 2**32)`; key data is
+    two uint32 words (int32 words as bit patterns). With `jax_enable_x64` JAX would put
+    `seed >> 32` in word 0 instead; the backends do not follow that switch.
 
     Args:
-        key: a Python or NumPy integer (not bool), or an array-like of two integers in
-            [0, 2**32) (e.g. `jax.random.key_data(k)` or `jax.random.PRNGKey(seed)`).
+        key: an int seed or an array-like of two integers (e.g. `jax.random.key_data(k)` or
+            `jax.random.PRNGKey(seed)`).
 
     Returns:
         uint32[2], a fresh array.
     """
-    if isinstance(key, (bool, np.bool_)):
-        raise TypeError(f"key must be an int seed or uint32[2] key data, got the bool {key!r}")
-    if isinstance(key, numbers.Integral):
-        if isinstance(key, int) and not -(2**63) <= key < 2**63:
-            raise ValueError(f"key: an int seed must fit in int64 (as in JAX), got {key}")
-        return np.array([0, int(key) & MASK32], dtype=np.uint32)
-    try:
-        data = np.asarray(key)
-    except Exception as e:  # e.g. a typed JAX key, which refuses conversion
-        raise TypeError(f"key must be an int seed or uint32[2] key data, got {key!r}") from e
-    if data.shape != (2,) or data.dtype.kind not in "iu":
-        raise TypeError(f"key must be an int seed or integer key data of shape (2,), "
-                        f"got {type(key).__name__} with shape {data.shape} and dtype {data.dtype}")
-    if data.dtype != np.uint32 and (data.min() < 0 or data.max() > MASK32):
-        raise ValueError(f"key data must hold two integers in [0, 2**32), got {data.tolist()}")
-    return data.astype(np.uint32)
+    return np.array(key_words(key), dtype=np.uint32)
 
 
-def _check_shape(shape) -> tuple[int, ...]:
-    """`shape` as a tuple of non-negative ints; JAX likewise wants a sequence, not an int."""
-    if isinstance(shape, (numbers.Integral, str, bytes)) or not hasattr(shape, "__iter__"):
-        raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
-    shape = tuple(shape)
-    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
-               for d in shape):
-        raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
-    return tuple(int(d) for d in shape)
-
-
-def _counters(size: int) -> tuple[np.ndarray, np.ndarray]:
+def _counters(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """The partitionable layout: element `i` (row-major) gets the 64-bit counter `i`.
 
     Returns:
-        `(hi, lo)`, uint32[size] each: the high and the low 32 bits of `i`.
+        `(hi, lo)`, uint32[stop - start] each: the high and the low 32 bits of `start .. stop-1`.
     """
-    if size <= 2**32:
-        return np.zeros(size, np.uint32), np.arange(size, dtype=np.uint32)
-    i = np.arange(size, dtype=np.uint64)
+    if stop <= 2**32:
+        return np.zeros(stop - start, np.uint32), np.arange(start, stop, dtype=np.uint32)
+    i = np.arange(start, stop, dtype=np.uint64)
     return (i >> np.uint64(32)).astype(np.uint32), (i & np.uint64(MASK32)).astype(np.uint32)
 
 
 def _hash_positions(key, shape) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
     """Both output words of threefry over the counters of `shape`, flat."""
-    key, shape = key_data(key), _check_shape(shape)
-    y0, y1 = _threefry_flat(key, *_counters(int(np.prod(shape, dtype=np.int64))))
+    key, shape = key_data(key), check_shape(shape)
+    y0, y1 = _threefry_flat(key, *_counters(0, int(np.prod(shape, dtype=np.int64))))
     return shape, y0, y1
+
+
+def bits_at(key, start: int, stop: int) -> np.ndarray:
+    """`random_bits(key, shape).ravel()[start:stop]` for any shape of at least `stop` elements.
+
+    A position's bits depend only on the key and its flat index, so a draw over a large shape
+    can be computed a slice at a time, in memory proportional to the slice.
+
+    Returns:
+        uint32[stop - start].
+    """
+    start, stop = check_count(start, "start"), check_count(stop, "stop")
+    y0, y1 = _threefry_flat(key_data(key), *_counters(start, max(start, stop)))
+    y0 ^= y1
+    return y0
 
 
 def split(key, num: int = 2) -> np.ndarray:
@@ -169,18 +158,8 @@ def split(key, num: int = 2) -> np.ndarray:
     Returns:
         uint32[num, 2].
     """
-    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 0:
-        raise ValueError(f"num must be a non-negative int, got {num!r}")
-    _, y0, y1 = _hash_positions(key, (int(num),))
+    _, y0, y1 = _hash_positions(key, (check_count(num, "num"),))
     return np.stack([y0, y1], axis=1)                                # [num, 2]
-
-
-def _check_word(value, name: str) -> int:
-    """`value` as an int in [0, 2**32) (JAX refuses other Python ints with OverflowError)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
-            or not 0 <= value <= MASK32:
-        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}")
-    return int(value)
 
 
 def fold_in(key, data: int) -> np.ndarray:
@@ -193,7 +172,7 @@ def fold_in(key, data: int) -> np.ndarray:
     Returns:
         uint32[2].
     """
-    data = _check_word(data, "data")
+    data = check_word(data, "data")
     y0, y1 = threefry2x32(key, np.zeros(1, np.uint32), np.array([data], np.uint32))
     return np.concatenate([y0, y1])
 
@@ -208,10 +187,7 @@ def derive_key(key, *indices: int) -> np.ndarray:
     Returns:
         uint32[2]; `key_data(key)` itself when no index is given.
     """
-    key = key_data(key)
-    for index in indices:
-        key = fold_in(key, _check_word(index, "indices"))
-    return key
+    return fold_indices(key_data(key), indices, fold_in)
 
 
 def random_bits(key, shape) -> np.ndarray:
@@ -242,7 +218,11 @@ def uniform(key, shape) -> np.ndarray:
     Returns:
         float32 array of `shape`, values in [0, 1) on a grid of 2**-23.
     """
-    bits = random_bits(key, shape)
+    return uniform_from_bits(random_bits(key, shape))
+
+
+def uniform_from_bits(bits: np.ndarray) -> np.ndarray:
+    """uint32 bits (overwritten) -> float32 in [0, 1), as `jax.random.uniform` maps them."""
     bits >>= 9
     bits |= np.float32(1.0).view(np.uint32)                          # 0x3F800000
     floats = bits.view(np.float32)
@@ -269,13 +249,19 @@ def randint(key, shape, minval: int, maxval: int) -> np.ndarray:
     Returns:
         int32 array of `shape`, in [minval, maxval) (all `minval` if `maxval <= minval`).
     """
-    for name, v in (("minval", minval), ("maxval", maxval)):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) \
-                or not INT32_MIN <= v <= INT32_MAX:
-            raise ValueError(f"{name} must be an int in the int32 range, got {v!r}")
-    minval, maxval, shape = int(minval), int(maxval), _check_shape(shape)
+    minval, maxval = check_int32(minval, "minval"), check_int32(maxval, "maxval")
+    shape = check_shape(shape)
     k_hi, k_lo = split(key, 2)
     hi, lo = random_bits(k_hi, shape).ravel(), random_bits(k_lo, shape).ravel()
+    return randint_from_bits(hi, lo, minval, maxval).reshape(shape)
+
+
+def randint_from_bits(hi: np.ndarray, lo: np.ndarray, minval: int, maxval: int) -> np.ndarray:
+    """`randint`'s values from the bits of its two keys, `split(key, 2)` (both overwritten).
+
+    Returns:
+        int32, shaped like `hi` (a view of its buffer).
+    """
     span = np.uint32((maxval - minval) if maxval > minval else 1)
     multiplier = np.uint32((((2**16 % int(span)) ** 2) & MASK32) % int(span))  # wraps too
     hi %= span
@@ -285,4 +271,4 @@ def randint(key, shape, minval: int, maxval: int) -> np.ndarray:
     hi %= span
     out = hi.view(np.int32)                                          # offset < 2**32, as int32
     out += np.int32(minval)                                          # wraps back into range
-    return out.reshape(shape)
+    return out

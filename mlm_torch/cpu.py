@@ -1,11 +1,10 @@
 """The native path for CPU tensors: draw few random bits, then touch only the candidates.
 
 On a GPU the cost of masking is memory traffic; on a CPU it is two other things. First, the
-generator: torch's CPU Mersenne Twister spends about 2 ns per 32 random bits, so a float32
-uniform per position costs three times what the whole job would at memory speed (24 bytes per
-token at a few tens of GB/s: well under a nanosecond). Second, dispatch: a small
-torch op costs a few microseconds on a CPU whatever its size, and a batch of 4096 tokens is
-done in fewer microseconds than a dozen ops take to dispatch. So this path
+generator: torch's CPU Mersenne Twister produces random bits more slowly than memory delivers
+tokens, so a float32 uniform per position would make the draws, not the data, the cost of the
+whole job. Second, dispatch: a small torch op has a fixed cost on a CPU whatever its size, and a
+small batch needs fewer positions' work than a dozen ops cost to dispatch. So this path
 
 * draws 8 random bits per position, not 32. They are the high byte of the position's 24-bit
   uniform `k` (the resolution of a float32 uniform): where that byte alone puts `k` at or above
@@ -13,8 +12,10 @@ done in fewer microseconds than a dozen ops take to dispatch. So this path
 * for the other positions (the candidates, ~15%) draws one 64-bit word each: its low 16 bits
   complete `k`, its upper 48 bits become the random id should the position need one;
 * does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
-  at a fraction of the dispatch cost, and `flatnonzero` is up to three times faster than
-  `torch.nonzero` on these inputs (measured on 2 cores: 4096 to 262144 positions).
+  with less dispatch cost per op than torch's. `python -m verify.bench` measures the result.
+
+The candidates are handled `CHUNK` positions at a time, in row-major order, so beyond the two
+outputs the path holds one byte per position (the high bytes) and a bounded slice of work.
 
 The stream (what a `torch.Generator` seed pins):
 
@@ -39,22 +40,40 @@ import numpy as np
 import torch
 
 from mlm_ref.config import MaskingConfig
+from mlm_ref.validation import special_ids
 
-__all__ = ["mask_tokens_cpu"]
+__all__ = ["mask_tokens_cpu", "eligible_ids", "CHUNK", "TABLE_MAX"]
+
+# Positions per slice of the candidate work (~15% of them are candidates).
+CHUNK = 2**18
+# Eligibility is a table lookup when the largest special id is at most this; else np.isin.
+TABLE_MAX = 2**16
 
 _K_BITS = 24                       # resolution of k, as of a float32 uniform
 _LOW_BITS = _K_BITS - 8            # bits of k drawn for candidates only
 
 
 @functools.lru_cache(maxsize=64)
-def eligibility_table(config: MaskingConfig) -> tuple[np.ndarray, int]:
-    """`(table, top)`: `table[min(id, top)]` is True where a token may be selected (read-only;
-    shared by every path of mlm_torch)."""
+def _eligibility_table(config: MaskingConfig):
+    """`(table, top)` with `table[min(id, top)]` True where an id may be selected, or
+    `(None, None)` when the special ids are too large for a table (read-only)."""
     top = max(config.ineligible_tokens) + 1
+    if top > TABLE_MAX:
+        return None, None
     table = np.ones(top + 1, dtype=bool)               # ids above `top` share table[top]
     table[list(config.ineligible_tokens)] = False
     table.flags.writeable = False
     return table, top
+
+
+def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
+    """True where an id (any NumPy integer dtype) may be selected."""
+    table, top = _eligibility_table(config)
+    if table is not None:
+        # np.minimum keeps the dtype: uint64 ids >= 2**63 map to `top`, not to a negative index
+        return table[np.minimum(ids, top)]
+    special = np.array(special_ids(config, int(np.iinfo(ids.dtype).max)), dtype=ids.dtype)
+    return ~np.isin(ids, special)
 
 
 @functools.lru_cache(maxsize=64)
@@ -64,16 +83,14 @@ def _plan(config: MaskingConfig):
     k_random, k_keep, k_select = (math.ceil(t * 2 ** _K_BITS) for t in (p * r, p * (r + n), p))
     k_keep, k_random = min(k_keep, k_select), min(k_random, k_keep, k_select)  # float64 sums
     candidate_bytes = -(-k_select >> _LOW_BITS)        # ceil: a byte below it may select
-    eligible, top = eligibility_table(config)
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
-    return k_random, k_keep, k_select, candidate_bytes, top, eligible, \
-        excluded - np.arange(excluded.size)
+    return k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size)
 
 
 def _words(n: int, generator) -> np.ndarray:
     """n uniformly random 64-bit words from `generator`, as NumPy uint64."""
-    w = np.empty(n, dtype=np.int64)         # NumPy allocates faster than torch does
+    w = np.empty(n, dtype=np.int64)         # a NumPy buffer: the bookkeeping is NumPy's
     torch.from_numpy(w).random_(-2 ** 63, None, generator=generator)
     return w.view(np.uint64)
 
@@ -92,20 +109,29 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     Returns:
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
-    k_random, k_keep, k_select, candidate_bytes, top, eligible, shift = _plan(config)
+    plan = _plan(config)
     x_masked = x.clone(memory_format=torch.contiguous_format)
     y = torch.full(x.shape, config.padding_token, dtype=x.dtype)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
 
     high = _high_bytes(flat_x.size, generator)                              # [N]
+    for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
+        s = slice(start, min(flat_x.size, start + CHUNK))
+        _mask_candidates(flat_x[s], flat_y[s], high[s], plan, config, generator)
+    return x_masked, y
+
+
+def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
+    """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place."""
+    k_random, k_keep, k_select, candidate_bytes, shift = plan
     where = (np.flatnonzero(high < candidate_bytes) if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
     k = np.left_shift(high[where], _LOW_BITS, dtype=np.uint32) | (word & 0xFFFF)
 
     original = flat_x[where]
-    selected = eligible.take(original, mode="clip") & (k < k_select)     # ids > top: eligible
-    value = np.where(selected & (k >= k_keep), config.mask_token, original)
+    selected = eligible_ids(original, config) & (k < k_select)
+    value = np.where(selected & (k >= k_keep), original.dtype.type(config.mask_token), original)
     to_random = selected & (k < k_random)
     t = (word[to_random] >> _LOW_BITS) % config.n_random
     if shift.size:
@@ -113,5 +139,4 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     value[to_random] = t
     # candidates that were not selected write back their own token and a padding label
     flat_x[where] = value
-    flat_y[where] = np.where(selected, original, config.padding_token)
-    return x_masked, y
+    flat_y[where] = np.where(selected, original, original.dtype.type(config.padding_token))

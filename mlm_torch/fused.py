@@ -26,6 +26,8 @@ import torch
 from mlm_ref import threefry as np_threefry
 from mlm_ref.config import MaskingConfig
 
+from . import threefry
+
 __all__ = ["triton_available", "use_fused", "mask_tokens_native", "mask_tokens_exact"]
 
 # dtypes the kernels are compiled for; others fall back to the torch path
@@ -112,7 +114,6 @@ def _exact_keys(key, device: torch.device, split_in_kernel: bool | None):
     Keys are read exactly as `mlm_torch.threefry.key_data` reads them (same checks, same bit
     patterns), so the fused and the torch exact paths accept the same keys.
     """
-    from . import threefry
     if split_in_kernel is None:
         split_in_kernel = isinstance(key, torch.Tensor) and key.device.type != "cpu"
     if split_in_kernel:

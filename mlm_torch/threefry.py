@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import torch
+
+from mlm_ref.keys import check_key_meta, fold_indices, key_words
+from mlm_ref.validation import check_count, check_int32, check_shape, check_word
 
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
            "uniform", "randint"]
@@ -34,7 +36,6 @@ __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random
 MASK32 = 0xFFFFFFFF
 PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
 ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _signed(v: int) -> int:
@@ -74,8 +75,9 @@ def _injections(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _rotation_operands(device: torch.device) -> dict[int, tuple[torch.Tensor, ...]]:
     """Per device, for each rotation r: `(r, 32 - r, 2**r - 1)` as 0-d int32 tensors.
 
-    A Python int operand is converted to a tensor on every call, which on a CPU doubles the
-    cost of a small shift or mask; three of a round's six kernels take one.
+    A Python int operand is converted to a tensor on every call, a fixed cost that a small
+    shift or mask would pay in every round; three of a round's six kernels take one. (Timings:
+    `python -m verify.bench`.)
     """
     return {r: tuple(torch.tensor(v, dtype=torch.int32, device=device)
                      for v in (r, 32 - r, (1 << r) - 1))
@@ -114,11 +116,11 @@ def _threefry_i32(key: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor):
 def key_data(key, device=None) -> torch.Tensor:
     """Raw threefry key data from an int seed or from key data, as int64[2] uint32 values.
 
-    An int seed means `jax.random.key(seed)` in JAX's default 32-bit mode: `(0, seed mod 2**32)`
-    (a Python int must fit in int64, as in JAX). Key data may be a tensor, sequence or NumPy
-    array of two integers. int32 and uint32 tensors are read as bit patterns; other host values
-    must lie in [0, 2**32). A tensor already on an accelerator is only masked to 32 bits, never
-    checked (checking would read it back to the host).
+    The rule is `mlm_ref.keys` (the same in every backend): an int seed means
+    `jax.random.key(seed)` in JAX's default 32-bit mode, `(0, seed mod 2**32)`; key data is two
+    uint32 words (int32 words as bit patterns) as a tensor, sequence or NumPy array. A tensor
+    already on an accelerator is checked for dtype and shape only and its words taken modulo
+    2**32 (checking values would read it back to the host).
 
     Args:
         key: an int seed or key data of shape (2,).
@@ -130,73 +132,42 @@ def key_data(key, device=None) -> torch.Tensor:
     if device is None:
         device = key.device if isinstance(key, torch.Tensor) else torch.device("cpu")
     if isinstance(key, torch.Tensor) and key.device.type != "cpu":
-        if key.shape != (2,) or key.dtype.is_floating_point or key.dtype.is_complex \
-                or key.dtype == torch.bool:
-            raise TypeError(f"key data must be an integer tensor of shape (2,), "
-                            f"got {key.dtype} with shape {tuple(key.shape)}")
+        kind = ("b" if key.dtype == torch.bool else
+                "f" if key.dtype.is_floating_point or key.dtype.is_complex else
+                "i" if key.is_signed() else "u")
+        form = check_key_meta(tuple(key.shape), kind, str(key.dtype))
         bits = key.view(torch.int32) if key.dtype == torch.uint32 else key
-        return (_to_u32_in_i64(bits) if bits.dtype == torch.int32
+        bits = (_to_u32_in_i64(bits) if bits.dtype == torch.int32
                 else bits.to(torch.int64) & MASK32).to(device)
-    k0, k1 = _host_key(key)
+        return torch.stack([torch.zeros_like(bits), bits]) if form == "seed" else bits
+    k0, k1 = key_words(key)
     out = torch.full((2,), k0, dtype=torch.int64, device=device)   # a fill, not a host copy
     out[1] = k1
     return out
 
 
-def _host_key(key) -> tuple[int, int]:
-    """The two uint32 words of a key given on the host (seed, sequence, array, CPU tensor)."""
-    if isinstance(key, bool) or (isinstance(key, torch.Tensor) and key.dtype == torch.bool):
-        raise TypeError(f"key must be an int seed or uint32[2] key data, got {key!r}")
-    if isinstance(key, numbers.Integral):
-        if isinstance(key, int) and not -(2**63) <= key < 2**63:
-            raise ValueError(f"key: an int seed must fit in int64 (as in JAX), got {key}")
-        return 0, int(key) & MASK32
-    try:
-        t = torch.as_tensor(key, device="cpu")
-    except Exception as e:
-        raise TypeError(f"key must be an int seed or uint32[2] key data, got {key!r}") from e
-    if t.shape != (2,) or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-        raise TypeError(f"key must be an int seed or integer key data of shape (2,), "
-                        f"got {type(key).__name__} with shape {tuple(t.shape)}, dtype {t.dtype}")
-    if t.dtype == torch.int32:
-        return tuple(v & MASK32 for v in t.tolist())
-    values = t.tolist()
-    if not all(0 <= v <= MASK32 for v in values):
-        raise ValueError(f"key data must hold two integers in [0, 2**32), got {values}")
-    return values[0], values[1]
-
-
-def _check_shape(shape) -> tuple[int, ...]:
-    if isinstance(shape, (numbers.Integral, str, bytes)) or not hasattr(shape, "__iter__"):
-        raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
-    shape = tuple(shape)
-    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
-               for d in shape):
-        raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
-    return tuple(int(d) for d in shape)
-
-
 def _bits_i32(key, shape, device) -> tuple[tuple[int, ...], torch.Tensor]:
     """JAX's 32-bit random bits over `shape`, flat, as int32 bit patterns."""
-    key, shape = key_data(key, device), _check_shape(shape)
+    key, shape = key_data(key, device), check_shape(shape)
     return shape, counter_bits(key, math.prod(shape))
 
 
-def counter_bits(key: torch.Tensor, n: int) -> torch.Tensor:
-    """The bits of counters 0..n-1 under `key`: int32 [n], or [m, n] for key data [m, 2].
+def counter_bits(key: torch.Tensor, n: int, start: int = 0) -> torch.Tensor:
+    """The bits of counters start..start+n-1 under `key`: int32 [n], or [m, n] for key data
+    [m, 2].
 
     Partitionable layout: flat (row-major) element i hashes the 64-bit counter i, split into
     words (hi, lo); the bits are the xor of the two output words. m keys go through the rounds
-    side by side: the kernels of one hash, each on m times the data. Where a kernel costs its
-    launch (small batches, a CPU) that is nearly m times cheaper than m hashes; where it costs
-    its data, about the same.
+    side by side: the kernels of one hash, each on m times the data. Where a kernel's cost is
+    its launch (small batches, a CPU), that saves m - 1 launches per kernel; where it is its
+    data, it saves nothing and costs nothing. (Timings: `python -m verify.bench`.)
     """
     rows = key.shape[:-1]                            # () or (m,)
-    if n <= 2**31:                                   # hi word is 0 everywhere: a 0-d zero
+    if start + n <= 2**31:                           # hi word is 0 everywhere: a 0-d zero
         hi = torch.zeros((), dtype=torch.int32, device=key.device)
-        lo = torch.arange(n, dtype=torch.int32, device=key.device)
+        lo = torch.arange(start, start + n, dtype=torch.int32, device=key.device)
     else:
-        i = torch.arange(n, dtype=torch.int64, device=key.device)
+        i = torch.arange(start, start + n, dtype=torch.int64, device=key.device)
         hi, lo = (i >> 32).to(torch.int32), _to_i32(i)
     if rows:                                         # each row's counters, overwritten below
         lo = lo.expand(*rows, n).clone()
@@ -238,19 +209,11 @@ def split(key, num: int = 2, device=None) -> torch.Tensor:
     Returns:
         int64[num, 2] uint32 values, on the key's device (or `device`).
     """
-    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 0:
-        raise ValueError(f"num must be a non-negative int, got {num!r}")
+    num = check_count(num, "num")
     key = key_data(key, device)
     lo = torch.arange(int(num), dtype=torch.int32, device=key.device)
     y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
     return _to_u32_in_i64(torch.stack([y0, y1], dim=1))                    # [num, 2]
-
-
-def _check_word(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-            or not 0 <= value <= MASK32:
-        raise ValueError(f"{name} must be an integer in [0, 2**32), got {value!r}")
-    return int(value)
 
 
 def fold_in(key, data: int, device=None) -> torch.Tensor:
@@ -259,7 +222,7 @@ def fold_in(key, data: int, device=None) -> torch.Tensor:
     Returns:
         int64[2] uint32 values.
     """
-    data = _check_word(data, "data")
+    data = check_word(data, "data")
     key = key_data(key, device)
     lo = torch.full((1,), _signed(data), dtype=torch.int32, device=key.device)
     y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
@@ -272,10 +235,7 @@ def derive_key(key, *indices: int, device=None) -> torch.Tensor:
     Returns:
         int64[2] uint32 values; `key_data(key)` when no index is given.
     """
-    key = key_data(key, device)
-    for index in indices:
-        key = fold_in(key, _check_word(index, "indices"))
-    return key
+    return fold_indices(key_data(key, device), indices, fold_in)
 
 
 def random_bits(key, shape, device=None) -> torch.Tensor:
@@ -320,11 +280,7 @@ def randint(key, shape, minval: int, maxval: int, device=None) -> torch.Tensor:
     Returns:
         int32 tensor of `shape` in [minval, maxval) (all `minval` if `maxval <= minval`).
     """
-    for name, v in (("minval", minval), ("maxval", maxval)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) \
-                or not INT32_MIN <= v <= INT32_MAX:
-            raise ValueError(f"{name} must be an int in the int32 range, got {v!r}")
-    minval, maxval = int(minval), int(maxval)
+    minval, maxval = check_int32(minval, "minval"), check_int32(maxval, "maxval")
     span, multiplier = randint_span(minval, maxval)
     k_hi, k_lo = split(key, 2, device)
     shape, lo = _bits_i32(k_lo, shape, None)

@@ -1,0 +1,125 @@
+"""The input rules of the contract (section 2), written once for every backend.
+
+Each rule is a function of plain metadata (a dtype's name, its largest value, a rank, the
+smallest id), so the NumPy, PyTorch and JAX backends apply the same rule, with the same
+exception type and message, to their own arrays. Each backend keeps only the checks that are
+about its own array type (a `torch.Tensor`, a generator's device, JAX's 64-bit mode).
+
+Also here: the argument checks of the threefry ports (shapes, 32-bit words, int32 bounds), which
+`mlm_ref.threefry` and `mlm_torch.threefry` share, and the rule for NumPy's `rng=` seeds.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .config import MaskingConfig, non_negative_int
+
+__all__ = ["check_ids_meta", "check_lowest_id", "check_input", "check_seed", "check_shape",
+           "check_word", "check_int32", "check_count", "special_ids"]
+
+MASK32 = 0xFFFFFFFF
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def check_ids_meta(dtype_name: str, *, integer: bool, max_value: int | None, ndim: int,
+                   config: MaskingConfig) -> None:
+    """Check what can be checked about token ids without reading them.
+
+    Args:
+        dtype_name: the dtype as the caller's framework spells it (used in messages).
+        integer: whether the dtype is an integer dtype (booleans are not).
+        max_value: the dtype's largest value (ignored when `integer` is False).
+        ndim: the rank.
+        config: the masking parameters.
+
+    Raises:
+        TypeError: not an integer dtype, or one too small to hold every id an output may hold.
+        ValueError: rank 0.
+    """
+    if not integer:
+        raise TypeError(f"x must hold integer token ids, got dtype {dtype_name}")
+    if ndim == 0:
+        raise ValueError("x must have rank >= 1 (documented layout [seq_len, batch]), "
+                         "got a scalar")
+    if max_value < config.max_output_id:
+        raise TypeError(f"x dtype {dtype_name} cannot hold token id {config.max_output_id} "
+                        f"(n_tokens={config.n_tokens}, mask_token={config.mask_token}, "
+                        f"padding_token={config.padding_token})")
+
+
+def check_lowest_id(lowest: int) -> None:
+    """Raise `ValueError` if the smallest token id is negative."""
+    if lowest < 0:
+        raise ValueError(f"x must hold non-negative token ids, found {lowest}")
+
+
+def check_input(x, config: MaskingConfig) -> np.ndarray:
+    """Return `x` as an ndarray after checking it against the contract's input rules.
+
+    Raises:
+        TypeError: not an integer array (booleans included), or a dtype too small for the ids.
+        ValueError: rank 0, or negative token ids.
+    """
+    x = np.asarray(x)
+    integer = x.dtype != np.bool_ and np.issubdtype(x.dtype, np.integer)
+    check_ids_meta(str(x.dtype), integer=integer,
+                   max_value=int(np.iinfo(x.dtype).max) if integer else None,
+                   ndim=x.ndim, config=config)
+    if x.size and np.issubdtype(x.dtype, np.signedinteger):
+        check_lowest_id(int(x.min()))
+    return x
+
+
+def special_ids(config: MaskingConfig, max_value: int) -> list[int]:
+    """The ineligible ids that a dtype whose largest value is `max_value` can hold.
+
+    Larger ones cannot occur in such an array, and cannot be compared with it without a cast.
+    """
+    return [t for t in config.ineligible_tokens if t <= max_value]
+
+
+def check_seed(seed, name: str = "rng") -> int:
+    """A seed for a native generator: a non-negative integer (not a bool, not a float).
+
+    Raises:
+        TypeError: not an integer (`1.5`, `"0"`, `True`).
+        ValueError: negative.
+    """
+    return non_negative_int(name, seed, "seed")
+
+
+def check_shape(shape) -> tuple[int, ...]:
+    """`shape` as a tuple of non-negative ints; like JAX, a sequence is required, not an int."""
+    if isinstance(shape, (numbers.Integral, str, bytes)) or not hasattr(shape, "__iter__"):
+        raise TypeError(f"shape must be a tuple of ints, got {shape!r}")
+    shape = tuple(shape)
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_))
+               and d >= 0 for d in shape):
+        raise ValueError(f"shape must hold non-negative ints, got {shape!r}")
+    return tuple(int(d) for d in shape)
+
+
+def _integer_in(value, name: str, low: int, high: int | None, what: str) -> int:
+    """`value` as an int in `[low, high]` (no upper bound when `high` is None)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) \
+            or value < low or (high is not None and value > high):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return int(value)
+
+
+def check_word(value, name: str) -> int:
+    """`value` as an int in [0, 2**32) (JAX refuses other Python ints with OverflowError)."""
+    return _integer_in(value, name, 0, MASK32, "an integer in [0, 2**32)")
+
+
+def check_int32(value, name: str) -> int:
+    """`value` as an int in the int32 range (`randint`'s bounds in JAX's 32-bit mode)."""
+    return _integer_in(value, name, INT32_MIN, INT32_MAX, "an int in the int32 range")
+
+
+def check_count(value, name: str) -> int:
+    """`value` as a non-negative int (e.g. `split`'s number of keys)."""
+    return _integer_in(value, name, 0, None, "a non-negative int")

@@ -1,0 +1,158 @@
+"""Peak extra memory of the maskers, as a multiple of the input's size (CPU).
+
+For each backend, mode and dtype, one call on `n` token ids: the peak of the memory the call
+holds beyond what was held before it (its two outputs included), divided by the input's bytes.
+NumPy's allocations are counted with `tracemalloc` (NumPy reports its buffers to it); torch's
+CPU allocations are not, so for torch the process's peak resident set (`VmHWM`, reset through
+`/proc/self/clear_refs`, Linux only) is read around the call instead. Each measurement follows a
+small warm-up call, so that one-time costs (imports, caches, thread pools) are not counted.
+
+    python verify/bench/memory.py [--n 16777216] [--dtypes uint8,int64]
+
+docs/exact-mode.md and docs/contract.md state the bound these numbers are held to;
+`tests/test_memory_bound.py` checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import tracemalloc
+
+import numpy as np
+
+def config_kwargs(dtype: str) -> dict:
+    """BERT's special ids, and a vocabulary as large as BERT's or as `dtype` holds."""
+    return dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102),
+                n_tokens=min(30522, int(np.iinfo(dtype).max) + 1))
+
+
+def _batch(n: int, dtype: str) -> np.ndarray:
+    """`n` ids in `dtype`: random ids with some padding, contiguous."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, config_kwargs(dtype)["n_tokens"], size=n, dtype=np.int64).astype(dtype)
+    x[::16] = 0
+    return x
+
+
+def _numpy_call(mode: str, dtype: str):
+    import mlm_ref
+    config = mlm_ref.MaskingConfig(**config_kwargs(dtype))
+    if mode == "native":
+        return lambda x: mlm_ref.mask_tokens(x, config, rng=0)
+    return lambda x: mlm_ref.mask_tokens_exact(x, config, key=0)
+
+
+def _torch_call(mode: str, dtype: str):
+    import torch
+    import mlm_torch
+    config = mlm_torch.MaskingConfig(**config_kwargs(dtype))
+    if mode == "native":
+        return lambda x: mlm_torch.mask_tokens(x, config, generator=torch.Generator()
+                                               .manual_seed(0))
+    return lambda x: mlm_torch.mask_tokens_exact(x, config, key=0)
+
+
+def _peak_tracemalloc(call, x) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = call(x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    del out
+    return peak - before
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def _peak_rss(call, x) -> int:
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:   # resets VmHWM to the current RSS
+        f.write("5")
+    before = _status_kib("VmRSS")
+    out = call(x)
+    peak = _status_kib("VmHWM")
+    del out
+    return (peak - before) * 1024
+
+
+def rss_available() -> bool:
+    """Whether the torch measurement can run here (Linux with a resettable VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _status_kib("VmHWM")
+    except OSError:
+        return False
+    return True
+
+
+def measure(n: int = 2**24, dtypes=("uint8", "int64"), backends=("numpy", "torch"),
+            modes=("native", "exact")) -> list[dict]:
+    """Peak extra bytes of one masking call, per backend, mode and dtype, on the CPU.
+
+    Returns:
+        One dict per measurement: backend, mode, dtype, n, input_bytes, peak_extra_bytes,
+        multiple (peak_extra_bytes / input_bytes; the two outputs alone make 2), method.
+    """
+    rows = []
+    for backend in backends:
+        if backend == "torch":
+            try:
+                import torch
+            except ImportError:
+                continue
+            if not rss_available():
+                continue
+        for mode in modes:
+            for dtype in dtypes:
+                call = (_numpy_call if backend == "numpy" else _torch_call)(mode, dtype)
+                x = _batch(n, dtype)
+                if backend == "torch":
+                    x = torch.from_numpy(x)
+                call(x[:4096])                                       # warm-up
+                if backend == "numpy":
+                    peak, method = _peak_tracemalloc(call, x), "tracemalloc"
+                else:
+                    peak, method = _peak_rss(call, x), "VmHWM"
+                nbytes = int(x.nbytes) if backend == "numpy" else x.numel() * x.element_size()
+                rows.append(dict(backend=backend, mode=mode, dtype=dtype, n=n,
+                                 input_bytes=nbytes, peak_extra_bytes=int(peak),
+                                 multiple=round(peak / nbytes, 2), method=method))
+                del x
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2**24, help="token ids per call")
+    parser.add_argument("--dtypes", default="uint8,int64")
+    parser.add_argument("--backends", default="numpy,torch")
+    args = parser.parse_args(argv)
+    rows = measure(args.n, args.dtypes.split(","), args.backends.split(","))
+    print(f"{'backend':8} {'mode':7} {'dtype':7} {'n':>11} {'input MiB':>10} "
+          f"{'peak extra MiB':>15} {'multiple':>9}  method")
+    for r in rows:
+        print(f"{r['backend']:8} {r['mode']:7} {r['dtype']:7} {r['n']:>11} "
+              f"{r['input_bytes'] / 2**20:>10.1f} {r['peak_extra_bytes'] / 2**20:>15.1f} "
+              f"{r['multiple']:>9.2f}  {r['method']}")
+    return 0
+
+
+if __name__ == "__main__":
+    # run as a script from anywhere: the repository root holds mlm_ref and mlm_torch
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__)))))
+    raise SystemExit(main())
