@@ -123,10 +123,6 @@ def mask_tokens(x, config: MaskingConfig, *, key, check_ids: bool = True):
     return mask_tokens_jit(x, as_key(key), config)
 
 
-# The former private name, kept until verify/bench_maskers.py imports `mask_tokens_jit`.
-_mask_tokens = mask_tokens_jit
-
-
 class MLM(MaskerBase):
     """BERT's masked-language-model masking (JAX).
 

@@ -4,11 +4,9 @@ verify/bench/memory.py (tracemalloc for NumPy, the peak resident set for torch).
 
 import importlib.util
 import os
-import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 MiB = 2**20
 
 # (backend, mode) -> (bytes per position beyond the outputs, constant bytes): docs/contract.md
@@ -17,10 +15,8 @@ BOUNDS = {("numpy", "native"): (5, 8 * MiB), ("numpy", "exact"): (0, 8 * MiB),
 
 
 def _memory():
-    spec = importlib.util.spec_from_file_location("bench_memory", ROOT / "verify/bench/memory.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from verify.bench import memory
+    return memory
 
 
 def _check(rows):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import itertools
 from typing import Any, Callable
 
@@ -113,7 +112,7 @@ def _ours_torch(config: MaskingConfig, device: str) -> list[Masker]:
 
 def _ours_jax(config: MaskingConfig, device: str) -> list[Masker]:
     import jax
-    from mlm_jax.mlm import _mask_tokens
+    from mlm_jax import mask_tokens_jit
     platform = "gpu" if device == "cuda" else "cpu"
     target = jax.devices(platform)[0]           # raises when JAX has no such device
     keys = itertools.cycle(list(jax.random.split(jax.random.key(0, impl="threefry2x32"), 64)))
@@ -127,7 +126,7 @@ def _ours_jax(config: MaskingConfig, device: str) -> list[Masker]:
 
     def call(a):  # the jit'd core: input checks (one read-back of min(x)) stay outside
         with x64():
-            return _mask_tokens(a[0], a[1], config)
+            return mask_tokens_jit(a[0], a[1], config)
 
     return [Masker("jax", "exact", setup, call, fresh=lambda x: (x, next(keys)),
                    sync=lambda out: jax.block_until_ready(out), note="jax.jit")]

@@ -7,7 +7,7 @@ CPU allocations are not, so for torch the process's peak resident set (`VmHWM`, 
 `/proc/self/clear_refs`, Linux only) is read around the call instead. Each measurement follows a
 small warm-up call, so that one-time costs (imports, caches, thread pools) are not counted.
 
-    python verify/bench/memory.py [--n 16777216] [--dtypes uint8,int64]
+    python -m verify.bench.memory [--n 16777216] [--dtypes uint8,int64]
 
 docs/exact-mode.md and docs/contract.md state the bound these numbers are held to;
 `tests/test_memory_bound.py` checks it.
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import sys
 import tracemalloc
 
 import numpy as np
@@ -152,7 +150,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    # run as a script from anywhere: the repository root holds mlm_ref and mlm_torch
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-        __file__)))))
     raise SystemExit(main())

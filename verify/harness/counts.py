@@ -133,7 +133,7 @@ class Counts:
     def update(self, x: torch.Tensor, x_after: torch.Tensor, out: torch.Tensor, y: torch.Tensor):
         """Add one call: `x` the harness's copy of the input, `x_after` the caller's input as it
         is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here."""
-        cfg, v = self.config, self.config.n_tokens
+        cfg = self.config
         x, x_after, out, y = (t.to(self.device, torch.int64) for t in (x, x_after, out, y))
         eligible = self._is_eligible(x)                               # [seq_len, batch]
         labelled = y != cfg.padding_token                             # [seq_len, batch]
@@ -153,7 +153,6 @@ class Counts:
         self._call += 1
 
     def _tables(self, x, code):
-        n, b = self.seq_len, self.batch
         strata = [self._offset["pos"] + self._pos, self._offset["col"] + self._col]
         if self._sep is not None:
             is_sep = (x == self._sep).to(torch.int32)
