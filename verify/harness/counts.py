@@ -101,14 +101,19 @@ class Counts:
         self.dispersion = torch.zeros(2, 3, dtype=torch.float64, device=device)
         self.host_problems: dict[str, list[str]] = {}
         self._prev = None  # codes and outputs of the previous call
+        self._seg = None   # segment index * CODES of the last input (a replay reuses it)
         self._call = 0
         self._ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
         self._exclude = torch.tensor(config.random_exclude, dtype=torch.int64, device=device)
-        eligible_id = torch.ones(v, dtype=torch.int64, device=device)
-        eligible_id[[t for t in config.ineligible_tokens if t < v]] = 0
-        self._eligible_id = eligible_id                                        # [n_tokens]
+        top = max(config.ineligible_tokens) + 1
+        self._eligible_id = None                                    # [top] where small enough
+        if top <= ID_TABLE_MAX:
+            self._eligible_id = torch.ones(top, dtype=torch.bool, device=device)
+            self._eligible_id[list(config.ineligible_tokens)] = False
         self._pos = torch.arange(seq_len, device=device)[:, None].expand(seq_len, batch)
         self._col = torch.arange(batch, device=device)[None, :].expand(seq_len, batch)
+        self._pos_base = (self._pos * CODES).to(torch.int32).contiguous()    # [seq_len, batch]
+        self._col_base = (self._col * CODES).to(torch.int32).contiguous()    # [seq_len, batch]
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         p = config.masking_prob
         self._p, self._q_mask = p, config.outcome_probs(_drawable_original(config)).mask \
@@ -119,11 +124,11 @@ class Counts:
         self.host_problems.setdefault(check, []).append(message)
 
     def _is_eligible(self, x: torch.Tensor) -> torch.Tensor:
-        if self.id_table:  # a table lookup is cheaper than isin; ids past the table: isin
-            inside = x < self.config.n_tokens
-            return torch.where(inside, self._eligible_id[x.clamp(0, self.config.n_tokens - 1)]
-                               .bool(), ~torch.isin(x, self._ineligible))
-        return ~torch.isin(x, self._ineligible)
+        if self._eligible_id is None:
+            return ~torch.isin(x, self._ineligible)
+        # a table lookup is cheaper than isin; every id past the table is eligible
+        top = self._eligible_id.numel()
+        return torch.where(x < top, self._eligible_id[x.clamp(0, top - 1)], True)
 
     def _drawable(self, t: torch.Tensor) -> torch.Tensor:
         ok = (t >= 0) & (t < self.config.n_tokens)
@@ -143,42 +148,56 @@ class Counts:
         self.invariants += torch.stack([
             (x_after != x).sum(), (labelled & (y != x)).sum(), (~labelled & (out != x)).sum(),
             (labelled & ~eligible).sum(), (labelled & ~is_mask & ~is_orig & ~drawable_out).sum()])
-        outcome = torch.where(is_mask, 0, torch.where(is_orig, 1, 2))  # [seq_len, batch]
-        code = torch.where(sel, 2 + outcome + 3 * (~drawable_x).long(), eligible.long())
-        self._tables(x, code)
+        # int32 codes: half the memory traffic of int64 through every table below
+        outcome = torch.where(is_mask, 0, torch.where(is_orig, 1, 2)).to(torch.int32)
+        code = torch.where(sel, 2 + outcome + 3 * (~drawable_x).to(torch.int32),
+                           eligible.to(torch.int32))                  # [seq_len, batch]
+        at_col = self._tables(x, code)
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
-        self._sequences(eligible, sel, code)
+        self._sequences(at_col)
         self._prev = (code, out)
         self._call += 1
 
     def _tables(self, x, code):
-        strata = [self._offset["pos"] + self._pos, self._offset["col"] + self._col]
+        """Add the code counts of every stratum; each stratum's index is computed in int32 and
+        counted into its own slice of the combined table."""
+        code32 = code
+        strata = [("pos", self._pos_base + code32), ("col", self._col_base + code32)]
         if self._sep is not None:
-            is_sep = (x == self._sep).to(torch.int32)
-            seg = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep).clamp_(max=SEGMENTS - 1)
-            strata.append(self._offset["seg"] + seg.long())
+            if not (is_replay(self._call) and self._seg is not None):  # a replay: same input
+                is_sep = (x == self._sep).to(torch.int32)
+                self._seg = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep) \
+                    .clamp_(max=SEGMENTS - 1) * CODES
+            strata.append(("seg", self._seg + code32))
         else:
-            strata.append(torch.full_like(x, self._offset["seg"]))
-        strata.append(self._offset["idbin"] + x.clamp(0, self.config.n_tokens - 1)
-                      * self.coarse // self.config.n_tokens)
-        if self.id_table:
-            v = self.config.n_tokens
-            xi = x.clamp(0, v - 1)   # ids past the vocabulary are special ones: code 0 below
+            strata.append(("seg", code32))
+        v = self.config.n_tokens
+        xi = x.clamp(0, v - 1)   # ids past the vocabulary are special ones: code 0
+        if not self.id_table:  # else the id ranges are summed from the id table on the host
+            strata.append(("idbin", (xi * self.coarse // v).to(torch.int32) * CODES + code32))
+        else:
             # eligible positions only, so a special id past the vocabulary never counts as xi
             per_id = torch.bincount(torch.where(code >= 1, xi * 2 + (code >= 2), 2 * v)
                                     .flatten(), minlength=2 * v + 1)[:2 * v]
             occurrences = per_id[0::2] + per_id[1::2]                          # [n_tokens]
             # how much more often than a uniform id the id occurs in this call, in octaves
-            share = occurrences[xi].double() * (self.config.n_tokens / xi.numel())
-            rep = (torch.log2(share.clamp(min=1e-9)) + REPEAT_CLASSES // 2).long() \
+            share = occurrences[xi].to(torch.float32) * (v / xi.numel())
+            rep = (torch.log2(share.clamp_(min=1e-9)) + REPEAT_CLASSES // 2).to(torch.int32) \
                 .clamp_(0, REPEAT_CLASSES - 1)
-            strata += [self._offset["repeat"] + rep, self._offset["id"] + xi]
+            strata += [("repeat", rep * CODES + code32),
+                       ("id", xi.to(torch.int32) * CODES + code32)]
             self._dispersion_terms(per_id[1::2], occurrences, 1)
-        idx = torch.stack(strata) * CODES + code                      # [strata, seq_len, batch]
-        self.table += torch.bincount(idx.flatten(), minlength=self.table.numel())
-        self.by_call[self._call] += torch.bincount(code.flatten(), minlength=CODES)
-        self._position_dispersion(code)
+        per_call = {}
+        for name, idx in strata:
+            lo, size = self._offset[name] * CODES, self._strata[name] * CODES
+            per_call[name] = torch.bincount(idx.flatten(), minlength=size)
+            self.table[lo:lo + size] += per_call[name]
+        at_pos = per_call["pos"].view(self.seq_len, CODES)               # [seq_len, CODES]
+        self.by_call[self._call] += at_pos.sum(0)
+        # selected count at each position across the call's columns vs Binomial(eligible, p)
+        self._dispersion_terms(at_pos[:, 2:].sum(1), at_pos[:, 1:].sum(1), 0)
+        return per_call["col"].view(self.batch, CODES)                   # [batch, CODES]
 
     def _dispersion_terms(self, k, m, index: int):
         """Add sum (k - m p)^2 / (m p q), the group count and the summed variance of the terms
@@ -192,10 +211,6 @@ class Counts:
         term = torch.where(use, (k - m * p) ** 2 / npq, 0.0)
         var = torch.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
         self.dispersion[index] += torch.stack([term.sum(), use.sum().double(), var.sum()])
-
-    def _position_dispersion(self, code):
-        """Selected count at each position across the call's columns vs Binomial(eligible, p)."""
-        self._dispersion_terms((code >= 2).sum(1), (code >= 1).sum(1), 0)
 
     def _pairs(self, code, out):
         n_pairs = [code[:-1] * CODES + code[1:], code[:, :-1] * CODES + code[:, 1:]]
@@ -236,15 +251,16 @@ class Counts:
         self.orig_by_pos += torch.bincount(bucket * c1 + torch.where(other, x_bin, c),
                                            minlength=POS_BUCKETS * c1)
 
-    def _sequences(self, eligible, sel, code):
+    def _sequences(self, at_col):
+        """Per sequence (column): the selected count, and [MASK] among selected drawable
+        originals vs the binomial; `at_col` holds the call's code counts `[batch, CODES]`."""
         n1 = self.seq_len + 1
-        idx = eligible.sum(0) * n1 + sel.sum(0)  # [batch]
+        idx = at_col[:, 1:].sum(1) * n1 + at_col[:, 2:].sum(1)             # [batch]
         self.seq_hist += torch.bincount(idx, minlength=n1 * n1)
-        # [MASK] outcomes among a sequence's selected drawable originals vs the binomial
         q = self._q_mask
         if 0.0 < q < 1.0:
-            m = ((code >= 2) & (code <= 4)).sum(0).double()                   # [batch]
-            k = (code == 2).sum(0).double()
+            m = at_col[:, 2:5].sum(1).double()                                  # [batch]
+            k = at_col[:, 2].double()
             use = m >= DISPERSION_MIN
             mpq = torch.where(use, m * q * (1 - q), 1.0)
             self.seq_mask += torch.stack([
@@ -257,6 +273,11 @@ class Counts:
         table = get(self.table).reshape(-1, CODES)
         strata = {k: table[self._offset[k]:self._offset[k] + size]
                   for k, size in self._strata.items() if size}
+        if self.id_table:
+            v = self.config.n_tokens
+            bins = np.arange(v) * self.coarse // v
+            strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], self.coarse)
+                                        for c in range(CODES)], axis=1).astype(np.int64)
         c1 = self.coarse + 1
         return HostCounts(
             invariants={k: int(v) for k, v in zip(INVARIANTS, get(self.invariants))},
