@@ -14,9 +14,10 @@ from . import DEFAULT_ALPHA
 from .agreement import agreement_checks
 from .checks import masker_checks
 from .counts import Counts, HostCounts
+from .guard import call as guarded_call
 from .inputs import SyntheticBatches, derive_seed
 from .invariants import invariant_checks
-from .maskers import Adapter, resolve
+from .maskers import Adapter, distinct_names, resolve
 from .primitives import holm
 from .report import Report
 
@@ -38,7 +39,7 @@ def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
 
 
 def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
-               progress: bool = False) -> HostCounts:
+               progress: bool = False, timeout: float | None = None) -> HostCounts:
     """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
 
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
@@ -56,7 +57,7 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             x = batches(t).to(adapter.dtype)                  # [seq_len, batch]
             x_ref = x.clone()
             s = derive_seed(seed, "masker:" + adapter.name, t)
-            x_after, out, y, problems = adapter(x, s)
+            x_after, out, y, problems = guarded_call(adapter, x, s, index=t, timeout=timeout)
             for p in problems:
                 counts.problem("outputs keep shape, dtype and device", p)
             if problems:
@@ -85,7 +86,7 @@ def _determinism(adapter, x_ref, seed, out, y, counts):
 def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int = 1 << 20,
                   seed: int = 0, alpha: float = DEFAULT_ALPHA, device="cpu",
                   chunk: int | None = None, cross: bool = True, progress: bool = False,
-                  skipped: dict | None = None) -> Report:
+                  skipped: dict | None = None, timeout: float | None = None) -> Report:
     """Check each masker alone and every pair against each other; one Holm budget for all.
 
     Args:
@@ -100,15 +101,17 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
         cross: also compare every pair of maskers.
         progress: show a progress bar (stderr, TTY only, after 1.5 s).
         skipped: `{name: reason}` of maskers left out, listed in the report.
+        timeout: seconds one masker call may take (None: no limit); a call that overruns
+            fails "masker runs without error" and ends that masker's run.
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if tokens < 1:
         raise ValueError(f"tokens must be >= 1, got {tokens}")
-    adapters = [resolve(m, config) for m in maskers]
+    adapters = distinct_names([resolve(m, config) for m in maskers])
     config = config or adapters[0].config
     results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
-                                  progress=progress) for a in adapters}
+                                  progress=progress, timeout=timeout) for a in adapters}
     checks = []
     for name, h in results.items():
         checks += invariant_checks(h, name) + masker_checks(h, config, name)
