@@ -147,3 +147,86 @@ def test_ctrl_c_in_a_subprocess_exits_130_without_a_traceback():
                        timeout=120)
     assert r.returncode == 130 and "Traceback" not in r.stderr
     assert "interrupted after" in r.stderr
+
+
+# verify.exact, verify.bench and verify.conformance keep the same promise.
+
+def test_exact_refuses_a_seed_beyond_int64(capsys):
+    from verify import exact
+    for seed in ["99999999999999999999999", str(2 ** 63 - 1)]:
+        with pytest.raises(SystemExit) as e:
+            exact.main(["--seed", seed, "--batches", "2"])
+        assert e.value.code == 2 and "--seed" in capsys.readouterr().err
+
+
+def test_exact_ctrl_c_exits_130_saying_how_far_it_got(monkeypatch, capsys):
+    from verify import exact
+    calls = [0]
+    compare = exact.compare
+
+    def interrupted_on_third(*a, **k):
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return compare(*a, **k)
+    monkeypatch.setattr(exact, "compare", interrupted_on_third)
+    assert exact.main(["--device", "cpu", "--batches", "4"]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("verify.exact: interrupted after ") and "Traceback" not in err
+
+
+def test_bench_refuses_an_unwritable_json_before_timing(tmp_path, monkeypatch, capsys):
+    from verify.bench import cli as bench
+    monkeypatch.setattr(bench, "run", lambda args: pytest.fail("timed before checking --json"))
+    assert bench.main(["--device", "cpu", "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_bench_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from verify.bench import cli as bench
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(bench, "time_maskers", interrupted)
+    path = tmp_path / "bench.json"
+    assert bench.main(["--device", "cpu", "--only", "numpy", "--seq-len", "8", "--batches",
+                       "2", "--json", str(path)]) == 130
+    assert capsys.readouterr().err.strip() == "verify.bench: interrupted"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("argv", [["--tokens", "nan"], ["--tokens", "inf"],
+                                  ["--seed", "99999999999999999999999"],
+                                  ["--out", "{tmp}"], ["--plot", "{tmp}/page.md"]])
+def test_conformance_usage_errors_come_before_the_run(argv, tmp_path, monkeypatch, capsys):
+    from verify.conformance import cli as conformance
+    (tmp_path / "page.md").write_text("")
+    monkeypatch.setattr(conformance, "run", lambda *a, **k: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as e:
+        conformance.main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "error" in err and "Traceback" not in err
+
+
+def test_conformance_ctrl_c_exits_130_and_leaves_the_page_alone(tmp_path, monkeypatch,
+                                                                capsys):
+    from verify.conformance import cli as conformance
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(conformance, "run", interrupted)
+    page = tmp_path / "conformance.md"
+    page.write_text("the old page")
+    assert conformance.main(["--out", str(page)]) == 130
+    assert capsys.readouterr().err.strip() == "verify.conformance: interrupted"
+    assert page.read_text() == "the old page" and os.listdir(tmp_path) == ["conformance.md"]
+
+
+def test_write_atomically_leaves_the_old_file_when_writing_fails(tmp_path):
+    from verify.cli import write_atomically
+    path = tmp_path / "out.json"
+    path.write_text("old")
+
+    with pytest.raises(TypeError):
+        write_atomically(str(path), 42)  # not text: fails mid-write
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.json"]
