@@ -106,3 +106,23 @@ def test_the_planner_needs_more_tokens_for_smaller_effects_and_more_power():
     assert split[0.95] > split[0.5] > 0
     with pytest.raises(ValueError):
         parse_effect("split=0.8,0.1")
+
+
+def test_cli_plan_prints_the_tokens_needed_and_runs_no_masker(capsys):
+    from verify import stats
+    Recording.calls = 0
+    code = stats.main(["--plan", "--masker", "tests.test_harness_gate:Recording",
+                       "--effect", "selection=0.16", "--effect", "split=0.81,0.09,0.10",
+                       "--no-mask-tokens", "2", "3", "--n-tokens", "100"])
+    out = capsys.readouterr().out
+    assert code == 0 and Recording.calls == 0
+    assert "selection=0.16" in out and "95% power" in out and "alpha/m = 1e-05/41" in out
+
+
+def test_cli_refuses_a_configuration_with_nothing_to_test_before_any_masker_runs(capsys):
+    from verify import stats
+    Recording.calls = 0
+    code = stats.main(["--masker", "tests.test_harness_gate:Recording", "--n-tokens", "4",
+                       "--tokens", "1e4", "--no-progress"])
+    assert code == 2 and Recording.calls == 0
+    assert "nothing to test" in capsys.readouterr().err

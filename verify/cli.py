@@ -1,13 +1,31 @@
 """What every command-line tool of this package shares: the progress bar, usage errors, the
-CUDA check and the versions a results file records."""
+CUDA check, the versions a results file records, argument types, output files checked before a
+run and written whole, and Ctrl-C.
+
+Every tool keeps one promise: no traceback, and exit 0 (pass), 1 (a check failed), 2 (usage
+error) or 130 (interrupted by Ctrl-C).
+"""
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
+import math
+import os
 import platform
 import sys
+import tempfile
 
-__all__ = ["progress", "usage_error", "cuda_problem", "versions"]
+__all__ = ["progress", "usage_error", "cuda_problem", "versions", "token_count", "seed",
+           "positive_seconds", "file_problem", "dir_problem", "write_atomically", "interrupted",
+           "duration", "MAX_TOKENS", "MAX_SEED", "INTERRUPTED"]
+
+# Above this a run would take days even on a GPU: refused as a usage error, not started.
+MAX_TOKENS = 10 ** 13
+# Seeds are 64-bit signed integers in JAX's and torch's interfaces.
+MAX_SEED = 2 ** 63 - 1
+# The shell's status for a process ended by SIGINT (128 + 2).
+INTERRUPTED = 130
 
 
 class _NoBar:
@@ -58,3 +76,92 @@ def versions(dists=("numpy", "scipy", "torch", "jax", "triton", "labml-nn", "tra
         except importlib.metadata.PackageNotFoundError:
             pass
     return out
+
+
+def token_count(text: str) -> int:
+    """argparse type: a whole number of tokens in [1, MAX_TOKENS], written `3e5` or `300000`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    if value > MAX_TOKENS:
+        raise argparse.ArgumentTypeError(
+            f"{text} tokens would take days; at most {MAX_TOKENS:.0e} per masker")
+    return int(value)
+
+
+def seed(text: str) -> int:
+    """argparse type: an integer seed in [0, 2**63)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 2**63), got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def dir_problem(path: str) -> str | None:
+    """Why files cannot be written into folder `path`, or None; missing folders are created
+    (checked before a run, so that an hour of work is not lost to a typo at the end)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"{path} is not a folder"
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        return f"cannot write into {path}: {e.strerror or e}"
+    return None
+
+
+def file_problem(path: str) -> str | None:
+    """Why file `path` cannot be written, or None; its missing parent folders are created."""
+    if os.path.isdir(path):
+        return f"{path} is a folder, not a file"
+    return dir_problem(os.path.dirname(os.path.abspath(path)))
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a temporary file in the same folder, renamed
+    over `path` at the end (an interrupted run leaves no half-written file)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def interrupted(prog: str, e: BaseException | None = None, tokens: int | None = None) -> int:
+    """Print one line for Ctrl-C (how far the run got, where known); return 130."""
+    tokens = getattr(e, "tokens", None) if tokens is None else tokens
+    where = f" of masker {e.masker!r}" if getattr(e, "masker", None) else ""
+    after = f" after {tokens:,} tokens{where}" if tokens is not None else ""
+    print(f"{prog}: interrupted{after}", file=sys.stderr)
+    return INTERRUPTED
+
+
+def duration(seconds: float) -> str:
+    """`42 s`, `3.5 min`, `2.1 h` or `4.0 days`."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2g} s"

@@ -3,7 +3,8 @@
 Masks many batches with the same keys in every available backend (NumPy; PyTorch on CPU and
 CUDA; JAX on CPU and GPU) and compares each output element by element with the NumPy
 reference. On the first difference it prints the position and the three values (input, masked,
-label) from both sides, and exits 1. Exit 0: all identical; exit 2: usage error.
+label) from both sides, and exits 1. Exit 0: all identical; exit 2: usage error; exit 130:
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 from mlm_ref import threefry
+from . import cli
 from .cli import progress
 from .frameworks import BACKENDS, Backend
 
@@ -92,8 +94,20 @@ def run(batches: int, seed: int, device: str) -> int:
     if len(found) < 2:
         print("only one backend is installed: nothing to compare against (install torch or jax)")
         return 0
-    rng, start, tokens = np.random.default_rng(seed), time.perf_counter(), 0
+    rng, start, done = np.random.default_rng(seed), time.perf_counter(), [0]
     bar = progress(len(CONFIGS) * batches, unit="batch")
+    try:
+        return _compare_configs(found, batches, seed, rng, bar, start, done)
+    except KeyboardInterrupt:
+        return cli.interrupted("verify.exact", tokens=done[0])
+    finally:
+        bar.close()
+
+
+def _compare_configs(found, batches, seed, rng, bar, start, done) -> int:
+    """Every configuration and batch; `done[0]` counts the tokens compared so far (for the
+    Ctrl-C message)."""
+    tokens = 0
     for c, cfg in enumerate(CONFIGS):
         maskers = [((b, d), b.mlm(**cfg)) for b, d in found]
         for i in range(batches):
@@ -105,7 +119,7 @@ def run(batches: int, seed: int, device: str) -> int:
             if not compare(maskers[0], maskers[1:], x, key, f"config {c} batch {i}"):
                 return 1
             tokens += x.size
-    bar.close()
+            done[0] = tokens
     print(f"identical: {len(CONFIGS) * batches} batches, {tokens} tokens per target, "
           f"{len(found)} targets, {time.perf_counter() - start:.1f} s")
     return 0
@@ -114,17 +128,26 @@ def run(batches: int, seed: int, device: str) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m verify.exact", description=__doc__.split("\n\n")[0],
-        epilog="Exit status: 0 identical, 1 a difference (printed), 2 usage error.")
+        epilog="Exit status: 0 identical, 1 a difference (printed), 2 usage error, "
+               "130 interrupted (Ctrl-C).")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                         help="cpu: CPU only; cuda: accelerators (falls back to the CPU where "
                              "a backend has none); auto: every device present (default)")
     parser.add_argument("--batches", type=int, default=24,
                         help="batches per configuration (default 24)")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=cli.seed, default=0,
+                        help="base seed, in [0, 2**63 - batches] (default 0)")
     args = parser.parse_args(argv)
-    if args.batches < 1 or args.seed < 0:
-        parser.error("--batches must be >= 1 and --seed >= 0")
-    return run(args.batches, args.seed, args.device)
+    if args.batches < 1:
+        parser.error("--batches must be >= 1")
+    if args.seed + args.batches > cli.MAX_SEED + 1:
+        # batch i of the run uses the int key seed + i, which must fit in int64 too
+        parser.error(f"--seed must be at most 2**63 - batches, "
+                     f"{cli.MAX_SEED + 1 - args.batches}")
+    try:
+        return run(args.batches, args.seed, args.device)
+    except KeyboardInterrupt:
+        return cli.interrupted("verify.exact")
 
 
 if __name__ == "__main__":

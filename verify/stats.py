@@ -1,7 +1,10 @@
 """`python -m verify.stats`: the statistical harness on the command line.
 
 Exit status: 0 when every check passes, 1 when any fails, 2 on a usage or configuration error
-(a message, never a traceback).
+(a message, never a traceback, and before any masker runs), 3 when the run was inconclusive
+(nothing failed, but a masker was not tested: no eligible or no selected position in its run),
+130 when interrupted (Ctrl-C; nothing is written). `--plan` prints the tokens needed to detect
+given effects and exits 0 without running a masker.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import argparse
 import importlib.util
 import sys
 
+from . import cli
 from .cli import cuda_problem, usage_error
 
 __all__ = ["main"]
 
 DEFAULT_TOKENS = 200_000_000
+ESTIMATE_SHOWN_S = 10  # shorter runs start without a word
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,9 +32,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="numpy, torch, jax, a published masker (labml, hf-torch, hf-numpy) "
                         "or MODULE:ATTR (a factory taking the module "
                         "description's keywords); default: our three backends")
-    p.add_argument("--tokens", type=_count, default=DEFAULT_TOKENS,
-                   help=f"tokens per masker (default {DEFAULT_TOKENS:,}; 1e9 is fine on a GPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tokens", type=cli.token_count, default=DEFAULT_TOKENS,
+                   help=f"tokens per masker (default {DEFAULT_TOKENS:,}; 1e9 is fine on a GPU; "
+                        f"at most {cli.MAX_TOKENS:.0e})")
+    p.add_argument("--seed", type=cli.seed, default=0, help="in [0, 2**63) (default 0)")
+    p.add_argument("--timeout", type=cli.positive_seconds, default=None, metavar="SECONDS",
+                   help="seconds one masker call may take before that masker fails "
+                        "(default: no limit)")
     p.add_argument("--alpha", type=float, default=None,
                    help="family-wise false-alarm probability of the run (default 1e-5)")
     p.add_argument("--n-tokens", type=int, default=1000)
@@ -40,21 +49,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--randomize-prob", type=float, default=0.1)
     p.add_argument("--no-change-prob", type=float, default=0.1)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--layout", choices=("seq-batch", "batch-seq"), default="seq-batch",
+                   help="the masker's input layout: [seq_len, batch] (the module description, "
+                        "default) or [batch, seq_len] (Hugging Face maskers)")
+    p.add_argument("--plan", action="store_true",
+                   help="print the tokens per masker needed to detect each --effect with 50%% "
+                        "and 95%% power at this run's alpha, then exit without running")
+    p.add_argument("--effect", action="append", default=None, metavar="KIND=VALUES",
+                   help="an effect for --plan: selection=0.1505 (the masker's rate) or "
+                        "split=0.81,0.09,0.10 (its [MASK], random, unchanged probabilities); "
+                        "repeatable (default: a few typical ones)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the counts into DIR (needs matplotlib): "
                         "split.png, random_ids.png, selection_by_position.png")
     return p.parse_args(argv)
-
-
-def _count(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 1 or value != int(value):
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
-    return int(value)
 
 
 def _fail(message: str) -> int:
@@ -75,8 +84,40 @@ def _adapters(names, config, explicit: bool):
     return adapters, skipped
 
 
+def _estimate(adapters, config, args, device) -> None:
+    """Time one call of each masker (after a warm-up call) and, when the run will take more
+    than a few seconds, say on stderr how long its masker calls alone should take."""
+    from .harness.guard import seconds_per_token
+    from .harness.inputs import SyntheticBatches, derive_seed
+    from .harness.runner import SEQ_LEN, default_chunk
+    batch = max(2, min(default_chunk(device), args.tokens) // SEQ_LEN)
+    x = SyntheticBatches(config, SEQ_LEN, batch, device, args.seed)(0)
+    total = 0.0
+    for a in adapters:
+        per_token = seconds_per_token(a, x.to(a.dtype), derive_seed(args.seed, "estimate", 0),
+                                      timeout=args.timeout)
+        total += (per_token or 0.0) * args.tokens
+    if total >= ESTIMATE_SHOWN_S:
+        print(f"verify.stats: {args.tokens:.3g} tokens per masker: about {cli.duration(total)} "
+              f"of masker calls (counting adds to it; Ctrl-C stops the run)", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt as e:
+        return cli.interrupted("verify.stats", e)
+
+
+def _main(args) -> int:
+    repeated = sorted({m for m in args.masker or [] if (args.masker or []).count(m) > 1})
+    if repeated:
+        return _fail(f"--masker names {', '.join(repeated)} more than once")
+    problem = (args.json and cli.file_problem(args.json)) or \
+        (args.plot and cli.dir_problem(args.plot))
+    if problem:
+        return _fail(problem)
     if importlib.util.find_spec("torch") is None:
         return _fail("the harness counts with PyTorch, which is not installed (pip install torch)")
     if args.plot and importlib.util.find_spec("matplotlib") is None:
@@ -88,7 +129,7 @@ def main(argv=None) -> int:
     from . import registry
     from .harness import DEFAULT_ALPHA
     from .harness.maskers import Unavailable
-    from .harness.runner import check_maskers
+    from .harness.runner import check_maskers, check_run_arguments, check_testable
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -103,15 +144,22 @@ def main(argv=None) -> int:
         adapters, skipped = _adapters(args.masker or registry.OURS, config, args.masker is not None)
         if not adapters:
             return _fail("no masker to check: " + "; ".join(skipped.values()))
+        alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
+        if not 0 < alpha < 1:
+            return _fail(f"--alpha must lie in (0, 1), got {args.alpha}")
+        check_run_arguments(tokens=args.tokens, seed=args.seed, alpha=alpha)
+        check_testable(config)  # before any masker runs, the estimate's calls included
+        if args.plan:
+            return _plan(args, config, alpha, len(adapters))
+        _estimate(adapters, config, args, device)
         report = check_maskers(adapters, config, tokens=args.tokens, seed=args.seed,
-                               alpha=DEFAULT_ALPHA if args.alpha is None else args.alpha,
-                               device=device, progress=not args.no_progress, skipped=skipped)
+                               alpha=alpha, device=device, progress=not args.no_progress,
+                               skipped=skipped, timeout=args.timeout, layout=args.layout)
     except (ValueError, TypeError, Unavailable) as e:
         return _fail(str(e))
     print(report)
     if args.json:
-        with open(args.json, "w") as f:
-            f.write(report.to_json(indent=1))
+        cli.write_atomically(args.json, report.to_json(indent=1))
     if args.plot:
         from .plots import plot_report
         try:
@@ -119,7 +167,21 @@ def main(argv=None) -> int:
         except OSError as e:
             return _fail(f"--plot {args.plot}: {e}")
         print("\n".join(f"wrote {path}" for path in paths))
-    return 0 if report.passed else 1
+    return 0 if report.passed else 3 if report.verdict == "INCONCLUSIVE" else 1
+
+
+def _plan(args, config, alpha: float, maskers: int) -> int:
+    """`--plan`: the planner's table for this run's configuration, alpha and maskers."""
+    import itertools
+
+    from .harness.checks import masker_checks
+    from .harness.counts import Counts
+    from .harness.plan import DEFAULT_EFFECTS, format_plan, parse_effect, plan
+    effects = [parse_effect(e) for e in args.effect] if args.effect else list(DEFAULT_EFFECTS)
+    per_masker = len(masker_checks(Counts(config, 128, 2, 2, "cpu").host(), config, "m"))
+    n_checks = per_masker * maskers + 4 * len(list(itertools.combinations(range(maskers), 2)))
+    print(format_plan(plan(config, effects, alpha=alpha, n_checks=n_checks), alpha, n_checks))
+    return 0
 
 
 if __name__ == "__main__":

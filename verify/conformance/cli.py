@@ -20,6 +20,7 @@ import sys
 from mlm_ref.config import MaskingConfig
 
 from .. import registry
+from .. import cli
 from ..cli import cuda_problem, versions
 from ..registry import BERT
 
@@ -54,33 +55,44 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m verify.conformance",
                                 description=__doc__.split("\n\n")[0],
                                 epilog="Exit status: 0 when the page was written (whatever "
-                                       "the verdicts), 2 on a usage error.")
-    p.add_argument("--tokens", type=float, default=5e7,
+                                       "the verdicts), 2 on a usage error, 130 when "
+                                       "interrupted (Ctrl-C; nothing is written).")
+    p.add_argument("--tokens", type=cli.token_count, default=int(5e7),
                    help="tokens per masker (default 5e7, about two minutes on 2 CPU cores)")
-    p.add_argument("--seed", type=int, default=0, help="seed of inputs and masker calls")
+    p.add_argument("--seed", type=cli.seed, default=0,
+                   help="seed of inputs and masker calls, in [0, 2**63)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--out", default="docs/conformance.md", help="the page to write")
     p.add_argument("--plot", metavar="DIR", help="also write the plots here (needs matplotlib)")
     p.add_argument("--calibration-runs", type=int, default=200,
                    help="seeded runs of a correct masker for the p-value QQ plot (default 200)")
     args = p.parse_args(argv)
-    if args.tokens < 1 or args.seed < 0 or args.calibration_runs < 1:
-        p.error("--tokens and --calibration-runs must be >= 1, --seed >= 0")
+    if args.calibration_runs < 1:
+        p.error("--calibration-runs must be >= 1")
     import importlib.util
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         p.error("--plot needs matplotlib (pip install matplotlib)")
     if cuda_problem(args.device):
         p.error(cuda_problem(args.device))
-    report = run(int(args.tokens), args.seed, args.device, progress=True)
+    # checked before the run, so that minutes of work are not lost to a bad path at the end
+    problem = cli.file_problem(args.out) or (args.plot and cli.dir_problem(args.plot))
+    if problem:
+        p.error(problem)
+    try:
+        return _write(args, argv)
+    except KeyboardInterrupt:
+        return cli.interrupted("verify.conformance")
+
+
+def _write(args, argv) -> int:
+    report = run(args.tokens, args.seed, args.device, progress=True)
     images = _plots(report, args) if args.plot else {}
     from .page import render
     command = "python -m verify.conformance " + " ".join(argv if argv is not None
                                                           else sys.argv[1:])
     page = render(report, images=images, command=command, versions=_versions_line(),
                   date=datetime.date.today().isoformat(), out_dir=os.path.dirname(args.out))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(page)
+    cli.write_atomically(args.out, page)
     print(report)
     print(f"wrote {args.out}" + "".join(f", {v}" for v in images.values()))
     return 0

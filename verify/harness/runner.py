@@ -18,9 +18,10 @@ from . import DEFAULT_ALPHA
 from .agreement import agreement_checks
 from .checks import masker_checks
 from .counts import Counts, HostCounts
+from .guard import call as guarded_call
 from .inputs import SyntheticBatches, derive_seed
 from .invariants import invariant_checks
-from .maskers import Adapter, resolve
+from .maskers import Adapter, distinct_names, resolve
 from .primitives import holm
 from .report import Report
 
@@ -86,7 +87,7 @@ def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
 
 
 def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
-               progress: bool = False) -> HostCounts:
+               progress: bool = False, timeout: float | None = None) -> HostCounts:
     """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
 
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
@@ -104,13 +105,13 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             x = batches(t).to(adapter.dtype)                  # [seq_len, batch]
             x_ref = x.clone()
             s = derive_seed(seed, "masker:" + adapter.name, t)
-            x_after, out, y, problems = adapter(x, s)
+            x_after, out, y, problems = guarded_call(adapter, x, s, index=t, timeout=timeout)
             for p in problems:
                 counts.problem("outputs keep shape, dtype and device", p)
             if problems:
                 break
             if t == 0:
-                _determinism(adapter, x_ref, s, out, y, counts)
+                _determinism(adapter, x_ref, s, out, y, counts, timeout)
             counts.update(x_ref, x_after, out, y)
             bar.update(seq_len * batch)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
@@ -122,8 +123,8 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
     return h
 
 
-def _determinism(adapter, x_ref, seed, out, y, counts):
-    _, out2, y2, _ = adapter(x_ref.clone(), seed)
+def _determinism(adapter, x_ref, seed, out, y, counts, timeout):
+    _, out2, y2, _ = guarded_call(adapter, x_ref.clone(), seed, index=0, timeout=timeout)
     same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
     if not (same(out2, out) and same(y2, y)):
         counts.problem("same seed gives same output",
@@ -133,7 +134,8 @@ def _determinism(adapter, x_ref, seed, out, y, counts):
 def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int = 1 << 20,
                   seed: int = 0, alpha: float = DEFAULT_ALPHA, device="cpu",
                   chunk: int | None = None, cross: bool = True, progress: bool = False,
-                  skipped: dict | None = None, layout: str = "seq-batch") -> Report:
+                  skipped: dict | None = None, layout: str = "seq-batch",
+                  timeout: float | None = None) -> Report:
     """Check each masker alone and every pair against each other; one Holm budget for all.
 
     Args:
@@ -150,6 +152,8 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
         skipped: `{name: reason}` of maskers left out, listed in the report.
         layout: `seq-batch` feeds `[seq_len, batch]` (the module description's layout);
             `batch-seq` feeds the transpose `[batch, seq_len]`, as Hugging Face maskers take it.
+        timeout: seconds one masker call may take (None: no limit); a call that overruns
+            fails "masker runs without error" and ends that masker's run.
 
     Raises:
         TypeError, ValueError: a bad argument or a configuration with nothing to test (nothing
@@ -158,13 +162,15 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     tokens, seed, alpha = check_run_arguments(tokens=tokens, seed=seed, alpha=alpha)
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    adapters = [resolve(m, config) for m in maskers]
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    adapters = distinct_names([resolve(m, config) for m in maskers])
     config = config or adapters[0].config
     check_testable(config)
     for a in adapters:
         a.layout = layout
     results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
-                                  progress=progress) for a in adapters}
+                                  progress=progress, timeout=timeout) for a in adapters}
     checks = []
     for name, h in results.items():
         checks += invariant_checks(h, name) + masker_checks(h, config, name)
