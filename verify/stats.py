@@ -102,7 +102,7 @@ def _estimate(adapters, config, args, device) -> None:
     selected = torch.rand(x.shape, device=x.device) < config.masking_prob
     out = torch.where(selected, config.mask_token, x)
     y = torch.where(selected, x, config.padding_token)
-    counts = Counts(config, SEQ_LEN, batch, device)
+    counts = Counts(config, SEQ_LEN, batch, 2, device)
     for _ in range(2):  # the first is the warm-up
         start = time.perf_counter()
         counts.update(x, x, out, y)
