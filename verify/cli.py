@@ -78,12 +78,17 @@ def versions(dists=("numpy", "scipy", "torch", "jax", "triton", "labml-nn", "tra
     return out
 
 
+def _parse(text: str, convert, what: str):
+    """`convert(text)`, or the argparse error `not a number: '...'`."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
 def token_count(text: str) -> int:
     """argparse type: a whole number of tokens in [1, MAX_TOKENS], written `3e5` or `300000`."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _parse(text, float, "a number")
     if not math.isfinite(value) or value < 1 or value != int(value):
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
     if value > MAX_TOKENS:
@@ -94,10 +99,7 @@ def token_count(text: str) -> int:
 
 def seed(text: str) -> int:
     """argparse type: an integer seed in [0, 2**63)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _parse(text, int, "an integer")
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must lie in [0, 2**63), got {text}")
     return value
@@ -105,10 +107,7 @@ def seed(text: str) -> int:
 
 def positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _parse(text, float, "a number")
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value

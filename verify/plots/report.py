@@ -91,8 +91,10 @@ def _split_panel(ax, outcome, share, lo, hi, expected, n):
     x = np.arange(share.size)
     ax.hlines(expected, x - 0.3, x + 0.3, colors="tab:red", lw=2,
               label="expected (config.outcome_probs)")
-    ax.errorbar(x, share, yerr=[share - lo, hi - share], fmt="o", color="tab:blue",
-                capsize=5, label="observed, 95% Wilson CI")
+    # clipped: rounding can put a Wilson bound a hair past a share of exactly 0 or 1
+    yerr = np.clip([share - lo, hi - share], 0, None)
+    ax.errorbar(x, share, yerr=yerr, fmt="o", color="tab:blue", capsize=5,
+                label="observed, 95% Wilson CI")
     for i in np.flatnonzero(n == 0):
         ax.annotate("no data", (x[i], 0.5), xycoords=("data", "axes fraction"), ha="center",
                     color="0.4")
