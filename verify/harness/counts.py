@@ -101,7 +101,7 @@ class Counts:
         self.dispersion = torch.zeros(2, 3, dtype=torch.float64, device=device)
         self.host_problems: dict[str, list[str]] = {}
         self._prev = None  # codes and outputs of the previous call
-        self._seg = None   # segment index * CODES of the last input (a replay reuses it)
+        self._input = None  # (input, what depends on it alone): a replay reuses it
         self._call = 0
         self._ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
         self._exclude = torch.tensor(config.random_exclude, dtype=torch.int64, device=device)
@@ -137,62 +137,74 @@ class Counts:
     @torch.no_grad()
     def update(self, x: torch.Tensor, x_after: torch.Tensor, out: torch.Tensor, y: torch.Tensor):
         """Add one call: `x` the harness's copy of the input, `x_after` the caller's input as it
-        is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here."""
+        is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here. What
+        depends on the input alone is computed once per input object (a replay passes the same
+        one again)."""
         cfg = self.config
         x, x_after, out, y = (t.to(self.device, torch.int64) for t in (x, x_after, out, y))
-        eligible = self._is_eligible(x)                               # [seq_len, batch]
+        inp = self._input_terms(x)
+        eligible = inp["eligible"]                                    # [seq_len, batch]
         labelled = y != cfg.padding_token                             # [seq_len, batch]
         sel = labelled & eligible                                     # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
-        drawable_out, drawable_x = self._drawable(out), self._drawable(x)
+        drawable_out = self._drawable(out)
         self.invariants += torch.stack([
             (x_after != x).sum(), (labelled & (y != x)).sum(), (~labelled & (out != x)).sum(),
             (labelled & ~eligible).sum(), (labelled & ~is_mask & ~is_orig & ~drawable_out).sum()])
         # int32 codes: half the memory traffic of int64 through every table below
         outcome = torch.where(is_mask, 0, torch.where(is_orig, 1, 2)).to(torch.int32)
-        code = torch.where(sel, 2 + outcome + 3 * (~drawable_x).to(torch.int32),
-                           eligible.to(torch.int32))                  # [seq_len, batch]
-        at_col = self._tables(x, code)
+        code = torch.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
+        at_col = self._tables(inp, code)
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
         self._prev = (code, out)
         self._call += 1
 
-    def _tables(self, x, code):
-        """Add the code counts of every stratum; each stratum's index is computed in int32 and
-        counted into its own slice of the combined table."""
-        code32 = code
-        strata = [("pos", self._pos_base + code32), ("col", self._col_base + code32)]
-        if self._sep is not None:
-            if not (is_replay(self._call) and self._seg is not None):  # a replay: same input
-                is_sep = (x == self._sep).to(torch.int32)
-                self._seg = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep) \
-                    .clamp_(max=SEGMENTS - 1) * CODES
-            strata.append(("seg", self._seg + code32))
-        else:
-            strata.append(("seg", code32))
+    def _input_terms(self, x: torch.Tensor) -> dict:
+        """Everything that depends on the input alone, cached for the same input object."""
+        if self._input is not None and self._input[0] is x:
+            return self._input[1]
         v = self.config.n_tokens
+        eligible = self._is_eligible(x)
+        drawable_x = self._drawable(x)
         xi = x.clamp(0, v - 1)   # ids past the vocabulary are special ones: code 0
+        terms = {"eligible": eligible, "xi": xi,
+                 "sel_base": 2 + 3 * (~drawable_x).to(torch.int32),   # code of a [MASK] outcome
+                 "unsel_code": eligible.to(torch.int32)}
+        strata = {"pos": self._pos_base, "col": self._col_base}
+        if self._sep is not None:
+            is_sep = (x == self._sep).to(torch.int32)
+            strata["seg"] = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep) \
+                .clamp_(max=SEGMENTS - 1) * CODES
         if not self.id_table:  # else the id ranges are summed from the id table on the host
-            strata.append(("idbin", (xi * self.coarse // v).to(torch.int32) * CODES + code32))
+            strata["idbin"] = (xi * self.coarse // v).to(torch.int32) * CODES
         else:
-            # eligible positions only, so a special id past the vocabulary never counts as xi
-            per_id = torch.bincount(torch.where(code >= 1, xi * 2 + (code >= 2), 2 * v)
-                                    .flatten(), minlength=2 * v + 1)[:2 * v]
-            occurrences = per_id[0::2] + per_id[1::2]                          # [n_tokens]
+            occurrences = torch.bincount(torch.where(eligible, xi, v).flatten(),
+                                         minlength=v + 1)[:v]                # [n_tokens]
             # how much more often than a uniform id the id occurs in this call, in octaves
-            share = occurrences[xi].to(torch.float32) * (v / xi.numel())
+            share = occurrences.to(torch.float64) * (v / xi.numel())
             rep = (torch.log2(share.clamp_(min=1e-9)) + REPEAT_CLASSES // 2).to(torch.int32) \
-                .clamp_(0, REPEAT_CLASSES - 1)
-            strata += [("repeat", rep * CODES + code32),
-                       ("id", xi.to(torch.int32) * CODES + code32)]
-            self._dispersion_terms(per_id[1::2], occurrences, 1)
+                .clamp_(0, REPEAT_CLASSES - 1)                               # [n_tokens]
+            strata["repeat"] = rep[xi] * CODES
+            strata["id"] = xi.to(torch.int32) * CODES
+            terms["occurrences"] = occurrences
+        terms["strata"] = strata
+        self._input = (x, terms)
+        return terms
+
+    def _tables(self, inp: dict, code):
+        """Add the code counts of every stratum, each into its own slice of the table."""
         per_call = {}
-        for name, idx in strata:
+        for name, base in inp["strata"].items():
             lo, size = self._offset[name] * CODES, self._strata[name] * CODES
-            per_call[name] = torch.bincount(idx.flatten(), minlength=size)
+            per_call[name] = torch.bincount((base + code).flatten(), minlength=size)
             self.table[lo:lo + size] += per_call[name]
+        if "occurrences" in inp:  # selected count of each id vs Binomial(its occurrences, p)
+            v = self.config.n_tokens
+            k = torch.bincount(torch.where(code >= 2, inp["xi"], v).flatten(),
+                               minlength=v + 1)[:v]
+            self._dispersion_terms(k, inp["occurrences"], 1)
         at_pos = per_call["pos"].view(self.seq_len, CODES)               # [seq_len, CODES]
         self.by_call[self._call] += at_pos.sum(0)
         # selected count at each position across the call's columns vs Binomial(eligible, p)
@@ -240,8 +252,9 @@ class Counts:
             self.orig_hist += torch.bincount(torch.where(orig, x, v), minlength=v + 1)
         out_bin = torch.where(visible, out.clamp(0, v - 1) * c // v, c)
         x_bin = x.clamp(0, v - 1) * c // v
-        self.coarse_other += torch.bincount(out_bin, minlength=c + 1)
-        self.coarse_orig += torch.bincount(torch.where(orig, x_bin, c), minlength=c + 1)
+        if not self.full:  # else summed from the per-id histograms on the host
+            self.coarse_other += torch.bincount(out_bin, minlength=c + 1)
+            self.coarse_orig += torch.bincount(torch.where(orig, x_bin, c), minlength=c + 1)
         c1 = c + 1
         other_bin = torch.where(other, out_bin, c)
         self.other_by_orig += torch.bincount(torch.where(other, x_bin, 0) * c1 + other_bin,
@@ -270,22 +283,28 @@ class Counts:
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""
         get = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
+        c1 = self.coarse + 1
         table = get(self.table).reshape(-1, CODES)
         strata = {k: table[self._offset[k]:self._offset[k] + size]
                   for k, size in self._strata.items() if size}
+        coarse_other, coarse_orig = get(self.coarse_other), get(self.coarse_orig)
+        if self.full:
+            v = self.config.n_tokens
+            edges = np.append(np.arange(v) * self.coarse // v, self.coarse)   # the last: rest
+            coarse_other = np.bincount(edges, get(self.other_hist), c1).astype(np.int64)
+            coarse_orig = np.bincount(edges, get(self.orig_hist), c1).astype(np.int64)
         if self.id_table:
             v = self.config.n_tokens
             bins = np.arange(v) * self.coarse // v
             strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], self.coarse)
                                         for c in range(CODES)], axis=1).astype(np.int64)
-        c1 = self.coarse + 1
         return HostCounts(
             invariants={k: int(v) for k, v in zip(INVARIANTS, get(self.invariants))},
             strata=strata, by_call=get(self.by_call)[:self._call],
             pairs=dict(zip(("seq", "col", "replay", "fresh"), get(self.pairs).reshape(
                 4, CODES, CODES))),
             other_hist=get(self.other_hist), orig_hist=get(self.orig_hist),
-            coarse_other=get(self.coarse_other), coarse_orig=get(self.coarse_orig),
+            coarse_other=coarse_other, coarse_orig=coarse_orig,
             other_by_orig=get(self.other_by_orig).reshape(self.coarse, c1),
             other_by_pos=get(self.other_by_pos).reshape(POS_BUCKETS, c1),
             orig_by_pos=get(self.orig_by_pos).reshape(POS_BUCKETS, c1),

@@ -71,12 +71,15 @@ class SyntheticBatches:
         self._last = None  # (pair index, batch) of the last batch made
 
     def __call__(self, call: int) -> torch.Tensor:
-        """The batch of call `call` (a replay's batch is made once and handed out twice)."""
-        if self._last is not None and self._last[0] == call // 2:
-            return self._last[1].clone()
-        x = self._make(call // 2)
-        self._last = (call // 2, x)
-        return x.clone()
+        """The batch of call `call`, a new tensor the caller may hand to a masker."""
+        return self.reference(call).clone()
+
+    def reference(self, call: int) -> torch.Tensor:
+        """The batch of call `call` as the harness keeps it: made once per pair of calls, the
+        very same tensor for a call and its replay; never to be handed to a masker."""
+        if self._last is None or self._last[0] != call // 2:
+            self._last = (call // 2, self._make(call // 2))
+        return self._last[1]
 
     def _make(self, pair: int) -> torch.Tensor:
         cfg, (n, b), dev = self.config, (self.seq_len, self.batch), self.device

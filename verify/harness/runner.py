@@ -76,7 +76,7 @@ def check_testable(config: MaskingConfig) -> None:
 
 def default_chunk(device) -> int:
     """Tokens per call: large on a GPU (few launches per token), cache-sized on a CPU."""
-    return 1 << 20 if torch.device(device).type == "cuda" else 1 << 16
+    return 1 << 20 if torch.device(device).type == "cuda" else 1 << 17
 
 
 def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
@@ -102,8 +102,8 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
     start = time.perf_counter()
     try:
         for t in range(calls):
-            x = batches(t).to(adapter.dtype)                  # [seq_len, batch]
-            x_ref = x.clone()
+            x_ref = batches.reference(t)                      # [seq_len, batch], kept
+            x = x_ref.to(adapter.dtype, copy=True)            # the masker's own copy
             s = derive_seed(seed, "masker:" + adapter.name, t)
             x_after, out, y, problems = guarded_call(adapter, x, s, index=t, timeout=timeout)
             for p in problems:
@@ -124,7 +124,8 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
 
 
 def _determinism(adapter, x_ref, seed, out, y, counts, timeout):
-    _, out2, y2, _ = guarded_call(adapter, x_ref.clone(), seed, index=0, timeout=timeout)
+    x = x_ref.to(adapter.dtype, copy=True)
+    _, out2, y2, _ = guarded_call(adapter, x, seed, index=0, timeout=timeout)
     same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
     if not (same(out2, out) and same(y2, y)):
         counts.problem("same seed gives same output",
