@@ -52,7 +52,7 @@ class InterruptedOnFifthCall(_Nth):
 
 
 class SlowAndInterrupted(InterruptedOnFifthCall):
-    """A tenth of a second per call: a long run at 1e7 tokens, stopped at call 5."""
+    """A tenth of a second per call: a long run at 3e7 tokens, stopped at call 5."""
 
     def __call__(self, x):
         time.sleep(0.1)

@@ -81,7 +81,9 @@ def _calibration(runs: int, tokens: int, masker: str = "torch"):
     """For `runs` seeded runs at alpha 0.1: each check's p-values and the number of alarms."""
     p_values, alarms = collections.defaultdict(list), 0
     for seed in range(runs):
-        report = check_masker(masker, CONFIG, tokens=tokens, seed=10_000 + seed, alpha=0.1)
+        # calls of 2^15 tokens: enough calls for the per-call and consecutive-call checks
+        report = check_masker(masker, CONFIG, tokens=tokens, seed=10_000 + seed, alpha=0.1,
+                              chunk=1 << 15)
         alarms += not report.passed
         for c in report.stat:
             p_values[c.name].append(c.p_value)
