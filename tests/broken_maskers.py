@@ -284,6 +284,30 @@ class DriftingRate(Correct):
         return eligible & (torch.rand(x.shape) < self.p * (1 + 0.01 * self.calls))
 
 
+class PoolOfMasks(Correct):
+    """Draws eight selection masks per shape once and cycles through them (a cache that was
+    meant to save time)."""
+
+    pool: dict = {}
+
+    def select(self, x, eligible):
+        masks = self.pool.setdefault(tuple(x.shape), [torch.rand(x.shape) < self.p
+                                                      for _ in range(8)])
+        self.calls = getattr(self, "calls", -1) + 1
+        return eligible & masks[self.calls % 8]
+
+
+class SkipsTheLastToken(Correct):
+    """Never selects the last position before padding (or the end): an off-by-one that treats
+    it as [SEP]."""
+
+    def select(self, x, eligible):
+        selected = super().select(x, eligible)
+        not_pad = x != self.pad
+        last = not_pad & ~torch.cat([not_pad[1:], torch.zeros_like(not_pad[:1])])
+        return selected & ~last
+
+
 BROKEN = {
     "overlapping categories": OverlappingCategories,
     "skewed selection rate": SkewedRate,
@@ -311,4 +335,6 @@ BROKEN = {
     "at least one per sequence": AtLeastOnePerSequence,
     "frequent ids less often": FrequentIdsLessOften,
     "drifting rate": DriftingRate,
+    "pool of masks": PoolOfMasks,
+    "skips the last token": SkipsTheLastToken,
 }

@@ -43,6 +43,9 @@ CAUGHT_BY = {
     "at least one per sequence": "selection homogeneous over sequence lengths",
     "frequent ids less often": "selection homogeneous over in-call repeat classes",
     "drifting rate": "selection homogeneous over calls",
+    "pool of masks": "no selection pattern repeats",
+    "skips the last token": "selection homogeneous over neighbourhoods (left, right neighbour "
+                            "eligible)",
 }
 
 

@@ -38,7 +38,8 @@ __all__ = ["masker_checks", "STRATA"]
 
 # The strata of `HostCounts.strata` and how a report names them.
 STRATA = {"pos": "positions", "col": "batch columns", "seg": "segments", "idbin": "id ranges",
-          "id": "token ids", "repeat": "in-call repeat classes"}
+          "id": "token ids", "repeat": "in-call repeat classes",
+          "nbr": "neighbourhoods (left, right neighbour eligible)"}
 PAIRS = {"seq": "neighbouring positions", "col": "neighbouring batch columns",
          "replay": "a replayed call (same input, new seed)", "fresh": "consecutive calls"}
 

@@ -37,7 +37,7 @@ from .inputs import is_replay
 
 __all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
            "ID_TABLE_MAX", "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES",
-           "DISPERSION_MIN"]
+           "DISPERSION_MIN", "PATTERN_MIN"]
 
 CODES = 8
 # Exact invariants counted on the device: the number of positions that violate each.
@@ -53,6 +53,8 @@ COARSE_BINS = 64
 POS_BUCKETS = 8          # position buckets for the random-id-by-position table
 SEGMENTS = 4             # segment index (number of [SEP] before the position), capped
 REPEAT_CLASSES = 8       # log2(occurrences of the id in its call / a uniform id's), +4, capped
+PATTERN_MIN = 20         # sequences with this many selected and unselected positions take part
+                         # in the check that no selection pattern repeats
 DISPERSION_MIN = 8       # groups with fewer trials are left out of the dispersion sums
 # Above this vocabulary size the per-id random-id histogram is skipped (coarse bins remain);
 # above ID_TABLE_MAX the per-id code table and the in-call repeat classes are.
@@ -81,7 +83,7 @@ class Counts:
         self.invariants = z(len(INVARIANTS))
         # one combined table: [stratum offset + stratum index, code]
         self._strata = {"pos": seq_len, "col": batch, "seg": SEGMENTS, "idbin": self.coarse,
-                        "repeat": REPEAT_CLASSES, "id": v if self.id_table else 0}
+                        "repeat": REPEAT_CLASSES, "nbr": 4, "id": v if self.id_table else 0}
         self._offset, o = {}, 0
         for k, size in self._strata.items():
             self._offset[k], o = o, o + size
@@ -97,6 +99,11 @@ class Counts:
         self.orig_by_pos = z(POS_BUCKETS * c1)                  # [pos bucket, orig bin]
         self.replay_same_other = z(2)           # (both other, and the same id) in replays
         self.seq_hist = z((seq_len + 1) ** 2)   # [n_eligible * (seq_len + 1) + n_selected]
+        # a 64-bit fingerprint of each sequence's selected positions (0: too few selected)
+        self.patterns = z(calls, batch)
+        g = torch.Generator().manual_seed(0x5EED)
+        self._pattern_weights = torch.randint(-2**63, 2**63 - 1, (seq_len, 1), generator=g,
+                                              dtype=torch.int64).to(device)
         self.seq_mask = torch.zeros(3, dtype=torch.float64, device=device)
         self.dispersion = torch.zeros(2, 3, dtype=torch.float64, device=device)
         self.host_problems: dict[str, list[str]] = {}
@@ -155,6 +162,12 @@ class Counts:
         outcome = torch.where(is_mask, 0, torch.where(is_orig, 1, 2)).to(torch.int32)
         code = torch.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
         at_col = self._tables(inp, code)
+        # fingerprints of the sequences with >= PATTERN_MIN selected and unselected positions:
+        # two independent draws coincide there with probability < p^20 q^20 max(p,q)^(n-40),
+        # below 1e-24 for every p, so a repeat means the masks are not drawn afresh
+        both = (at_col[:, 2:].sum(1) >= PATTERN_MIN) & (at_col[:, 1] >= PATTERN_MIN)
+        fingerprint = (sel.long() * self._pattern_weights).sum(0)     # wraps modulo 2**64
+        self.patterns[self._call] = torch.where(both, fingerprint, 0)
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
@@ -172,7 +185,13 @@ class Counts:
         terms = {"eligible": eligible, "xi": xi,
                  "sel_base": 2 + 3 * (~drawable_x).to(torch.int32),   # code of a [MASK] outcome
                  "unsel_code": eligible.to(torch.int32)}
-        strata = {"pos": self._pos_base, "col": self._col_base}
+        # the neighbourhood: whether the left and the right neighbour are eligible (an edge of
+        # the sequence counts as ineligible): boundaries are where off-by-ones live
+        edge = torch.zeros_like(eligible[:1])
+        left = torch.cat([edge, eligible[:-1]]).to(torch.int32)
+        right = torch.cat([eligible[1:], edge]).to(torch.int32)
+        strata = {"pos": self._pos_base, "col": self._col_base,
+                  "nbr": (2 * left + right) * CODES}
         if self._sep is not None:
             is_sep = (x == self._sep).to(torch.int32)
             strata["seg"] = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep) \
@@ -309,11 +328,19 @@ class Counts:
             other_by_pos=get(self.other_by_pos).reshape(POS_BUCKETS, c1),
             orig_by_pos=get(self.orig_by_pos).reshape(POS_BUCKETS, c1),
             replay_same_other=tuple(int(v) for v in get(self.replay_same_other)),
+            repeated_patterns=_repeats(get(self.patterns)[:self._call]),
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
             dispersion={"position in call": tuple(get(self.dispersion[0])),
                         "id in call": tuple(get(self.dispersion[1])),
                         "[MASK] per sequence": tuple(get(self.seq_mask))},
             host_problems={k: list(v) for k, v in self.host_problems.items()})
+
+
+def _repeats(patterns: np.ndarray) -> int:
+    """How many sequences repeat the selection pattern of an earlier one (fingerprint 0 marks
+    a sequence with too few selections to take part)."""
+    fp = patterns[patterns != 0]
+    return int(fp.size - np.unique(fp).size)
 
 
 def _drawable_original(cfg: MaskingConfig) -> int | None:
@@ -332,7 +359,8 @@ class HostCounts:
         invariants: positions that break each exact invariant of `INVARIANTS`.
         strata: `{stratum: [k, CODES]}` code counts per position, column (`col`), segment
             (`seg`), coarse id range (`idbin`), in-call repeat class (`repeat`: how often the
-            id occurs in its call against a uniform id, in octaves) and id (`id`, absent above
+            id occurs in its call against a uniform id, in octaves), neighbourhood (`nbr`:
+            2 * left neighbour eligible + right neighbour eligible) and id (`id`, absent above
             `ID_TABLE_MAX`).
         by_call: code counts per call `[calls, CODES]`.
         pairs: `{kind: [CODES, CODES]}` code pairs of neighbouring positions (`seq`),
@@ -346,6 +374,9 @@ class HostCounts:
         other_by_pos, orig_by_pos: the same ids, and their originals, per position bucket.
         replay_same_other: (positions whose outputs were random ids in both calls of a replay,
             of those the same id).
+        repeated_patterns: sequences with at least `PATTERN_MIN` selected and unselected
+            positions whose set of selected positions repeats an earlier sequence's
+            (fingerprinted in 64 bits).
         seq_hist: sequences by `[n_eligible, n_selected]`.
         dispersion: `{level: (sum of terms, groups, summed variance)}` of binomial dispersion
             sums kept on the device.
@@ -365,6 +396,7 @@ class HostCounts:
     other_by_pos: np.ndarray
     orig_by_pos: np.ndarray
     replay_same_other: tuple[int, int]
+    repeated_patterns: int
     seq_hist: np.ndarray
     dispersion: dict[str, tuple[float, float, float]]
     host_problems: dict[str, list[str]]

@@ -3,7 +3,8 @@
 They are counted on the device (`verify.harness.counts.INVARIANTS`: the number of positions
 that break each) or seen on the host while the run goes (`HOST_INVARIANTS`: outputs of the
 wrong type, shape, dtype or device; a second call with the same seed giving other outputs; a
-masker that raises). An invariant passes when nothing breaks it; none spends any of the
+masker that raises), and one that is exact in practice: no sequence's set of selected positions
+repeats another's. An invariant passes when nothing breaks it; none spends any of the
 false-alarm budget.
 """
 
@@ -12,10 +13,11 @@ from __future__ import annotations
 from .counts import INVARIANTS, HostCounts
 from .primitives import Check
 
-__all__ = ["HOST_INVARIANTS", "invariant_checks"]
+__all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks"]
 
 HOST_INVARIANTS = ("outputs keep shape, dtype and device", "same seed gives same output",
                    "masker runs without error")
+REPEATS = "no selection pattern repeats"
 
 
 def invariant_checks(h: HostCounts, subject: str) -> list[Check]:
@@ -26,4 +28,12 @@ def invariant_checks(h: HostCounts, subject: str) -> list[Check]:
     for name in HOST_INVARIANTS:
         problems = h.host_problems.get(name, [])
         out.append(Check.exact(name, subject, len(problems), "; ".join(problems[:3])))
+    # Two independent Bernoulli(p) selections with >= PATTERN_MIN selected and unselected
+    # positions coincide with probability below 1e-24 whatever p, and two 64-bit fingerprints of
+    # different patterns with about 2**-64: over a run's pairs of sequences a false alarm is
+    # below 1e-7.
+    out.append(Check.exact(REPEATS, subject, h.repeated_patterns,
+                           f"{h.repeated_patterns} sequences repeat an earlier sequence's set of "
+                           f"selected positions (a pool of masks, or draws that ignore the seed)"
+                           if h.repeated_patterns else ""))
     return out
