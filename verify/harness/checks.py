@@ -29,7 +29,7 @@ from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
-from .counts import CODES, DISPERSION_MIN, HostCounts
+from .counts import CODES, DISPERSION_MIN, HostCounts, mask_share
 from .primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
                          contingency, dispersion_check, pearson, rows_homogeneity)
 from .random_ids import random_id_checks, representative_original
@@ -163,7 +163,7 @@ def _dispersions(h, cfg, subject) -> list:
     p = cfg.masking_prob
     sel_call = binomial_dispersion_sums(h.by_call[:, 2:].sum(1), h.by_call[:, 1:].sum(1), p,
                                         DISPERSION_MIN)
-    q = _mask_share(cfg)
+    q = mask_share(cfg)
     mask_call = binomial_dispersion_sums(h.by_call[:, 2], h.by_call[:, 2:5].sum(1), q,
                                          DISPERSION_MIN) if q is not None else (0, 0, 0)
     levels = [("selected count per sequence ~ Binomial (dispersion)",
@@ -177,15 +177,6 @@ def _dispersions(h, cfg, subject) -> list:
                h.dispersion["[MASK] per sequence"], "sequences"),
               ("[MASK] count per call ~ Binomial (dispersion)", mask_call, "calls")]
     return [(name, dispersion_check(name, subject, *sums, what)) for name, sums, what in levels]
-
-
-def _mask_share(cfg: MaskingConfig) -> float | None:
-    """P(output is [MASK]) at a selected position whose original is drawable."""
-    try:
-        q = cfg.outcome_probs(representative_original(cfg, True)).mask
-    except StopIteration:
-        return None
-    return q if 0 < q < 1 else None
 
 
 def _sequence_dispersion(seq_hist, p) -> tuple[float, float, float]:

@@ -37,7 +37,7 @@ from .inputs import is_replay
 
 __all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
            "ID_TABLE_MAX", "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES",
-           "DISPERSION_MIN", "PATTERN_MIN"]
+           "DISPERSION_MIN", "PATTERN_MIN", "mask_share"]
 
 CODES = 8
 # Exact invariants counted on the device: the number of positions that violate each.
@@ -122,9 +122,8 @@ class Counts:
         self._pos_base = (self._pos * CODES).to(torch.int32).contiguous()    # [seq_len, batch]
         self._col_base = (self._col * CODES).to(torch.int32).contiguous()    # [seq_len, batch]
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
-        p = config.masking_prob
-        self._p, self._q_mask = p, config.outcome_probs(_drawable_original(config)).mask \
-            if _drawable_original(config) is not None else 0.0
+        self._p = config.masking_prob
+        self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
@@ -343,12 +342,17 @@ def _repeats(patterns: np.ndarray) -> int:
     return int(fp.size - np.unique(fp).size)
 
 
-def _drawable_original(cfg: MaskingConfig) -> int | None:
-    """An eligible id a random draw could produce (the outcome law of drawable originals)."""
+def mask_share(cfg: MaskingConfig) -> float | None:
+    """P(output is [MASK]) at a selected position whose original is drawable, or None when it
+    is 0 or 1 (nothing random to test) or no eligible id is drawable."""
     ineligible = set(cfg.ineligible_tokens)
-    return next((t for t in range(min(cfg.n_tokens, len(ineligible) + len(cfg.random_exclude)
-                                      + 2)) if cfg.is_random_id(t) and t not in ineligible),
-                None)
+    # the first few ids hold a drawable, eligible one whenever any exists
+    ids = range(min(cfg.n_tokens, len(ineligible) + len(cfg.random_exclude) + 2))
+    original = next((t for t in ids if cfg.is_random_id(t) and t not in ineligible), None)
+    if original is None:
+        return None
+    q = cfg.outcome_probs(original).mask
+    return q if 0.0 < q < 1.0 else None
 
 
 @dataclasses.dataclass
