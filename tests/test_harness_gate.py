@@ -116,7 +116,10 @@ def test_cli_plan_prints_the_tokens_needed_and_runs_no_masker(capsys):
                        "--no-mask-tokens", "2", "3", "--n-tokens", "100"])
     out = capsys.readouterr().out
     assert code == 0 and Recording.calls == 0
-    assert "selection=0.16" in out and "95% power" in out and "alpha/m = 1e-05/41" in out
+    cfg = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
+    per_masker = len(masker_checks(Counts(cfg, 128, 2, 2, "cpu").host(), cfg, "m"))
+    assert "selection=0.16" in out and "95% power" in out
+    assert f"alpha/m = 1e-05/{per_masker} " in out    # one masker: its checks, no pairs
 
 
 def test_cli_refuses_a_configuration_with_nothing_to_test_before_any_masker_runs(capsys):
