@@ -20,7 +20,7 @@ from . import threefry
 from .config import MaskingConfig
 from .validation import check_input, special_ids
 
-__all__ = ["mask_tokens_exact", "CHUNK"]
+__all__ = ["mask_tokens_exact", "mask_from_bits", "CHUNK"]
 
 # Positions per slice: each holds about 40 bytes of draws per position (a few MiB in all).
 CHUNK = 2**16
@@ -52,14 +52,26 @@ def mask_tokens_exact(x, config: MaskingConfig, *, key) -> tuple[np.ndarray, np.
 
 def _mask_slice(x: np.ndarray, s: slice, keys, special: np.ndarray, config: MaskingConfig):
     """Exact mode on the positions `s` of the flattened batch, which hold `x`."""
-    k_sel, k_cat, k_hi, k_lo = keys
-    p_select, p_random, p_random_or_keep = config.exact_thresholds()
+    bits = [threefry.bits_at(k, s.start, s.stop) for k in keys]  # k_sel, k_cat, k_hi, k_lo
+    return mask_from_bits(x, *bits, special, config)
 
-    u = threefry.uniform_from_bits(threefry.bits_at(k_sel, s.start, s.stop))  # float32
-    c = threefry.uniform_from_bits(threefry.bits_at(k_cat, s.start, s.stop))  # float32
-    t = threefry.randint_from_bits(threefry.bits_at(k_hi, s.start, s.stop),
-                                   threefry.bits_at(k_lo, s.start, s.stop),
-                                   0, config.n_random).astype(np.int64)
+
+def mask_from_bits(x: np.ndarray, sel, cat, hi, lo, special: np.ndarray,
+                   config: MaskingConfig):
+    """Exact mode's outcomes from the four draws' bits, elementwise (any shape, like `x`).
+
+    Args:
+        x: token ids; `sel`, `cat`, `hi`, `lo`: the uint32 bits of `k_sel`, `k_cat` and
+            randint's two keys at `x`'s positions (all four are overwritten).
+        special: the ineligible ids, in `x`'s dtype.
+
+    Returns:
+        `(x_masked, y)`, like `x`.
+    """
+    p_select, p_random, p_random_or_keep = config.exact_thresholds()
+    u = threefry.uniform_from_bits(sel)                             # float32, like x
+    c = threefry.uniform_from_bits(cat)                             # float32, like x
+    t = threefry.randint_from_bits(hi, lo, 0, config.n_random).astype(np.int64)
     for excluded in config.random_exclude:  # the t-th id not in random_exclude
         t += t >= excluded
 

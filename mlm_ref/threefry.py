@@ -21,7 +21,8 @@ from .keys import fold_indices, key_words
 from .validation import check_count, check_int32, check_shape, check_word
 
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint", "bits_at", "uniform_from_bits", "randint_from_bits"]
+           "uniform", "randint", "bits_at", "uniform_from_bits", "randint_from_bits",
+           "split_rows", "row_bits"]
 
 MASK32 = 0xFFFFFFFF
 # Threefish's key-schedule parity constant, as used by Random123 for 32-bit words.
@@ -37,6 +38,10 @@ def _injections(key: np.ndarray) -> list[tuple[np.uint32, np.uint32]]:
     Injection `s` (0..5) adds `ks[s % 3]` to word 0 and `ks[(s + 1) % 3] + s` to word 1, where
     `ks = (k0, k1, k0 ^ k1 ^ PARITY32)`. Computed in Python ints so nothing warns on wrap.
     """
+    if key.ndim == 2:  # m keys [m, 2], one per row of the counters: uint32 [m, 1] arrays
+        k0, k1 = key[:, :1].astype(np.uint32), key[:, 1:].astype(np.uint32)
+        ks = (k0, k1, k0 ^ k1 ^ np.uint32(PARITY32))
+        return [(ks[s % 3], ks[(s + 1) % 3] + np.uint32(s)) for s in range(6)]  # wraps
     k0, k1 = int(key[0]), int(key[1])
     ks = (k0, k1, k0 ^ k1 ^ PARITY32)
     return [(np.uint32(ks[s % 3]), np.uint32((ks[(s + 1) % 3] + s) & MASK32))
@@ -47,7 +52,7 @@ def _threefry_flat(key: np.ndarray, x0: np.ndarray, x1: np.ndarray):
     """Threefry-2x32 with 20 rounds on two equal-length 1-d uint32 arrays (consumed).
 
     Args:
-        key: uint32[2].
+        key: uint32[2]; or uint32[m, 2], one key per row of `x0`, `x1` of shape [m, n].
         x0, x1: uint32[n] counter words; they are overwritten.
 
     Returns:
@@ -272,3 +277,28 @@ def randint_from_bits(hi: np.ndarray, lo: np.ndarray, minval: int, maxval: int) 
     out = hi.view(np.int32)                                          # offset < 2**32, as int32
     out += np.int32(minval)                                          # wraps back into range
     return out
+
+
+def _row_keys(keys) -> np.ndarray:
+    """Key data of m keys as uint32[m, 2], refusing anything else."""
+    keys = np.asarray(keys)
+    if keys.ndim != 2 or keys.shape[1] != 2:
+        raise ValueError(f"row keys must be key data of shape [m, 2], got shape {keys.shape}")
+    return _as_uint32(keys, "row keys")
+
+
+def split_rows(keys, num: int = 2) -> np.ndarray:
+    """`split(key, num)` of each of m keys, side by side: uint32 [m, num, 2]."""
+    keys, num = _row_keys(keys), check_count(num, "num")
+    lo = np.broadcast_to(np.arange(num, dtype=np.uint32), (len(keys), num)).copy()
+    y0, y1 = _threefry_flat(keys, np.zeros_like(lo), lo)            # [m, num] each
+    return np.stack([y0, y1], axis=-1)                               # [m, num, 2]
+
+
+def row_bits(keys, n: int) -> np.ndarray:
+    """`random_bits(key, (n,))` of each of m keys, side by side: uint32 [m, n]."""
+    keys, n = _row_keys(keys), check_count(n, "n")
+    lo = np.broadcast_to(np.arange(n, dtype=np.uint32), (len(keys), n)).copy()
+    y0, y1 = _threefry_flat(keys, np.zeros_like(lo), lo)
+    y0 ^= y1
+    return y0

@@ -19,7 +19,7 @@ from . import fused, threefry
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
 
-__all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "chunk_size"]
+__all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_from_bits", "chunk_size"]
 
 
 def chunk_size(device: torch.device) -> int:
@@ -71,10 +71,20 @@ def mask_tokens_exact_torch(x: torch.Tensor, config: MaskingConfig, *, key):
 def _mask_slice(x: torch.Tensor, s: slice, keys: torch.Tensor, config: MaskingConfig):
     """Exact mode on the positions `s` of the flattened batch, which hold `x`; the outputs in
     `signed_view`'s dtype."""
-    p_select, p_random, p_random_or_keep = (float(t) for t in config.exact_thresholds())
     bits = threefry.counter_bits(keys, s.stop - s.start, start=s.start)  # int32 [3 or 4, n]
-    u = threefry.uniform_from_bits(bits[0])                              # float32 [n]
-    c = threefry.uniform_from_bits(bits[1])                              # float32 [n]
+    return mask_from_bits(x, bits, config)
+
+
+def mask_from_bits(x: torch.Tensor, bits: torch.Tensor, config: MaskingConfig):
+    """Exact mode's outcomes from the draws' int32 bits `[3 or 4, *x.shape]` (overwritten):
+    `k_sel`, `k_cat`, randint's `k_lo` and, when its multiplier is not 0, `k_hi`.
+
+    Returns:
+        `(x_masked, y)` like `x`, in `signed_view`'s dtype.
+    """
+    p_select, p_random, p_random_or_keep = (float(t) for t in config.exact_thresholds())
+    u = threefry.uniform_from_bits(bits[0])                              # float32, like x
+    c = threefry.uniform_from_bits(bits[1])                              # float32, like x
     t = threefry.randint_from_bits(bits[2], bits[3] if len(bits) == 4 else None, 0,
                                    config.n_random).to(torch.int64)
     t = ids_in_view(shift_past_excluded(t, config), x.dtype)

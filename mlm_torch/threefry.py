@@ -31,7 +31,7 @@ from mlm_ref.keys import check_key_meta, fold_indices, key_words
 from mlm_ref.validation import check_count, check_int32, check_shape, check_word
 
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint"]
+           "uniform", "randint", "split_rows"]
 
 MASK32 = 0xFFFFFFFF
 PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
@@ -214,6 +214,19 @@ def split(key, num: int = 2, device=None) -> torch.Tensor:
     lo = torch.arange(int(num), dtype=torch.int32, device=key.device)
     y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
     return _to_u32_in_i64(torch.stack([y0, y1], dim=1))                    # [num, 2]
+
+
+def split_rows(keys: torch.Tensor, num: int = 2) -> torch.Tensor:
+    """`split(key, num)` of each of m keys (int64 [m, 2] key data), side by side.
+
+    Returns:
+        int64[m, num, 2] uint32 values, on the keys' device.
+    """
+    num = check_count(num, "num")
+    lo = torch.arange(num, dtype=torch.int32, device=keys.device).expand(len(keys), num)
+    zero = torch.zeros((), dtype=torch.int32, device=keys.device)
+    y0, y1 = _threefry_i32(keys, zero, lo.clone())                      # [m, num] each
+    return _to_u32_in_i64(torch.stack([y0, y1], dim=-1))                # [m, num, 2]
 
 
 def fold_in(key, data: int, device=None) -> torch.Tensor:

@@ -1,0 +1,93 @@
+"""Stateless streams in PyTorch: per-example keys and a padded batch masked one key per row.
+
+The derivation and the purpose tags are `mlm_ref.streams`' (docs/contract.md, section
+Streams): `key(seed, purpose, epoch, index) = fold_in(fold_in(fold_in(key(seed), tag), epoch),
+index)`. The hashing and the masking here are torch's own (`mlm_torch.threefry`,
+`mlm_torch.exact`), bit-identical to the NumPy and JAX backends, on the CPU and on CUDA (with
+torch ops on CUDA: the fused Triton kernel takes one key per call).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mlm_ref.config import MaskingConfig
+from mlm_ref.streams import check_indices, purpose_tag
+from mlm_ref.validation import check_word
+
+from . import threefry
+from .exact import chunk_size, mask_from_bits
+from .tensors import check_input
+
+__all__ = ["example_keys", "mask_rows"]
+
+
+def example_keys(seed, epoch: int, indices, purpose="mlm", device=None) -> torch.Tensor:
+    """The exact-mode keys of examples `indices` in `epoch`, one per example.
+
+    Args:
+        seed: an int seed or key data (the rule of `mlm_ref.keys`).
+        epoch: integer in `[0, 2**32)`.
+        indices: the examples' indices, integers in `[0, 2**32)` (a list, array or CPU tensor).
+        purpose: `"mlm"`, `"nsp"`, `"eval"` or a uint32 tag.
+        device: where the keys go (default CPU).
+
+    Returns:
+        int64 [n, 2] holding uint32 key data (the torch backend's key convention), equal to
+        `mlm_ref.streams.example_keys(...)`.
+    """
+    if isinstance(indices, torch.Tensor):
+        indices = indices.cpu().numpy()
+    idx = torch.from_numpy(check_indices(indices).astype("int64"))   # [n]
+    base = threefry.derive_key(seed, purpose_tag(purpose), check_word(epoch, "epoch"),
+                               device=device)
+    y0, y1 = threefry.threefry2x32(base, torch.zeros_like(idx), idx)  # fold_in, vectorised
+    return torch.stack([y0.view(torch.int32), y1.view(torch.int32)], 1).to(
+        torch.int64).bitwise_and_(0xFFFFFFFF)                            # [n, 2]
+
+
+def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
+              check_ids: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mask each row of a padded batch with its own key, in one vectorised pass.
+
+    Args:
+        x: token ids `[batch, seq]`, padded with `config.padding_token`, on any device.
+        row_keys: key data `[batch, 2]` (int64 uint32 values, uint32, or int32 bit patterns;
+            a tensor or array), e.g. `example_keys(...)`.
+        config: the masking parameters.
+        check_ids: raise on negative ids (reads one boolean back from the device).
+
+    Returns:
+        `(x_masked, y)` like `x`; row `r` equals `mask_tokens_exact(x[r], config,
+        key=row_keys[r])`, and its first `n` positions those of `x[r, :n]` masked alone.
+
+    Raises:
+        ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
+    """
+    check_input(x, config, check_ids=check_ids)
+    if x.dim() != 2:
+        raise ValueError(f"x must be a padded batch [batch, seq], got shape {tuple(x.shape)}")
+    keys = torch.as_tensor(row_keys, device=x.device)
+    if tuple(keys.shape) != (x.shape[0], 2):
+        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
+                         f"got {tuple(keys.shape)}")
+    if keys.dtype in (torch.int32, torch.uint32):
+        keys = keys.view(torch.int32).to(torch.int64).bitwise_and_(0xFFFFFFFF)
+    keys = keys.to(torch.int64) & 0xFFFFFFFF                             # [batch, 2]
+    batch, seq = x.shape
+    x_masked, y = torch.empty_like(x), torch.empty_like(x)
+    if x.numel() == 0:
+        return x_masked, y
+    sub = threefry.split_rows(keys, 3)                                   # [batch, 3, 2]
+    tok = threefry.split_rows(sub[:, 2], 2)                              # randint's two keys
+    _, multiplier = threefry.randint_span(0, config.n_random)
+    keys4 = torch.stack([sub[:, 0], sub[:, 1], tok[:, 1], tok[:, 0]]
+                        if multiplier else [sub[:, 0], sub[:, 1], tok[:, 1]])  # [3|4, b, 2]
+    rows = max(1, chunk_size(x.device) // seq)
+    for start in range(0, batch, rows):
+        r = slice(start, min(batch, start + rows))
+        k = keys4[:, r]                                                  # [3|4, rows, 2]
+        bits = threefry.counter_bits(k.reshape(-1, 2), seq)              # [3|4 * rows, seq]
+        xm, yr = mask_from_bits(x[r], bits.view(len(k), -1, seq), config)
+        x_masked[r], y[r] = xm.view(x.dtype), yr.view(x.dtype)
+    return x_masked, y
