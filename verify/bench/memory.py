@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib
 import tracemalloc
 
 import numpy as np
@@ -51,6 +52,20 @@ def _torch_call(mode: str, dtype: str):
         return lambda x: mlm_torch.mask_tokens(x, config, generator=torch.Generator()
                                                .manual_seed(0))
     return lambda x: mlm_torch.mask_tokens_exact(x, config, key=0)
+
+
+def _jax_call(mode: str, dtype: str):
+    """JAX has one mode (exact); `native` is the same call. Ids go in as JAX arrays; int64
+    ones under JAX's 64-bit mode, switched on around the call only."""
+    import jax
+    import mlm_jax
+    config = mlm_jax.MaskingConfig(**config_kwargs(dtype))
+
+    def call(x):
+        with jax.enable_x64(np.dtype(dtype).itemsize == 8):
+            out = mlm_jax.mask_tokens(jax.numpy.asarray(x), config, key=0)
+            return jax.block_until_ready(out)
+    return call
 
 
 def _peak_tracemalloc(call, x) -> int:
@@ -107,25 +122,33 @@ def measure(n: int = 2**24, dtypes=("uint8", "int64"), backends=("numpy", "torch
     """
     rows = []
     for backend in backends:
-        if backend == "torch":
+        if backend in ("torch", "jax"):
             try:
-                import torch
+                importlib.import_module(backend)
             except ImportError:
                 continue
             if not rss_available():
                 continue
-        for mode in modes:
+        if backend == "jax":
+            modes_here = ("exact",)  # JAX's only mode
+        else:
+            modes_here = modes
+        for mode in (m for m in modes if m in modes_here):
             for dtype in dtypes:
-                call = (_numpy_call if backend == "numpy" else _torch_call)(mode, dtype)
+                call = {"numpy": _numpy_call, "torch": _torch_call, "jax": _jax_call}[backend](
+                    mode, dtype)
                 x = _batch(n, dtype)
                 if backend == "torch":
+                    import torch
                     x = torch.from_numpy(x)
-                call(x[:4096])                                       # warm-up
+                # warm-up: JAX compiles for the full shape (its compiler's memory is not the
+                # call's); the others on a slice
+                call(x if backend == "jax" else x[:4096])
                 if backend == "numpy":
                     peak, method = _peak_tracemalloc(call, x), "tracemalloc"
                 else:
                     peak, method = _peak_rss(call, x), "VmHWM"
-                nbytes = int(x.nbytes) if backend == "numpy" else x.numel() * x.element_size()
+                nbytes = int(x.nbytes) if backend != "torch" else x.numel() * x.element_size()
                 rows.append(dict(backend=backend, mode=mode, dtype=dtype, n=n,
                                  input_bytes=nbytes, peak_extra_bytes=int(peak),
                                  multiple=round(peak / nbytes, 2), method=method))
@@ -137,7 +160,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2**24, help="token ids per call")
     parser.add_argument("--dtypes", default="uint8,int64")
-    parser.add_argument("--backends", default="numpy,torch")
+    parser.add_argument("--backends", default="numpy,torch,jax")
     args = parser.parse_args(argv)
     rows = measure(args.n, args.dtypes.split(","), args.backends.split(","))
     print(f"{'backend':8} {'mode':7} {'dtype':7} {'n':>11} {'input MiB':>10} "
