@@ -14,7 +14,7 @@ import torch
 from mlm_ref.config import MaskingConfig
 
 from ..cli import progress as progress_bar
-from . import DEFAULT_ALPHA
+from . import DEFAULT_ALPHA, distributed
 from .agreement import agreement_checks
 from .checks import masker_checks
 from .counts import Counts, HostCounts
@@ -92,16 +92,21 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
 
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
     breaks the type/shape contract stops its run there; what it broke is in the counts.
+    In a distributed run (`verify.harness.distributed`) this rank makes its block of the calls
+    and every rank returns the counts of the whole run, the same as a single process's.
     """
     cfg, device = adapter.config, torch.device(device)
     seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
+    share = distributed.share()
+    mine = range(calls) if share is None else share.calls(calls)
     batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
-    counts = Counts(cfg, seq_len, batch, calls, device)
-    bar = progress_bar(seq_len * batch * calls, unit="tok", desc=adapter.name,
+    counts = Counts(cfg, seq_len, batch, calls, device, start=mine.start)
+    bar = progress_bar(seq_len * batch * len(mine), unit="tok", desc=adapter.name,
                        enabled=progress, unit_scale=True)
     start = time.perf_counter()
+    t, stopped = mine.start, None
     try:
-        for t in range(calls):
+        for t in mine:
             x_ref = batches.reference(t)                      # [seq_len, batch], kept
             x = x_ref.to(adapter.dtype, copy=True)            # the masker's own copy
             s = derive_seed(seed, "masker:" + adapter.name, t)
@@ -109,6 +114,7 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             for p in problems:
                 counts.problem("outputs keep shape, dtype and device", p)
             if problems:
+                stopped = t
                 break
             if t == 0:
                 _determinism(adapter, x_ref, s, out, y, counts, timeout)
@@ -116,8 +122,11 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             bar.update(seq_len * batch)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
         counts.problem("masker runs without error", f"{type(e).__name__}: {e}")
+        stopped = t
     finally:
         bar.close()
+    if share is not None:
+        share.reduce(counts, mine, stopped)
     h = counts.host()
     h.seconds, h.shape, h.calls = time.perf_counter() - start, (seq_len, batch), calls
     return h
