@@ -215,7 +215,8 @@ def _main(args, ranks=None) -> int:
         report = check_maskers(adapters, config, tokens=args.tokens, seed=args.seed,
                                alpha=alpha, device=device,
                                progress=leader and not args.no_progress,
-                               skipped=skipped, timeout=args.timeout, layout=args.layout)
+                               skipped=skipped, timeout=args.timeout, layout=args.layout,
+                               distributed=ranks is not None)
     except (ValueError, TypeError, Unavailable) as e:
         return _fail(str(e))
     print(report)
