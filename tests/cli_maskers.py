@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import time
 
+import torch
+
 from tests.broken_maskers import Correct
 
 
@@ -65,3 +67,14 @@ def closure(**kw):
     def f(x):
         return masker(x)
     return f
+
+
+class RaisesOnCallTwo(Correct):
+    """Raises on the run's call 2 (seed 0), recognised by its seed: the same call whichever
+    process makes it (for the distributed tests)."""
+
+    def __call__(self, x):
+        from verify.harness.inputs import derive_seed
+        if torch.initial_seed() == derive_seed(0, "masker:tests.cli_maskers:RaisesOnCallTwo", 2):
+            raise RuntimeError("call 2 refused")
+        return super().__call__(x)

@@ -5,12 +5,20 @@ Exit status: 0 when every check passes, 1 when any fails, 2 on a usage or config
 (nothing failed, but a masker was not tested: no eligible or no selected position in its run),
 130 when interrupted (Ctrl-C; nothing is written). `--plan` prints the tokens needed to detect
 given effects and exits 0 without running a masker.
+
+Under `torchrun --nproc-per-node N -m verify.stats ...` (WORLD_SIZE > 1) the run is distributed
+(`verify.harness.distributed`): each rank counts its block of the calls, the counts are summed,
+rank 0 prints the report and writes the files (the others print only errors), and every rank
+exits with rank 0's status. The report is the single-process run's. `--no-distributed` makes
+each rank run alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import os
 import sys
 
 from . import cli
@@ -63,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the counts into DIR (needs matplotlib): "
                         "split.png, random_ids.png, selection_by_position.png")
+    p.add_argument("--no-distributed", action="store_true",
+                   help="under torchrun, run the whole check on each rank alone instead of "
+                        "sharing the calls between the ranks")
     return p.parse_args(argv)
 
 
@@ -84,10 +95,11 @@ def _adapters(names, config, explicit: bool):
     return adapters, skipped
 
 
-def _estimate(adapters, config, args, device) -> None:
+def _estimate(adapters, config, args, device, world: int = 1) -> None:
     """Time one call of each masker (after a warm-up call) and one count of its outputs and,
     when the run will take more than a few seconds, say on stderr about how long it will take
-    (a masker that fails here is left out: the run reports its failure)."""
+    (a masker that fails here is left out: the run reports its failure; `world` ranks share
+    the calls)."""
     import time
 
     import torch
@@ -113,7 +125,7 @@ def _estimate(adapters, config, args, device) -> None:
     for a in adapters:
         per_token = seconds_per_token(a, x.to(a.dtype), derive_seed(args.seed, "estimate", 0),
                                       timeout=args.timeout)
-        total += ((per_token or 0.0) + counting) * args.tokens
+        total += ((per_token or 0.0) + counting) * args.tokens / world
     if total >= ESTIMATE_SHOWN_S:
         print(f"verify.stats: {args.tokens:.3g} tokens per masker: about {cli.duration(total)} "
               f"(Ctrl-C stops the run)", file=sys.stderr)
@@ -121,13 +133,40 @@ def _estimate(adapters, config, args, device) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    ranks = _ranks(args)
     try:
-        return _main(args)
+        if ranks is None:
+            return _main(args)
+        with contextlib.ExitStack() as stack:
+            if not ranks.leader:  # only rank 0 reports; errors go to stderr on every rank
+                stack.enter_context(contextlib.redirect_stdout(
+                    stack.enter_context(open(os.devnull, "w"))))
+            status = _main(args, ranks)
+            ranks.ready(False)  # a rank that stopped before the run: no rank runs
+            return ranks.status(status)
     except KeyboardInterrupt as e:
         return cli.interrupted("verify.stats", e)
+    finally:
+        if ranks is not None:
+            ranks.close()
 
 
-def _main(args) -> int:
+def _ranks(args):
+    """The distributed run's `Ranks` when torchrun started several ranks, else None."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return None
+    if args.no_distributed or world < 2 or importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    from .harness.distributed import Ranks
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    return Ranks("cuda" if cuda and torch.cuda.is_available() else "cpu")
+
+
+def _main(args, ranks=None) -> int:
     repeated = sorted({m for m in args.masker or [] if (args.masker or []).count(m) > 1})
     if repeated:
         return _fail(f"--masker names {', '.join(repeated)} more than once")
@@ -168,13 +207,21 @@ def _main(args) -> int:
         check_testable(config)  # before any masker runs, the estimate's calls included
         if args.plan:
             return _plan(args, config, alpha, len(adapters))
-        _estimate(adapters, config, args, device)
+        leader = ranks is None or ranks.leader
+        if ranks is not None and not ranks.ready():
+            return _fail("another rank refused its arguments (see its message)")
+        if leader:
+            _estimate(adapters, config, args, device, 1 if ranks is None else ranks.world)
         report = check_maskers(adapters, config, tokens=args.tokens, seed=args.seed,
-                               alpha=alpha, device=device, progress=not args.no_progress,
-                               skipped=skipped, timeout=args.timeout, layout=args.layout)
+                               alpha=alpha, device=device,
+                               progress=leader and not args.no_progress,
+                               skipped=skipped, timeout=args.timeout, layout=args.layout,
+                               distributed=ranks is not None)
     except (ValueError, TypeError, Unavailable) as e:
         return _fail(str(e))
     print(report)
+    if not leader:
+        return 0 if report.passed else 3 if report.verdict == "INCONCLUSIVE" else 1
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
     if args.plot:

@@ -71,9 +71,12 @@ class Counts:
         batch: number of sequences per call (dimension 1).
         calls: how many calls the run makes.
         device: where the counters live (the masker's device).
+        start: the index of the first call counted here (a distributed run's rank counts a
+            block of calls, `verify.harness.distributed`).
     """
 
-    def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device):
+    def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device,
+                 start: int = 0):
         self.config, self.seq_len, self.batch, self.device = config, seq_len, batch, device
         v = config.n_tokens
         self.full = v <= FULL_HISTOGRAM_MAX
@@ -104,12 +107,14 @@ class Counts:
         g = torch.Generator().manual_seed(0x5EED)
         self._pattern_weights = torch.randint(-2**63, 2**63 - 1, (seq_len, 1), generator=g,
                                               dtype=torch.int64).to(device)
-        self.seq_mask = torch.zeros(3, dtype=torch.float64, device=device)
-        self.dispersion = torch.zeros(2, 3, dtype=torch.float64, device=device)
+        # dispersion sums per call: [call, position / id / [MASK] per sequence, 3], summed in
+        # call order on the host (the same float sum whatever ranks counted which calls)
+        self.dispersion = torch.zeros(calls, 3, 3, dtype=torch.float64, device=device)
         self.host_problems: dict[str, list[str]] = {}
         self._prev = None  # codes and outputs of the previous call
         self._input = None  # (input, what depends on it alone): a replay reuses it
-        self._call = 0
+        self._call = start
+        self._first = None  # (index, codes) of the first call counted
         self._ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
         self._exclude = torch.tensor(config.random_exclude, dtype=torch.int64, device=device)
         top = max(config.ineligible_tokens) + 1
@@ -170,6 +175,8 @@ class Counts:
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
+        if self._first is None:
+            self._first = (self._call, code)
         self._prev = (code, out)
         self._call += 1
 
@@ -240,7 +247,8 @@ class Counts:
         npq = torch.where(use, m * p * (1 - p), 1.0)
         term = torch.where(use, (k - m * p) ** 2 / npq, 0.0)
         var = torch.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
-        self.dispersion[index] += torch.stack([term.sum(), use.sum().double(), var.sum()])
+        self.dispersion[self._call, index] += torch.stack([term.sum(), use.sum().double(),
+                                                           var.sum()])
 
     def _pairs(self, code, out):
         n_pairs = [code[:-1] * CODES + code[1:], code[:, :-1] * CODES + code[:, 1:]]
@@ -294,9 +302,24 @@ class Counts:
             k = at_col[:, 2].double()
             use = m >= DISPERSION_MIN
             mpq = torch.where(use, m * q * (1 - q), 1.0)
-            self.seq_mask += torch.stack([
+            self.dispersion[self._call, 2] += torch.stack([
                 torch.where(use, (k - m * q) ** 2 / mpq, 0.0).sum(), use.sum().double(),
                 torch.where(use, 2 + (1 - 6 * q * (1 - q)) / mpq, 0.0).sum()])
+
+    def tensors(self) -> list[torch.Tensor]:
+        """Every counter, each a sum over calls (per-call rows, `by_call`, `dispersion` and the
+        `patterns` fingerprints, are zero where not counted)."""
+        return [t for t in (self.invariants, self.table, self.by_call, self.pairs,
+                            self.other_hist, self.orig_hist, self.coarse_other, self.coarse_orig,
+                            self.other_by_orig, self.other_by_pos, self.orig_by_pos,
+                            self.replay_same_other, self.seq_hist, self.dispersion,
+                            self.patterns)
+                if t is not None]
+
+    def add_fresh_pair(self, prev_code: torch.Tensor, code: torch.Tensor):
+        """Count the fresh consecutive-call pair (`prev_code` of the call before, `code`)."""
+        self.pairs[3] += torch.bincount((prev_code * CODES + code).flatten(),
+                                        minlength=CODES * CODES)
 
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""
@@ -306,6 +329,9 @@ class Counts:
         strata = {k: table[self._offset[k]:self._offset[k] + size]
                   for k, size in self._strata.items() if size}
         coarse_other, coarse_orig = get(self.coarse_other), get(self.coarse_orig)
+        # in call order, one call at a time: the sum a single running total would give
+        dispersion = np.cumsum(get(self.dispersion), axis=0)[-1] if len(self.dispersion) \
+            else np.zeros((3, 3))
         if self.full:
             v = self.config.n_tokens
             edges = np.append(np.arange(v) * self.coarse // v, self.coarse)   # the last: rest
@@ -329,9 +355,8 @@ class Counts:
             replay_same_other=tuple(int(v) for v in get(self.replay_same_other)),
             repeated_patterns=_repeats(get(self.patterns)[:self._call]),
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
-            dispersion={"position in call": tuple(get(self.dispersion[0])),
-                        "id in call": tuple(get(self.dispersion[1])),
-                        "[MASK] per sequence": tuple(get(self.seq_mask))},
+            dispersion={level: tuple(float(v) for v in dispersion[i]) for i, level in
+                        enumerate(("position in call", "id in call", "[MASK] per sequence"))},
             host_problems={k: list(v) for k, v in self.host_problems.items()})
 
 

@@ -15,6 +15,7 @@ from mlm_ref.config import MaskingConfig
 
 from ..cli import progress as progress_bar
 from . import DEFAULT_ALPHA
+from . import distributed as distributed_run
 from .agreement import agreement_checks
 from .checks import masker_checks
 from .counts import Counts, HostCounts
@@ -87,21 +88,28 @@ def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
 
 
 def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
-               progress: bool = False, timeout: float | None = None) -> HostCounts:
+               progress: bool = False, timeout: float | None = None,
+               distributed: bool = False) -> HostCounts:
     """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
 
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
     breaks the type/shape contract stops its run there; what it broke is in the counts.
+    With `distributed` in an initialised `torch.distributed` group of several ranks
+    (`verify.harness.distributed`), every rank must call this alike: each makes its block of
+    the calls and returns the counts of the whole run, the same as a single process's.
     """
     cfg, device = adapter.config, torch.device(device)
     seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
+    share = distributed_run.share() if distributed else None
+    mine = range(calls) if share is None else share.calls(calls)
     batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
-    counts = Counts(cfg, seq_len, batch, calls, device)
-    bar = progress_bar(seq_len * batch * calls, unit="tok", desc=adapter.name,
+    counts = Counts(cfg, seq_len, batch, calls, device, start=mine.start)
+    bar = progress_bar(seq_len * batch * len(mine), unit="tok", desc=adapter.name,
                        enabled=progress, unit_scale=True)
     start = time.perf_counter()
+    t, stopped = mine.start, None
     try:
-        for t in range(calls):
+        for t in mine:
             x_ref = batches.reference(t)                      # [seq_len, batch], kept
             x = x_ref.to(adapter.dtype, copy=True)            # the masker's own copy
             s = derive_seed(seed, "masker:" + adapter.name, t)
@@ -109,6 +117,7 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             for p in problems:
                 counts.problem("outputs keep shape, dtype and device", p)
             if problems:
+                stopped = t
                 break
             if t == 0:
                 _determinism(adapter, x_ref, s, out, y, counts, timeout)
@@ -116,8 +125,11 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             bar.update(seq_len * batch)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
         counts.problem("masker runs without error", f"{type(e).__name__}: {e}")
+        stopped = t
     finally:
         bar.close()
+    if share is not None:
+        share.reduce(counts, mine, stopped)
     h = counts.host()
     h.seconds, h.shape, h.calls = time.perf_counter() - start, (seq_len, batch), calls
     return h
@@ -136,7 +148,7 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
                   seed: int = 0, alpha: float = DEFAULT_ALPHA, device="cpu",
                   chunk: int | None = None, cross: bool = True, progress: bool = False,
                   skipped: dict | None = None, layout: str = "seq-batch",
-                  timeout: float | None = None) -> Report:
+                  timeout: float | None = None, distributed: bool = False) -> Report:
     """Check each masker alone and every pair against each other; one Holm budget for all.
 
     Args:
@@ -155,6 +167,10 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
             `batch-seq` feeds the transpose `[batch, seq_len]`, as Hugging Face maskers take it.
         timeout: seconds one masker call may take (None: no limit); a call that overruns
             fails "masker runs without error" and ends that masker's run.
+        distributed: in an initialised `torch.distributed` group of several ranks, share the
+            calls between the ranks and sum their counts (every rank must call this alike, and
+            each gets the whole run's report, the same as a single process's); `verify.stats`
+            sets it under torchrun.
 
     Raises:
         TypeError, ValueError: a bad argument or a configuration with nothing to test (nothing
@@ -171,7 +187,8 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     for a in adapters:
         a.layout = layout
     results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
-                                  progress=progress, timeout=timeout) for a in adapters}
+                                  progress=progress, timeout=timeout, distributed=distributed)
+               for a in adapters}
     checks = []
     for name, h in results.items():
         checks += invariant_checks(h, name) + masker_checks(h, config, name)
