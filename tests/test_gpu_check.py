@@ -4,6 +4,7 @@ and exits 0; its orchestration and its summary are checked on fake steps and fak
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shutil
 import subprocess
@@ -35,8 +36,10 @@ def test_without_cuda_it_says_so_and_runs_nothing(tmp_path):
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_gpu_check_with_py_uses_that_python_and_installs_nothing():
-    r = subprocess.run(["make", "-n", "gpu-check", "PY=python3"], capture_output=True,
-                       text=True, cwd=ROOT, check=True)
+    # run as a top-level make even when the suite itself runs under `make test`
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    r = subprocess.run(["make", "--no-print-directory", "-n", "gpu-check", "PY=python3"],
+                       capture_output=True, text=True, cwd=ROOT, check=True, env=env)
     assert r.stdout.strip().splitlines() == ["python3 -m verify.bench.gpu_check"]
 
 
