@@ -1,8 +1,8 @@
 """Masked-language-model masking in JAX: a pure, jit-compiled function of the ids and a key.
 
-The algorithm is the one taught in `mlm_ref.mlm`. In JAX randomness is an explicit argument, so
-the native path *is* the exact path of the contract (section 4): `split(key, 3)` into a key for
-selection, one for the category and one for the random id, each drawn over the whole shape.
+The algorithm is the one taught in `mlm_ref.mlm`. In JAX randomness is an explicit argument,
+so the native path *is* the exact path of the contract (docs/exact-mode.md): `split(key, 3)`
+into a key for selection, one for the category and one for the random id, each drawn over the whole shape.
 The NumPy and PyTorch backends re-implement these draws and return the same bits for the same
 key.
 

@@ -68,7 +68,7 @@ class OutcomeProbs:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MaskingConfig:
-    """Validated, immutable parameters of one masker (section 2 of the contract).
+    """Validated, immutable parameters of one masker (docs/contract.md, "Parameters and errors").
 
     Args:
         padding_token: id of `[PAD]`; never masked, and the label of every unselected position.

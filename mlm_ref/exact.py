@@ -1,4 +1,4 @@
-"""Exact mode in NumPy: the masks of section 4 of the contract, bit for bit.
+"""Exact mode in NumPy: the masks of docs/exact-mode.md, bit for bit.
 
 The draws are JAX's: `split(key, 3)` gives one key for selection, one for the category and one
 for the random id, each expanded over the whole shape by threefry2x32 (`mlm_ref.threefry`, a

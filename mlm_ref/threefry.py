@@ -1,4 +1,4 @@
-"""JAX's threefry2x32 PRNG in NumPy, bit for bit (the exact mode of the contract, section 4).
+"""JAX's threefry2x32 PRNG in NumPy, bit for bit (exact mode, docs/exact-mode.md).
 
 `jax.random` with its default implementation is a counter-based generator: every output word
 is `threefry2x32(key, counter)` for a counter derived from the output's position, so any

@@ -1,4 +1,4 @@
-"""The input rules of the contract (section 2), written once for every backend.
+"""The input rules of the contract (docs/contract.md), written once for every backend.
 
 Each rule is a function of plain metadata (a dtype's name, its largest value, a rank, the
 smallest id), so the NumPy, PyTorch and JAX backends apply the same rule, with the same

@@ -1,4 +1,4 @@
-"""JAX's threefry2x32 PRNG in PyTorch, bit for bit, on CPU and CUDA (contract, section 4).
+"""JAX's threefry2x32 PRNG in PyTorch, bit for bit, on CPU and CUDA (docs/exact-mode.md).
 
 The same functions and results as `mlm_ref.threefry` (read that module and docs/exact-prng.md
 for what JAX computes); this file is about computing it fast with torch and without ever

@@ -2,7 +2,7 @@
 
 Each program reads a block of `x` once and writes `x_masked` and `y` once; the random numbers
 are computed in registers from the position's index (counter-based generators), so no random
-tensor ever touches memory. That is the floor of section 6 of the contract: 24 bytes per
+tensor ever touches memory. That is the floor of docs/benchmarks.md: 24 bytes per
 int64 token.
 
 * Native mode draws with Philox (`tl.randint4x`), keyed by a 63-bit seed that the caller's

@@ -3,7 +3,8 @@ summed, and the result is the single-process run's, exactly.
 
 `torchrun --nproc-per-node N -m verify.stats ...` starts N ranks; `verify.stats` initialises the
 process group (`Ranks`, `init`: gloo on a CPU, NCCL for CUDA tensors) and, called with
-`distributed=True`, `runner.run_masker` asks `share()` which calls this rank makes. How the run stays the single-process run:
+`distributed=True`, `runner.run_masker` asks `share()` which calls this rank makes. How the
+run stays the single-process run:
 
 * **Blocks of replayed pairs.** The run's pairs of calls `(2k, 2k + 1)` are cut into N
   contiguous blocks, one per rank (`calls`): a call and its replay stay on one rank, so the

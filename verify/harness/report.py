@@ -154,7 +154,8 @@ class Report:
     def to_dict(self) -> dict:
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
         return {
-            "schema": SCHEMA, "passed": self.passed, "verdict": self.verdict, "alpha": self.alpha, "seed": self.seed,
+            "schema": SCHEMA, "passed": self.passed, "verdict": self.verdict,
+            "alpha": self.alpha, "seed": self.seed,
             "tokens": self.tokens, "device": self.device,
             "config": dataclasses.asdict(self.config), "runs": self.runs,
             "skipped": self.skipped,
