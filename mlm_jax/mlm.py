@@ -2,9 +2,9 @@
 
 The algorithm is the one taught in `mlm_ref.mlm`. In JAX randomness is an explicit argument,
 so the native path *is* the exact path of the contract (docs/exact-mode.md): `split(key, 3)`
-into a key for selection, one for the category and one for the random id, each drawn over the whole shape.
-The NumPy and PyTorch backends re-implement these draws and return the same bits for the same
-key.
+into a key for selection, one for the category and one for the random id, each drawn over
+the whole shape. The NumPy and PyTorch backends re-implement these draws and return the same
+bits for the same key.
 
 `mask_tokens` validates its inputs in Python, then calls `mask_tokens_jit`, which is
 jit-compiled with the (hashable, frozen) config as a static argument: one compilation per
