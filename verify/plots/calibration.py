@@ -89,11 +89,22 @@ def plot_calibration(p_values: dict, path) -> str:
     d = float(stats.kstwo.ppf(KS_LEVEL, n_min))
     floor = 0.5 / (max(len(p) for p in p_values.values()) + 1)  # log axes: show p = 0 here
     _ks_band(lin, log, d, floor, n_min)
-    colours = _colours(len(p_values))
-    for (name, p), colour in zip(p_values.items(), colours):
-        u = np.arange(1, len(p) + 1) / (len(p) + 1)  # expected uniform order statistics
-        lin.plot(u, p, lw=1.2, color=colour, label=f"{name} (n={len(p)})")
-        log.plot(u, np.maximum(p, floor), lw=1.2, color=colour)
+    # dozens of checks: the ones inside the band are drawn thin and grey under one legend
+    # entry; each one that leaves it (a conservative Bonferroni or discrete test, or a
+    # miscalibrated one) gets a colour and a name
+    expected = {k: np.arange(1, len(p) + 1) / (len(p) + 1) for k, p in p_values.items()}
+    outside = [k for k, p in p_values.items() if np.max(np.abs(p - expected[k])) > d]
+    colours = dict(zip(outside, _colours(len(outside))))
+    inside_label = f"{len(p_values) - len(outside)} checks inside the band"
+    for name, p in p_values.items():
+        u = expected[name]
+        if name in colours:
+            style = dict(lw=1.4, color=colours[name], label=f"{name} (n={len(p)})")
+        else:
+            style = dict(lw=0.8, color="0.45", alpha=0.6, label=inside_label)
+            inside_label = None  # one legend entry for all of them
+        lin.plot(u, p, **style)
+        log.plot(u, np.maximum(p, floor), **{k: v for k, v in style.items() if k != "label"})
     lin.set(xlim=(0, 1), ylim=(0, 1), title="whole range",
             xlabel="expected p-value (uniform quantile)", ylabel="observed p-value (sorted)")
     log.set(xscale="log", yscale="log", xlim=(floor, 1), ylim=(floor, 1),
@@ -102,7 +113,7 @@ def plot_calibration(p_values: dict, path) -> str:
     for ax in (lin, log):
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
-    fig.legend(loc="outside lower center", ncol=3, fontsize="small")
+    fig.legend(loc="outside lower center", ncol=2, fontsize="small")
     fig.suptitle("p-value calibration: each check's p-values against Uniform(0, 1)\n"
                  "above the diagonal: conservative (fewer false alarms than the level, e.g. "
                  "a Bonferroni bound); below: anti-conservative", fontsize="medium")
