@@ -53,8 +53,11 @@ def test_masks_are_the_same_with_0_1_or_2_workers_in_every_epoch(persistent):
     dataset, results = Examples(), []
     for workers in (0, 1, 2):
         collator = MLMCollator(seed=3, **PARAMS)
+        # workers start from a fresh forkserver, not a fork of this process (which may have
+        # JAX's threads running: forking a multithreaded process can deadlock)
         loader = DataLoader(dataset, batch_size=5, collate_fn=collator, num_workers=workers,
-                            persistent_workers=persistent and workers > 0)
+                            persistent_workers=persistent and workers > 0,
+                            multiprocessing_context="forkserver" if workers else None)
         epochs = []
         for epoch in (0, 1):
             collator.set_epoch(epoch)
