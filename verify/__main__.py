@@ -10,6 +10,9 @@ COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
   verify.conformance  write docs/conformance.md: published maskers and ours, checked
   verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
   verify.bench.report write docs/benchmarks.md from bench JSON files
+  verify.bench.memory peak memory of each backend and mode, as a multiple of the input
+  verify.bench.gpu_check  everything a CUDA GPU can tell (`make gpu-check`); exits 0 without one
+  (torchrun --nproc-per-node N -m verify.stats ... spreads a run over N ranks)
 """
 
 if __name__ == "__main__":

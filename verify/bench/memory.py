@@ -157,7 +157,8 @@ def measure(n: int = 2**24, dtypes=("uint8", "int64"), backends=("numpy", "torch
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m verify.bench.memory",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2**24, help="token ids per call")
     parser.add_argument("--dtypes", default="uint8,int64")
     parser.add_argument("--backends", default="numpy,torch,jax")
