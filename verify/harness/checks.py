@@ -31,7 +31,8 @@ from mlm_ref.config import MaskingConfig
 
 from .counts import CODES, DISPERSION_MIN, HostCounts, mask_share
 from .primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
-                         contingency, dispersion_check, pearson, rows_homogeneity)
+                         contingency, dispersion_check, extreme_binomial_check, pearson,
+                         rows_homogeneity)
 from .random_ids import random_id_checks, representative_original
 
 __all__ = ["masker_checks", "STRATA"]
@@ -127,26 +128,13 @@ def selection_extreme_id(h, cfg, subject):
     t = h.strata["id"]
     n, k = t[:, 1:].sum(1), t[:, 2:].sum(1)
     keep = n > 0
-    if keep.sum() < 2:
-        return None
     n, k, ids = n[keep], k[keep], np.flatnonzero(keep)
-    up = -_ndtri_exp(stats.binom.logsf(k - 1, n, p))
-    down = -_ndtri_exp(stats.binom.logcdf(k, n, p))
-    score = np.maximum(up, down)
-    worst, m = int(np.argmax(score)), int(keep.sum())
-    crit = lambda a: float(stats.norm.isf(a / (2 * m)))  # noqa: E731
-    n_med = float(np.median(n))
-    return Check.statistical(
-        "selection: most extreme single id", subject, float(score[worst]),
-        lambda a: (-math.inf, crit(a)), float(min(1.0, 2 * m * stats.norm.sf(score[worst]))),
-        lambda a: crit(a) * math.sqrt(p * (1 - p) / n_med), "absolute rate of a median id",
-        n=int(n.sum()), detail=f"id {ids[worst]}: expected {n[worst] * p:.1f} of "
-                               f"{n[worst]} eligible selected, observed {k[worst]}")
-
-
-def _ndtri_exp(log_tail):
-    from scipy import special
-    return special.ndtri_exp(np.minimum(0.0, log_tail))
+    n_med = float(np.median(n)) if n.size else math.nan
+    return extreme_binomial_check(
+        "selection: most extreme single id", subject, k, n, p,
+        lambda crit: crit * math.sqrt(p * (1 - p) / n_med), "absolute rate of a median id",
+        lambda i: f"id {ids[i]}: expected {n[i] * p:.1f} of {n[i]} eligible selected, "
+                  f"observed {k[i]}")
 
 
 def selection_by_length(seq_hist, subject):
@@ -183,14 +171,8 @@ def _sequence_dispersion(seq_hist, p) -> tuple[float, float, float]:
     """Dispersion sums over sequences, from the `[n_eligible, n_selected]` histogram."""
     n = np.broadcast_to(np.arange(seq_hist.shape[0])[:, None], seq_hist.shape)
     k = np.broadcast_to(np.arange(seq_hist.shape[1])[None, :], seq_hist.shape)
-    c = seq_hist.astype(np.float64)
-    use = (n >= DISPERSION_MIN) & (c > 0)
-    if not 0 < p < 1 or not use.any():
-        return 0.0, 0.0, 0.0
-    n, k, c = n[use], k[use], c[use]
-    npq = n * p * (1 - p)
-    return (float((c * (k - n * p) ** 2 / npq).sum()), float(c.sum()),
-            float((c * (2 + (1 - 6 * p * (1 - p)) / npq)).sum()))
+    return binomial_dispersion_sums(k.ravel(), n.ravel(), p, DISPERSION_MIN,
+                                    weights=seq_hist.ravel())
 
 
 def count_binomial(seq_hist, cfg, subject):

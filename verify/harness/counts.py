@@ -236,10 +236,11 @@ class Counts:
         self._dispersion_terms(at_pos[:, 2:].sum(1), at_pos[:, 1:].sum(1), 0)
         return per_call["col"].view(self.batch, CODES)                   # [batch, CODES]
 
-    def _dispersion_terms(self, k, m, index: int):
+    def _dispersion_terms(self, k, m, index: int, p: float | None = None):
         """Add sum (k - m p)^2 / (m p q), the group count and the summed variance of the terms
-        over groups with m >= DISPERSION_MIN, to dispersion row `index`."""
-        p = self._p
+        over groups with m >= DISPERSION_MIN, to dispersion row `index` (`p`: masking_prob
+        unless given)."""
+        p = self._p if p is None else p
         if p <= 0.0 or p >= 1.0:
             return
         k, m = k.double(), m.double()
@@ -251,18 +252,21 @@ class Counts:
                                                            var.sum()])
 
     def _pairs(self, code, out):
-        n_pairs = [code[:-1] * CODES + code[1:], code[:, :-1] * CODES + code[:, 1:]]
-        add = [0, 1]
-        if self._prev is not None:
-            n_pairs.append(self._prev[0] * CODES + code)
-            kind = 2 if is_replay(self._call) else 3
-            add.append(kind)
-            if kind == 2:
-                both = (self._prev[0] == 4) & (code == 4)
-                self.replay_same_other += torch.stack([both.sum(),
-                                                       (both & (self._prev[1] == out)).sum()])
-        for kind, idx in zip(add, n_pairs):
-            self.pairs[kind] += torch.bincount(idx.flatten(), minlength=CODES * CODES)
+        self._add_pairs(0, code[:-1], code[1:])              # neighbouring positions
+        self._add_pairs(1, code[:, :-1], code[:, 1:])        # neighbouring columns
+        if self._prev is None:
+            return
+        prev_code, prev_out = self._prev
+        if not is_replay(self._call):
+            self.add_fresh_pair(prev_code, code)
+            return
+        self._add_pairs(2, prev_code, code)
+        both = (prev_code == 4) & (code == 4)
+        self.replay_same_other += torch.stack([both.sum(), (both & (prev_out == out)).sum()])
+
+    def _add_pairs(self, kind: int, first, second):
+        self.pairs[kind] += torch.bincount((first * CODES + second).flatten(),
+                                           minlength=CODES * CODES)
 
     def _random_ids(self, x, out, code, drawable_out):
         v, c = self.config.n_tokens, self.coarse
@@ -296,15 +300,7 @@ class Counts:
         n1 = self.seq_len + 1
         idx = at_col[:, 1:].sum(1) * n1 + at_col[:, 2:].sum(1)             # [batch]
         self.seq_hist += torch.bincount(idx, minlength=n1 * n1)
-        q = self._q_mask
-        if 0.0 < q < 1.0:
-            m = at_col[:, 2:5].sum(1).double()                                  # [batch]
-            k = at_col[:, 2].double()
-            use = m >= DISPERSION_MIN
-            mpq = torch.where(use, m * q * (1 - q), 1.0)
-            self.dispersion[self._call, 2] += torch.stack([
-                torch.where(use, (k - m * q) ** 2 / mpq, 0.0).sum(), use.sum().double(),
-                torch.where(use, 2 + (1 - 6 * q * (1 - q)) / mpq, 0.0).sum()])
+        self._dispersion_terms(at_col[:, 2], at_col[:, 2:5].sum(1), 2, self._q_mask)
 
     def tensors(self) -> list[torch.Tensor]:
         """Every counter, each a sum over calls (per-call rows, `by_call`, `dispersion` and the
@@ -318,8 +314,7 @@ class Counts:
 
     def add_fresh_pair(self, prev_code: torch.Tensor, code: torch.Tensor):
         """Count the fresh consecutive-call pair (`prev_code` of the call before, `code`)."""
-        self.pairs[3] += torch.bincount((prev_code * CODES + code).flatten(),
-                                        minlength=CODES * CODES)
+        self._add_pairs(3, prev_code, code)
 
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""

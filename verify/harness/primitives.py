@@ -26,7 +26,7 @@ from scipy import optimize, special, stats
 
 __all__ = ["Check", "Outcome", "merge_sparse", "greedy_groups", "pearson", "contingency",
            "binomial_score", "upper_binomial_check", "dispersion_check",
-           "binomial_dispersion_sums", "rows_homogeneity",
+           "binomial_dispersion_sums", "extreme_binomial_check", "rows_homogeneity",
            "lambda50", "holm", "chi2_check", "MIN_EXPECTED"]
 
 # Pearson's statistic is close to chi-square only when every expected count is large enough;
@@ -275,16 +275,43 @@ def dispersion_check(name: str, subject: str, d: float, groups: float, var: floa
         detail=f"variance ratio observed/binomial {d / mean:.4f} over {int(mean)} {what}")
 
 
-def binomial_dispersion_sums(k, m, p: float, minimum: int) -> tuple[float, float, float]:
-    """(sum of (k - m p)^2 / (m p q), groups, summed variance) over groups with m >= minimum."""
+def binomial_dispersion_sums(k, m, p: float, minimum: int,
+                             weights=None) -> tuple[float, float, float]:
+    """(sum of (k - m p)^2 / (m p q), groups, summed variance) over groups with m >= minimum;
+    `weights[i]` counts group i that many times (a histogram of groups)."""
     k, m = np.asarray(k, np.float64), np.asarray(m, np.float64)
-    use = m >= minimum
+    w = np.ones_like(m) if weights is None else np.asarray(weights, np.float64)
+    use = (m >= minimum) & (w > 0)
     if not 0 < p < 1 or not use.any():
         return 0.0, 0.0, 0.0
-    k, m = k[use], m[use]
+    k, m, w = k[use], m[use], w[use]
     mpq = m * p * (1 - p)
-    return (float(((k - m * p) ** 2 / mpq).sum()), float(use.sum()),
-            float((2 + (1 - 6 * p * (1 - p)) / mpq).sum()))
+    return (float((w * (k - m * p) ** 2 / mpq).sum()), float(w.sum()),
+            float((w * (2 + (1 - 6 * p * (1 - p)) / mpq)).sum()))
+
+
+def extreme_binomial_check(name: str, subject: str, k, n, q, mde, mde_unit: str,
+                           detail) -> Check | None:
+    """The most extreme of K binomial counts `k[i] ~ Binomial(n[i], q[i])`: each exact tail as
+    a normal score, the largest of the 2K tails tested with Bonferroni. One count far off
+    (an id never drawn or never selected) is caught even when an omnibus Pearson is not.
+
+    Args:
+        mde: `mde(critical_score) -> float`, the effect at 50% power in `mde_unit`.
+        detail: `detail(i) -> str`, expected vs observed of the most extreme count `i`.
+    """
+    k, n, q = (np.asarray(a, np.float64) for a in (k, n, q))
+    if k.size < 2:
+        return None
+    up = -special.ndtri_exp(np.minimum(0.0, stats.binom.logsf(k - 1, n, q)))
+    down = -special.ndtri_exp(np.minimum(0.0, stats.binom.logcdf(k, n, q)))
+    score = np.maximum(up, down)
+    worst, m = int(np.argmax(score)), k.size
+    crit = lambda a: float(stats.norm.isf(a / (2 * m)))  # noqa: E731
+    return Check.statistical(
+        name, subject, float(score[worst]), lambda a: (-math.inf, crit(a)),
+        float(min(1.0, 2 * m * stats.norm.sf(score[worst]))), lambda a: mde(crit(a)),
+        mde_unit, n=int(n.sum()) if np.ndim(n) else int(n), detail=detail(worst))
 
 
 def rows_homogeneity(name: str, subject: str, table, what: str) -> Check | None:

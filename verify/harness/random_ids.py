@@ -11,12 +11,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
 
 from mlm_ref.config import MaskingConfig
 
 from .counts import COARSE_BINS, HostCounts
-from .primitives import Check, chi2_check, pearson, upper_binomial_check
+from .primitives import chi2_check, extreme_binomial_check, pearson, upper_binomial_check
 
 __all__ = ["random_id_checks", "other_id_weights", "coarse_drawable_counts",
            "representative_original"]
@@ -108,30 +107,19 @@ def random_ids_coarse(h, cfg, subject):
 
 
 def random_ids_extreme(h, cfg, subject):
-    """The most extreme single id, exact binomial tails as normal scores, Bonferroni over the
-    2K tails: one missing or doubled id is caught even when the all-ids Pearson is not."""
+    """The most extreme single id (exact binomial tails, Bonferroni over the 2K tails): one
+    missing or doubled id is caught even when the all-ids Pearson is not."""
     oe = _other_expected(h, cfg)
     if oe is None:
         return None
     obs, exp = oe
     keep = exp > 0
-    obs, exp, n = obs[keep], exp[keep], int(obs.sum())
-    if obs.size < 2:
-        return None
-    q = exp / n
-    up = -special.ndtri_exp(np.minimum(0.0, stats.binom.logsf(obs - 1, n, q)))
-    down = -special.ndtri_exp(np.minimum(0.0, stats.binom.logcdf(obs, n, q)))
-    score = np.maximum(up, down)
-    worst = int(np.argmax(score))
-    ids = np.flatnonzero(keep)
-    k = obs.size
-    crit = lambda a: float(stats.norm.isf(a / (2 * k)))  # noqa: E731
-    e_med = float(np.median(exp))
-    return Check.statistical(
-        "random ids: most extreme single id", subject, float(score[worst]),
-        lambda a: (-math.inf, crit(a)), float(min(1.0, 2 * k * stats.norm.sf(score[worst]))),
-        lambda a: crit(a) * math.sqrt(e_med) / e_med, "relative change of one id", n=n,
-        detail=f"id {ids[worst]}: expected {exp[worst]:.1f}, observed {obs[worst]:.0f}")
+    obs, exp, n, ids = obs[keep], exp[keep], int(obs[keep].sum()), np.flatnonzero(keep)
+    e_med = float(np.median(exp)) if exp.size else math.nan
+    return extreme_binomial_check(
+        "random ids: most extreme single id", subject, obs, n, exp / max(n, 1),
+        lambda crit: crit * math.sqrt(e_med) / e_med, "relative change of one id",
+        lambda i: f"id {ids[i]}: expected {exp[i]:.1f}, observed {obs[i]:.0f}")
 
 
 def _row_expected(cfg: MaskingConfig, bins: int, diagonal: np.ndarray) -> np.ndarray:
