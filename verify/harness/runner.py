@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import numbers
@@ -13,6 +14,7 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
+from ..cli import MAX_SEED, MAX_TOKENS
 from ..cli import progress as progress_bar
 from . import DEFAULT_ALPHA
 from . import distributed as distributed_run
@@ -36,24 +38,25 @@ LAYOUTS = ("seq-batch", "batch-seq")
 def check_run_arguments(*, tokens, seed, alpha) -> tuple[int, int, float]:
     """`(tokens, seed, alpha)` validated: a usage error is raised here, never blamed on a masker.
 
-    `tokens` may be a whole-number float (`2e6`); `seed` is an integer in [0, 2**63).
+    `tokens` may be a whole-number float (`2e6`), at most `MAX_TOKENS` as on the command line;
+    `seed` is an integer in [0, 2**63).
 
     Raises:
         TypeError: a value of the wrong type (bools are refused).
         ValueError: a value out of range.
     """
-    def whole(name, v, low, high):
+    def whole(name, v, low, high, shown):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, float)):
             raise TypeError(f"{name} must be an integer, got {v!r} of type {type(v).__name__}")
         if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
             raise ValueError(f"{name} must be a whole number, got {v!r}")
-        if not low <= int(v) < high:
-            raise ValueError(f"{name} must lie in [{low}, {high:.3g}), got {v!r}")
+        if not low <= int(v) <= high:
+            raise ValueError(f"{name} must lie in {shown}, got {v!r}")
         return int(v)
-    tokens = whole("tokens", tokens, 1, 1e15)
+    tokens = whole("tokens", tokens, 1, MAX_TOKENS, f"[1, {MAX_TOKENS:.0e}]")
     if isinstance(seed, float):
         raise TypeError(f"seed must be an integer, got {seed!r} of type float")
-    seed = whole("seed", seed, 0, 2**63)
+    seed = whole("seed", seed, 0, MAX_SEED, "[0, 2**63)")
     if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"alpha must be a probability, got {alpha!r}")
     if not 0 < float(alpha) < 1:
@@ -184,6 +187,8 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     adapters = distinct_names([resolve(m, config) for m in maskers])
     config = config or adapters[0].config
     check_testable(config)
+    # copies: the layout is this run's, and the caller's adapters stay as they were given
+    adapters = [copy.copy(a) for a in adapters]
     for a in adapters:
         a.layout = layout
     results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
