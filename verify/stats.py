@@ -220,8 +220,9 @@ def _main(args, ranks=None) -> int:
     except (ValueError, TypeError, Unavailable) as e:
         return _fail(str(e))
     print(report)
+    status = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
     if not leader:
-        return 0 if report.passed else 3 if report.verdict == "INCONCLUSIVE" else 1
+        return status
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
     if args.plot:
@@ -231,7 +232,7 @@ def _main(args, ranks=None) -> int:
         except OSError as e:
             return _fail(f"--plot {args.plot}: {e}")
         print("\n".join(f"wrote {path}" for path in paths))
-    return 0 if report.passed else 3 if report.verdict == "INCONCLUSIVE" else 1
+    return status
 
 
 def _plan(args, config, alpha: float, maskers: int) -> int:
