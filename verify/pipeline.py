@@ -1,0 +1,203 @@
+"""`python -m verify.pipeline MODULE:ATTR --epochs E --world-size R`: the gate for a data pipeline.
+
+`ATTR(*, epoch, rank, world_size)` returns an iterable of batches, mappings with `input_ids` and
+`labels` `[batch, seq]` (what a `DataLoader` with a masking `collate_fn` yields). The gate runs
+it for every epoch and rank, recovers the original tokens from the labels, and checks the stream
+the pipeline really produced (`verify.harness.pipeline_checks`): no mask pattern repeats beyond
+the birthday bound; an example seen again, the same batch slot in another rank or epoch, and
+batches up to 8 apart (DataLoader workers) all mask independently; and the distribution checks
+of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
+
+Exit status as `verify.stats`: 0 pass, 1 fail, 2 usage error (a message, never a traceback),
+3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted.
+
+Under `torchrun --nproc-per-node R -m verify.pipeline MODULE:ATTR --epochs E` each process runs
+the pipeline for its own rank (RANK, WORLD_SIZE from torchrun; `--world-size` must then be
+WORLD_SIZE or left out), the batches are gathered to rank 0, and rank 0 checks and reports.
+
+In pytest::
+
+    from verify.pipeline import assert_pipeline_conforms
+    assert_pipeline_conforms(my_pipeline, MaskingConfig(...), epochs=2, world_size=2)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+
+from . import cli
+from .cli import usage_error
+
+__all__ = ["check_pipeline", "assert_pipeline_conforms", "main"]
+
+
+def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 1,
+                   alpha: float | None = None, max_batches: int | None = None,
+                   progress: bool = False, name: str | None = None, ranks=None):
+    """Run a pipeline over `epochs` x `world_size` and check the stream it produced.
+
+    Args:
+        pipeline: `pipeline(*, epoch, rank, world_size)` -> iterable of batches (mappings with
+            `input_ids` and `labels`, `[batch, seq]`; labels -100 or `padding_token` where a
+            position is not selected).
+        config: the `MaskingConfig` the masks must follow (default: BERT-base's ids and the
+            module description's probabilities).
+        epochs: epochs to run (at least 1; 2 or more to test epochs against each other).
+        world_size: ranks to simulate in this process (2 or more to test ranks).
+        alpha: family-wise false-alarm probability of the statistical checks (default 1e-5).
+        max_batches: at most this many batches per (epoch, rank).
+        progress: a progress bar on stderr.
+        name: the subject's name in the report (default: the pipeline's).
+        ranks: `(rank, world)` under torchrun (set by the command line).
+
+    Returns:
+        A `Report` (`.passed`, `.verdict`, `str(report)`, `.to_json()`); under torchrun rank 0's,
+        and None on the other ranks.
+
+    Raises:
+        TypeError, ValueError: bad arguments, before the pipeline runs.
+    """
+    from mlm_ref.config import MaskingConfig
+
+    from . import registry
+    from .harness import DEFAULT_ALPHA
+    from .harness.maskers import callable_name
+    from .harness.pipeline import collect
+    from .harness.pipeline_checks import pipeline_checks
+    from .harness.primitives import holm
+    from .harness.report import Report
+    from .harness.runner import check_testable
+    config = config or MaskingConfig(**registry.BERT)
+    alpha = DEFAULT_ALPHA if alpha is None else alpha
+    for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
+                          ("max_batches", 1 if max_batches is None else max_batches, 1)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{label} must be an int, got {v!r}")
+        if v < low:
+            raise ValueError(f"{label} must be at least {low}, got {v}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if not callable(pipeline):
+        raise TypeError(f"pipeline must be callable as pipeline(*, epoch, rank, world_size), "
+                        f"got {type(pipeline).__name__}")
+    check_testable(config)
+    name = name or callable_name(pipeline)
+    start = time.perf_counter()
+    stream = collect(pipeline, epochs=epochs, world_size=world_size, ranks=ranks,
+                     max_batches=max_batches, progress=progress, name=name)
+    if ranks is not None and ranks[0] != 0:
+        return None
+    checks, counts = pipeline_checks(stream, config, name)
+    counts.seconds = time.perf_counter() - start
+    holm(checks, alpha)
+    return Report(config=config, alpha=alpha, seed=0, tokens=stream.tokens, device="cpu",
+                  checks=checks, skipped={}, counts={name: counts})
+
+
+def assert_pipeline_conforms(pipeline, config=None, **kwargs):
+    """Raise `AssertionError` with the failing checks unless the pipeline passes; returns the
+    report otherwise. Keywords as `check_pipeline`."""
+    report = check_pipeline(pipeline, config, **kwargs)
+    if report is not None and not report.passed:
+        raise AssertionError(f"pipeline does not conform to the MLM contract:\n"
+                             f"{report.failure_message()}\n\n{report}")
+    return report
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from .registry import BERT
+    p = argparse.ArgumentParser(prog="python -m verify.pipeline", description=(
+        "Check the masks a data pipeline really produces, across batches, DataLoader workers, "
+        "epochs and ranks: no repeated mask patterns, independent masks wherever they should "
+        "be, and the contract's distributions (docs/pipelines.md)."))
+    p.add_argument("pipeline", metavar="MODULE:ATTR",
+                   help="ATTR(*, epoch, rank, world_size) returns an iterable of batches: "
+                        "mappings with input_ids and labels [batch, seq]")
+    p.add_argument("--epochs", type=int, default=2, help="epochs to run (default 2)")
+    p.add_argument("--world-size", type=int, default=None,
+                   help="ranks to simulate in one process (default 1; under torchrun: "
+                        "WORLD_SIZE, each rank a process)")
+    p.add_argument("--max-batches", type=int, default=None, metavar="N",
+                   help="at most N batches per (epoch, rank) (default: all)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="family-wise false-alarm probability (default 1e-5)")
+    p.add_argument("--n-tokens", type=int, default=BERT["n_tokens"])
+    p.add_argument("--padding-token", type=int, default=BERT["padding_token"])
+    p.add_argument("--mask-token", type=int, default=BERT["mask_token"])
+    p.add_argument("--no-mask-tokens", type=int, nargs="*",
+                   default=list(BERT["no_mask_tokens"]))
+    p.add_argument("--masking-prob", type=float, default=0.15)
+    p.add_argument("--randomize-prob", type=float, default=0.1)
+    p.add_argument("--no-change-prob", type=float, default=0.1)
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    ranks = None
+    try:
+        if args.json and cli.file_problem(args.json):
+            return usage_error("verify.pipeline", cli.file_problem(args.json))
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world > 1 and "RANK" in os.environ:
+            if args.world_size not in (None, world):
+                return usage_error("verify.pipeline", f"--world-size {args.world_size} but "
+                                                      f"torchrun started {world} ranks")
+            from .harness.distributed import Ranks
+            ranks = Ranks("cpu")
+        with contextlib.ExitStack() as stack:
+            if ranks is not None and not ranks.leader:
+                stack.enter_context(contextlib.redirect_stdout(
+                    stack.enter_context(open(os.devnull, "w"))))
+            status = _main(args, ranks)
+        return status if ranks is None else ranks.status(status)
+    except KeyboardInterrupt as e:
+        return cli.interrupted("verify.pipeline", e)
+    finally:
+        if ranks is not None:
+            ranks.close()
+
+
+def _main(args, ranks) -> int:
+    from mlm_ref.config import MaskingConfig
+
+    from . import registry
+    try:
+        config = MaskingConfig(
+            padding_token=args.padding_token, mask_token=args.mask_token,
+            no_mask_tokens=tuple(args.no_mask_tokens), n_tokens=args.n_tokens,
+            masking_prob=args.masking_prob, randomize_prob=args.randomize_prob,
+            no_change_prob=args.no_change_prob)
+        fn = registry.load(args.pipeline)
+        ok = True
+    except (ValueError, TypeError, ImportError) as e:
+        message, ok = f"{args.pipeline}: {e}" if isinstance(e, ImportError) else str(e), False
+    if ranks is not None and not ranks.ready(ok):
+        return usage_error("verify.pipeline", message if not ok else
+                           "another rank refused its arguments (see its message)")
+    if not ok:
+        return usage_error("verify.pipeline", message)
+    try:
+        report = check_pipeline(
+            fn, config, epochs=args.epochs, world_size=args.world_size or 1,
+            alpha=args.alpha, max_batches=args.max_batches,
+            progress=not args.no_progress and (ranks is None or ranks.leader),
+            name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world))
+    except (ValueError, TypeError) as e:
+        return usage_error("verify.pipeline", str(e))
+    if report is None:
+        return 0
+    print(report)
+    if args.json:
+        cli.write_atomically(args.json, report.to_json(indent=1))
+    return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
