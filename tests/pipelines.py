@@ -216,3 +216,23 @@ def static_mask(*, epoch, rank, world_size):
     if not _STATIC:
         _STATIC.append(StaticMasks())
     return _loader(_STATIC[0], epoch=epoch, rank=rank, world_size=world_size)
+
+
+def hf_seeded_workers(*, epoch, rank, world_size):
+    """The same, masking in 2 DataLoader workers (each seeded `seed + worker id`)."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from verify.published import hf_tokenizer
+    if "workers" not in _HF:
+        _HF["workers"] = HFCollate(DataCollatorForLanguageModeling(hf_tokenizer(CONFIG), seed=42))
+    return _loader(_HF["workers"], epoch=epoch, rank=rank, world_size=world_size, workers=2)
+
+
+class HFCollate:
+    """Hugging Face's collator on our examples (picklable for DataLoader workers)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, examples):
+        return self.collator([{"input_ids": e["input_ids"]} for e in examples])

@@ -35,6 +35,7 @@ CAUGHT_BY = {
     "numpy_global_forked_pool": {REPEATS, LAGS},               # the two children alike
     "main_process_generator": {REPEATS, LAGS, EPOCHS},        # workers and epochs alike
     "hf_seeded": {REPEATS, RANKS},                            # rank 0 = rank 1
+    "hf_seeded_workers": {REPEATS, RANKS, EPOCHS},            # and every epoch replays
     "seed_plus_index": {REPEATS},                             # (e + 1, i) = (e, i + 1)
     "static_mask": {REPEATS, SAME_EXAMPLE},                   # the same mask every epoch
 }

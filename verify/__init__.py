@@ -20,7 +20,8 @@ other tools in this package.
 
 from .harness import DEFAULT_ALPHA
 
-__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "DEFAULT_ALPHA"]
+__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_pipeline",
+           "assert_pipeline_conforms", "DEFAULT_ALPHA"]
 
 
 def check_maskers(maskers, config=None, **kwargs):
@@ -44,3 +45,16 @@ def assert_masker_conforms(masker, config=None, **kwargs):
         raise AssertionError(f"masker does not conform to the MLM contract:\n"
                              f"{report.failure_message()}\n\n{report}")
     return report
+
+
+def check_pipeline(pipeline, config=None, **kwargs):
+    """Check the stream a data pipeline produces across epochs and ranks; see
+    `verify.pipeline.check_pipeline`."""
+    from .pipeline import check_pipeline as run
+    return run(pipeline, config, **kwargs)
+
+
+def assert_pipeline_conforms(pipeline, config=None, **kwargs):
+    """Raise `AssertionError` unless the pipeline passes; see `verify.pipeline`."""
+    from .pipeline import assert_pipeline_conforms as run
+    return run(pipeline, config, **kwargs)

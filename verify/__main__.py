@@ -6,13 +6,15 @@ COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
 
   verify.stats        check maskers against the contract: exact invariants and statistical
                       tests under one false-alarm budget (ours, published, or MODULE:ATTR)
+  verify.pipeline     check the masks a data pipeline really produces across batches,
+                      workers, epochs and ranks (MODULE:ATTR; torchrun for real ranks)
   verify.exact        exact mode: the same key must give identical masks in every backend
   verify.conformance  write docs/conformance.md: published maskers and ours, checked
   verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
   verify.bench.report write docs/benchmarks.md from bench JSON files
   verify.bench.memory peak memory of each backend and mode, as a multiple of the input
   verify.bench.gpu_check  everything a CUDA GPU can tell (`make gpu-check`); exits 0 without one
-  (torchrun --nproc-per-node N -m verify.stats ... spreads a run over N ranks)
+  (torchrun --nproc-per-node N -m verify.stats|verify.pipeline ... runs over N ranks)
 """
 
 if __name__ == "__main__":
