@@ -20,7 +20,7 @@ other tools in this package.
 
 from .harness import DEFAULT_ALPHA
 
-__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "DEFAULT_ALPHA"]
+__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_nsp", "DEFAULT_ALPHA"]
 
 
 def check_maskers(maskers, config=None, **kwargs):
@@ -44,3 +44,10 @@ def assert_masker_conforms(masker, config=None, **kwargs):
         raise AssertionError(f"masker does not conform to the MLM contract:\n"
                              f"{report.failure_message()}\n\n{report}")
     return report
+
+
+def check_nsp(generator="ours", **kwargs):
+    """Check a next-sentence-pair generator (`ours`, `google`, `MODULE:ATTR` or a callable
+    `(documents, *, seed, epoch)`); returns an `NSPReport`. See `verify.nsp.check_nsp`."""
+    from .nsp import check_nsp as run
+    return run(generator, **kwargs)
