@@ -66,7 +66,7 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
     Args:
         generator: a callable `(documents, *, seed, epoch)`, `"ours"`, `"google"` or
             `MODULE:ATTR`.
-        pairs: how many pairs to collect (whole epochs of the corpus, at least this many).
+        pairs: how many pairs to check: the first `pairs` of epochs 0, 1, ... of the corpus.
         seed: the corpus's and the generator's seed, in [0, 2**63).
         alpha: the family-wise false-alarm probability (default 1e-5).
         max_seq_len: the length limit checked; passed to the generator only when not 128.
@@ -112,6 +112,7 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
     finally:
         bar.close()
     seconds = time.perf_counter() - start
+    made = made[:pairs]          # the first `pairs`: a prefix is as random as the whole
     checks = analyse(corpus, made, name, max_seq_len) + [_one_document(fn, name, seed, extra,
                                                                       one_document_corpus(
                                                                           seed=seed,
@@ -151,7 +152,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--google", action="store_true", help="the published algorithm "
                    "(mlm_ref.nsp with google_compat=True); same as GENERATOR google")
     p.add_argument("--pairs", type=_count, default=DEFAULT_PAIRS,
-                   help=f"pairs to collect (default {DEFAULT_PAIRS:,})")
+                   help=f"pairs to check (default {DEFAULT_PAIRS:,})")
     p.add_argument("--seed", type=cli.seed, default=0, help="in [0, 2**63) (default 0)")
     p.add_argument("--alpha", type=float, default=None,
                    help="family-wise false-alarm probability (default 1e-5)")
