@@ -102,3 +102,11 @@ def nothing(documents, *, seed, epoch=0):
     if sum(1 for d in documents if any(len(s) for s in d)) < 2:
         raise ValueError("fewer than two non-empty documents")
     return []
+
+
+def malformed(documents, *, seed, epoch=0):
+    """Pairs of the wrong shape: 2-d tokens, array labels, missing fields, strings."""
+    if sum(1 for d in documents if any(len(s) for s in d)) < 2:
+        raise ValueError("fewer than two non-empty documents")
+    return [(np.array([[5]]), np.array([6]), 0), (np.array([5]), np.array([6]), np.array([0, 1])),
+            (np.array([5]),), {"tokens_a": [5]}, ("ab", "cd", 1), ([5], [6], 0.0)]

@@ -40,6 +40,7 @@ def test_ours_passes_every_check():
     ("label_by_document", "label rate by document class"),
     ("isnext_skips_a_sentence", "IsNext B follows A"),
     ("raises", "the generator runs on the corpus"),
+    ("malformed", "pairs are well-formed"),
 ])
 def test_each_planted_defect_is_caught_by_its_check(defect, check):
     report = _report(defect)

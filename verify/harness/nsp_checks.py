@@ -126,13 +126,13 @@ def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list
         try:
             a, b, label = _unpack(pair)
             sa, sb = _segment(corpus, a), _segment(corpus, b)
+            label = None if isinstance(label, float) or label not in (0, 1) else int(label)
         except (TypeError, ValueError, KeyError) as e:
             well.add(i, f"not (tokens_a, tokens_b, is_random_next): {e}")
             continue
-        if sa is None or sb is None or isinstance(label, float) or label not in (0, 1):
+        if sa is None or sb is None or label is None:
             well.add(i, "token ids not 1-d ids of the corpus, or a label other than 0/1")
             continue
-        label = int(label)
         labels.append(label)
         classes.append(int(corpus.doc_class[sa.doc]))
         run = run + 1 if sa.doc == previous else 1
