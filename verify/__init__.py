@@ -21,7 +21,7 @@ other tools in this package.
 from .harness import DEFAULT_ALPHA
 
 __all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_pipeline",
-           "assert_pipeline_conforms", "DEFAULT_ALPHA"]
+           "assert_pipeline_conforms", "check_nsp", "DEFAULT_ALPHA"]
 
 
 def check_maskers(maskers, config=None, **kwargs):
@@ -58,3 +58,10 @@ def assert_pipeline_conforms(pipeline, config=None, **kwargs):
     """Raise `AssertionError` unless the pipeline passes; see `verify.pipeline`."""
     from .pipeline import assert_pipeline_conforms as run
     return run(pipeline, config, **kwargs)
+
+
+def check_nsp(generator="ours", **kwargs):
+    """Check a next-sentence-pair generator (`ours`, `google`, `MODULE:ATTR` or a callable
+    `(documents, *, seed, epoch)`); returns an `NSPReport`. See `verify.nsp.check_nsp`."""
+    from .nsp import check_nsp as run
+    return run(generator, **kwargs)

@@ -9,6 +9,8 @@ COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
   verify.pipeline     check the masks a data pipeline really produces across batches,
                       workers, epochs and ranks (MODULE:ATTR; torchrun for real ranks)
   verify.exact        exact mode: the same key must give identical masks in every backend
+  verify.nsp          check next-sentence-prediction pairs: label rate 0.5, IsNext really next,
+                      random B from another document, lengths, balanced truncation
   verify.conformance  write docs/conformance.md: published maskers and ours, checked
   verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
   verify.bench.report write docs/benchmarks.md from bench JSON files

