@@ -139,3 +139,26 @@ def test_one_trainer_step_of_a_tiny_bert_trains_on_the_collated_batches(tmp_path
                                    data_collator=MLMCollator(seed=0, **PARAMS))
     result = trainer.train()
     assert result.global_step == 1 and np.isfinite(result.training_loss)
+
+
+def test_masks_are_the_same_with_world_size_1_or_2_and_batch_size_8_or_32():
+    """Each rank loads its share through `DistributedSampler`; an example's mask depends on
+    (seed, epoch, index) alone, so the masks by index agree whatever the world size."""
+    from torch.utils.data import DistributedSampler
+    dataset = Examples(64)
+    results = []
+    for world, batch_size in ((1, 8), (2, 32), (2, 8)):
+        collator = MLMCollator(seed=5, **PARAMS)
+        collator.set_epoch(2)
+        masks = {}
+        for rank in range(world):
+            sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
+                                         seed=world)
+            sampler.set_epoch(2)
+            order = list(sampler)
+            loader = DataLoader(dataset, batch_size=batch_size, sampler=order,
+                                collate_fn=collator)
+            masks.update(_by_index(loader, dataset, order))
+        assert sorted(masks) == list(range(64))
+        results.append(masks)
+    assert results[0] == results[1] == results[2]
