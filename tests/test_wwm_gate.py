@@ -105,3 +105,25 @@ def test_hugging_face_whole_word_mode_is_all_mask():
     failed = {c.name for c in report.failures}
     assert "word outcome split (all [MASK], all original, all other, mixed)" in failed
     assert "word selection rate" not in failed
+
+
+CONSERVATIVE = {"random ids: most extreme single id",          # Bonferroni over 2K tails
+                "random pieces of a word drawn independently"}  # bound 1/(K-1), discrete
+
+
+def test_wwm_gate_is_calibrated():
+    """80 seeded runs of the correct masker at alpha 0.1: each check's p-values must pass a
+    Kolmogorov-Smirnov test of uniformity at 1e-3 (one-sided for the conservative checks), and
+    runs with a false alarm must not exceed alpha beyond binomial noise (upper tail 1e-3)."""
+    from scipy import stats
+    p_values, alarms, runs = {}, 0, 80
+    for seed in range(runs):
+        report = check_wwm_masker(CorrectWWM(**KWARGS), CONFIG, tokens=100_000, seed=seed,
+                                  alpha=0.1)
+        alarms += not report.passed
+        for c in report.stat:
+            p_values.setdefault(c.name, []).append(c.p_value)
+    assert alarms <= stats.binom.isf(1e-3, runs, 0.1), alarms
+    for name, p in p_values.items():
+        side = "greater" if name in CONSERVATIVE else "two-sided"
+        assert stats.kstest(p, "uniform", alternative=side).pvalue > 1e-3, name

@@ -21,6 +21,7 @@ from mlm_ref.config import MaskingConfig
 
 from . import DEFAULT_ALPHA
 from .inputs import derive_seed
+from .maskers import distinct_names
 from .primitives import holm
 from .report import Report
 from .runner import SEQ_LEN, check_run_arguments, check_testable
@@ -145,10 +146,7 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
     if not isinstance(config, MaskingConfig):
         raise TypeError(f"config must be a MaskingConfig, got {type(config).__name__}")
     check_testable(config)
-    adapters = [resolve_wwm(m, config) for m in maskers]
-    names = [a.name for a in adapters]
-    if len(set(names)) != len(names):
-        raise ValueError(f"maskers must have distinct names, got {names}")
+    adapters = distinct_names([resolve_wwm(m, config) for m in maskers])
     results = {a.name: run_wwm_masker(a, tokens=tokens, seed=seed, source=source, chunk=chunk)
                for a in adapters}
     checks = []
