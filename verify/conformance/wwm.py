@@ -75,6 +75,7 @@ def render_section(report, *, command: str, versions: str, date: str) -> str:
                   f"- neighbouring eligible words both selected: {both:.5f} of pairs; "
                   f"independent selection gives {rate * rate:.5f}",
                   f"- words partly selected: {h.invariants['words all-or-nothing']:,}", "",
+                  *[f"- {line}" for line in _findings(report, name, h)], "",
                   "| check | statistic | critical | MDE (50% power) | verdict |",
                   "|---|---|---|---|---|"]
         for c in report.checks:
@@ -91,6 +92,37 @@ def render_section(report, *, command: str, versions: str, date: str) -> str:
                 lines.append(f"| {c.name} | - | - | - | n/a |")
         lines.append("")
     return "\n".join(lines + [WWM_END]) + "\n"
+
+
+def _findings(report, name: str, h) -> list[str]:
+    """What the failed checks mean, in words, with the run's numbers."""
+    failed = {c.name: c for c in report.checks if c.subject == name and c.failed}
+    out = []
+    if "word outcome split (all [MASK], all original, all other, mixed)" in failed:
+        shares = h.outcomes.sum(0) / max(h.outcomes.sum(), 1)
+        out.append(f"Word categories: {shares[0]:.4f} of the selected words come out all "
+                   f"[MASK] where the contract says {report.config.mask_token_prob:g}; "
+                   "the random and unchanged categories are missing.")
+    nbr = h.pairs["nbr"]
+    if "word selection independent of the neighbouring word" in failed and nbr.sum():
+        both = nbr[1, 1] / nbr.sum()
+        rate = nbr[:, 1].sum() / nbr.sum()
+        out.append(f"Word boundaries: two neighbouring words are selected together "
+                   f"{both / rate ** 2:.2f} times as often as independent selection gives, "
+                   "because words are found from offset gaps: punctuation glued to a word "
+                   "(`film,` `don't`) is masked with it.")
+    disp = failed.get("selected words per sequence ~ Binomial (dispersion)")
+    if disp is not None and disp.n:
+        out.append(f"Per sequence, the number of selected words varies "
+                   f"{disp.statistic / disp.n:.2f} times as much as Binomial(words, p): the "
+                   "same joined words, seen per sequence.")
+    partial = h.invariants["words all-or-nothing"]
+    if partial:
+        out.append(f"{partial:,} words came out partly masked: the collator starts a new "
+                   "word wherever the offsets leave a gap, and they leave one inside a word "
+                   "where the text holds a character that the BERT normalizer drops (in these "
+                   "reviews, C1 control characters such as U+0097 between two letters).")
+    return out
 
 
 def _verdict(report, name: str) -> str:

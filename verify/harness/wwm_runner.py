@@ -39,7 +39,7 @@ WWM_CHUNK = 1 << 17   # tokens per call
 class WWMReport(Report):
     """A `Report` of the WWM gate (`counts` hold `WordCounts`)."""
 
-    source: str = "synthetic"
+    source: str = "synthetic words"
 
     @property
     def runs(self) -> dict[str, dict]:
@@ -125,7 +125,8 @@ def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
 
 def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, seed: int = 0,
                       alpha: float = DEFAULT_ALPHA, source=None, chunk: int | None = None,
-                      skipped: dict | None = None, source_name: str = "synthetic") -> WWMReport:
+                      skipped: dict | None = None,
+                      source_name: str = "synthetic words") -> WWMReport:
     """Check whole-word maskers against the WWM contract; one Holm budget for all.
 
     Args:
