@@ -8,6 +8,8 @@ COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
                       tests under one false-alarm budget (ours, published, or MODULE:ATTR)
   verify.exact        exact mode: the same key must give identical masks in every backend
   verify.conformance  write docs/conformance.md: published maskers and ours, checked
+  verify.conformance.wwm  its whole-word section: Hugging Face's whole-word mode on IMDB
+                      reviews (whole-word masking itself: verify.stats --wwm)
   verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
   verify.bench.report write docs/benchmarks.md from bench JSON files
   verify.bench.memory peak memory of each backend and mode, as a multiple of the input

@@ -102,7 +102,10 @@ def _findings(report, name: str, h) -> list[str]:
         shares = h.outcomes.sum(0) / max(h.outcomes.sum(), 1)
         out.append(f"Word categories: {shares[0]:.4f} of the selected words come out all "
                    f"[MASK] where the contract says {report.config.mask_token_prob:g}; "
-                   "the random and unchanged categories are missing.")
+                   "the random and unchanged categories are missing (under "
+                   "`whole_word_mask=True` its `__post_init__` warns \"Random token "
+                   "replacement is not supported with whole word masking\" and sets "
+                   "`mask_replace_prob = 1`, `random_replace_prob = 0`).")
     nbr = h.pairs["nbr"]
     if "word selection independent of the neighbouring word" in failed and nbr.sum():
         both = nbr[1, 1] / nbr.sum()
