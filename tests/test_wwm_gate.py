@@ -75,6 +75,7 @@ def test_cli_wwm_exit_codes_and_json(tmp_path, capsys):
     assert report["mode"] == "wwm" and report["verdict"] == "PASS"
     assert main(["--wwm", "--tokens", "3e5", "--masker", "tests.wwm_broken:AlwaysMask"]) == 1
     assert main(ok + ["--plan"]) == 2
+    assert main(["--text", "imdb", "--tokens", "3e5"]) == 2     # --text without --wwm
     assert main(["--wwm", "--tokens", "3e5", "--masker", "no_such_module:X"]) == 2
     assert "Traceback" not in capsys.readouterr().err
 
@@ -154,3 +155,21 @@ def test_wwm_section_is_spliced_into_the_page_and_replaced():
     again = splice(page, one.replace("one", "two"))
     assert again.count(WWM_BEGIN) == 1 and "two" in again and "one" not in again
     assert again.startswith("# page\n\ntext\n")
+
+
+@pytest.mark.parametrize("option, check", [
+    ({"wwm_category": "piece"}, "word outcome split (all [MASK], all original, all other, mixed)"),
+    ({"wwm_selection": "budget"}, "selected words per sequence ~ Binomial (dispersion)"),
+])
+def test_googles_compat_modes_of_the_reference_fail_the_gate(option, check):
+    import mlm_ref
+    try:
+        mlm = mlm_ref.MLM(**KWARGS, **option)
+    except TypeError:
+        pytest.skip("the reference's whole-word compat options are not merged yet")
+
+    def google(x, *, word_ids, seed):
+        return mlm(x, word_ids=word_ids, rng=seed)
+
+    report = check_wwm_masker(google, CONFIG, tokens=TOKENS, seed=7)
+    assert check in {c.name for c in report.failures}, str(report)

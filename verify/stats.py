@@ -186,6 +186,8 @@ def _main(args, ranks=None) -> int:
     repeated = sorted({m for m in args.masker or [] if (args.masker or []).count(m) > 1})
     if repeated:
         return _fail(f"--masker names {', '.join(repeated)} more than once")
+    if args.text != "synthetic" and not args.wwm:
+        return _fail("--text is for --wwm runs only")
     problem = (args.json and cli.file_problem(args.json)) or \
         (args.plot and cli.dir_problem(args.plot))
     if problem:
