@@ -20,8 +20,9 @@ other tools in this package.
 
 from .harness import DEFAULT_ALPHA
 
-__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_pipeline",
-           "assert_pipeline_conforms", "check_nsp", "DEFAULT_ALPHA"]
+__all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_wwm_maskers",
+           "check_wwm_masker", "check_pipeline", "assert_pipeline_conforms", "check_nsp",
+           "DEFAULT_ALPHA"]
 
 
 def check_maskers(maskers, config=None, **kwargs):
@@ -65,3 +66,17 @@ def check_nsp(generator="ours", **kwargs):
     `(documents, *, seed, epoch)`); returns an `NSPReport`. See `verify.nsp.check_nsp`."""
     from .nsp import check_nsp as run
     return run(generator, **kwargs)
+
+
+def check_wwm_maskers(maskers, config, **kwargs):
+    """Check whole-word maskers against the WWM contract (docs/statistics.md, "Whole-word
+    masking"); a `WWMReport` with `.passed`, `str(report)`, `.to_dict()`. Maskers: `numpy`,
+    `torch`, `jax`, `hf-wwm`, `MODULE:ATTR` or callables `fn(x, word_ids=w, seed=s)`. See
+    `verify.harness.wwm_runner.check_wwm_maskers` (tokens, seed, alpha, source)."""
+    from .harness.wwm_runner import check_wwm_maskers as run
+    return run(maskers, config, **kwargs)
+
+
+def check_wwm_masker(masker, config, **kwargs):
+    """Check one whole-word masker; keywords as `check_wwm_maskers`."""
+    return check_wwm_maskers([masker], config, **kwargs)

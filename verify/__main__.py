@@ -12,6 +12,8 @@ COMMANDS = """usage: python -m verify.<command> [options]   (each has --help)
   verify.nsp          check next-sentence-prediction pairs: label rate 0.5, IsNext really next,
                       random B from another document, lengths, balanced truncation
   verify.conformance  write docs/conformance.md: published maskers and ours, checked
+  verify.conformance.wwm  its whole-word section: Hugging Face's whole-word mode on IMDB
+                      reviews (whole-word masking itself: verify.stats --wwm)
   verify.bench        time every masker on cpu or cuda beside a copy's bandwidth
   verify.bench.report write docs/benchmarks.md from bench JSON files
   verify.bench.memory peak memory of each backend and mode, as a multiple of the input

@@ -123,6 +123,18 @@ class Backend:
             return mlm(x, generator=g)
         return mlm(x, rng=seed)
 
+    def call_words(self, mlm, x, word_ids, *, seed: int):
+        """Whole-word masking in native mode: `mlm(x, word_ids=word_ids, <seed>)`, seeded as
+        `call` seeds it (`rng=seed`, a seeded `torch.Generator` on `x`'s device, `key=seed`)."""
+        if self.name == "jax":
+            with _x64(x.dtype):
+                return mlm(x, word_ids=word_ids, key=seed)
+        if self.name == "torch":
+            import torch
+            g = torch.Generator(device=x.device).manual_seed(seed)
+            return mlm(x, word_ids=word_ids, generator=g)
+        return mlm(x, word_ids=word_ids, rng=seed)
+
     def mask(self, mlm, x: np.ndarray, *, seed: int | None = None, key=None,
              device: str = "cpu") -> tuple[np.ndarray, np.ndarray, object]:
         """NumPy in, NumPy out: `(x_masked, y, native_x)`; `native_x` lets a test check that

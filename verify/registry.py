@@ -16,7 +16,7 @@ import dataclasses
 import importlib
 import importlib.util
 
-__all__ = ["MaskerInfo", "REGISTRY", "OURS", "PUBLISHED", "BERT", "get", "load"]
+__all__ = ["MaskerInfo", "REGISTRY", "WWM_REGISTRY", "OURS", "PUBLISHED", "BERT", "get", "load"]
 
 # BERT-base's special ids and vocabulary: what the published maskers are used with.
 BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
@@ -66,6 +66,15 @@ REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
                ("torch", "transformers")),
     MaskerInfo("hf-numpy", "numpy", "verify.published:hf_numpy",
                "Hugging Face `DataCollatorForLanguageModeling.numpy_mask_tokens`",
+               ("torch", "transformers")),
+)}
+# Whole-word maskers (`python -m verify.stats --wwm`): ours take `word_ids=` beside the ids;
+# a published one is a factory returning `fn(x, word_ids=w, seed=s)` on NumPy arrays
+# (`verify.harness.wwm_adapters`). Kept apart from REGISTRY, whose maskers are token-level.
+WWM_REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
+    *(REGISTRY[n] for n in ("numpy", "torch", "jax")),
+    MaskerInfo("hf-wwm", "torch", "verify.published_wwm:hf_wwm",
+               "Hugging Face `DataCollatorForLanguageModeling(whole_word_mask=True)`",
                ("torch", "transformers")),
 )}
 OURS = tuple(n for n, m in REGISTRY.items() if m.ours)

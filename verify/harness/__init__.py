@@ -9,8 +9,11 @@ Layers, each importing only those above it in this list:
 * `summary`: effective probabilities with intervals; `report`: the verdicts, printed or JSON;
 * `runner`: runs the maskers and decides every check under one Holm budget.
 
-The public API is `verify.check_masker`, `verify.check_maskers` and
-`verify.assert_masker_conforms`.
+The whole-word-masking gate sits beside them, built from the same primitives: `words` and
+`text_words` (inputs with word ids), `wwm_adapters`, `wwm_counts`, `wwm_checks`, `wwm_runner`.
+
+The public API is `verify.check_masker`, `verify.check_maskers`,
+`verify.assert_masker_conforms`, and for whole words `verify.check_wwm_maskers`.
 """
 
 # One family-wise false-alarm budget per run: a CI gate at 1e-5 raises a false alarm in fewer
