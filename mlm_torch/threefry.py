@@ -31,7 +31,7 @@ from mlm_ref.keys import check_key_meta, fold_indices, key_words
 from mlm_ref.validation import check_count, check_int32, check_shape, check_word
 
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint", "split_rows"]
+           "uniform", "randint", "split_rows", "keyed_bits"]
 
 MASK32 = 0xFFFFFFFF
 PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
@@ -64,10 +64,14 @@ def _injections(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         `(add0, add1)`, int32[6] each (int32[6, m, 1] for m keys, to broadcast over rows), on
         the key's device (computed there: no host sync).
     """
-    k0, k1 = key[..., 0], key[..., 1]
-    ks = torch.stack([k0, k1, k0 ^ k1 ^ PARITY32])                           # int64[3, ...]
-    s = torch.arange(6, device=key.device).view(6, *(1,) * k0.dim())        # broadcast
-    add0, add1 = _to_i32(ks[[0, 1, 2, 0, 1, 2]]), _to_i32(ks[[1, 2, 0, 1, 2, 0]] + s)
+    words = _to_i32(key)                                # the key's words as int32 bits
+    k0, k1 = words[..., 0], words[..., 1]
+    ks = torch.stack([k0, k1, k0 ^ k1 ^ PARITY32])                          # int32[3, ...]
+    s = torch.arange(6, dtype=torch.int32, device=key.device).view(6, *(1,) * k0.dim())
+    # int32 arithmetic wraps as uint32 does; rows (0, 1, 2, 0, 1, 2) and (1, 2, 0, ...) are
+    # a repeat and a roll, cheap where an index list would gather (m keys: large tensors)
+    rep = (2, *(1,) * k0.dim())
+    add0, add1 = ks.repeat(rep), ks.roll(-1, 0).repeat(rep).add_(s)
     return (add0, add1) if key.dim() == 1 else (add0[..., None], add1[..., None])
 
 
@@ -227,6 +231,28 @@ def split_rows(keys: torch.Tensor, num: int = 2) -> torch.Tensor:
     zero = torch.zeros((), dtype=torch.int32, device=keys.device)
     y0, y1 = _threefry_i32(keys, zero, lo.clone())                      # [m, num] each
     return _to_u32_in_i64(torch.stack([y0, y1], dim=-1))                # [m, num, 2]
+
+
+def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hash of counter `(0, counters[i])` under `keys[i]`, for n (key, counter) pairs.
+
+    `counter_bits` gives every key all the counters `0..n-1`; this gives each key only the
+    counters asked for, so a caller that needs the bits of a few positions of each row (the
+    unpadded ones, the selected ones) hashes those and nothing else. The key injections are
+    then full-size operands instead of broadcast ones: the same kernels, the same bits.
+
+    Args:
+        keys: int64 [n, 2] key data (uint32 values).
+        counters: integer [n], values in [0, 2**31) (the hi word of the counter is 0).
+
+    Returns:
+        `(y0, y1)`, int32 [n] each: the two output words (their xor is `counter_bits`' value,
+        the pair is `split`'s key).
+    """
+    zero = torch.zeros((), dtype=torch.int32, device=keys.device)
+    lo = counters.to(torch.int32, copy=True).reshape(-1, 1)             # [n, 1], overwritten
+    y0, y1 = _threefry_i32(keys, zero, lo)
+    return y0.reshape(-1), y1.reshape(-1)
 
 
 def fold_in(key, data: int, device=None) -> torch.Tensor:
