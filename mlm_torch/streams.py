@@ -54,9 +54,8 @@ def example_keys(seed, epoch: int, indices, purpose="mlm", device=None) -> torch
         base = _epoch_key(seed, tag, epoch).to(device)
     else:
         base = threefry.derive_key(seed, tag, epoch, device=device)
-    y0, y1 = threefry.threefry2x32(base, torch.zeros_like(idx), idx)  # fold_in, vectorised
-    return torch.stack([y0.view(torch.int32), y1.view(torch.int32)], 1).to(
-        torch.int64).bitwise_and_(0xFFFFFFFF)                            # [n, 2]
+    y0, y1 = threefry.keyed_bits(base.expand(len(idx), 2), idx.to(base.device))  # fold_in
+    return torch.stack([y0, y1], 1).to(torch.int64).bitwise_and_(0xFFFFFFFF)      # [n, 2]
 
 
 @functools.lru_cache(maxsize=64)

@@ -18,6 +18,13 @@ device as tiny tensors: no `.item()`, no host copies, no data-dependent shapes.
 **Dtypes.** Key data: int64[2] holding the two uint32 values. Bit outputs (`threefry2x32`,
 `random_bits`): `torch.uint32` views of the int32 buffers (free; `==`, `.numpy()` and
 `.to(torch.int64)` work on them). `uniform`: float32. `randint`: int32.
+
+**Small hashes on the CPU.** A hash is ~130 elementwise calls whatever its size, and a
+torch call costs about a microsecond before it touches any data, a NumPy call a third of that.
+A collator hashes a few keys, then a few thousand positions, per batch: there the calls are
+the cost, so `keyed_bits` (and `split_rows`, which it serves) runs its rounds on CPU tensors in
+NumPy's uint32, where the right shift is logical and the rotation needs no mask. The same
+rounds, the same bits (tests/test_threefry.py compares them with the torch rounds).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 from mlm_ref.keys import check_key_meta, fold_indices, key_words
@@ -227,6 +235,10 @@ def split_rows(keys: torch.Tensor, num: int = 2) -> torch.Tensor:
         int64[m, num, 2] uint32 values, on the keys' device.
     """
     num = check_count(num, "num")
+    if keys.device.type == "cpu":                  # a small hash: NumPy's rounds
+        k = keys.numpy().astype(np.uint32)[:, :, None]                  # [m, 2, 1]
+        y0, y1 = _threefry_np(k[:, 0], k[:, 1], np.arange(num, dtype=np.uint32))
+        return torch.from_numpy(np.stack([y0, y1], -1).astype(np.int64))   # [m, num, 2]
     lo = torch.arange(num, dtype=torch.int32, device=keys.device).expand(len(keys), num)
     zero = torch.zeros((), dtype=torch.int32, device=keys.device)
     y0, y1 = _threefry_i32(keys, zero, lo.clone())                      # [m, num] each
@@ -243,16 +255,45 @@ def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor
 
     Args:
         keys: int64 [n, 2] key data (uint32 values).
-        counters: integer [n], values in [0, 2**31) (the hi word of the counter is 0).
+        counters: integer [n], values in [0, 2**32) (the hi word of the counter is 0).
 
     Returns:
         `(y0, y1)`, int32 [n] each: the two output words (their xor is `counter_bits`' value,
         the pair is `split`'s key).
     """
+    if keys.device.type == "cpu":
+        k = keys.numpy().astype(np.uint32)                              # [n, 2]
+        y0, y1 = _threefry_np(k[:, 0], k[:, 1], counters.numpy().astype(np.uint32))
+        return torch.from_numpy(y0.view(np.int32)), torch.from_numpy(y1.view(np.int32))
     zero = torch.zeros((), dtype=torch.int32, device=keys.device)
-    lo = counters.to(torch.int32, copy=True).reshape(-1, 1)             # [n, 1], overwritten
+    lo = _to_i32(counters.to(torch.int64)).reshape(-1, 1)               # [n, 1], overwritten
     y0, y1 = _threefry_i32(keys, zero, lo)
     return y0.reshape(-1), y1.reshape(-1)
+
+
+# (r, 32 - r) as NumPy scalars: a Python int operand costs a conversion on every call
+_NP_ROTATIONS = tuple(tuple((np.uint32(r), np.uint32(32 - r)) for r in rs) for rs in ROTATIONS)
+
+
+def _threefry_np(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
+    """Threefry-2x32 of the counters `(0, x1[i])` under the keys `(k0[i], k1[i])`: uint32 [n]
+    each (broadcastable), in NumPy. Returns `(y0, y1)`, uint32 [n]."""
+    ks = (k0, k1, k0 ^ k1 ^ np.uint32(PARITY32))
+    shape = np.broadcast_shapes(k0.shape, k1.shape, x1.shape)
+    x0 = np.broadcast_to(k0, shape).copy()              # 0 + ks[0]
+    x1 = np.add(x1, k1, out=np.empty(shape, np.uint32))  # a new buffer: the caller's is kept
+    tmp = np.empty_like(x1)
+    for group in range(5):
+        for left, right in _NP_ROTATIONS[group % 2]:
+            x0 += x1                                    # mix: add, rotate left by r, xor
+            np.left_shift(x1, left, out=tmp)
+            x1 >>= right
+            x1 |= tmp
+            x1 ^= x0
+        x0 += ks[(group + 1) % 3]                       # key injection group + 1
+        x1 += ks[(group + 2) % 3]
+        x1 += np.uint32(group + 1)
+    return x0, x1
 
 
 def fold_in(key, data: int, device=None) -> torch.Tensor:
