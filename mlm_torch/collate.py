@@ -70,10 +70,10 @@ class MLMCollator(MaskerBase):
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         if not examples:
             raise ValueError("cannot collate an empty list of examples")
-        x, lengths = _padded([e["input_ids"] for e in examples], self.config.padding_token,
-                             self.pad_to_multiple_of)                    # [batch, seq], [batch]
+        x, filled = _padded([e["input_ids"] for e in examples], self.config.padding_token,
+                            self.pad_to_multiple_of)                     # [batch, seq] each
         seq = x.shape[1]
-        attention = (torch.arange(seq) < lengths[:, None]).to(torch.int64)   # [batch, seq]
+        attention = torch.from_numpy(filled.astype(np.int64))              # [batch, seq]
         keys = self.row_keys(examples)                                    # [batch, 2]
         x_masked, y = mask_rows(x, keys, self.config)
         if self.labels == "hf":
@@ -103,25 +103,26 @@ class MLMCollator(MaskerBase):
 
 
 def _padded(rows: list, fill: int, multiple: int | None,
-            seq: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows of ints (lists or 1-d tensors/arrays) padded with `fill`: int64 `[batch, seq]`
-    and the lengths `[batch]`.
+            seq: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Rows of ints (lists or 1-d tensors/arrays) padded with `fill`: int64 `[batch, seq]`,
+    and where the rows' own values are (bool `[batch, seq]`).
 
     One copy of all the ids into a flat buffer and one masked write into the batch, instead
     of a tensor and a write per row: lists of ints (what a tokenizer hands over) go through
     `np.fromiter`, the rest through one `torch.cat`. `seq` defaults to the longest row,
     rounded up to a multiple of `multiple`.
     """
-    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)    # [batch]
+    lengths = np.fromiter(map(len, rows), np.int64, count=len(rows))    # [batch]
     if seq is None:
         seq = int(lengths.max())
         if multiple:
             seq = -(-seq // multiple) * multiple
     if all(type(r) is list for r in rows):
-        flat = torch.from_numpy(np.fromiter(itertools.chain.from_iterable(rows), np.int64,
-                                            count=int(lengths.sum())))
+        flat = np.fromiter(itertools.chain.from_iterable(rows), np.int64,
+                           count=int(lengths.sum()))
     else:
-        flat = torch.cat([torch.as_tensor(r, dtype=torch.int64) for r in rows])
-    x = torch.full((len(rows), seq), fill, dtype=torch.int64)            # [batch, seq]
-    x[torch.arange(seq) < lengths[:, None]] = flat
-    return x, lengths
+        flat = torch.cat([torch.as_tensor(r, dtype=torch.int64) for r in rows]).numpy()
+    filled = np.arange(seq) < lengths[:, None]                           # [batch, seq]
+    x = np.full((len(rows), seq), fill, dtype=np.int64)                  # [batch, seq]
+    x[filled] = flat
+    return torch.from_numpy(x), filled

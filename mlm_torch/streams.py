@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 from mlm_ref.config import MaskingConfig
@@ -118,32 +119,41 @@ def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig
 
     Four hashes in all, whatever the batch size: the row keys' three-way split, then the
     selection bits at eligible positions side by side with randint's key split, then the
-    category and random-id bits at the selected positions.
+    category and random-id bits at the selected positions. The positions and keys are
+    gathered in NumPy (small arrays: per-call cost decides), the outcomes are
+    `mask_from_bits`', as in the dense pass.
     """
     batch, seq = x.shape
-    v = signed_view(x).view(-1)                                          # [batch * seq]
     x_masked, y = x.clone(), torch.empty_like(x)
     signed_view(y).fill_(as_signed_bits(config.padding_token, x.dtype))
-    where = eligible_mask(x, config).view(-1).nonzero().view(-1)         # [n] flat positions
-    rows, cols = where.div(seq, rounding_mode="floor"), where.remainder(seq)
-    sub = threefry.split_rows(keys, 3)                                   # [batch, 3, 2]
+    where = np.flatnonzero(eligible_mask(x, config).numpy())            # [n] flat positions
+    rows, cols = np.divmod(where, seq)
+    k = keys.numpy().astype(np.uint32)                                   # [batch, 2]
+    s0, s1 = threefry.threefry2x32_numpy(k[:, :1], k[:, 1:],
+                                         np.arange(3, dtype=np.uint32))  # [batch, 3]: split
     n = len(where)
-    y0, y1 = threefry.keyed_bits(
-        torch.cat([sub[rows, 0], sub[:, 2].repeat_interleave(2, 0)]),   # [n + 2 * batch, 2]
-        torch.cat([cols, torch.arange(2).repeat(batch)]))
-    sel = y0[:n].bitwise_xor_(y1[:n])                                    # k_sel's bits, [n]
-    tok = torch.stack([y0[n:], y1[n:]], -1).to(torch.int64).bitwise_and_(0xFFFFFFFF)
-    tok = tok.view(batch, 2, 2)                                          # split(k_tok, 2)
+    y0, y1 = threefry.threefry2x32_numpy(                                # [n + 2 * batch]
+        np.concatenate([s0[rows, 0], np.repeat(s0[:, 2], 2)]),
+        np.concatenate([s1[rows, 0], np.repeat(s1[:, 2], 2)]),
+        np.concatenate([cols.astype(np.uint32), np.tile(np.arange(2, dtype=np.uint32), batch)]))
+    sel = y0[:n] ^ y1[:n]                                                # k_sel's bits, [n]
+    t0, t1 = y0[n:].reshape(batch, 2), y1[n:].reshape(batch, 2)          # split(k_tok, 2)
     p_select = float(config.exact_thresholds()[0])
-    chosen = threefry.uniform_from_bits(sel.clone()) < p_select          # [n]
-    if not bool(chosen.any()):
+    u = threefry.uniform_from_bits(torch.from_numpy(sel.view(np.int32).copy()))
+    chosen = (u < p_select).numpy()                                      # [n]
+    if not chosen.any():
         return x_masked, y
     hit, r, c = where[chosen], rows[chosen], cols[chosen]                # [m] each
     _, multiplier = threefry.randint_span(0, config.n_random)
-    ks = [sub[r, 1], tok[r, 1], tok[r, 0]] if multiplier else [sub[r, 1], tok[r, 1]]
-    y0, y1 = threefry.keyed_bits(torch.cat(ks), c.repeat(len(ks)))
-    bits = torch.cat([sel[chosen], y0.bitwise_xor_(y1)]).view(len(ks) + 1, -1)  # [3|4, m]
-    xm, yr = mask_from_bits(v[hit], bits, config)
+    draws = [(s0[r, 1], s1[r, 1]), (t0[r, 1], t1[r, 1])] + \
+        ([(t0[r, 0], t1[r, 0])] if multiplier else [])                  # k_cat, k_lo, k_hi
+    y0, y1 = threefry.threefry2x32_numpy(np.concatenate([a for a, _ in draws]),
+                                         np.concatenate([b for _, b in draws]),
+                                         np.tile(c.astype(np.uint32), len(draws)))
+    bits = np.concatenate([sel[chosen], y0 ^ y1]).view(np.int32)        # [(1 + 2|3) * m]
+    hit = torch.from_numpy(hit)
+    xm, yr = mask_from_bits(signed_view(x).view(-1)[hit],
+                            torch.from_numpy(bits).view(len(draws) + 1, -1), config)
     signed_view(x_masked).view(-1)[hit] = xm
     signed_view(y).view(-1)[hit] = yr
     return x_masked, y

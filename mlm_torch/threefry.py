@@ -39,7 +39,7 @@ from mlm_ref.keys import check_key_meta, fold_indices, key_words
 from mlm_ref.validation import check_count, check_int32, check_shape, check_word
 
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint", "split_rows", "keyed_bits"]
+           "uniform", "randint", "split_rows", "keyed_bits", "threefry2x32_numpy"]
 
 MASK32 = 0xFFFFFFFF
 PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
@@ -237,7 +237,7 @@ def split_rows(keys: torch.Tensor, num: int = 2) -> torch.Tensor:
     num = check_count(num, "num")
     if keys.device.type == "cpu":                  # a small hash: NumPy's rounds
         k = keys.numpy().astype(np.uint32)[:, :, None]                  # [m, 2, 1]
-        y0, y1 = _threefry_np(k[:, 0], k[:, 1], np.arange(num, dtype=np.uint32))
+        y0, y1 = threefry2x32_numpy(k[:, 0], k[:, 1], np.arange(num, dtype=np.uint32))
         return torch.from_numpy(np.stack([y0, y1], -1).astype(np.int64))   # [m, num, 2]
     lo = torch.arange(num, dtype=torch.int32, device=keys.device).expand(len(keys), num)
     zero = torch.zeros((), dtype=torch.int32, device=keys.device)
@@ -263,7 +263,7 @@ def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor
     """
     if keys.device.type == "cpu":
         k = keys.numpy().astype(np.uint32)                              # [n, 2]
-        y0, y1 = _threefry_np(k[:, 0], k[:, 1], counters.numpy().astype(np.uint32))
+        y0, y1 = threefry2x32_numpy(k[:, 0], k[:, 1], counters.numpy().astype(np.uint32))
         return torch.from_numpy(y0.view(np.int32)), torch.from_numpy(y1.view(np.int32))
     zero = torch.zeros((), dtype=torch.int32, device=keys.device)
     lo = _to_i32(counters.to(torch.int64)).reshape(-1, 1)               # [n, 1], overwritten
@@ -275,9 +275,15 @@ def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor
 _NP_ROTATIONS = tuple(tuple((np.uint32(r), np.uint32(32 - r)) for r in rs) for rs in ROTATIONS)
 
 
-def _threefry_np(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
-    """Threefry-2x32 of the counters `(0, x1[i])` under the keys `(k0[i], k1[i])`: uint32 [n]
-    each (broadcastable), in NumPy. Returns `(y0, y1)`, uint32 [n]."""
+def threefry2x32_numpy(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
+    """Threefry-2x32 of the counters `(0, x1[i])` under the keys `(k0[i], k1[i])`, in NumPy.
+
+    Args:
+        k0, k1, x1: uint32 arrays, broadcast together (e.g. keys [m, 1] and counters [num]).
+
+    Returns:
+        `(y0, y1)`, uint32 arrays of the broadcast shape.
+    """
     ks = (k0, k1, k0 ^ k1 ^ np.uint32(PARITY32))
     shape = np.broadcast_shapes(k0.shape, k1.shape, x1.shape)
     x0 = np.broadcast_to(k0, shape).copy()              # 0 + ks[0]
