@@ -83,7 +83,7 @@ def _ours_torch(config: MaskingConfig, device: str, seq_len: int) -> list[Masker
 def _ours_jax(config: MaskingConfig, device: str, seq_len: int) -> list[Masker]:
     from mlm_jax.collate import collate
     return [Masker("jax", "collate", list, lambda ex: collate(ex, config, seed=0, epoch=0),
-                   note="exact mode, CPU; NumPy arrays out")]
+                   note="exact mode; NumPy arrays out")]
 
 
 def _huggingface(config: MaskingConfig, device: str, seq_len: int) -> list[Masker]:
