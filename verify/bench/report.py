@@ -120,7 +120,7 @@ def _collators(section: dict) -> list[str]:
           if r["collator"] == "hf"}
     lines = [f"### Collators: examples/s, [batch, {section['seq_len']}]", "",
              f"- date: {section['date']}", f"- command: `{section['command']}`",
-             f"- torch threads: {section['torch_threads']}", ""]
+             f"- torch threads: {section['torch_threads']}"]
     lines += [f"- skipped {s['collator']}: {s['reason']}" for s in section.get("skipped", [])]
     lines += ["", "| collator | call | batch | examples/s | vs hf | note |",
               "|---|---|---:|---:|---:|---|"]
