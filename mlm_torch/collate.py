@@ -8,6 +8,9 @@ stands in for `transformers.DataCollatorForLanguageModeling` (labels -100 where 
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import torch
 
 from mlm_ref.config import MaskerBase
@@ -67,27 +70,18 @@ class MLMCollator(MaskerBase):
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         if not examples:
             raise ValueError("cannot collate an empty list of examples")
-        ids = [torch.as_tensor(e["input_ids"], dtype=torch.int64) for e in examples]
-        seq = max(len(t) for t in ids)
-        if self.pad_to_multiple_of:
-            seq = -(-seq // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        pad = self.config.padding_token
-        x = torch.full((len(ids), seq), pad, dtype=torch.int64)          # [batch, seq]
-        attention = torch.zeros((len(ids), seq), dtype=torch.int64)
-        for r, t in enumerate(ids):                    # padding only; the masking is one call
-            x[r, :len(t)] = t
-            attention[r, :len(t)] = 1
+        x, filled = _padded([e["input_ids"] for e in examples], self.config.padding_token,
+                            self.pad_to_multiple_of)                     # [batch, seq] each
+        seq = x.shape[1]
+        attention = torch.from_numpy(filled.astype(np.int64))              # [batch, seq]
         keys = self.row_keys(examples)                                    # [batch, 2]
         x_masked, y = mask_rows(x, keys, self.config)
         if self.labels == "hf":
-            y = torch.where(y == pad, torch.full_like(y, -100), y)
+            y = y.masked_fill_(y == self.config.padding_token, -100)
         batch = {"input_ids": x_masked, "attention_mask": attention, "labels": y}
         if "token_type_ids" in examples[0]:
-            types = torch.zeros((len(ids), seq), dtype=torch.int64)
-            for r, e in enumerate(examples):
-                t = torch.as_tensor(e["token_type_ids"], dtype=torch.int64)
-                types[r, :len(t)] = t
-            batch["token_type_ids"] = types
+            batch["token_type_ids"] = _padded([e["token_type_ids"] for e in examples], 0,
+                                              None, seq)[0]
         return batch
 
     def row_keys(self, examples: list[dict]) -> torch.Tensor:
@@ -95,7 +89,8 @@ class MLMCollator(MaskerBase):
         collator's."""
         if "index" not in examples[0]:
             raise KeyError("each example needs its 'index' in the dataset (the stream's key)")
-        epochs = [int(e.get("epoch", self.epoch)) for e in examples]
+        epoch = self.epoch
+        epochs = [int(e.get("epoch", epoch)) for e in examples]
         indices = [int(e["index"]) for e in examples]
         if len(set(epochs)) == 1:
             return example_keys(self.seed, epochs[0], indices, self.purpose)
@@ -105,3 +100,29 @@ class MLMCollator(MaskerBase):
     def __repr__(self) -> str:
         return (f"mlm_torch.collate.MLMCollator({self.config}, seed={self.seed!r}, "
                 f"labels={self.labels!r}, purpose={self.purpose!r}, epoch={self.epoch})")
+
+
+def _padded(rows: list, fill: int, multiple: int | None,
+            seq: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Rows of ints (lists or 1-d tensors/arrays) padded with `fill`: int64 `[batch, seq]`,
+    and where the rows' own values are (bool `[batch, seq]`).
+
+    One copy of all the ids into a flat buffer and one masked write into the batch, instead
+    of a tensor and a write per row: lists of ints (what a tokenizer hands over) go through
+    `np.fromiter`, the rest through one `torch.cat`. `seq` defaults to the longest row,
+    rounded up to a multiple of `multiple`.
+    """
+    lengths = np.fromiter(map(len, rows), np.int64, count=len(rows))    # [batch]
+    if seq is None:
+        seq = int(lengths.max())
+        if multiple:
+            seq = -(-seq // multiple) * multiple
+    if all(type(r) is list for r in rows):
+        flat = np.fromiter(itertools.chain.from_iterable(rows), np.int64,
+                           count=int(lengths.sum()))
+    else:
+        flat = torch.cat([torch.as_tensor(r, dtype=torch.int64) for r in rows]).numpy()
+    filled = np.arange(seq) < lengths[:, None]                           # [batch, seq]
+    x = np.full((len(rows), seq), fill, dtype=np.int64)                  # [batch, seq]
+    x[filled] = flat
+    return torch.from_numpy(x), filled

@@ -18,6 +18,13 @@ device as tiny tensors: no `.item()`, no host copies, no data-dependent shapes.
 **Dtypes.** Key data: int64[2] holding the two uint32 values. Bit outputs (`threefry2x32`,
 `random_bits`): `torch.uint32` views of the int32 buffers (free; `==`, `.numpy()` and
 `.to(torch.int64)` work on them). `uniform`: float32. `randint`: int32.
+
+**Small hashes on the CPU.** A hash is ~130 elementwise calls whatever its size, and a
+torch call costs about a microsecond before it touches any data, a NumPy call a third of that.
+A collator hashes a few keys, then a few thousand positions, per batch: there the calls are
+the cost, so `keyed_bits` (and `split_rows`, which it serves) runs its rounds on CPU tensors in
+NumPy's uint32, where the right shift is logical and the rotation needs no mask. The same
+rounds, the same bits (tests/test_threefry.py compares them with the torch rounds).
 """
 
 from __future__ import annotations
@@ -25,13 +32,14 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 from mlm_ref.keys import check_key_meta, fold_indices, key_words
 from mlm_ref.validation import check_count, check_int32, check_shape, check_word
 
 __all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint", "split_rows"]
+           "uniform", "randint", "split_rows", "keyed_bits", "threefry2x32_numpy"]
 
 MASK32 = 0xFFFFFFFF
 PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
@@ -64,10 +72,14 @@ def _injections(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         `(add0, add1)`, int32[6] each (int32[6, m, 1] for m keys, to broadcast over rows), on
         the key's device (computed there: no host sync).
     """
-    k0, k1 = key[..., 0], key[..., 1]
-    ks = torch.stack([k0, k1, k0 ^ k1 ^ PARITY32])                           # int64[3, ...]
-    s = torch.arange(6, device=key.device).view(6, *(1,) * k0.dim())        # broadcast
-    add0, add1 = _to_i32(ks[[0, 1, 2, 0, 1, 2]]), _to_i32(ks[[1, 2, 0, 1, 2, 0]] + s)
+    words = _to_i32(key)                                # the key's words as int32 bits
+    k0, k1 = words[..., 0], words[..., 1]
+    ks = torch.stack([k0, k1, k0 ^ k1 ^ PARITY32])                          # int32[3, ...]
+    s = torch.arange(6, dtype=torch.int32, device=key.device).view(6, *(1,) * k0.dim())
+    # int32 arithmetic wraps as uint32 does; rows (0, 1, 2, 0, 1, 2) and (1, 2, 0, ...) are
+    # a repeat and a roll, cheap where an index list would gather (m keys: large tensors)
+    rep = (2, *(1,) * k0.dim())
+    add0, add1 = ks.repeat(rep), ks.roll(-1, 0).repeat(rep).add_(s)
     return (add0, add1) if key.dim() == 1 else (add0[..., None], add1[..., None])
 
 
@@ -223,10 +235,71 @@ def split_rows(keys: torch.Tensor, num: int = 2) -> torch.Tensor:
         int64[m, num, 2] uint32 values, on the keys' device.
     """
     num = check_count(num, "num")
+    if keys.device.type == "cpu":                  # a small hash: NumPy's rounds
+        k = keys.numpy().astype(np.uint32)[:, :, None]                  # [m, 2, 1]
+        y0, y1 = threefry2x32_numpy(k[:, 0], k[:, 1], np.arange(num, dtype=np.uint32))
+        return torch.from_numpy(np.stack([y0, y1], -1).astype(np.int64))   # [m, num, 2]
     lo = torch.arange(num, dtype=torch.int32, device=keys.device).expand(len(keys), num)
     zero = torch.zeros((), dtype=torch.int32, device=keys.device)
     y0, y1 = _threefry_i32(keys, zero, lo.clone())                      # [m, num] each
     return _to_u32_in_i64(torch.stack([y0, y1], dim=-1))                # [m, num, 2]
+
+
+def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The hash of counter `(0, counters[i])` under `keys[i]`, for n (key, counter) pairs.
+
+    `counter_bits` gives every key all the counters `0..n-1`; this gives each key only the
+    counters asked for, so a caller that needs the bits of a few positions of each row (the
+    unpadded ones, the selected ones) hashes those and nothing else. The key injections are
+    then full-size operands instead of broadcast ones: the same kernels, the same bits.
+
+    Args:
+        keys: int64 [n, 2] key data (uint32 values).
+        counters: integer [n], values in [0, 2**32) (the hi word of the counter is 0).
+
+    Returns:
+        `(y0, y1)`, int32 [n] each: the two output words (their xor is `counter_bits`' value,
+        the pair is `split`'s key).
+    """
+    if keys.device.type == "cpu":
+        k = keys.numpy().astype(np.uint32)                              # [n, 2]
+        y0, y1 = threefry2x32_numpy(k[:, 0], k[:, 1], counters.numpy().astype(np.uint32))
+        return torch.from_numpy(y0.view(np.int32)), torch.from_numpy(y1.view(np.int32))
+    zero = torch.zeros((), dtype=torch.int32, device=keys.device)
+    lo = _to_i32(counters.to(torch.int64)).reshape(-1, 1)               # [n, 1], overwritten
+    y0, y1 = _threefry_i32(keys, zero, lo)
+    return y0.reshape(-1), y1.reshape(-1)
+
+
+# (r, 32 - r) as NumPy scalars: a Python int operand costs a conversion on every call
+_NP_ROTATIONS = tuple(tuple((np.uint32(r), np.uint32(32 - r)) for r in rs) for rs in ROTATIONS)
+
+
+def threefry2x32_numpy(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
+    """Threefry-2x32 of the counters `(0, x1[i])` under the keys `(k0[i], k1[i])`, in NumPy.
+
+    Args:
+        k0, k1, x1: uint32 arrays, broadcast together (e.g. keys [m, 1] and counters [num]).
+
+    Returns:
+        `(y0, y1)`, uint32 arrays of the broadcast shape.
+    """
+    ks = (k0, k1, k0 ^ k1 ^ np.uint32(PARITY32))
+    shape = np.broadcast_shapes(k0.shape, k1.shape, x1.shape)
+    x0 = np.broadcast_to(k0, shape).copy()              # 0 + ks[0]
+    x1 = np.add(x1, k1, out=np.empty(shape, np.uint32))  # a new buffer: the caller's is kept
+    tmp = np.empty_like(x1)
+    for group in range(5):
+        for left, right in _NP_ROTATIONS[group % 2]:
+            x0 += x1                                    # mix: add, rotate left by r, xor
+            np.left_shift(x1, left, out=tmp)
+            x1 >>= right
+            x1 |= tmp
+            x1 ^= x0
+        x0 += ks[(group + 1) % 3]                       # key injection group + 1
+        x1 += ks[(group + 2) % 3]
+        x1 += np.uint32(group + 1)
+    return x0, x1
 
 
 def fold_in(key, data: int, device=None) -> torch.Tensor:

@@ -139,3 +139,32 @@ def test_rows_masked_on_cuda_equal_the_cpu():
     cpu = torch_streams.mask_rows(x, keys, CONFIG)
     gpu = torch_streams.mask_rows(x.cuda(), keys.cuda(), CONFIG)
     assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, gpu))
+
+
+@pytest.mark.parametrize("params, dtype", [
+    (dict(padding_token=0, mask_token=103, no_mask_tokens=[101, 102], n_tokens=30522,
+          masking_prob=0.5), torch.int64),
+    # randint's multiplier is 0 (span > 2**16): the high bits are never drawn
+    (dict(padding_token=0, mask_token=3, no_mask_tokens=[1, 2], n_tokens=100_000,
+          masking_prob=0.9, randomize_prob=0.3), torch.int32),
+    (dict(padding_token=5, mask_token=6, no_mask_tokens=[7], n_tokens=200, masking_prob=0.4,
+          random_exclude=[5, 6, 7]), torch.uint16)])
+def test_torch_rows_equal_each_row_masked_alone_bit_for_bit(params, dtype):
+    """The CPU path hashes only eligible and selected positions; every output bit must still
+    be the dense pass's (`mask_tokens_exact` on the row alone), whatever the dtype, the
+    strides, an all-padding row or a batch with nothing selected."""
+    from mlm_torch import mask_tokens_exact as torch_exact
+    config = MaskingConfig(**params)
+    rng = np.random.default_rng(4)
+    for trial in range(6):
+        batch, seq = int(rng.integers(1, 9)), int(rng.integers(1, 40))
+        x = torch.from_numpy(rng.integers(0, config.n_tokens, (batch, seq))).to(dtype)
+        x[:, rng.integers(0, seq + 1):] = config.padding_token
+        x[0] = config.padding_token if trial == 1 else x[0]                  # all padding
+        x = x.T.contiguous().T if trial == 2 else x                         # strided
+        keys = torch_streams.example_keys(7, trial, rng.integers(0, 2**32 - 1, batch))
+        x_masked, y = torch_streams.mask_rows(x, keys, config)
+        assert x_masked.dtype == y.dtype == dtype
+        for r in range(batch):
+            alone = torch_exact(x[r], config, key=keys[r])
+            assert torch.equal(x_masked[r], alone[0]) and torch.equal(y[r], alone[1])

@@ -250,3 +250,23 @@ def test_torch_cuda_results_equal_cpu_results():
         assert (u32(t.randint(key, shape, 0, 30522)) ==
                 u32(t.randint(key.cpu(), shape, 0, 30522))).all()
         assert (u32(t.split(key, 4)) == u32(t.split(key.cpu(), 4))).all()
+
+
+@FEW
+@given(pairs=st.lists(st.tuples(KEYS, st.integers(0, U32)), min_size=0, max_size=12),
+       num=st.integers(1, 4))
+def test_torch_keyed_bits_and_split_rows_equal_the_reference_hash(pairs, num):
+    """`keyed_bits` (NumPy rounds on the CPU, torch rounds elsewhere) and `split_rows` give
+    each (key, counter) the reference block function's words, counters >= 2**31 included."""
+    torch = pytest.importorskip("torch")
+    from mlm_torch import threefry
+    keys = torch.tensor([k for k, _ in pairs], dtype=torch.int64).reshape(-1, 2)
+    counters = torch.tensor([c for _, c in pairs], dtype=torch.int64)
+    y0, y1 = threefry.keyed_bits(keys, counters)
+    for (key, c), a, b in zip(pairs, u32(y0), u32(y1)):
+        want = np_threefry.threefry2x32(key, np.uint32(0), np.uint32(c))
+        assert (a, b) == (int(want[0]), int(want[1]))
+    got = threefry.split_rows(keys, num)                                 # [m, num, 2]
+    assert tuple(got.shape) == (len(pairs), num, 2)
+    for key, row in zip(keys.tolist(), got.numpy()):
+        assert (row == np_threefry.split(key, num)).all()

@@ -4,7 +4,11 @@ Every available masker (`verify.bench.maskers`) is timed in this one process on 
 `[seq_len, batch]` of several sizes (`verify.bench.timing`), beside a device-to-device copy, the
 yardstick of a memory-bound kernel. The floor of masking is 24 bytes per int64 token (read `x`,
 write `x_masked` and `y`); `bandwidth_fraction` is the floor traffic per second over the copy's.
-`python -m verify.bench.report` turns the JSON into docs/benchmarks.md and its plot.
+Then the collators (`verify.bench.collate`: ours and Hugging Face's, padding and masking
+included) are timed in examples/s, under the JSON key `collators` (`--no-collators` skips
+them; `--collators-only` times only them and, with `--json`, replaces that key of an existing
+results file and keeps the rest). `python -m verify.bench.report` turns the JSON into
+docs/benchmarks.md and its plot.
 
 Exit status: 0 when timed, 2 on a usage error (the `--json` path is checked before timing),
 130 when interrupted (Ctrl-C; no results file is written).
@@ -25,6 +29,7 @@ from .. import cli
 from ..cli import cuda_problem, usage_error, versions
 from .. import registry
 from ..registry import BERT
+from . import collate
 from .maskers import build
 from .timing import copy_bandwidth, rotation, time_maskers
 
@@ -45,13 +50,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="where the batches live and the maskers run (default cpu)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON here "
                    "(python -m verify.bench.report turns it into docs/benchmarks.md)")
-    p.add_argument("--quick", action="store_true", help="two small sizes, few repeats")
-    p.add_argument("--seq-len", type=int, help="sequence length (default 512)")
-    p.add_argument("--batches", type=int, nargs="+", help="batch sizes to time")
-    p.add_argument("--repeats", type=int, help="counted calls per size (median reported)")
+    p.add_argument("--quick", action="store_true",
+                   help="two small sizes (one for the collators), few repeats")
+    p.add_argument("--seq-len", type=int,
+                   help="the maskers' sequence length (default 512; the collators pad to 128)")
+    p.add_argument("--batches", type=int, nargs="+", help="the maskers' batch sizes")
+    p.add_argument("--repeats", type=int,
+                   help="counted calls per size, maskers and collators (median reported)")
     p.add_argument("--only", nargs="+", default=[], metavar="NAME",
                    help="time only these registry maskers (numpy torch jax labml hf-torch "
                         "hf-numpy)")
+    p.add_argument("--collators", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the collators, ours and Hugging Face's, in examples/s "
+                        "(default on)")
+    p.add_argument("--collators-only", action="store_true",
+                   help="time only the collators; with --json, replace the 'collators' key "
+                        "of an existing results file and keep its other data")
+    p.add_argument("--collator-batches", type=int, nargs="+", metavar="N",
+                   help="collator batch sizes (default 32 256 on a CPU)")
     return p.parse_args(argv)
 
 
@@ -144,7 +160,7 @@ def run(args) -> dict:
         results += rows
     return {"device": args.device, "device_name": _device_name(args.device),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "command": "python -m verify.bench " + " ".join(sys.argv[1:]),
+            "command": "python -m verify.bench " + " ".join(args.argv),
             "torch_threads": torch.get_num_threads(), "copy_bandwidth_GBps": copy_gbps,
             "versions": versions(), "skipped": [{"masker": n, "reason": w} for n, w in skipped],
             "results": results, "ratios": _ratios(results, args.device),
@@ -153,8 +169,11 @@ def run(args) -> dict:
 
 def _usage_error(args) -> str | None:
     """What is wrong with the arguments, in a sentence; None when nothing is."""
-    if any(v is not None and v < 1 for v in [args.seq_len, args.repeats, *(args.batches or [])]):
-        return "--seq-len, --batches and --repeats must be >= 1"
+    if any(v is not None and v < 1 for v in [args.seq_len, args.repeats, *(args.batches or []),
+                                             *(args.collator_batches or [])]):
+        return "--seq-len, --batches, --collator-batches and --repeats must be >= 1"
+    if args.collators_only and not args.collators:
+        return "--collators-only and --no-collators contradict each other"
     if args.json and cli.file_problem(args.json):
         return f"--json: {cli.file_problem(args.json)}"
     unknown = [n for n in args.only if n not in registry.REGISTRY]
@@ -166,6 +185,7 @@ def _usage_error(args) -> str | None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)   # for the reports' "command"
     problem = cuda_problem(args.device) or _usage_error(args)
     if problem:
         return usage_error("verify.bench", problem)
@@ -175,13 +195,47 @@ def main(argv=None) -> int:
         return cli.interrupted("verify.bench")
 
 
+def _collators(args) -> dict:
+    """The collator section of the report, with its own date and command."""
+    section = collate.run(args.device, batches=args.collator_batches, quick=args.quick,
+                          repeats=args.repeats or (5 if args.quick else 31))
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": "python -m verify.bench " + " ".join(args.argv), **section}
+
+
+def _merged(path: str | None, device: str, section: dict) -> dict:
+    """The results file at `path` (if it is one for `device`) with its collators replaced."""
+    report = {}
+    if path and os.path.exists(path):
+        try:
+            with open(path) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            report = {}
+        if not isinstance(report, dict) or report.get("device") != device:
+            report = {}
+    base = {"device": device, "device_name": _device_name(device), "date": section["date"],
+            "command": section["command"], "versions": versions()}
+    return {**base, **report, "collators": section}
+
+
 def _main(args) -> int:
-    report = run(args)
-    for r in report["ratios"]:
+    if args.collators_only:
+        report = _merged(args.json, args.device, _collators(args))
+    else:
+        report = run(args)
+        if args.collators:
+            report["collators"] = _collators(args)
+    for r in report.get("collators", {}).get("ratios", []):
+        verdict = "" if r["goal"] is None else ("  goal >= %gx %s" % (
+            r["goal"], "held" if r["held"] else "NOT held"))
+        print(f"collators, batch {r['batch']}: {r['ours']} / {r['theirs']}: "
+              f"{r['speedup']:.2f}x{verdict}")
+    for r in report.get("ratios", []) if not args.collators_only else []:
         verdict = "" if r["goal"] is None else ("  goal >= %gx %s" % (
             r["goal"], "held" if r["held"] else "NOT held"))
         print(f"{str(r['shape']):14s} {r['ours']} / {r['theirs']}: {r['speedup']:.2f}x{verdict}")
-    for t in report["targets"]:
+    for t in report.get("targets", []) if not args.collators_only else []:
         print(f"target {t['masker']} {t['mode']}: {100 * t['bandwidth_fraction']:.0f}% of copy "
               f"(goal {100 * t['target']:.0f}%){'' if t['met'] else ' MISSED'}; "
               f"{t['bytes_per_token']} B and ~{t['ops_per_token']} int ops per token")
