@@ -25,9 +25,9 @@ from verify.pipeline import assert_pipeline_conforms, check_pipeline
 
 REPEATS = "no mask pattern repeats beyond the birthday bound"
 SAME_EXAMPLE = "an example seen again is masked afresh"
-RANKS = "ranks mask independently (same batch slot)"
-EPOCHS = "epochs mask independently (same batch slot)"
-LAGS = "batches mask independently (same slot, 1 to 8 batches apart)"
+RANKS = "ranks mask independently (up to 8 batches apart)"
+EPOCHS = "epochs mask independently (up to 8 batches apart)"
+LAGS = "batches mask independently (1 to 8 batches apart)"
 
 # what each broken pipeline must fail (it may fail more)
 CAUGHT_BY = {

@@ -19,13 +19,16 @@ tested for that in two ways:
   selections are independent; given each row's count of selected positions among the positions
   eligible in both, the number selected in both is hypergeometric. Summed over disjoint pairs of
   rows the excess over its expectation is a two-sided z test, for four alignments: the same
-  example seen again (its original tokens identify it), the same batch slot (batch index, row)
-  in another rank and in the next epoch, and the same slot L = 1 .. 8 batches later in one
-  stream (DataLoader workers take batches in turn; Bonferroni over the lags).
+  example seen again (its original tokens identify it); row `j` of batch `k` and row `j` of
+  batch `k + L`, L = 1 .. 8, in one `(epoch, rank)` stream (DataLoader workers take batches in
+  turn); and row `j` of batch `k` against row `j` of batch `k + L`, L = -8 .. 8, in the paired
+  rank (0 with 1, 2 with 3, ...) and in the paired epoch (0 with 1, ...): copies of one stream
+  that drift by a few batches (ranks seeded `seed + rank`, workers `seed + worker`) line up at
+  some lag. The most extreme lag decides, Bonferroni over the lags.
 
-Then everything the stream shows is counted as `verify.stats` counts a masker's calls (rows in
-calls of about 2**17 tokens), and every check of `verify.harness.checks` is decided on it,
-except those that need the harness's replayed inputs, which a pipeline does not have.
+Then everything the stream shows is counted as `verify.stats` counts a masker's calls (one call
+per batch), and every check of `verify.harness.checks` is decided on it, except those that need
+the harness's replayed inputs, which a pipeline does not have.
 """
 
 from __future__ import annotations
@@ -42,11 +45,10 @@ from .counts import Counts
 from .pipeline import Stream
 from .primitives import Check
 
-__all__ = ["Rows", "pipeline_checks", "REPEAT_ALPHA", "LAGS", "CALL_TOKENS"]
+__all__ = ["Rows", "pipeline_checks", "REPEAT_ALPHA", "LAGS"]
 
 REPEAT_ALPHA = 1e-7     # false-alarm bound of the repeat check, spent outside the Holm budget
 LAGS = 8                # batch lags tested within a stream: up to 8 DataLoader workers
-CALL_TOKENS = 1 << 17   # rows per counted call: about this many tokens
 MIN_VARIANCE = 4.0      # a shared-selection check needs at least this much variance
 
 
@@ -96,9 +98,10 @@ def pipeline_checks(stream: Stream, config: MaskingConfig, subject: str):
     rows = Rows(stream, config)
     checks = _invariants(stream, rows, config, subject)
     checks.append(_repeats(rows, config, subject))
-    checks += [_shared(name, subject, rows, pairs) for name, pairs in _alignments(stream, rows)]
-    checks.append(_lags(stream, rows, subject))
-    h = _counts(rows, config)
+    checks.append(_shared("an example seen again is masked afresh", subject, rows,
+                          _same_examples(rows)))
+    checks += _streams(stream, rows, subject)
+    h = _counts(stream, rows, config)
     checks += [c for c in masker_checks(h, config, subject) if "replay" not in c.name]
     return checks, h
 
@@ -187,26 +190,6 @@ def _repeats(rows: Rows, config: MaskingConfig, subject: str) -> Check:
                        f"outcomes; {example}" if repeats else "")
 
 
-def _alignments(stream: Stream, rows: Rows):
-    """`(check name, [(batch, batch)])` for the aligned-slot alignments; pairs are disjoint."""
-    batches = stream.batches
-    ranks, epochs = [], []
-    for i, b in enumerate(batches):
-        shift = b.index % 2          # alternate the pairing so every neighbour pair is covered
-        partner = b.rank + 1 if (b.rank - shift) % 2 == 0 else None
-        j = rows.where.get((b.epoch, partner, b.index)) if partner is not None else None
-        if j is not None and partner < stream.world_size:
-            ranks.append((i, j))
-        partner = b.epoch + 1 if (b.epoch - shift) % 2 == 0 else None
-        j = rows.where.get((partner, b.rank, b.index)) if partner is not None else None
-        if j is not None:
-            epochs.append((i, j))
-    yield "an example seen again is masked afresh", _same_examples(rows)
-    yield "ranks mask independently (same batch slot)", [rows.slot_pairs(i, j) for i, j in ranks]
-    yield "epochs mask independently (same batch slot)", [rows.slot_pairs(i, j)
-                                                         for i, j in epochs]
-
-
 def _same_examples(rows: Rows) -> list[tuple[np.ndarray, np.ndarray]]:
     """Disjoint pairs of consecutive sightings of the same original tokens."""
     n = rows.orig.shape[0]
@@ -259,18 +242,20 @@ def _shared(name, subject, rows, pairs) -> Check:
     return _z_check(name, subject, shared, expected, variance, count)
 
 
-def _lags(stream: Stream, rows: Rows, subject: str) -> Check:
-    """The most extreme of the lags 1 .. LAGS within each (epoch, rank) stream."""
-    name = f"batches mask independently (same slot, 1 to {LAGS} batches apart)"
+def _lagged(name: str, subject: str, stream: Stream, rows: Rows, partner, lags) -> Check:
+    """Shared selections between each batch and its `partner(batch, lag)` (an `(epoch, rank,
+    index)`, or None), row by row; the most extreme lag decides, Bonferroni over the lags.
+    `partner` must pair each batch at most once per lag, so the pairs are disjoint."""
     found = []
-    for lag in range(1, LAGS + 1):
-        pairs = [rows.slot_pairs(i, rows.where[(b.epoch, b.rank, b.index + lag)])
-                 for i, b in enumerate(stream.batches)
-                 if (b.index // lag) % 2 == 0 and (b.epoch, b.rank, b.index + lag) in rows.where]
-        shared, expected, variance, count = _overlap(rows, pairs)
-        if variance >= MIN_VARIANCE:
-            found.append((abs(shared - expected) / math.sqrt(variance), lag,
-                          (shared, expected, variance, count)))
+    for lag in lags:
+        pairs = []
+        for i, b in enumerate(stream.batches):
+            j = rows.where.get(partner(b, lag))
+            if j is not None:
+                pairs.append(rows.slot_pairs(i, j))
+        sums = _overlap(rows, pairs)
+        if sums[2] >= MIN_VARIANCE:
+            found.append((abs(sums[0] - sums[1]) / math.sqrt(sums[2]), lag, sums))
     if not found:
         return Check.not_applicable(name, subject)
     _, lag, sums = max(found)
@@ -278,26 +263,43 @@ def _lags(stream: Stream, rows: Rows, subject: str) -> Check:
                     extra=f" (lag {lag}, the most extreme of {len(found)} lags)")
 
 
-def _counts(rows: Rows, config: MaskingConfig):
-    """The stream counted as `verify.stats` counts a masker: rows in calls of equal shape."""
-    seq = max(rows.seq, 2)
-    per_call = max(2, CALL_TOKENS // seq)
-    n = rows.orig.shape[0]
-    calls = max(2, -(-n // per_call))
-    counts = Counts(config, seq, per_call, calls, "cpu")
-    pad = config.padding_token
+def _streams(stream: Stream, rows: Rows, subject: str) -> list[Check]:
+    """Batches of one stream up to `LAGS` apart; pairs of ranks (0 and 1, 2 and 3, ...) and of
+    epochs (0 and 1, ...) up to `LAGS` batches apart, the same slot (lag 0) included."""
+    ahead = range(1, LAGS + 1)
+    around = range(-LAGS, LAGS + 1)
+    return [
+        _lagged(f"batches mask independently (1 to {LAGS} batches apart)", subject, stream,
+                rows, lambda b, lag: (b.epoch, b.rank, b.index + lag)
+                if (b.index // lag) % 2 == 0 else None, ahead),
+        _lagged(f"ranks mask independently (up to {LAGS} batches apart)", subject, stream,
+                rows, lambda b, lag: (b.epoch, b.rank + 1, b.index + lag)
+                if b.rank % 2 == 0 else None, around),
+        _lagged(f"epochs mask independently (up to {LAGS} batches apart)", subject, stream,
+                rows, lambda b, lag: (b.epoch + 1, b.rank, b.index + lag)
+                if b.epoch % 2 == 0 else None, around)]
+
+
+def _counts(stream: Stream, rows: Rows, config: MaskingConfig):
+    """The stream counted as `verify.stats` counts a masker's calls: one call per batch, padded
+    to the largest batch (padding is ineligible, so it changes no count that is tested)."""
     import torch
+    seq = max(rows.seq, 2)
+    width = max([n for _, n in rows.start] + [2])
+    calls = max(2, len(rows.start))
+    counts = Counts(config, seq, width, calls, "cpu")
+    pad = config.padding_token
     for c in range(calls):
-        x = np.full((per_call, seq), pad, np.int64)
+        x = np.full((width, seq), pad, np.int64)
         out, y = x.copy(), x.copy()
-        part = slice(c * per_call, min(n, (c + 1) * per_call))
-        k = part.stop - part.start if part.start < n else 0
-        if k > 0:
-            x[:k, :rows.seq] = rows.orig[part]
-            out[:k, :rows.seq] = rows.out[part]
-            y[:k, :rows.seq] = np.where(rows.sel[part], rows.orig[part], pad)
+        if c < len(rows.start):
+            start, n = rows.start[c]
+            part = slice(start, start + n)
+            x[:n, :rows.seq] = rows.orig[part]
+            out[:n, :rows.seq] = rows.out[part]
+            y[:n, :rows.seq] = np.where(rows.sel[part], rows.orig[part], pad)
         t = [torch.from_numpy(np.ascontiguousarray(a.T)) for a in (x, out, y)]  # [seq, batch]
         counts.update(t[0], t[0], t[1], t[2])
     h = counts.host()
-    h.shape, h.calls = (seq, per_call), calls
+    h.shape, h.calls = (seq, width), calls
     return h
