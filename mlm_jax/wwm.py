@@ -71,8 +71,8 @@ def _budget_words(key: jax.Array, length: jax.Array, budget: jax.Array) -> jax.A
         left, undecided, taken, _ = state
         fits = undecided & (lens <= left)
         take = fits & (jnp.cumsum(jnp.where(fits, lens, 0), axis=0) <= left)
-        return (left - jnp.where(take, lens, 0).sum(0), undecided & ~take, taken | take,
-                take.any())
+        used = jnp.where(take, lens, 0).sum(0, dtype=left.dtype)   # keep the carry's dtype
+        return left - used, undecided & ~take, taken | take, take.any()
 
     init = (budget.astype(lens.dtype), lens > 0, jnp.zeros(lens.shape, bool), jnp.array(True))
     taken = jax.lax.while_loop(lambda s: s[3], phase, init)[2]
