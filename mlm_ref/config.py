@@ -231,6 +231,29 @@ class MaskingConfig:
         same = self.no_change_prob + hit_original
         return OutcomeProbs(mask=mask, original=same, other=max(0.0, 1.0 - mask - same))
 
+    def word_outcome_probs(self, originals) -> OutcomeProbs:
+        """What an observer sees at a selected *word* (whole-word masking) holding `originals`.
+
+        `mask`: every piece shows `mask_token`; `original`: every piece shows its input token;
+        `other`: anything else. With `wwm_category="word"` one category covers the word, so
+        `mask = (1-r-n) + r q_m^L` and `original = n + r prod(q_i)`, where `q_m`, `q_i` are the
+        chances (1/V' or 0) that one random draw lands on `mask_token` or on piece i's token.
+        With `"piece"` each piece is a token-level outcome on its own, and the two are products.
+        Each piece alone shows `outcome_probs(original)` either way.
+        """
+        originals = [int(o) for o in originals]
+        if not originals:
+            raise ValueError("a word has at least one piece")
+        hit_mask = 1 / self.n_random if self.is_random_id(self.mask_token) else 0.0
+        hits = [1 / self.n_random if self.is_random_id(o) else 0.0 for o in originals]
+        if self.wwm_category == "piece":
+            pieces = [self.outcome_probs(o) for o in originals]
+            mask, same = math.prod(q.mask for q in pieces), math.prod(q.original for q in pieces)
+        else:
+            mask = self.mask_token_prob + self.randomize_prob * hit_mask ** len(originals)
+            same = self.no_change_prob + self.randomize_prob * math.prod(hits)
+        return OutcomeProbs(mask=mask, original=same, other=max(0.0, 1.0 - mask - same))
+
     def exact_thresholds(self) -> tuple[np.float32, np.float32, np.float32]:
         """float32 thresholds of exact mode: (select, random, random-or-unchanged).
 

@@ -12,7 +12,7 @@ Native mode's stream (what a `torch.Generator` seed pins): `torch.rand(x.shape)`
 selection, `torch.rand(x.shape)` for the category, `torch.randint(0, n_random, x.shape)`
 (int64) for the random ids, in that order. Exact mode's draws are token-level exact mode's
 (`mlm_torch.threefry`), bit-identical to NumPy's and JAX's. Either way the whole batch's draws
-are held at once (about 16 bytes a position): a word's outcome depends on its first piece's
+are held at once (two float32 uniforms and an int64 id a position): a word's outcome depends on its first piece's
 draws, so the batch cannot be cut into independent slices of positions.
 """
 
