@@ -25,7 +25,8 @@ from mlm_ref.validation import check_word_ids_meta, special_ids
 from .keys import TRACER, as_key
 from .inputs import check_input
 
-__all__ = ["mask_words", "mask_words_jit", "check_word_ids"]
+__all__ = ["mask_words", "mask_words_jit", "mask_word_rows", "mask_word_rows_jit",
+           "check_word_ids"]
 
 
 def check_word_ids(word_ids, x: jax.Array, config: MaskingConfig) -> jax.Array:
@@ -152,3 +153,43 @@ def mask_words(x, word_ids, config: MaskingConfig, *, key, check_ids: bool = Tru
     x = check_input(x, config, check_ids=check_ids)
     w = check_word_ids(word_ids, x, config)
     return mask_words_jit(x, w, as_key(key), config)
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def mask_word_rows_jit(x: jax.Array, word_ids: jax.Array, row_keys: jax.Array,
+                       config: MaskingConfig):
+    """`mask_word_rows` without its checks: `row_keys` uint32 [batch, 2]."""
+    keys = jax.random.wrap_key_data(row_keys, impl="threefry2x32")      # [batch] typed keys
+    return jax.vmap(lambda row, w, key: mask_words_jit(row, w, key, config))(x, word_ids, keys)
+
+
+def mask_word_rows(x, word_ids, row_keys, config: MaskingConfig, *, check_ids: bool = True):
+    """Whole-word masking of each row of a padded batch with its own key (one `vmap`).
+
+    The whole-word counterpart of `mlm_jax.streams.mask_rows`: row `r` equals
+    `mask_words(x[r], word_ids[r], config, key=row_keys[r])`; with word id -1 on padding, the
+    first `n` positions of a row are masked as `x[r, :n]` alone.
+
+    Args:
+        x: token ids `[batch, seq]` (JAX or NumPy), padded with `config.padding_token`.
+        word_ids: integer word ids `[batch, seq]` (negative: no word).
+        row_keys: key data `[batch, 2]`, uint32 (or int32 bit patterns, or integers in
+            `[0, 2**32)`).
+        config: the masking parameters, `wwm_*` options included.
+        check_ids: raise on negative token ids (only when `x` is concrete).
+
+    Raises:
+        ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
+    """
+    x = check_input(x, config, check_ids=check_ids)
+    w = check_word_ids(word_ids, x, config)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a padded batch [batch, seq], got shape {x.shape}")
+    if tuple(jnp.shape(row_keys)) != (x.shape[0], 2):
+        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
+                         f"got {tuple(jnp.shape(row_keys))}")
+    if not isinstance(row_keys, jax.Array):  # on the host: int64 words must not overflow
+        row_keys = np.asarray(row_keys)
+        row_keys = row_keys.astype(np.uint32) if row_keys.dtype.kind == "i" else row_keys
+    keys = jax.lax.convert_element_type(jnp.asarray(row_keys), jnp.uint32)  # modulo 2**32
+    return mask_word_rows_jit(x, w, keys, config)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from mlm_ref.config import MaskerBase
-from mlm_ref.validation import check_word
+from mlm_ref.validation import check_no_compat, check_word
 
 from .streams import example_keys, mask_rows
+from .wwm import mask_word_rows
 
 __all__ = ["MLMCollator", "LABEL_CONVENTIONS"]
 
@@ -32,7 +33,9 @@ class MLMCollator(MaskerBase):
         **params: the masking parameters of `mlm_ref.config.MaskerBase`.
 
     Call it on examples, dicts with `input_ids` (a list of ints or a 1-d tensor), `index` (the
-    example's index in the dataset) and optionally `token_type_ids`. It returns int64 tensors
+    example's index in the dataset) and optionally `token_type_ids` and `word_ids` (integer
+    word ids as `mlm_ref.words` makes them, -1 outside words: then whole words are masked, each
+    row exactly as `mlm_torch.wwm.mask_words_exact` masks it alone). It returns int64 tensors
     `[batch, seq]`: `input_ids` (masked), `attention_mask`, `labels` and, when the examples have
     them, `token_type_ids`. `set_epoch(epoch)` selects the epoch's masks; it is kept in shared
     memory, so `DataLoader` workers (persistent ones included) see it, as long as it is called
@@ -78,7 +81,12 @@ class MLMCollator(MaskerBase):
             x[r, :len(t)] = t
             attention[r, :len(t)] = 1
         keys = self.row_keys(examples)                                    # [batch, 2]
-        x_masked, y = mask_rows(x, keys, self.config)
+        if "word_ids" in examples[0]:
+            x_masked, y = mask_word_rows(x, _padded_word_ids(examples, ids, seq), keys,
+                                         self.config)
+        else:
+            check_no_compat(self.config)
+            x_masked, y = mask_rows(x, keys, self.config)
         if self.labels == "hf":
             y = torch.where(y == pad, torch.full_like(y, -100), y)
         batch = {"input_ids": x_masked, "attention_mask": attention, "labels": y}
@@ -105,3 +113,15 @@ class MLMCollator(MaskerBase):
     def __repr__(self) -> str:
         return (f"mlm_torch.collate.MLMCollator({self.config}, seed={self.seed!r}, "
                 f"labels={self.labels!r}, purpose={self.purpose!r}, epoch={self.epoch})")
+
+
+def _padded_word_ids(examples: list[dict], ids: list[torch.Tensor], seq: int) -> torch.Tensor:
+    """The examples' `word_ids`, int64 `[batch, seq]`, -1 on padding."""
+    w = torch.full((len(examples), seq), -1, dtype=torch.int64)
+    for r, e in enumerate(examples):
+        t = torch.as_tensor(e["word_ids"], dtype=torch.int64)
+        if t.shape != ids[r].shape:
+            raise ValueError(f"example {r}: word_ids has {t.numel()} entries, input_ids "
+                             f"{ids[r].numel()}")
+        w[r, :len(t)] = t
+    return w

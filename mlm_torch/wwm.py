@@ -12,8 +12,8 @@ Native mode's stream (what a `torch.Generator` seed pins): `torch.rand(x.shape)`
 selection, `torch.rand(x.shape)` for the category, `torch.randint(0, n_random, x.shape)`
 (int64) for the random ids, in that order. Exact mode's draws are token-level exact mode's
 (`mlm_torch.threefry`), bit-identical to NumPy's and JAX's. Either way the whole batch's draws
-are held at once (two float32 uniforms and an int64 id a position): a word's outcome depends on its first piece's
-draws, so the batch cannot be cut into independent slices of positions.
+are held at once (two float32 uniforms and an int64 id a position): a word's outcome depends on
+its first piece's draws, so the batch cannot be cut into independent slices of positions.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from . import threefry
 from .tensors import (as_signed_bits, check_generator, check_input, eligible_mask,
                       ids_in_view, shift_past_excluded, signed_view)
 
-__all__ = ["mask_words", "mask_words_exact", "check_word_ids"]
+__all__ = ["mask_words", "mask_words_exact", "mask_word_rows", "check_word_ids"]
 
 _INTEGER = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16,
             torch.uint32, torch.uint64}
@@ -181,3 +181,50 @@ def mask_words_exact(x: torch.Tensor, word_ids: torch.Tensor, config: MaskingCon
     t = threefry.randint(k_tok, x.shape, 0, config.n_random).to(torch.int64)
     return _mask_from_draws(x, w, u, c, shift_past_excluded(t, config), config,
                             tuple(float(t) for t in config.exact_thresholds()))
+
+
+def mask_word_rows(x: torch.Tensor, word_ids: torch.Tensor, row_keys, config: MaskingConfig,
+                   *, check_ids: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-word masking of each row of a padded batch with its own key, in one pass.
+
+    The whole-word counterpart of `mlm_torch.streams.mask_rows`, for collators: row `r` equals
+    `mask_words_exact(x[r], word_ids[r], config, key=row_keys[r])`. Padding positions should
+    carry word id -1; then the first `n` positions of a row are masked as `x[r, :n]` alone
+    (padding is never selected, and Google's budget counts non-padding positions only).
+
+    Args:
+        x: token ids `[batch, seq]`, padded with `config.padding_token`, on any device.
+        word_ids: integer tensor `[batch, seq]` on `x`'s device (negative: no word).
+        row_keys: key data `[batch, 2]` (int64 uint32 values, uint32, or int32 bit patterns).
+        config: the masking parameters, `wwm_*` options included.
+        check_ids: raise on negative token ids (reads one boolean back from the device).
+
+    Raises:
+        ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
+    """
+    check_input(x, config, check_ids=check_ids)
+    w = check_word_ids(word_ids, x, config)
+    if x.dim() != 2:
+        raise ValueError(f"x must be a padded batch [batch, seq], got shape {tuple(x.shape)}")
+    keys = torch.as_tensor(row_keys, device=x.device)
+    if tuple(keys.shape) != (x.shape[0], 2):
+        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
+                         f"got {tuple(keys.shape)}")
+    if keys.dtype in (torch.int32, torch.uint32):
+        keys = keys.view(torch.int32).to(torch.int64)
+    keys = keys.to(torch.int64) & 0xFFFFFFFF                             # [batch, 2]
+    batch, seq = x.shape
+    if x.numel() == 0:
+        return torch.empty_like(x), torch.empty_like(x)
+    sub = threefry.split_rows(keys, 3)                                   # [batch, 3, 2]
+    tok = threefry.split_rows(sub[:, 2], 2)                              # randint's (hi, lo)
+    _, multiplier = threefry.randint_span(0, config.n_random)
+    rows = [sub[:, 0], sub[:, 1], tok[:, 1]] + ([tok[:, 0]] if multiplier else [])
+    bits = threefry.counter_bits(torch.cat(rows), seq).view(len(rows), batch, seq)
+    u, c = threefry.uniform_from_bits(bits[0]), threefry.uniform_from_bits(bits[1])
+    t = threefry.randint_from_bits(bits[2], bits[3] if multiplier else None, 0,
+                                   config.n_random).to(torch.int64)
+    # the sequence axis first: [seq, batch], each column one row of the batch
+    x_masked, y = _mask_from_draws(x.T, w.T, u.T, c.T, shift_past_excluded(t, config).T,
+                                   config, tuple(float(v) for v in config.exact_thresholds()))
+    return x_masked.T.contiguous(), y.T.contiguous()

@@ -234,3 +234,45 @@ def test_exact_mode_on_cuda_equals_cpu():
     cpu = mlm(x, word_ids=w, key=9)
     cuda = mlm(x.cuda(), word_ids=w.cuda(), key=9)
     assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, cuda))
+
+
+@pytest.mark.parametrize("options", [{}, dict(wwm_selection="budget", wwm_category="piece")])
+def test_collators_mask_each_example_as_alone(options):
+    """An example with `word_ids` is masked in a batch exactly as alone by its stream key, by
+    the torch collator and the JAX one alike; padding is never selected."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    from mlm_jax.collate import collate
+    from mlm_ref.streams import example_keys
+    from mlm_torch.collate import MLMCollator
+    kw = dict(padding_token=0, mask_token=103, no_mask_tokens=[101, 102], n_tokens=1000,
+              masking_prob=0.4, **options)
+    rng = np.random.default_rng(4)
+    examples = []
+    for i in range(7):
+        n = int(rng.integers(3, 30))
+        ids = [101, *rng.integers(200, 1000, n).tolist(), 102]
+        words = [-1, *np.cumsum(rng.random(n) < 0.5).tolist(), -1]
+        examples.append({"input_ids": ids, "word_ids": words, "index": 10 + i})
+    collator = MLMCollator(seed=8, labels="padding_token", **kw)
+    got = collator(examples)
+    jax_got = collate(examples, MaskingConfig(**kw), seed=8, epoch=0, labels="padding_token")
+    keys = example_keys(8, 0, [e["index"] for e in examples])
+    mlm = BACKENDS["numpy"].mlm(**kw)
+    for r, e in enumerate(examples):
+        n = len(e["input_ids"])
+        want = mlm(np.array(e["input_ids"]), word_ids=np.array(e["word_ids"]), key=keys[r])
+        np.testing.assert_array_equal(got["input_ids"][r, :n].numpy(), want[0])
+        np.testing.assert_array_equal(got["labels"][r, :n].numpy(), want[1])
+        assert (got["labels"][r, n:] == 0).all()
+    for name in ("input_ids", "labels"):
+        np.testing.assert_array_equal(got[name].numpy(), jax_got[name])
+    with pytest.raises(ValueError, match="word_ids"):
+        collator([{**examples[0], "word_ids": [-1]}])
+    if options:  # Google's modes need words: a batch without them is refused, not token-masked
+        plain = [{k: v for k, v in e.items() if k != "word_ids"} for e in examples]
+        with pytest.raises(ValueError, match="word_ids"):
+            collator(plain)
+        with pytest.raises(ValueError, match="word_ids"):
+            collate(plain, MaskingConfig(**kw), seed=8, epoch=0)
+    assert torch.is_tensor(got["input_ids"])
