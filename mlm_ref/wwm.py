@@ -187,8 +187,8 @@ def mask_words_exact(x, word_ids, config: MaskingConfig, *, key):
 
     The draws are token-level exact mode's: `k_sel, k_cat, k_tok = split(key, 3)` and `u`,
     `c`, `t` at every position. Unlike token level, a word's outcome depends on its first
-    piece's draws, so the whole batch's draws are held at once (two float32 uniforms and an int64 id a
-    position, with their intermediates).
+    piece's draws, so the whole batch's draws are held at once (two float32 uniforms and an
+    int64 id a position, with their intermediates).
 
     Args:
         x: integer token ids, rank >= 1, axis 0 the sequence.
