@@ -276,3 +276,17 @@ def test_collators_mask_each_example_as_alone(options):
         with pytest.raises(ValueError, match="word_ids"):
             collate(plain, MaskingConfig(**kw), seed=8, epoch=0)
     assert torch.is_tensor(got["input_ids"])
+
+
+def test_word_outcome_probs_by_hand():
+    # V' = 4 ids, [MASK] (1) among them, pieces 2 and 7 (7 cannot be drawn): r = n = 0.1
+    cfg = MaskingConfig(padding_token=0, mask_token=1, n_tokens=4, no_mask_tokens=[])
+    q = cfg.word_outcome_probs([2, 7])
+    assert q.mask == pytest.approx(0.8 + 0.1 / 16) and q.original == pytest.approx(0.1)
+    assert q.mask + q.original + q.other == pytest.approx(1.0)
+    piece = MaskingConfig(padding_token=0, mask_token=1, n_tokens=4, wwm_category="piece")
+    p = piece.word_outcome_probs([2, 7])
+    assert p.mask == pytest.approx((0.8 + 0.1 / 4) ** 2)
+    assert p.original == pytest.approx((0.1 + 0.1 / 4) * 0.1)
+    with pytest.raises(ValueError, match="piece"):
+        cfg.word_outcome_probs([])
