@@ -9,6 +9,7 @@ from mlm_ref.config import MaskingConfig
 
 from .keys import as_key, derive_key
 from .mlm import MLM, check_input, mask_tokens, mask_tokens_jit
+from .wwm import mask_words, mask_words_jit
 
 __all__ = ["MLM", "MaskingConfig", "as_key", "check_input", "derive_key", "mask_tokens",
-           "mask_tokens_jit"]
+           "mask_tokens_jit", "mask_words", "mask_words_jit"]

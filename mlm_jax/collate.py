@@ -13,8 +13,10 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from mlm_ref.config import MaskingConfig
+from mlm_ref.validation import check_no_compat
 
 from .streams import example_keys, mask_rows
+from .wwm import mask_word_rows
 
 __all__ = ["collate", "batches"]
 
@@ -25,7 +27,8 @@ def collate(examples: Sequence[dict], config: MaskingConfig, *, seed, epoch: int
 
     Args:
         examples: dicts with `input_ids` (ints), `index` (in the dataset) and optionally
-            `token_type_ids`.
+            `token_type_ids` and `word_ids` (ints, -1 outside words: whole-word masking, each
+            row as `mlm_jax.wwm.mask_words` masks it alone).
         config: the masking parameters.
         seed, epoch, purpose: the stream (`mlm_ref.streams`).
         labels: `"hf"` (-100 where not selected) or `"padding_token"` (the contract's `y`).
@@ -48,7 +51,17 @@ def collate(examples: Sequence[dict], config: MaskingConfig, *, seed, epoch: int
         if types is not None:
             types[r, :len(e["token_type_ids"])] = e["token_type_ids"]
     keys = example_keys(seed, epoch, [int(e["index"]) for e in examples], purpose)
-    x_masked, y = (np.asarray(a) for a in mask_rows(x, keys, config))
+    if "word_ids" in examples[0]:
+        w = np.full_like(x, -1)
+        for r, e in enumerate(examples):
+            if len(e["word_ids"]) != len(e["input_ids"]):
+                raise ValueError(f"example {r}: word_ids has {len(e['word_ids'])} entries, "
+                                 f"input_ids {len(e['input_ids'])}")
+            w[r, :len(e["word_ids"])] = e["word_ids"]
+        x_masked, y = (np.asarray(a) for a in mask_word_rows(x, w, keys, config))
+    else:
+        check_no_compat(config)
+        x_masked, y = (np.asarray(a) for a in mask_rows(x, keys, config))
     if labels == "hf":
         y = np.where(y == config.padding_token, -100, y).astype(np.int32)
     batch = {"input_ids": x_masked, "attention_mask": attention, "labels": y}

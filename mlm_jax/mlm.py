@@ -21,45 +21,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from mlm_ref.config import MaskerBase, MaskingConfig
-from mlm_ref.validation import check_ids_meta, check_lowest_id, special_ids
+from mlm_ref.validation import check_no_compat, special_ids
 
-from .keys import TRACER, as_key
+from .inputs import check_input
+from .keys import as_key
+from .wwm import mask_words
 
 __all__ = ["MLM", "mask_tokens", "mask_tokens_jit", "check_input"]
 
 # A handful of excluded ids are skipped with compares; more are looked up in a table.
 _MAX_EXCLUDE_COMPARES = 16
-
-
-def check_input(x, config: MaskingConfig, *, check_ids: bool = True) -> jax.Array:
-    """Return `x` as a JAX array after checking it against the contract's input rules.
-
-    The rules are `mlm_ref.validation`'s. Values can only be checked when `x` is concrete;
-    under an outer `jax.jit` the negative-id check is skipped (a traced value cannot raise).
-
-    Raises:
-        TypeError: a torch tensor, not an integer array, a dtype too small for the ids, or an
-            int64 NumPy array while JAX's 64-bit mode is off (it would silently become int32).
-        ValueError: rank 0, or negative token ids.
-    """
-    if type(x).__module__.split(".")[0] == "torch":
-        raise TypeError(f"x is a {type(x).__module__}.{type(x).__name__}; mlm_jax takes JAX or "
-                        f"NumPy arrays (convert with x.numpy(), or use mlm_torch)")
-    dtype = np.dtype(x.dtype) if hasattr(x, "dtype") else np.asarray(x).dtype
-    integer = dtype != np.bool_ and np.issubdtype(dtype, np.integer)
-    check_ids_meta(str(dtype), integer=integer,
-                   max_value=int(np.iinfo(dtype).max) if integer else None,
-                   ndim=np.ndim(x), config=config)
-    x = jnp.asarray(x)
-    if x.dtype != dtype:
-        raise TypeError(f"x has dtype {dtype}, which JAX turns into {x.dtype} because 64-bit "
-                        f"mode is off; enable it (jax.config.update('jax_enable_x64', True)) "
-                        f"or pass {x.dtype} ids")
-    if check_ids and x.size and np.issubdtype(dtype, np.signedinteger):
-        if isinstance(x, TRACER):
-            return x  # traced inside the caller's jit: values unknown until run time
-        check_lowest_id(int(jnp.min(x)))
-    return x
 
 
 def _eligible(x: jax.Array, config: MaskingConfig) -> jax.Array:
@@ -130,15 +101,25 @@ class MLM(MaskerBase):
         **params: the masking parameters of `mlm_ref.config.MaskerBase`.
         check_ids: check for negative ids on every call (skipped when traced).
 
-    Call it as `x_masked, y = mlm(x, key=key)`. The instance holds only the static config,
-    so calling it inside your own `jax.jit` works.
+    Call it as `x_masked, y = mlm(x, key=key)`; `word_ids=w` masks whole words
+    (`mlm_jax.wwm`). The instance holds only the static config, so calling it inside your own
+    `jax.jit` works.
     """
 
     def __init__(self, *, check_ids: bool = True, **params):
         super().__init__(**params)
         self.check_ids = bool(check_ids)
 
-    def __call__(self, x, *, key):
+    def __call__(self, x, *, word_ids=None, key):
+        """Mask `x`; see `mask_tokens` and, with `word_ids=`, `mlm_jax.wwm.mask_words`.
+
+        Raises:
+            ValueError: a whole-word option (`wwm_category`, `wwm_selection`) without
+                `word_ids`.
+        """
+        if word_ids is not None:
+            return mask_words(x, word_ids, self.config, key=key, check_ids=self.check_ids)
+        check_no_compat(self.config)
         return mask_tokens(x, self.config, key=key, check_ids=self.check_ids)
 
     def __repr__(self) -> str:

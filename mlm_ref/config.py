@@ -15,7 +15,12 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["MaskingConfig", "MaskerBase", "OutcomeProbs", "non_negative_int"]
+__all__ = ["MaskingConfig", "MaskerBase", "OutcomeProbs", "non_negative_int",
+           "WWM_CATEGORIES", "WWM_SELECTIONS"]
+
+# Whole-word masking's options: the default first, then Google's compatibility mode.
+WWM_CATEGORIES = ("word", "piece")
+WWM_SELECTIONS = ("bernoulli", "budget")
 
 
 def non_negative_int(name: str, value, what: str = "token id") -> int:
@@ -79,6 +84,13 @@ class MaskingConfig:
         randomize_prob: probability that a selected position gets a random token.
         no_change_prob: probability that a selected position keeps its token.
         random_exclude: ids never drawn as random replacements (empty by default).
+        wwm_category: whole-word masking only: `"word"` (one category draw per word, the
+            default) or `"piece"` (Google's: one draw per piece of a selected word).
+        wwm_selection: whole-word masking only: `"bernoulli"` (each eligible word selected with
+            probability `masking_prob`, the default) or `"budget"` (Google's fixed budget per
+            sequence, `wwm_budget`).
+        max_predictions: the budget's cap (Google's `max_predictions_per_seq`); None = no cap.
+            Only with `wwm_selection="budget"`.
 
     Raises:
         TypeError: a parameter has the wrong type (the message names it).
@@ -93,6 +105,9 @@ class MaskingConfig:
     randomize_prob: float = 0.1
     no_change_prob: float = 0.1
     random_exclude: tuple[int, ...] = ()
+    wwm_category: str = "word"
+    wwm_selection: str = "bernoulli"
+    max_predictions: int | None = None
 
     def __post_init__(self):
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -122,6 +137,47 @@ class MaskingConfig:
         if len(self.random_exclude) >= self.n_tokens:
             raise ValueError(f"random_exclude must leave at least one id of the "
                              f"{self.n_tokens} to draw, got {len(self.random_exclude)} ids")
+        for name, allowed in (("wwm_category", WWM_CATEGORIES),
+                              ("wwm_selection", WWM_SELECTIONS)):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be one of {allowed}, got {value!r} of type "
+                                f"{type(value).__name__}")
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.max_predictions is not None:
+            put("max_predictions", non_negative_int("max_predictions", self.max_predictions,
+                                                    "count"))
+            if self.max_predictions < 1:
+                raise ValueError(f"max_predictions must be >= 1 or None, got "
+                                 f"{self.max_predictions}")
+            if self.wwm_selection != "budget":
+                raise ValueError("max_predictions caps the budget: it needs "
+                                 "wwm_selection='budget'")
+
+    @property
+    def wwm_compat(self) -> bool:
+        """Whether a whole-word compatibility mode is set (these need `word_ids`)."""
+        return self.wwm_category != "word" or self.wwm_selection != "bernoulli"
+
+    def wwm_budget(self, n_tokens: int) -> int:
+        """Google's `num_to_predict` for a sequence of `n_tokens` non-padding positions.
+
+        `min(max_predictions, max(1, round(n_tokens * masking_prob)))`, with the product in
+        float64 and Python 3's `round` (half to even: 2.5 -> 2, 3.5 -> 4). Two deviations, both
+        so that nothing is masked where nothing can be: 0 when `n_tokens` is 0 or
+        `masking_prob` is 0 (Google's `max(1, ...)` would ask for one prediction).
+        """
+        n = non_negative_int("n_tokens", n_tokens, "count")
+        if n == 0 or self.masking_prob == 0.0:
+            return 0
+        budget = max(1, round(n * self.masking_prob))
+        return budget if self.max_predictions is None else min(self.max_predictions, budget)
+
+    def wwm_budget_table(self, seq_len: int) -> np.ndarray:
+        """`wwm_budget(n)` for n = 0 .. seq_len, int64 `[seq_len + 1]`: every backend looks
+        its budgets up here, so none rounds a float on its own."""
+        return np.array([self.wwm_budget(n) for n in range(seq_len + 1)], dtype=np.int64)
 
     # -- derived quantities: the single source for every backend and for the harness --
 
@@ -175,6 +231,29 @@ class MaskingConfig:
         same = self.no_change_prob + hit_original
         return OutcomeProbs(mask=mask, original=same, other=max(0.0, 1.0 - mask - same))
 
+    def word_outcome_probs(self, originals) -> OutcomeProbs:
+        """What an observer sees at a selected *word* (whole-word masking) holding `originals`.
+
+        `mask`: every piece shows `mask_token`; `original`: every piece shows its input token;
+        `other`: anything else. With `wwm_category="word"` one category covers the word, so
+        `mask = (1-r-n) + r q_m^L` and `original = n + r prod(q_i)`, where `q_m`, `q_i` are the
+        chances (1/V' or 0) that one random draw lands on `mask_token` or on piece i's token.
+        With `"piece"` each piece is a token-level outcome on its own, and the two are products.
+        Each piece alone shows `outcome_probs(original)` either way.
+        """
+        originals = [int(o) for o in originals]
+        if not originals:
+            raise ValueError("a word has at least one piece")
+        hit_mask = 1 / self.n_random if self.is_random_id(self.mask_token) else 0.0
+        hits = [1 / self.n_random if self.is_random_id(o) else 0.0 for o in originals]
+        if self.wwm_category == "piece":
+            pieces = [self.outcome_probs(o) for o in originals]
+            mask, same = math.prod(q.mask for q in pieces), math.prod(q.original for q in pieces)
+        else:
+            mask = self.mask_token_prob + self.randomize_prob * hit_mask ** len(originals)
+            same = self.no_change_prob + self.randomize_prob * math.prod(hits)
+        return OutcomeProbs(mask=mask, original=same, other=max(0.0, 1.0 - mask - same))
+
     def exact_thresholds(self) -> tuple[np.float32, np.float32, np.float32]:
         """float32 thresholds of exact mode: (select, random, random-or-unchanged).
 
@@ -197,14 +276,19 @@ class MaskerBase:
         randomize_prob: probability that a selected token becomes a random token (0.1).
         no_change_prob: probability that a selected token is left unchanged (0.1).
         random_exclude: ids never drawn as random replacements (none by default).
+        wwm_category, wwm_selection, max_predictions: whole-word masking's compatibility
+            options (`MaskingConfig`); they need `word_ids=` on every call.
 
     Each backend's `MLM` derives from it and adds `__call__`: the masking is the backend's own.
     """
 
     def __init__(self, *, padding_token: int, mask_token: int, no_mask_tokens=(),
                  n_tokens: int, masking_prob: float = 0.15, randomize_prob: float = 0.1,
-                 no_change_prob: float = 0.1, random_exclude=()):
+                 no_change_prob: float = 0.1, random_exclude=(), wwm_category: str = "word",
+                 wwm_selection: str = "bernoulli", max_predictions: int | None = None):
         self.config = MaskingConfig(
             padding_token=padding_token, mask_token=mask_token, no_mask_tokens=no_mask_tokens,
             n_tokens=n_tokens, masking_prob=masking_prob, randomize_prob=randomize_prob,
-            no_change_prob=no_change_prob, random_exclude=random_exclude)
+            no_change_prob=no_change_prob, random_exclude=random_exclude,
+            wwm_category=wwm_category, wwm_selection=wwm_selection,
+            max_predictions=max_predictions)

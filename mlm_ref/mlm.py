@@ -48,7 +48,8 @@ import numpy as np
 
 from .config import MaskerBase, MaskingConfig
 from .exact import mask_tokens_exact
-from .validation import check_input, check_seed, special_ids
+from .validation import as_generator, check_input, check_no_compat, special_ids
+from .wwm import mask_words, mask_words_exact
 
 __all__ = ["MLM", "mask_tokens", "as_generator", "MASK", "RANDOM", "UNCHANGED", "NOT_SELECTED",
            "CHUNK"]
@@ -135,36 +136,29 @@ def _random_ids(rng: np.random.Generator, n: int, config: MaskingConfig, dtype) 
     return out
 
 
-def as_generator(rng) -> np.random.Generator:
-    """A `numpy.random.Generator` from a generator, a non-negative int seed or None.
-
-    Raises:
-        TypeError: anything else (`1.5`, `"0"`, `True`).
-        ValueError: a negative seed.
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None:
-        return np.random.default_rng()
-    try:
-        return np.random.default_rng(check_seed(rng, "rng"))
-    except TypeError:
-        raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
-                        f"got {type(rng).__name__}") from None
-
-
 class MLM(MaskerBase):
     """BERT's masked-language-model masking (NumPy); the parameters are `MaskerBase`'s.
 
     Call it as `x_masked, y = mlm(x, rng=seed_or_generator)`; `key=` selects the exact mode,
-    whose masks are bit-identical across the NumPy, PyTorch and JAX backends.
+    whose masks are bit-identical across the NumPy, PyTorch and JAX backends. `word_ids=w`
+    masks whole words (`mlm_ref.wwm`), in either mode.
     """
 
-    def __call__(self, x, *, rng=None, key=None) -> tuple[np.ndarray, np.ndarray]:
-        """Mask `x`; see `mask_tokens` (native) and `mask_tokens_exact` (`key=`)."""
+    def __call__(self, x, *, word_ids=None, rng=None, key=None) -> tuple[np.ndarray, np.ndarray]:
+        """Mask `x`; see `mask_tokens` (native), `mask_tokens_exact` (`key=`) and, with
+        `word_ids=`, `mlm_ref.wwm.mask_words` and `mask_words_exact`.
+
+        Raises:
+            ValueError: both `rng=` and `key=`; a whole-word option without `word_ids`.
+        """
+        if key is not None and rng is not None:
+            raise ValueError("pass either rng= (native mode) or key= (exact mode), not both")
+        if word_ids is not None:
+            if key is not None:
+                return mask_words_exact(x, word_ids, self.config, key=key)
+            return mask_words(x, word_ids, self.config, rng=rng)
+        check_no_compat(self.config)
         if key is not None:
-            if rng is not None:
-                raise ValueError("pass either rng= (native mode) or key= (exact mode), not both")
             return mask_tokens_exact(x, self.config, key=key)
         return mask_tokens(x, self.config, rng=rng)
 

@@ -18,7 +18,8 @@ import numpy as np
 from .config import MaskingConfig, non_negative_int
 
 __all__ = ["check_ids_meta", "check_lowest_id", "check_input", "check_seed", "check_shape",
-           "check_word", "check_int32", "check_count", "special_ids"]
+           "check_word", "check_int32", "check_count", "special_ids", "check_word_ids_meta",
+           "check_word_ids", "check_no_compat", "as_generator"]
 
 MASK32 = 0xFFFFFFFF
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -73,6 +74,59 @@ def check_input(x, config: MaskingConfig) -> np.ndarray:
     return x
 
 
+def check_word_ids_meta(shape: tuple, x_shape: tuple, *, integer: bool, dtype_name: str,
+                        config: MaskingConfig) -> None:
+    """Check whole-word masking's `word_ids` against `x` without reading its values.
+
+    Args:
+        shape, x_shape: the shapes of `word_ids` and of `x`.
+        integer: whether `word_ids` has an integer dtype (booleans are not).
+        dtype_name: its dtype as the caller's framework spells it (used in messages).
+        config: the masking parameters.
+
+    Raises:
+        TypeError: not an integer dtype.
+        ValueError: a shape other than `x`'s.
+    """
+    del config  # every config takes word ids; the argument keeps the rule's signature stable
+    if not integer:
+        raise TypeError(f"word_ids must hold integer word indices (negative: no word), "
+                        f"got dtype {dtype_name}")
+    if tuple(shape) != tuple(x_shape):
+        raise ValueError(f"word_ids must have x's shape {tuple(x_shape)}, got {tuple(shape)}")
+
+
+def check_no_compat(config: MaskingConfig) -> None:
+    """Refuse a whole-word compatibility option on a call without `word_ids`.
+
+    Without words there is nothing to give one category per word or a word budget to, and
+    silently masking tokens instead would be a wrong answer that looks right.
+
+    Raises:
+        ValueError: `wwm_category` or `wwm_selection` is not its default.
+    """
+    if config.wwm_compat:
+        raise ValueError(f"wwm_category={config.wwm_category!r} and wwm_selection="
+                         f"{config.wwm_selection!r} are whole-word masking options: pass "
+                         f"word_ids=, or build the masker without them")
+
+
+def check_word_ids(word_ids, x: np.ndarray, config: MaskingConfig) -> np.ndarray:
+    """`word_ids` as an ndarray after checking it against `x` (NumPy arrays).
+
+    Raises:
+        TypeError: not an integer array (booleans included).
+        ValueError: not of `x`'s shape.
+    """
+    if word_ids is None:
+        raise TypeError("word_ids is required for whole-word masking")
+    w = np.asarray(word_ids)
+    integer = w.dtype != np.bool_ and np.issubdtype(w.dtype, np.integer)
+    check_word_ids_meta(w.shape, x.shape, integer=integer, dtype_name=str(w.dtype),
+                        config=config)
+    return w
+
+
 def special_ids(config: MaskingConfig, max_value: int) -> list[int]:
     """The ineligible ids that a dtype whose largest value is `max_value` can hold.
 
@@ -89,6 +143,24 @@ def check_seed(seed, name: str = "rng") -> int:
         ValueError: negative.
     """
     return non_negative_int(name, seed, "seed")
+
+
+def as_generator(rng) -> np.random.Generator:
+    """A `numpy.random.Generator` from a generator, a non-negative int seed or None.
+
+    Raises:
+        TypeError: anything else (`1.5`, `"0"`, `True`).
+        ValueError: a negative seed.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None:
+        return np.random.default_rng()
+    try:
+        return np.random.default_rng(check_seed(rng, "rng"))
+    except TypeError:
+        raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, "
+                        f"got {type(rng).__name__}") from None
 
 
 def check_shape(shape) -> tuple[int, ...]:

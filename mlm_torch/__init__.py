@@ -10,5 +10,7 @@ from mlm_ref.config import MaskingConfig
 from .exact import mask_tokens_exact
 from .mlm import MLM, mask_tokens
 from .tensors import check_input
+from .wwm import mask_words, mask_words_exact
 
-__all__ = ["MLM", "MaskingConfig", "check_input", "mask_tokens", "mask_tokens_exact"]
+__all__ = ["MLM", "MaskingConfig", "check_input", "mask_tokens", "mask_tokens_exact",
+           "mask_words", "mask_words_exact"]

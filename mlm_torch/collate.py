@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from mlm_ref.config import MaskerBase
-from mlm_ref.validation import check_word
+from mlm_ref.validation import check_no_compat, check_word
 
 from .streams import example_keys, mask_rows
+from .wwm import mask_word_rows
 
 __all__ = ["MLMCollator", "LABEL_CONVENTIONS"]
 
@@ -35,7 +36,9 @@ class MLMCollator(MaskerBase):
         **params: the masking parameters of `mlm_ref.config.MaskerBase`.
 
     Call it on examples, dicts with `input_ids` (a list of ints or a 1-d tensor), `index` (the
-    example's index in the dataset) and optionally `token_type_ids`. It returns int64 tensors
+    example's index in the dataset) and optionally `token_type_ids` and `word_ids` (integer
+    word ids as `mlm_ref.words` makes them, -1 outside words: then whole words are masked, each
+    row exactly as `mlm_torch.wwm.mask_words_exact` masks it alone). It returns int64 tensors
     `[batch, seq]`: `input_ids` (masked), `attention_mask`, `labels` and, when the examples have
     them, `token_type_ids`. `set_epoch(epoch)` selects the epoch's masks; it is kept in shared
     memory, so `DataLoader` workers (persistent ones included) see it, as long as it is called
@@ -75,7 +78,12 @@ class MLMCollator(MaskerBase):
         seq = x.shape[1]
         attention = torch.from_numpy(filled.astype(np.int64))              # [batch, seq]
         keys = self.row_keys(examples)                                    # [batch, 2]
-        x_masked, y = mask_rows(x, keys, self.config)
+        if "word_ids" in examples[0]:
+            x_masked, y = mask_word_rows(x, _padded_word_ids(examples, seq), keys,
+                                         self.config)
+        else:
+            check_no_compat(self.config)
+            x_masked, y = mask_rows(x, keys, self.config)
         if self.labels == "hf":
             y = y.masked_fill_(y == self.config.padding_token, -100)
         batch = {"input_ids": x_masked, "attention_mask": attention, "labels": y}
@@ -126,3 +134,12 @@ def _padded(rows: list, fill: int, multiple: int | None,
     x = np.full((len(rows), seq), fill, dtype=np.int64)                  # [batch, seq]
     x[filled] = flat
     return torch.from_numpy(x), filled
+
+
+def _padded_word_ids(examples: list[dict], seq: int) -> torch.Tensor:
+    """The examples' `word_ids`, int64 `[batch, seq]`, -1 on padding."""
+    for r, e in enumerate(examples):
+        if len(e["word_ids"]) != len(e["input_ids"]):
+            raise ValueError(f"example {r}: word_ids has {len(e['word_ids'])} entries, "
+                             f"input_ids {len(e['input_ids'])}")
+    return _padded([e["word_ids"] for e in examples], -1, None, seq)[0]

@@ -16,6 +16,7 @@ import functools
 import torch
 
 from mlm_ref.config import MaskerBase, MaskingConfig
+from mlm_ref.validation import check_no_compat
 
 from . import fused
 from .cpu import mask_tokens_cpu
@@ -23,6 +24,7 @@ from .exact import mask_tokens_exact
 from .tensors import (as_signed_bits, check_generator, check_input, eligible_mask,
                       ids_in_view, shift_past_excluded, signed_view,
                       view_dtype)
+from .wwm import mask_words, mask_words_exact
 
 __all__ = ["MLM", "mask_tokens", "mask_tokens_torch"]
 
@@ -102,19 +104,32 @@ class MLM(MaskerBase):
         check_ids: check for negative ids on every call (one host read-back on CUDA).
 
     Call it as `x_masked, y = mlm(x, generator=g)`; `key=` selects the exact mode, whose masks
-    are bit-identical across the NumPy, PyTorch and JAX backends.
+    are bit-identical across the NumPy, PyTorch and JAX backends. `word_ids=w` masks whole
+    words (`mlm_torch.wwm`), in either mode.
     """
 
     def __init__(self, *, check_ids: bool = True, **params):
         super().__init__(**params)
         self.check_ids = bool(check_ids)
 
-    def __call__(self, x: torch.Tensor, *, generator=None, key=None):
-        """Mask `x`; see `mask_tokens` (native) and `mask_tokens_exact` (`key=`)."""
+    def __call__(self, x: torch.Tensor, *, word_ids=None, generator=None, key=None):
+        """Mask `x`; see `mask_tokens` (native), `mask_tokens_exact` (`key=`) and, with
+        `word_ids=` (a tensor shaped like `x`), `mlm_torch.wwm`.
+
+        Raises:
+            ValueError: both `generator=` and `key=`; a whole-word option without `word_ids`.
+        """
+        if key is not None and generator is not None:
+            raise ValueError("pass either generator= (native mode) or key= (exact mode), "
+                             "not both")
+        if word_ids is not None:
+            if key is not None:
+                return mask_words_exact(x, word_ids, self.config, key=key,
+                                        check_ids=self.check_ids)
+            return mask_words(x, word_ids, self.config, generator=generator,
+                              check_ids=self.check_ids)
+        check_no_compat(self.config)
         if key is not None:
-            if generator is not None:
-                raise ValueError("pass either generator= (native mode) or key= (exact mode), "
-                                 "not both")
             return mask_tokens_exact(x, self.config, key=key, check_ids=self.check_ids)
         return mask_tokens(x, self.config, generator=generator, check_ids=self.check_ids)
 
