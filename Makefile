@@ -29,10 +29,13 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The main job: the statistical harness on the three backends, then exact-mode agreement.
+# The main job: the statistical harness on the three backends, then exact-mode agreement,
+# the whole-word gate (2e7 tokens per backend) and the next-sentence-pair gate.
 verify: $(DEPS)
 	$(PY) -m verify.stats --device $(DEVICE)
 	$(PY) -m verify.exact --device $(DEVICE)
+	$(PY) -m verify.stats --wwm --tokens 2e7
+	$(PY) -m verify.nsp
 
 # The test suite as CI runs it: Hypothesis's `ci` profile, long statistical runs deselected.
 test: $(DEPS)
