@@ -112,7 +112,8 @@ def format_predictions(tok, masked_ids, top_ids, top_probs, *, original_ids=None
     masked_ids = [int(i) for i in masked_ids]
     if predict_at is None:
         predict_at = [i == MASK for i in masked_ids]
-    keep = [i not in (PAD, CLS, SEP) for i in masked_ids]         # the text's pieces only
+    reference = masked_ids if original_ids is None else [int(i) for i in original_ids]
+    keep = [i not in (PAD, CLS, SEP) for i in reference]          # the text's pieces only
     shown = lambda ids: detokenize([tok.id_to_token(i)                # noqa: E731
                                     for i, kept in zip(ids, keep) if kept])
     lines = []
