@@ -101,13 +101,19 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default="reviews:1000", help="reviews:N or generated:N")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps-per-round", type=int, default=3)
+    parser.add_argument("--threads", type=int,
+                        help="torch threads (default: the preset's, else torch's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the result to this file")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be positive")
     if args.rounds < 1 or args.steps_per_round < 1:
         parser.error("--rounds and --steps-per-round must be positive")
     try:
         preset = get_preset(args.preset)
+        if args.threads or preset.threads:
+            torch.set_num_threads(args.threads or preset.threads)
         device = args.device if args.device != "auto" else (
             "cuda" if torch.cuda.is_available() else "cpu")
         prep = prepare(args.corpus, preset.vocab_size, preset.batch_size,

@@ -64,8 +64,12 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--steps", type=int, help="override the preset's step count")
     parser.add_argument("--out", default="out/bert-experiment")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads (default: the preset's, else torch's)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be positive")
     if args.seeds < 2:
         parser.error("--seeds must be at least 2 (the noise is the spread over seeds)")
     if args.steps is not None and args.steps < 1:
@@ -78,7 +82,7 @@ def main(argv=None) -> int:
             for masking in MASKINGS:
                 summary = run(args.preset, out_dir=out / f"{masking}-seed{seed}", seed=seed,
                               masking=masking, steps=args.steps, device=args.device,
-                              progress=False)
+                              progress=False, threads=args.threads)
                 results[masking].append(summary["held_out"])
                 runs.append({"seed": seed, "masking": masking, **summary["held_out"],
                              "unigram_perplexity": summary["unigram_perplexity"],

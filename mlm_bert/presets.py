@@ -5,7 +5,9 @@ steps, learning rate), so `python -m mlm_bert.train --preset cpu` means the same
 
 - `smoke`: 300 reviews, a micro model, 120 steps: seconds, checks that everything runs.
 - `cpu`: all 25,000 reviews, the tiny model (BERT-tiny's shape: 2 layers, 128 wide), sized
-  for about 15 minutes on 2 CPU cores from a timed short run (docs/bert.md says how).
+  for about 15 minutes on 2 CPU cores from a timed short run (docs/bert.md says how). It uses
+  one intra-op thread: at this size the matrices are small, and on a machine shared with other
+  jobs a second thread mostly waits and made steps several times slower.
 - `gpu`: BERT-base size, sized by arithmetic for about 10 minutes on one H100 (docs/bert.md).
 
 `prepare` builds (or reloads) the run's tokenizer and the training and held-out
@@ -38,6 +40,7 @@ class Preset:
     batch_size: int
     train: TrainConfig
     dropout: float = 0.1
+    threads: int | None = None      # torch intra-op threads (None: torch's default)
 
 
 PRESETS = {p.name: p for p in (
@@ -46,7 +49,7 @@ PRESETS = {p.name: p for p in (
                        eval_batches=None, checkpoint_every=120)),
     Preset("cpu", "reviews", 8192, "tiny", 32,
            TrainConfig(steps=2400, lr=1e-3, warmup=120, log_every=20, eval_every=400,
-                       eval_batches=10, checkpoint_every=400)),
+                       eval_batches=10, checkpoint_every=400), threads=1),
     Preset("gpu", "reviews", 16384, "base", 128,
            TrainConfig(steps=6000, lr=3e-4, warmup=500, log_every=50, eval_every=1000,
                        eval_batches=None, checkpoint_every=1000)),

@@ -29,9 +29,13 @@ __all__ = ["run", "main"]
 
 def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "ours",
         steps: int | None = None, device: str = "auto", resume: bool = False,
-        progress: bool = True, n_examples: int = 4) -> dict:
-    """Train one preset and write its results; returns the summary."""
+        progress: bool = True, n_examples: int = 4, threads: int | None = None) -> dict:
+    """Train one preset and write its results; returns the summary.
+
+    `threads` (default: the preset's, else torch's) sets torch's intra-op threads."""
     preset = get_preset(preset_name)
+    if threads or preset.threads:
+        torch.set_num_threads(threads or preset.threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     out = pathlib.Path(out_dir or f"out/bert-{preset.name}")
@@ -96,16 +100,20 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--masking", choices=MASKINGS, default="ours")
     parser.add_argument("--steps", type=int, help="override the preset's step count")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads (default: the preset's, else torch's)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be positive")
     if args.steps is not None and args.steps < 1:
         parser.error("--steps must be positive")
     try:
         summary = run(args.preset, out_dir=args.out, seed=args.seed, masking=args.masking,
                       steps=args.steps, device=args.device, resume=args.resume,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, threads=args.threads)
     except (ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
