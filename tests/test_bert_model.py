@@ -135,3 +135,25 @@ def test_prediction_format(prep):
                                original_ids=torch.tensor([2, 10, 11, 12, 3, PAD]))
     assert block.splitlines()[0].startswith("text:           ")
     assert len(block.splitlines()) == 4
+
+
+def test_predict_cli_errors(tmp_path, capsys):
+    from mlm_bert.predict import main
+    assert main(["the [MASK] was good", "--run", str(tmp_path / "none")]) == 1
+    assert "train one first" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["x [MASK]", "--top-k", "0"])
+    assert e.value.code == 2
+
+
+def test_experiment_comparison():
+    from mlm_bert.experiment import compare
+    ours = [{"perplexity": p, "mlm_acc": 0.3, "nsp_acc": 0.6 + s}
+            for p, s in [(50.0, 0.01), (52.0, 0.0), (51.0, 0.02)]]
+    labml = [dict(r, perplexity=r["perplexity"] + d) for r, d in zip(ours, (5.0, 5.2, 4.9))]
+    out = compare({"ours": ours, "labml": labml})
+    diff = out["perplexity"]["labml_minus_ours"]
+    assert diff["mean_diff"] == pytest.approx(5.033, abs=1e-3)
+    assert diff["p"] < 0.01 and diff["exceeds_noise"]          # consistent shift: detected
+    assert out["perplexity"]["ours"]["sd"] == pytest.approx(1.0)
+    assert not out["mlm_acc"]["labml_minus_ours"]["exceeds_noise"]   # no difference at all
