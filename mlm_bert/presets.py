@@ -5,10 +5,12 @@ steps, learning rate), so `python -m mlm_bert.train --preset cpu` means the same
 
 - `smoke`: 300 reviews, a micro model, 120 steps: seconds, checks that everything runs.
 - `cpu`: all 25,000 reviews, the tiny model (BERT-tiny's shape: 2 layers, 128 wide), sized
-  for about 15 minutes on 2 CPU cores from a timed short run (docs/bert.md says how). It uses
-  one intra-op thread: at this size the matrices are small, and on a machine shared with other
-  jobs a second thread mostly waits and made steps several times slower.
+  for about 15 minutes on 2 CPU cores from a timed short run (docs/bert.md says how).
 - `gpu`: BERT-base size, sized by arithmetic for about 10 minutes on one H100 (docs/bert.md).
+
+The two CPU presets use one intra-op thread: at these sizes the matrices are small, and on a
+machine shared with other jobs a second thread mostly waits (it made steps several times
+slower); `--threads 2` overrides it.
 
 `prepare` builds (or reloads) the run's tokenizer and the training and held-out
 `PretrainingData`; the tokenizer is saved in the run directory, so a resumed run and
@@ -46,7 +48,7 @@ class Preset:
 PRESETS = {p.name: p for p in (
     Preset("smoke", "reviews:300", 2048, "micro", 16,
            TrainConfig(steps=120, lr=2e-3, warmup=12, log_every=10, eval_every=120,
-                       eval_batches=None, checkpoint_every=120)),
+                       eval_batches=None, checkpoint_every=120), threads=1),
     Preset("cpu", "reviews", 8192, "tiny", 32,
            TrainConfig(steps=2400, lr=1e-3, warmup=120, log_every=20, eval_every=400,
                        eval_batches=10, checkpoint_every=400), threads=1),
