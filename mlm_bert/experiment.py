@@ -9,7 +9,7 @@ once per masking and per seed; only the masks differ (labml's is reached through
 `verify.registry`'s `labml` entry and seeded per batch). Both are scored on the *same*
 held-out positions (the `"eval"` stream), and the difference is set beside the run-to-run
 noise: the spread over seeds within a masking, and a paired t-test over seeds (the pairs
-share everything but the masker). With few seeds the test detects only differences several
+share everything but the masker; all runs share the first run's vocabulary). With few seeds the test detects only differences several
 times the seed-to-seed spread; "not significant" is then a statement about this budget, not a
 proof of equality.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import shutil
 import statistics
 import sys
 
@@ -80,7 +81,12 @@ def main(argv=None) -> int:
     try:
         for seed in range(args.seeds):
             for masking in MASKINGS:
-                summary = run(args.preset, out_dir=out / f"{masking}-seed{seed}", seed=seed,
+                run_dir = out / f"{masking}-seed{seed}"
+                first = out / f"{MASKINGS[0]}-seed0" / "tokenizer.json"
+                if run_dir != first.parent and first.exists():   # one vocabulary for all runs
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(first, run_dir / "tokenizer.json")
+                summary = run(args.preset, out_dir=run_dir, seed=seed,
                               masking=masking, steps=args.steps, device=args.device,
                               progress=False, threads=args.threads)
                 results[masking].append(summary["held_out"])

@@ -83,7 +83,7 @@ def bench_section(path) -> str:
     med = statistics.median
     return "\n".join([
         f"`{b['size']}` size, batch {b['batch'][0]} x {b['batch'][1]}, {b['device']}, "
-        f"{b['threads']} threads, torch {b['torch']}, {b['rounds']} rounds of "
+        f"torch threads: {b['threads']}, torch {b['torch']}, {b['rounds']} rounds of "
         f"{b['steps_per_round']} steps each (median over rounds).", "",
         "| model | parameters | tokens/s |", "|---|---|---|",
         f"| ours (`mlm_bert.model.Bert`, MLM + NSP) | {b['params_ours']:,} | "
