@@ -44,14 +44,16 @@ MASKINGS = ("ours", "labml")
 
 
 def encode_documents(tok, documents: list[list[str]]) -> list[list[list[int]]]:
-    """Documents of sentences (strings) to documents of sentences of piece ids (empty dropped)."""
+    """Documents of sentences (strings) to documents of sentences of piece ids (empty
+    sentences, and documents left empty, dropped)."""
     flat = [s for d in documents for s in d]
     encoded = tok.encode_batch(flat, add_special_tokens=False)
     out, k = [], 0
     for d in documents:
         sentences = [encoded[k + j].ids for j in range(len(d)) if encoded[k + j].ids]
         k += len(d)
-        out.append(sentences)
+        if sentences:                              # a document with no pieces is dropped
+            out.append(sentences)
     return out
 
 
@@ -84,7 +86,8 @@ def pairs_for(documents: list[list[list[int]]], seed, epoch: int, *,
     d)`: the top bit of its first word is the label, an exact Bernoulli(1/2) (label 0 = IsNext,
     1 = random next); A is the text before a uniform split point between two sentences (cut at
     its front), B the text after it (IsNext) or the text of another document, uniform among the
-    other documents, from a uniform sentence on (cut at its end). A and B are cut so that
+    other documents, from a uniform sentence on (cut at its end). ("Uniform" up to the bias of
+    reducing 32 or 64 random bits modulo a count, below count / 2**32.) A and B are cut so that
     `len(A) + len(B) <= max_tokens`, the longer one first, as BERT's `truncate_seq_pair`.
 
     Args:
@@ -97,13 +100,17 @@ def pairs_for(documents: list[list[list[int]]], seed, epoch: int, *,
         The pairs; `is_random_next` is a bool.
 
     Raises:
-        ValueError: fewer than two documents, or `max_tokens < 2`.
+        ValueError: fewer than two documents, an empty document or sentence, or
+            `max_tokens < 2`.
     """
     # SEAM: mlm_ref.nsp -- replaced by the NSP branch's `mlm_ref.nsp` pair creation at merge.
     if len(documents) < 2:
         raise ValueError(f"NSP pairs need at least two documents, got {len(documents)}")
     if max_tokens < 2:
         raise ValueError(f"max_tokens must be >= 2, got {max_tokens}")
+    if any(not d or not all(d) for d in documents):
+        raise ValueError("every document needs at least one sentence, and every sentence at "
+                         "least one token")
     n = len(documents)
     bits = row_bits(example_keys(seed, epoch, np.arange(n), purpose="nsp"), 5)   # [n, 5]
     pairs = []

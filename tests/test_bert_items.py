@@ -56,6 +56,8 @@ def test_pairs_are_a_function_of_seed_and_epoch():
     assert pairs_for(docs, 1, 2) != pairs_for(docs, 2, 2)
     with pytest.raises(ValueError, match="two documents"):
         pairs_for(docs[:1], 0, 0)
+    with pytest.raises(ValueError, match="at least one token"):
+        pairs_for([*docs[:3], [[5, 6], []]], 0, 0)
 
 
 def test_items_layout(prep):
