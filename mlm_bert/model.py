@@ -163,7 +163,13 @@ class Bert(nn.Module):
         return F.linear(self.mlm_transform(h), self.embedding.tokens.weight, self.mlm_bias)
 
     def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None, *,
-                all_positions: bool = False, **_unused) -> dict[str, torch.Tensor]:
+                all_positions: bool = False, word_ids=None,
+                nsp_label=None) -> dict[str, torch.Tensor]:
+        # word_ids and nsp_label are accepted so that `model(**batch)` works; the loss of the
+        # NSP label is the trainer's, and word ids matter only to the masker.
+        if input_ids.ndim != 2 or input_ids.shape[1] > self.config.max_len:
+            raise ValueError(f"input_ids must be [batch, seq] with seq <= "
+                             f"{self.config.max_len}, got shape {tuple(input_ids.shape)}")
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         keep = None

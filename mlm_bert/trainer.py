@@ -140,6 +140,9 @@ class BertTrainer:
     def next_batch(self) -> dict:
         """The batch at (epoch, position), moving to the next epoch when one ends."""
         while self.position >= self.data.n_batches(self.epoch):
+            if self.data.n_batches(self.epoch + 1) == 0:
+                raise ValueError(f"an epoch has fewer items than a batch "
+                                 f"({self.data.batch_size})")
             self.epoch, self.position = self.epoch + 1, 0
         batch = self.data.batch(self.epoch, self.position)
         self.position += 1

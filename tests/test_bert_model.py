@@ -46,6 +46,8 @@ def test_shapes_and_padding():
     h1 = model(x, None, att)["hidden"][1, :12]
     h2 = model(y, None, att)["hidden"][1, :12]
     assert torch.allclose(h1, h2, atol=1e-5)
+    with pytest.raises(ValueError, match="seq <= 128"):
+        model(torch.ones(1, 129, dtype=torch.long))
     with pytest.raises(ValueError, match="multiple of heads"):
         BertConfig(vocab_size=10, hidden=30, heads=4)
 
