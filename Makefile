@@ -16,7 +16,7 @@ PY := $(VENV_PY)
 DEPS := $(STAMP)
 endif
 
-.PHONY: verify test install clean conformance bench gpu-check
+.PHONY: verify test install clean conformance bench gpu-check bert
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench: $(DEPS)
 # Under nine minutes on one H100; without a CUDA device it says so and runs nothing.
 gpu-check: $(DEPS)
 	$(PY) -m verify.bench.gpu_check
+
+# The teaching BERT (docs/bert.md): the cpu preset on the IMDB reviews (about 15 minutes on
+# 2 CPU cores), then its measured results written into docs/bert.md and docs/img/.
+bert: $(DEPS)
+	$(PY) -m mlm_bert.train --preset cpu
+	$(PY) -m mlm_bert.report out/bert-cpu
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,114 @@
+"""Named training runs and the preparation they share: corpus, tokenizer, items, model.
+
+A preset fixes everything a run depends on (corpus, vocabulary size, model size, batch size,
+steps, learning rate), so `python -m mlm_bert.train --preset cpu` means the same run everywhere.
+
+- `smoke`: 300 reviews, a micro model, 120 steps: seconds, checks that everything runs.
+- `cpu`: all 25,000 reviews, the tiny model (BERT-tiny's shape: 2 layers, 128 wide), sized
+  for about 15 minutes on 2 CPU cores from a timed short run (docs/bert.md says how).
+- `gpu`: BERT-base size, sized by arithmetic for about 10 minutes on one H100 (docs/bert.md).
+
+The two CPU presets use one intra-op thread: at these sizes the matrices are small, and on a
+machine shared with other jobs a second thread mostly waits (it made steps several times
+slower); `--threads 2` overrides it.
+
+`prepare` builds (or reloads) the run's tokenizer and the training and held-out
+`PretrainingData`; the tokenizer is saved in the run directory, so a resumed run and
+`mlm_bert.predict` read the very same vocabulary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+from .data import documents_from_reviews, generated_corpus, held_out_split, load_reviews
+from .items import EVAL_SEED, PretrainingData, encode_documents
+from .model import SIZES, Bert, BertConfig
+from .tokenizer import load_tokenizer, train_tokenizer, word_starts
+from .trainer import TrainConfig
+
+__all__ = ["Preset", "PRESETS", "get_preset", "Prepared", "prepare", "build_model"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """One named run. `corpus`: "reviews" (all), "reviews:N" (the first N) or "generated:N"."""
+
+    name: str
+    corpus: str
+    vocab_size: int
+    size: str
+    batch_size: int
+    train: TrainConfig
+    dropout: float = 0.1
+    threads: int | None = None      # torch intra-op threads (None: torch's default)
+
+
+PRESETS = {p.name: p for p in (
+    Preset("smoke", "reviews:300", 2048, "micro", 16,
+           TrainConfig(steps=120, lr=2e-3, warmup=12, log_every=10, eval_every=120,
+                       eval_batches=None, checkpoint_every=120), threads=1),
+    Preset("cpu", "reviews", 8192, "tiny", 32,
+           TrainConfig(steps=2400, lr=1e-3, warmup=120, log_every=20, eval_every=400,
+                       eval_batches=10, checkpoint_every=400), threads=1),
+    Preset("gpu", "reviews", 16384, "base", 128,
+           TrainConfig(steps=6000, lr=3e-4, warmup=500, log_every=50, eval_every=1000,
+                       eval_batches=None, checkpoint_every=1000)),
+)}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called `name`. Raises: ValueError: unknown name (the message lists them)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose from {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def _documents(corpus: str) -> list[list[str]]:
+    kind, _, count = corpus.partition(":")
+    n = int(count) if count else None
+    if kind == "reviews":
+        return documents_from_reviews(load_reviews(n))
+    if kind == "generated":
+        return generated_corpus(n or 200)
+    raise ValueError(f"corpus must be reviews, reviews:N or generated:N, got {corpus!r}")
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What a run needs besides the model: tokenizer, word starts, train and held-out data."""
+
+    tokenizer: object
+    starts: object
+    train_docs: list
+    train: PretrainingData
+    held_out: PretrainingData
+
+
+def prepare(corpus: str, vocab_size: int, batch_size: int, out_dir, *, seed: int,
+            masking: str = "ours") -> Prepared:
+    """Corpus -> documents -> (held-out split) -> tokenizer (trained or reloaded) -> data."""
+    out_dir = pathlib.Path(out_dir)
+    train_text, held_text = held_out_split(_documents(corpus), 0.05, seed=EVAL_SEED)
+    tok_path = out_dir / "tokenizer.json"
+    if tok_path.exists():
+        tok = load_tokenizer(tok_path)
+    else:
+        tok = train_tokenizer((s for d in train_text for s in d), vocab_size)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tok.save(str(tok_path))
+    starts = word_starts(tok)
+    train_docs = encode_documents(tok, train_text)
+    train = PretrainingData(train_docs, starts, seed=seed, batch_size=batch_size,
+                            masking=masking)
+    held = PretrainingData(encode_documents(tok, held_text), starts, seed=EVAL_SEED,
+                           batch_size=batch_size, purpose="eval")
+    return Prepared(tok, starts, train_docs, train, held)
+
+
+def build_model(size: str, vocab_size: int, *, dropout: float = 0.1) -> Bert:
+    """A freshly initialised `Bert` of a named size (`SIZES`)."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}: choose from {', '.join(SIZES)}")
+    return Bert(BertConfig(vocab_size=vocab_size, dropout=dropout, **SIZES[size]))

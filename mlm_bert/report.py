@@ -1,0 +1,141 @@
+"""`python -m mlm_bert.report RUN_DIR`: write a run's measured results into docs/bert.md.
+
+docs/bert.md carries three generated sections between markers, `<!-- BEGIN bert:NAME -->` and
+`<!-- END bert:NAME -->`: `run` (the final held-out metrics beside the unigram baseline, the
+curves and example predictions of one training run, from its `summary.json`, `metrics.jsonl`
+and `predictions.txt`), `experiment` (from `--experiment experiment.json`) and `bench` (from
+`--bench bench.json`). A section is rewritten only when its input is given, so each result is
+regenerated from its own files; no figure is typed by hand. The curves go to
+`docs/img/bert-curves-<preset>.png`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import statistics
+import sys
+
+from .plot import plot_curves
+from .trainer import read_metrics
+
+__all__ = ["run_section", "experiment_section", "bench_section", "replace_section", "main"]
+
+
+def run_section(run_dir, img_dir, doc_path) -> str:
+    """The markdown of one training run's results (and its curve plot, written to `img_dir`)."""
+    run_dir, img_dir = pathlib.Path(run_dir), pathlib.Path(img_dir)
+    s = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    h = s["held_out"]
+    png = plot_curves(read_metrics(run_dir / "metrics.jsonl"),
+                      img_dir.resolve() / f"bert-curves-{s['preset']}.png",
+                      title=f"{s['preset']} preset, masking {s['masking']}, seed {s['seed']}")
+    rel = pathlib.Path(os.path.relpath(png, pathlib.Path(doc_path).resolve().parent))
+    examples = (run_dir / "predictions.txt").read_text(encoding="utf-8").strip()
+    return "\n".join([
+        f"Preset `{s['preset']}` ({s['size']} model, {s['parameters']:,} parameters, vocabulary "
+        f"{s['vocab_size']:,}, batch {s['batch_size']}), seed {s['seed']}, masking "
+        f"`{s['masking']}`, {s['steps']:,} steps on {s['device']} in {s['wall_s'] / 60:.1f} "
+        f"minutes (mean {s['train_tokens_per_s']:,.0f} tokens/s).",
+        "",
+        "| held-out ({:,} items, {:,} masked positions) | value |".format(h["n_items"],
+                                                                        h["n_selected"]),
+        "|---|---|",
+        f"| perplexity (masked positions) | {h['perplexity']:.2f} |",
+        f"| unigram-frequency baseline, same positions | {s['unigram_perplexity']:.2f} |",
+        f"| MLM accuracy (top-1, masked positions) | {h['mlm_acc']:.4f} |",
+        f"| NSP accuracy | {h['nsp_acc']:.4f} |",
+        "",
+        f"![training curves]({rel.as_posix()})",
+        "",
+        "Held-out examples with their evaluation masks (all selected positions are guessed, "
+        "including those left unchanged or randomised):",
+        "",
+        "```text",
+        examples,
+        "```",
+    ])
+
+
+def experiment_section(path) -> str:
+    """The markdown table of an `experiment.json`."""
+    e = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    lines = [f"Preset `{e['preset']}`, {e['steps']:,} steps, seeds 0..{e['seeds'] - 1}; "
+             "mean ± sd over seeds; the difference is paired by seed.", "",
+             "| held-out metric | ours (0.8/0.1/0.1) | labml (0.81/0.09/0.10) | labml - ours "
+             "| paired t-test p | exceeds run-to-run noise? |",
+             "|---|---|---|---|---|---|"]
+    for metric, row in e["comparison"].items():
+        d = row["labml_minus_ours"]
+        p = f"{d['p']:.3f}" if d.get("p") is not None else "n/a"
+        lines.append(f"| {metric} | {row['ours']['mean']:.4f} ± {row['ours']['sd']:.4f} | "
+                     f"{row['labml']['mean']:.4f} ± {row['labml']['sd']:.4f} | "
+                     f"{d['mean_diff']:+.4f} | {p} | {'yes' if d['exceeds_noise'] else 'no'} |")
+    return "\n".join(lines)
+
+
+def bench_section(path) -> str:
+    """The markdown of a `mlm_bert.bench --json` result."""
+    b = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    med = statistics.median
+    return "\n".join([
+        f"`{b['size']}` size, batch {b['batch'][0]} x {b['batch'][1]}, {b['device']}, "
+        f"torch threads: {b['threads']}, torch {b['torch']}, {b['rounds']} rounds of "
+        f"{b['steps_per_round']} steps each (median over rounds).", "",
+        "| model | parameters | tokens/s |", "|---|---|---|",
+        f"| ours (`mlm_bert.model.Bert`, MLM + NSP) | {b['params_ours']:,} | "
+        f"{med(b['tokens_per_s_ours']):,.0f} |",
+        f"| ours, vocabulary projection on every position | {b['params_ours']:,} | "
+        f"{med(b['tokens_per_s_ours_all_positions']):,.0f} |",
+        f"| Hugging Face `BertForMaskedLM` (MLM) | {b['params_hf']:,} | "
+        f"{med(b['tokens_per_s_hf']):,.0f} |", "",
+        f"Median per-round ratio ours / Hugging Face: **{b['median_ratio']:.2f}x** "
+        f"({b['median_ratio_all_positions']:.2f}x with the projection on every position)."])
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """`text` with the body between the `name` markers replaced.
+
+    Raises:
+        ValueError: the markers are missing.
+    """
+    pattern = re.compile(rf"(<!-- BEGIN bert:{name} -->\n).*?(\n<!-- END bert:{name} -->)",
+                         re.DOTALL)
+    if not pattern.search(text):
+        raise ValueError(f"no <!-- BEGIN bert:{name} --> ... <!-- END bert:{name} --> markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlm_bert.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", nargs="?", help="a run directory (python -m mlm_bert.train)")
+    parser.add_argument("--experiment", help="experiment.json of python -m mlm_bert.experiment")
+    parser.add_argument("--bench", help="the --json output of python -m mlm_bert.bench")
+    parser.add_argument("--doc", default="docs/bert.md")
+    parser.add_argument("--img", default="docs/img")
+    args = parser.parse_args(argv)
+    if not (args.run or args.experiment or args.bench):
+        parser.error("give a run directory, --experiment or --bench")
+    try:
+        doc = pathlib.Path(args.doc)
+        text = doc.read_text(encoding="utf-8")
+        if args.run:
+            text = replace_section(text, "run", run_section(args.run, args.img, doc))
+        if args.experiment:
+            text = replace_section(text, "experiment", experiment_section(args.experiment))
+        if args.bench:
+            text = replace_section(text, "bench", bench_section(args.bench))
+        doc.write_text(text, encoding="utf-8")
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""`BertTrainer`: the training loop, its schedule, checkpoints and metrics.
+
+One step: take batch `(epoch, position)` from `PretrainingData` (a pure function of the seed,
+so nothing about the data needs saving), run the model, add the MLM loss (cross-entropy over
+the selected positions only) and the NSP loss (cross-entropy over the two classes), clip the
+gradient norm, and step AdamW (beta2 0.999, eps 1e-6, weight decay 0.01 on the weight matrices
+and embeddings, none on biases and LayerNorms, as BERT did) under a linear warm-up and linear
+decay of the learning rate. On CUDA the forward pass runs under bf16
+autocast (no gradient scaler needed: bf16 has float32's exponent range).
+
+A checkpoint holds the model, optimizer and scheduler states, the step, the (epoch, position)
+of the next batch and the random-generator state (dropout), so `train(resume=True)` continues
+exactly where the run stopped: the same batches, the same masks, and on the same machine the
+same parameters as a run that never stopped. Metrics go to `metrics.jsonl`, one JSON object a
+line: `{"kind": "train", ...}` every `log_every` steps (means over the interval) and
+`{"kind": "eval", ...}` after each evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .evaluate import evaluate
+
+__all__ = ["TrainConfig", "BertTrainer", "linear_schedule", "read_metrics"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping settings.
+
+    Raises:
+        ValueError: a non-positive step count or learning rate, or warm-up longer than the run.
+    """
+
+    steps: int
+    lr: float = 5e-4
+    warmup: int = 100
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-6
+    clip: float = 1.0
+    log_every: int = 20
+    eval_every: int = 500
+    eval_batches: int | None = 20
+    checkpoint_every: int = 500
+
+    def __post_init__(self):
+        if self.steps < 1 or self.lr <= 0:
+            raise ValueError(f"steps and lr must be positive, got {self.steps}, {self.lr}")
+        if not 0 <= self.warmup <= self.steps:
+            raise ValueError(f"warmup must lie in [0, steps={self.steps}], got {self.warmup}")
+
+
+def linear_schedule(step: int, warmup: int, total: int) -> float:
+    """The learning-rate factor: 0 -> 1 over `warmup` steps, then 1 -> 0 at `total`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def read_metrics(path) -> list[dict]:
+    """The records of a `metrics.jsonl`."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class BertTrainer:
+    """Train a `Bert` on `PretrainingData`, evaluating on held-out data.
+
+    Args:
+        model: a `mlm_bert.model.Bert`.
+        data: training `PretrainingData` (purpose "mlm").
+        config: a `TrainConfig`.
+        out_dir: where `checkpoint.pt` and `metrics.jsonl` go.
+        eval_data: held-out `PretrainingData` (purpose "eval"), or None.
+        device: where to train.
+        progress: show a progress bar (tqdm).
+        meta: extra JSON-able facts stored in checkpoints (e.g. the preset).
+    """
+
+    def __init__(self, model, data, config: TrainConfig, out_dir, *, eval_data=None,
+                 device="cpu", progress: bool = True, meta: dict | None = None):
+        self.model, self.data, self.config = model.to(device), data, config
+        self.eval_data, self.device, self.progress = eval_data, torch.device(device), progress
+        self.out_dir = pathlib.Path(out_dir)
+        self.meta = dict(meta or {})
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]   # biases, norms
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay},
+             {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr, betas=config.betas, eps=config.eps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: linear_schedule(s, config.warmup, config.steps))
+        self.step, self.epoch, self.position = 0, 0, 0
+
+    @property
+    def checkpoint_path(self) -> pathlib.Path:
+        return self.out_dir / "checkpoint.pt"
+
+    @property
+    def metrics_path(self) -> pathlib.Path:
+        return self.out_dir / "metrics.jsonl"
+
+    def losses(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """The summed loss of a batch and its parts: `mlm_loss`, `nsp_loss`, accuracies."""
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16,
+                                  enabled=self.device.type == "cuda")
+        with autocast:
+            out = self.model(**batch)
+        logits, targets = out["mlm_logits"].float(), out["mlm_targets"]
+        mlm = F.cross_entropy(logits, targets)                  # selected positions only
+        nsp = F.cross_entropy(out["nsp_logits"].float(), batch["nsp_label"])
+        with torch.no_grad():
+            parts = {"mlm_loss": mlm.detach(), "nsp_loss": nsp.detach(),
+                     "mlm_acc": (logits.argmax(-1) == targets).float().mean(),
+                     "nsp_acc": (out["nsp_logits"].argmax(-1) == batch["nsp_label"])
+                     .float().mean()}
+        return mlm + nsp, parts
+
+    def train_step(self, batch: dict) -> dict:
+        """One optimizer step on `batch`; returns its metrics as floats."""
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        loss, parts = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return {"loss": loss.item(), **{k: v.item() for k, v in parts.items()}}
+
+    def next_batch(self) -> dict:
+        """The batch at (epoch, position), moving to the next epoch when one ends."""
+        while self.position >= self.data.n_batches(self.epoch):
+            if self.data.n_batches(self.epoch + 1) == 0:
+                raise ValueError(f"an epoch has fewer items than a batch "
+                                 f"({self.data.batch_size})")
+            self.epoch, self.position = self.epoch + 1, 0
+        batch = self.data.batch(self.epoch, self.position)
+        self.position += 1
+        return batch
+
+    def train(self, *, resume: bool = False, stop_at: int | None = None) -> dict | None:
+        """Train to `config.steps` (or stop early at `stop_at`, as an interruption would).
+
+        Returns:
+            The last evaluation's metrics, or None without `eval_data`.
+        """
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume and self.checkpoint_path.exists():
+            self.load_checkpoint()
+        elif self.metrics_path.exists():
+            self.metrics_path.unlink()
+        target = self.config.steps if stop_at is None else min(stop_at, self.config.steps)
+        self._truncate_metrics()
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=self.config.steps, initial=self.step, unit="step", leave=True)
+        sums, n, tick, tokens, last_eval = {}, 0, time.perf_counter(), 0, None
+        self.model.train()
+        while self.step < target:
+            batch = self.next_batch()
+            tokens += batch["input_ids"].numel()
+            for k, v in self.train_step(batch).items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+            self.step += 1
+            if bar is not None:
+                bar.update(1)
+            if self.step % self.config.log_every == 0 or self.step == target:
+                elapsed = time.perf_counter() - tick
+                record = {"kind": "train", "step": self.step, "epoch": self.epoch,
+                          "lr": self.scheduler.get_last_lr()[0],
+                          **{k: v / n for k, v in sums.items()},
+                          "tokens_per_s": tokens / elapsed}
+                self._write(record)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{record['loss']:.3f}",
+                                    mlm_acc=f"{record['mlm_acc']:.3f}",
+                                    nsp_acc=f"{record['nsp_acc']:.3f}")
+                sums, n, tick, tokens = {}, 0, time.perf_counter(), 0
+            done = self.step == self.config.steps
+            if self.eval_data is not None and (self.step % self.config.eval_every == 0 or done):
+                last_eval = self.run_eval(full=done)
+            if self.step % self.config.checkpoint_every == 0 or self.step == target:
+                self.save_checkpoint()
+        if bar is not None:
+            bar.close()
+        return last_eval
+
+    def run_eval(self, *, full: bool = False) -> dict:
+        """Evaluate on the held-out data (all of it with `full`) and log the record."""
+        limit = None if full else self.config.eval_batches
+        metrics = evaluate(self.model, self.eval_data, max_batches=limit, device=self.device)
+        self._write({"kind": "eval", "step": self.step, "full": full, **metrics})
+        return metrics
+
+    def _write(self, record: dict) -> None:
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_metrics(self) -> None:
+        """Drop records past the current step (written after the checkpoint we resumed)."""
+        if self.metrics_path.exists():
+            kept = [r for r in read_metrics(self.metrics_path) if r["step"] <= self.step]
+            self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept),
+                                         encoding="utf-8")
+
+    def save_checkpoint(self, path=None) -> pathlib.Path:
+        """Write everything a resumed run needs (atomically: a temporary file, then rename)."""
+        path = pathlib.Path(path or self.checkpoint_path)
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "step": self.step,
+                 "epoch": self.epoch, "position": self.position,
+                 "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                 "model_config": dataclasses.asdict(self.model.config),
+                 "train_config": dataclasses.asdict(self.config), "meta": self.meta}
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+        return path
+
+    def load_checkpoint(self, path=None) -> None:
+        """Restore a checkpoint written by `save_checkpoint`.
+
+        Raises:
+            ValueError: the checkpoint's model or training configuration differs.
+        """
+        state = torch.load(path or self.checkpoint_path, map_location=self.device,
+                           weights_only=False)
+        if state["model_config"] != dataclasses.asdict(self.model.config):
+            raise ValueError("the checkpoint's model configuration differs from this model's")
+        if state["train_config"] != dataclasses.asdict(self.config):
+            raise ValueError("the checkpoint was written with another TrainConfig")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -1,0 +1,161 @@
+"""mlm_bert.model and mlm_bert.evaluate: shapes, tied weights, selected-position loss,
+perplexity, the unigram baseline and the prediction format."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mlm_bert.evaluate import evaluate, format_predictions, topk, unigram_log_probs, \
+    unigram_perplexity
+from mlm_bert.model import SIZES, Bert, BertConfig
+from mlm_bert.predict import predict
+from mlm_bert.presets import prepare
+from mlm_bert.tokenizer import MASK, PAD
+
+
+@pytest.fixture(scope="module")
+def prep(tmp_path_factory):
+    return prepare("generated:120", 128, 8, tmp_path_factory.mktemp("bert"), seed=1)
+
+
+def _model(vocab=128, seed=0):
+    torch.manual_seed(seed)
+    return Bert(BertConfig(vocab_size=vocab, max_len=128, **SIZES["micro"]))
+
+
+def test_shapes_and_padding():
+    model = _model().eval()
+    x = torch.randint(5, 128, (3, 20))
+    att = torch.ones_like(x)
+    att[1, 12:] = 0
+    labels = torch.full_like(x, -100)
+    labels[0, 4], labels[2, 7] = 9, 11
+    out = model(x, torch.zeros_like(x), att, labels)
+    assert out["hidden"].shape == (3, 20, 64) and out["nsp_logits"].shape == (3, 2)
+    assert out["mlm_logits"].shape == (2, 128) and out["mlm_targets"].tolist() == [9, 11]
+    assert model(x, all_positions=True)["mlm_logits"].shape == (3, 20, 128)
+    # what lies under padding changes nothing at the real positions
+    y = x.clone()
+    y[1, 12:] = 5
+    h1 = model(x, None, att)["hidden"][1, :12]
+    h2 = model(y, None, att)["hidden"][1, :12]
+    assert torch.allclose(h1, h2, atol=1e-5)
+    with pytest.raises(ValueError, match="seq <= 128"):
+        model(torch.ones(1, 129, dtype=torch.long))
+    with pytest.raises(ValueError, match="multiple of heads"):
+        BertConfig(vocab_size=10, hidden=30, heads=4)
+
+
+def test_mlm_head_is_tied_to_the_token_embedding():
+    model = _model()
+    names = [n for n, _ in model.named_parameters()]
+    assert not any("decoder" in n for n in names)
+    h = torch.randn(4, 64)
+    before = model.mlm_logits(h)
+    with torch.no_grad():
+        model.embedding.tokens.weight[7] += 1.0
+    after = model.mlm_logits(h)
+    changed = (before != after).any(0)
+    assert changed[7] and changed.sum() == 1             # only the logit of piece 7 moved
+
+
+def test_mlm_loss_is_on_selected_positions_only():
+    model = _model().eval()
+    x = torch.randint(5, 128, (2, 16))
+    labels = torch.full_like(x, -100)
+    labels[0, [1, 5]], labels[1, 9] = torch.tensor([3, 4]), 8
+    out = model(x, labels=labels)
+    ours = F.cross_entropy(out["mlm_logits"], out["mlm_targets"])
+    full = model(x, all_positions=True)["mlm_logits"]
+    reference = F.cross_entropy(full.reshape(-1, 128), labels.reshape(-1), ignore_index=-100)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    # the loss is blind to the unselected positions' labels being anything else
+    assert out["mlm_targets"].numel() == 3
+
+
+def test_perplexity_is_exp_of_mean_masked_nll(prep):
+    model = _model(prep.tokenizer.get_vocab_size())
+    metrics = evaluate(model, prep.held_out)
+    nll, count, correct = 0.0, 0, 0
+    model.eval()
+    with torch.no_grad():
+        for p in range(prep.held_out.n_batches(0)):
+            b = prep.held_out.batch(0, p)
+            logits = model(b["input_ids"], b["token_type_ids"], b["attention_mask"],
+                           all_positions=True)["mlm_logits"]
+            sel = b["labels"] != -100
+            logp = logits.log_softmax(-1)[sel]
+            nll -= logp.gather(1, b["labels"][sel][:, None]).sum().item()
+            correct += (logp.argmax(-1) == b["labels"][sel]).sum().item()
+            count += int(sel.sum())
+    assert metrics["n_selected"] == count
+    assert metrics["perplexity"] == pytest.approx(math.exp(nll / count), rel=1e-4)
+    assert metrics["mlm_acc"] == pytest.approx(correct / count)
+    assert 0.0 <= metrics["nsp_acc"] <= 1.0
+
+
+def test_unigram_baseline(prep):
+    docs = [[[5, 5, 6]], [[5, 7]]]
+    logp = unigram_log_probs(docs, 8)
+    counts = np.ones(8)
+    counts[[5, 6, 7]] += [3, 1, 1]
+    assert np.allclose(np.exp(logp), counts / counts.sum())
+    logp = unigram_log_probs(prep.train_docs, prep.tokenizer.get_vocab_size())
+    expected, n = 0.0, 0
+    for p in range(prep.held_out.n_batches(0)):
+        labels = prep.held_out.batch(0, p)["labels"]
+        t = labels[labels != -100].numpy()
+        expected -= logp[t].sum()
+        n += t.size
+    ppl = unigram_perplexity(logp, prep.held_out)
+    assert ppl == pytest.approx(math.exp(expected / n))
+    assert ppl < prep.tokenizer.get_vocab_size()         # better than uniform on this corpus
+
+
+def test_prediction_format(prep):
+    tok = prep.tokenizer
+    model = _model(tok.get_vocab_size())
+    text = predict(tok, model, "the film was [MASK] [MASK] .", k=3)
+    lines = text.splitlines()
+    assert [line[:16] for line in lines] == ["text_with_mask: ", "pred_top_1:     ",
+                                              "pred_top_2:     ", "pred_top_3:     "]
+    assert lines[0] == "text_with_mask: the film was [MASK] [MASK] ."
+    for line in lines[1:]:
+        assert len(re.findall(r"\[\d+\.\d%\]", line)) == 2
+    with pytest.raises(ValueError, match="no \\[MASK\\]"):
+        predict(tok, model, "no mask here")
+    # with the original row, a text: line comes first
+    ids = torch.tensor([2, 10, 11, MASK, 3, PAD])
+    top_ids, top_p = topk(model, ids[None], k=2)
+    block = format_predictions(tok, ids, top_ids[0], top_p[0],
+                               original_ids=torch.tensor([2, 10, 11, 12, 3, PAD]))
+    assert block.splitlines()[0].startswith("text:           ")
+    assert len(block.splitlines()) == 4
+
+
+def test_predict_cli_errors(tmp_path, capsys):
+    from mlm_bert.predict import main
+    assert main(["the [MASK] was good", "--run", str(tmp_path / "none")]) == 1
+    assert "train one first" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["x [MASK]", "--top-k", "0"])
+    assert e.value.code == 2
+
+
+def test_experiment_comparison():
+    from mlm_bert.experiment import compare
+    ours = [{"perplexity": p, "mlm_acc": 0.3, "nsp_acc": 0.6 + s}
+            for p, s in [(50.0, 0.01), (52.0, 0.0), (51.0, 0.02)]]
+    labml = [dict(r, perplexity=r["perplexity"] + d) for r, d in zip(ours, (5.0, 5.2, 4.9))]
+    out = compare({"ours": ours, "labml": labml})
+    diff = out["perplexity"]["labml_minus_ours"]
+    assert diff["mean_diff"] == pytest.approx(5.033, abs=1e-3)
+    assert diff["p"] < 0.01 and diff["exceeds_noise"]          # consistent shift: detected
+    assert out["perplexity"]["ours"]["sd"] == pytest.approx(1.0)
+    assert not out["mlm_acc"]["labml_minus_ours"]["exceeds_noise"]   # no difference at all
