@@ -7,8 +7,9 @@ BERT learns two things at once from one input. The input is a *pair* of text seg
 with segment ids 0 for `[CLS]`, A and the first `[SEP]`, 1 for B and the last `[SEP]`. Half of
 the time B is the text that follows A in the same document (label 0, IsNext); otherwise B comes
 from another document (label 1, NotNext), and the model predicts which from `[CLS]`. On top of
-that, 15% of the pieces are selected for the masked-language model and replaced 80/10/10 by
-`[MASK]`, a random piece or themselves.
+that, words are selected for the masked-language model, each with probability 0.15, and a
+selected word is replaced as a whole (one 80/10/10 draw per word) by `[MASK]`s, random pieces
+or itself: whole-word masking, so that the model cannot fill in `##ing` from `runn`.
 
 Both kinds of randomness come from stateless streams (docs/pipelines.md): the pairs of epoch
 `e` from the `"nsp"` stream of each document, the masks of item `i` in epoch `e` from the
@@ -27,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mlm_ref.nsp import make_pairs
 from mlm_ref.streams import example_keys
-from mlm_ref.threefry import row_bits
 from mlm_torch.collate import MLMCollator
 
 from .tokenizer import CLS, MASK, PAD, SEP, word_ids_from_starts
@@ -40,7 +41,7 @@ MAX_LEN = 128
 SHUFFLE_TAG = 0x53485546      # "SHUF": the stream of each epoch's item order
 LABML_TAG = 0x4C41424D        # "LABM": the per-batch seeds of labml's (stateful) masker
 EVAL_SEED = 0                 # held-out pairs and masks are the same for every run
-MASKINGS = ("ours", "labml")
+MASKINGS = ("wwm", "ours", "labml")   # whole words (ours), pieces (ours), pieces (labml's)
 
 
 def encode_documents(tok, documents: list[list[str]]) -> list[list[list[int]]]:
@@ -57,84 +58,25 @@ def encode_documents(tok, documents: list[list[str]]) -> list[list[list[int]]]:
     return out
 
 
-def _take_front(sentences, start, budget):
-    """Pieces of `sentences[start:]` joined, at most `budget` of them (cut at the end)."""
-    out = []
-    for s in sentences[start:]:
-        out.extend(s)
-        if len(out) >= budget:
-            break
-    return out[:budget]
-
-
-def _take_back(sentences, stop, budget):
-    """Pieces of `sentences[:stop]` joined, the last `budget` of them (cut at the front)."""
-    out = []
-    for s in reversed(sentences[:stop]):
-        out[:0] = s
-        if len(out) >= budget:
-            break
-    return out[-budget:]
-
-
 def pairs_for(documents: list[list[list[int]]], seed, epoch: int, *,
               max_tokens: int = MAX_LEN - 3) -> list[tuple[list[int], list[int], bool]]:
-    """The epoch's NSP pairs `(tokens_a, tokens_b, is_random_next)`, following the NSP contract.
+    """The epoch's NSP pairs `(tokens_a, tokens_b, is_random_next)`: `mlm_ref.nsp.make_pairs`.
 
-    A minimal implementation of the contract, one pair per document with at least two
-    sentences, in document order. Document `d`'s draws are the `"nsp"` stream of `(seed, epoch,
-    d)`: the top bit of its first word is the label, an exact Bernoulli(1/2) (label 0 = IsNext,
-    1 = random next); A is the text before a uniform split point between two sentences (cut at
-    its front), B the text after it (IsNext) or the text of another document, uniform among the
-    other documents, from a uniform sentence on (cut at its end). ("Uniform" up to the bias of
-    reducing 32 or 64 random bits modulo a count, below count / 2**32.) A and B are cut so that
-    `len(A) + len(B) <= max_tokens`, the longer one first, as BERT's `truncate_seq_pair`.
+    Label 0 = IsNext, 1 = random next, each an exact Bernoulli(1/2); a random B always comes
+    from another document; a pair longer than `max_tokens` is cut from its longer side
+    (docs/nsp.md). Document `d`'s pairs come from the `"nsp"` stream of `(seed, epoch, d)`.
 
     Args:
-        documents: lists of sentences, each a non-empty list of token ids.
+        documents: lists of sentences, each a list of token ids.
         seed: the run's seed (an int or key data, the rule of `mlm_ref.keys`).
         epoch: integer in `[0, 2**32)`.
         max_tokens: the budget for A and B together (128 - 3 for `[CLS]` and two `[SEP]`).
 
-    Returns:
-        The pairs; `is_random_next` is a bool.
-
     Raises:
-        ValueError: fewer than two documents, an empty document or sentence, or
-            `max_tokens < 2`.
+        ValueError: fewer than two non-empty documents, or a budget too small for a pair.
     """
-    # SEAM: mlm_ref.nsp -- replaced by the NSP branch's `mlm_ref.nsp` pair creation at merge.
-    if len(documents) < 2:
-        raise ValueError(f"NSP pairs need at least two documents, got {len(documents)}")
-    if max_tokens < 2:
-        raise ValueError(f"max_tokens must be >= 2, got {max_tokens}")
-    if any(not d or not all(d) for d in documents):
-        raise ValueError("every document needs at least one sentence, and every sentence at "
-                         "least one token")
-    n = len(documents)
-    bits = row_bits(example_keys(seed, epoch, np.arange(n), purpose="nsp"), 5)   # [n, 5]
-    pairs = []
-    for d, sentences in enumerate(documents):
-        m = len(sentences)
-        if m < 2:
-            continue
-        w = [int(b) for b in bits[d]]
-        is_random = bool(w[0] >> 31)
-        split = 1 + w[1] % (m - 1)                             # A = sentences[:split]
-        a = _take_back(sentences, split, max_tokens)
-        if is_random:
-            other = (d + 1 + ((w[2] << 32) | w[3]) % (n - 1)) % n
-            b = _take_front(documents[other], w[4] % len(documents[other]), max_tokens)
-        else:
-            b = _take_front(sentences, split, max_tokens)
-        la, lb = len(a), len(b)
-        if la + lb > max_tokens:                               # truncate_seq_pair, solved
-            if min(la, lb) * 2 <= max_tokens:
-                la, lb = (max_tokens - lb, lb) if la > lb else (la, max_tokens - la)
-            else:
-                la, lb = (max_tokens + 1) // 2, max_tokens // 2
-        pairs.append((a[len(a) - la:], b[:lb], is_random))
-    return pairs
+    pairs = make_pairs(documents, seed=seed, epoch=epoch, max_seq_len=max_tokens + 3)
+    return [(p.tokens_a.tolist(), p.tokens_b.tolist(), bool(p.is_random_next)) for p in pairs]
 
 
 def make_items(pairs, starts: np.ndarray, max_len: int = MAX_LEN) -> dict[str, np.ndarray]:
@@ -158,8 +100,6 @@ def make_items(pairs, starts: np.ndarray, max_len: int = MAX_LEN) -> dict[str, n
         ids[i, :length] = [CLS, *a, SEP, *b, SEP]
         types[i, len(a) + 2:length] = 1
         attention[i, :length] = 1
-    # SEAM: wwm -- the word ids travel with the items; masking stays token-level until the
-    # whole-word branch lets MLMCollator take them (`word_ids` per example).
     words = np.stack([word_ids_from_starts(row, starts) for row in ids]) if n else ids.copy()
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": attention,
             "word_ids": words, "nsp_label": np.array([int(p[2]) for p in pairs], np.int64),
@@ -174,7 +114,9 @@ class PretrainingData:
         starts: `tokenizer.word_starts(tok)`.
         seed: the run's seed (pairs, order and masks).
         batch_size: items per batch (the last incomplete batch of an epoch is dropped).
-        masking: `"ours"` (the contract, `MLMCollator`) or `"labml"` (labml-nn's MLM through
+        masking: `"wwm"` (whole words: every piece of a selected word masked together, one
+            80/10/10 draw per word, `MLMCollator` with `word_ids`), `"ours"` (piece by piece,
+            the token-level contract) or `"labml"` (labml-nn's MLM through
             `verify.registry`, 0.81/0.09/0.10, seeded per batch: for the experiment).
         purpose: `"mlm"` for training, `"eval"` for held-out items (always epoch 0, in order).
         masking_prob: probability that a piece is selected.
@@ -183,7 +125,7 @@ class PretrainingData:
         ValueError: an unknown masking or purpose, or a bad batch size.
     """
 
-    def __init__(self, documents, starts, *, seed, batch_size: int, masking: str = "ours",
+    def __init__(self, documents, starts, *, seed, batch_size: int, masking: str = "wwm",
                  purpose: str = "mlm", masking_prob: float = 0.15):
         if masking not in MASKINGS:
             raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
@@ -231,10 +173,13 @@ class PretrainingData:
         rows = self.order(epoch)[position * self.batch_size:(position + 1) * self.batch_size]
         if len(rows) == 0:
             raise IndexError(f"epoch {epoch} has no batch {position}")
-        if self.masking == "ours":
+        if self.masking in ("wwm", "ours"):
             examples = [{"input_ids": items["input_ids"][r], "index": int(items["index"][r]),
                          "token_type_ids": items["token_type_ids"][r], "epoch": epoch}
-                        for r in rows]                       # SEAM: wwm (word_ids per example)
+                        for r in rows]
+            if self.masking == "wwm":                # all pieces of a word masked together
+                for e, r in zip(examples, rows):
+                    e["word_ids"] = items["word_ids"][r]
             batch = self.collator(examples)
         else:
             batch = self._labml_batch(items, rows, epoch, position)

@@ -87,7 +87,7 @@ class Prepared:
 
 
 def prepare(corpus: str, vocab_size: int, batch_size: int, out_dir, *, seed: int,
-            masking: str = "ours") -> Prepared:
+            masking: str = "wwm") -> Prepared:
     """Corpus -> documents -> (held-out split) -> tokenizer (trained or reloaded) -> data."""
     out_dir = pathlib.Path(out_dir)
     train_text, held_text = held_out_split(_documents(corpus), 0.05, seed=EVAL_SEED)
@@ -102,8 +102,11 @@ def prepare(corpus: str, vocab_size: int, batch_size: int, out_dir, *, seed: int
     train_docs = encode_documents(tok, train_text)
     train = PretrainingData(train_docs, starts, seed=seed, batch_size=batch_size,
                             masking=masking)
+    # held-out masks at the training's level (whole words, or pieces for the piece-level runs
+    # of the experiment), from the fixed "eval" stream
     held = PretrainingData(encode_documents(tok, held_text), starts, seed=EVAL_SEED,
-                           batch_size=batch_size, purpose="eval")
+                           batch_size=batch_size, purpose="eval",
+                           masking="wwm" if masking == "wwm" else "ours")
     return Prepared(tok, starts, train_docs, train, held)
 
 

@@ -27,7 +27,7 @@ from .trainer import BertTrainer, read_metrics
 __all__ = ["run", "main"]
 
 
-def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "ours",
+def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         steps: int | None = None, device: str = "auto", resume: bool = False,
         progress: bool = True, n_examples: int = 4, threads: int | None = None) -> dict:
     """Train one preset and write its results; returns the summary.
@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
     parser.add_argument("--out", help="run directory (default out/bert-<preset>)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--masking", choices=MASKINGS, default="ours")
+    parser.add_argument("--masking", choices=MASKINGS, default="wwm",
+                        help="wwm: whole words (default); ours: piece by piece; labml: labml-nn's 81/9/10")
     parser.add_argument("--steps", type=int, help="override the preset's step count")
     parser.add_argument("--threads", type=int,
                         help="torch threads (default: the preset's, else torch's)")
