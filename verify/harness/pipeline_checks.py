@@ -81,6 +81,18 @@ class Rows:
         special = np.array(sorted(config.ineligible_tokens), np.int64)
         self.eligible = ~np.isin(self.orig, special)
         self.ignore = ignore
+        self.epoch = np.repeat([b.epoch for b in batches],
+                               [b.input_ids.shape[0] for b in batches]).astype(np.int64)
+        # the example a row holds: the same original tokens are the same example
+        keys = np.ascontiguousarray(self.orig).view(np.dtype((np.void, 8 * self.seq))).ravel()
+        self.example = np.unique(keys, return_inverse=True)[1].ravel() if n else \
+            np.zeros(0, np.int64)
+
+    def sighting(self) -> np.ndarray:
+        """An id per row of (example, epoch): a sampler may show an example twice in one
+        epoch (`DistributedSampler` pads the last batch so), and stateless streams mask both
+        sightings alike, by design."""
+        return self.example * (int(self.epoch.max(initial=0)) + 1) + self.epoch
 
     def slot_pairs(self, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
         """Row indices of batches `first` and `second`, aligned row by row."""
@@ -172,17 +184,25 @@ def _repeats(rows: Rows, config: MaskingConfig, subject: str) -> Check:
         return Check.exact(name, subject, 0)
     code, logp = _outcome_log_probs(rows, config)
     cum = np.cumsum(logp, axis=1)                                          # [rows, seq]
+    sighting = rows.sighting()
     log_tau = math.log(REPEAT_ALPHA / (len(windows) * n * (n - 1) / 2))
     repeats, example = 0, ""
     for w in windows:
         keys = np.ascontiguousarray(code[:, :w]).view(np.dtype((np.void, 8 * w))).ravel()
         _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
                                               return_counts=True)
+        inverse = inverse.ravel()
         rare = (counts > 1) & (cum[first, w - 1] < log_tau)
-        if rare.any():
-            repeats += int((counts[rare] - 1).sum())
+        members = rare[inverse]                                  # rows of rare groups
+        if not members.any():
+            continue
+        # a group's repeats: its distinct sightings (example, epoch) beyond the first
+        distinct = np.unique(np.stack([inverse[members], sighting[members]]), axis=1)
+        found = distinct.shape[1] - np.unique(distinct[0]).size
+        if found:
+            repeats += found
             g = int(np.flatnonzero(rare)[0])
-            twins = np.flatnonzero(inverse.ravel() == g)[:2]
+            twins = np.flatnonzero(inverse == g)[:2]
             example = example or (f"rows {twins[0]} and {twins[1]} of the stream share their "
                                   f"first {w} outcomes (probability "
                                   f"{math.exp(cum[first[g], w - 1]):.2g} each)")
@@ -191,16 +211,18 @@ def _repeats(rows: Rows, config: MaskingConfig, subject: str) -> Check:
 
 
 def _same_examples(rows: Rows) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Disjoint pairs of consecutive sightings of the same original tokens."""
+    """Disjoint pairs of an example's sightings in consecutive epochs it was seen in (the
+    first sighting of each epoch), pairing the 1st with the 2nd, the 3rd with the 4th, ..."""
     n = rows.orig.shape[0]
     if n < 2:
         return []
-    keys = np.ascontiguousarray(rows.orig).view(np.dtype((np.void, 8 * rows.seq))).ravel()
-    order = np.argsort(keys, kind="stable")               # each key's sightings in stream order
-    same = keys[order[1:]] == keys[order[:-1]]            # [n - 1]: k and k+1 are one example
+    order = np.lexsort((np.arange(n), rows.epoch, rows.example))    # by example, epoch, row
+    firsts = np.concatenate([[True], np.diff(rows.sighting()[order]) != 0])
+    order = order[firsts]                                  # one sighting per (example, epoch)
+    same = rows.example[order[1:]] == rows.example[order[:-1]]
     new = np.concatenate([[True], ~same])
-    nth = np.arange(n) - np.flatnonzero(new)[np.cumsum(new) - 1]  # sighting number of each
-    first = np.flatnonzero(same & (nth[:-1] % 2 == 0))    # pair the 1st with the 2nd, 3rd, 4th
+    nth = np.arange(order.size) - np.flatnonzero(new)[np.cumsum(new) - 1]
+    first = np.flatnonzero(same & (nth[:-1] % 2 == 0))
     return [(order[first], order[first + 1])] if first.size else []
 
 
