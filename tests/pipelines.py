@@ -132,19 +132,24 @@ def numpy_global_seeded_workers(*, epoch, rank, world_size):
 
 # --- NumPy's global generator in forked processes (a multiprocessing pool) ----------------------
 
-def _mask_shard(shard):
-    return [numpy_global(batch) for batch in shard]
-
-
 def numpy_global_forked_pool(*, epoch, rank, world_size):
-    """Batches masked in a fork pool of 2: each child inherits the parent's global state."""
+    """Batches masked in a pool of 2 processes, each shard starting from the parent's global
+    NumPy state, as `fork` hands it over (the state is passed explicitly to forkserver
+    children: forking this multithreaded test process could deadlock)."""
     batches = [[DATA[i] for i in idx] for idx in
                torch.utils.data.BatchSampler(list(DistributedSampler(
                    DATA, num_replicas=world_size, rank=rank, seed=epoch)), BATCH, False)]
     shards = [batches[0::2], batches[1::2]]
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        masked = pool.map(_mask_shard, shards)
+    state = np.random.get_state()                        # what each forked child would hold
+    with multiprocessing.get_context("forkserver").Pool(2) as pool:
+        masked = pool.map(_mask_shard, [(state, shard) for shard in shards], chunksize=1)
     return [b for pair in zip(*masked) for b in pair]
+
+
+def _mask_shard(task):
+    state, shard = task
+    np.random.set_state(state)                           # a child starts from its parent's state
+    return [numpy_global(batch) for batch in shard]
 
 
 # --- a generator created once in the main process ---------------------------------------------
