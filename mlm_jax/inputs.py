@@ -12,7 +12,7 @@ from mlm_ref.validation import check_ids_meta, check_lowest_id
 
 from .keys import TRACER
 
-__all__ = ["check_input"]
+__all__ = ["check_input", "check_rows"]
 
 
 def check_input(x, config: MaskingConfig, *, check_ids: bool = True) -> jax.Array:
@@ -44,3 +44,29 @@ def check_input(x, config: MaskingConfig, *, check_ids: bool = True) -> jax.Arra
             return x  # traced inside the caller's jit: values unknown until run time
         check_lowest_id(int(jnp.min(x)))
     return x
+
+
+def check_rows(x, row_keys, config: MaskingConfig, *,
+               check_ids: bool = True) -> tuple[jax.Array, jax.Array]:
+    """Check a padded batch masked one key per row.
+
+    Args:
+        x: token ids `[batch, seq]`.
+        row_keys: key data `[batch, 2]` (uint32 words, int32 bit patterns or int64 values).
+
+    Returns:
+        `(x, keys)`: `x` as `check_input` returns it, the keys as uint32 `[batch, 2]`.
+
+    Raises:
+        ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
+    """
+    x = check_input(x, config, check_ids=check_ids)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a padded batch [batch, seq], got shape {x.shape}")
+    if tuple(jnp.shape(row_keys)) != (x.shape[0], 2):
+        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
+                         f"got {tuple(jnp.shape(row_keys))}")
+    if not isinstance(row_keys, jax.Array):  # on the host: int64 words must not overflow
+        row_keys = np.asarray(row_keys)
+        row_keys = row_keys.astype(np.uint32) if row_keys.dtype.kind == "i" else row_keys
+    return x, jax.lax.convert_element_type(jnp.asarray(row_keys), jnp.uint32)  # mod 2**32

@@ -13,14 +13,14 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from mlm_ref.config import MaskingConfig
 from mlm_ref.streams import check_indices, purpose_tag
 from mlm_ref.validation import check_word
 
 from .keys import derive_key
-from .mlm import check_input, mask_tokens_jit
+from .inputs import check_rows
+from .mlm import mask_tokens_jit
 
 __all__ = ["example_keys", "mask_rows", "mask_rows_jit"]
 
@@ -66,14 +66,5 @@ def mask_rows(x, row_keys, config: MaskingConfig, *, check_ids: bool = True):
     Raises:
         ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
     """
-    x = check_input(x, config, check_ids=check_ids)
-    if x.ndim != 2:
-        raise ValueError(f"x must be a padded batch [batch, seq], got shape {x.shape}")
-    if tuple(jnp.shape(row_keys)) != (x.shape[0], 2):
-        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
-                         f"got {tuple(jnp.shape(row_keys))}")
-    if not isinstance(row_keys, jax.Array):  # on the host: int64 words must not overflow
-        row_keys = np.asarray(row_keys)
-        row_keys = row_keys.astype(np.uint32) if row_keys.dtype.kind == "i" else row_keys
-    keys = jax.lax.convert_element_type(jnp.asarray(row_keys), jnp.uint32)  # modulo 2**32
+    x, keys = check_rows(x, row_keys, config, check_ids=check_ids)
     return mask_rows_jit(x, keys, config)

@@ -23,7 +23,7 @@ from mlm_ref.config import MaskingConfig
 from mlm_ref.validation import check_word_ids_meta, special_ids
 
 from .keys import TRACER, as_key
-from .inputs import check_input
+from .inputs import check_input, check_rows
 
 __all__ = ["mask_words", "mask_words_jit", "mask_word_rows", "mask_word_rows_jit",
            "check_word_ids"]
@@ -181,15 +181,6 @@ def mask_word_rows(x, word_ids, row_keys, config: MaskingConfig, *, check_ids: b
     Raises:
         ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
     """
-    x = check_input(x, config, check_ids=check_ids)
+    x, keys = check_rows(x, row_keys, config, check_ids=check_ids)
     w = check_word_ids(word_ids, x, config)
-    if x.ndim != 2:
-        raise ValueError(f"x must be a padded batch [batch, seq], got shape {x.shape}")
-    if tuple(jnp.shape(row_keys)) != (x.shape[0], 2):
-        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
-                         f"got {tuple(jnp.shape(row_keys))}")
-    if not isinstance(row_keys, jax.Array):  # on the host: int64 words must not overflow
-        row_keys = np.asarray(row_keys)
-        row_keys = row_keys.astype(np.uint32) if row_keys.dtype.kind == "i" else row_keys
-    keys = jax.lax.convert_element_type(jnp.asarray(row_keys), jnp.uint32)  # modulo 2**32
     return mask_word_rows_jit(x, w, keys, config)

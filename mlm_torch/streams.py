@@ -28,7 +28,7 @@ from mlm_ref.validation import check_word
 
 from . import threefry
 from .exact import chunk_size, mask_from_bits
-from .tensors import as_signed_bits, check_input, eligible_mask, signed_view
+from .tensors import as_signed_bits, check_rows, eligible_mask, signed_view
 
 __all__ = ["example_keys", "mask_rows"]
 
@@ -83,16 +83,7 @@ def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
     Raises:
         ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
     """
-    check_input(x, config, check_ids=check_ids)
-    if x.dim() != 2:
-        raise ValueError(f"x must be a padded batch [batch, seq], got shape {tuple(x.shape)}")
-    keys = torch.as_tensor(row_keys, device=x.device)
-    if tuple(keys.shape) != (x.shape[0], 2):
-        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
-                         f"got {tuple(keys.shape)}")
-    if keys.dtype in (torch.int32, torch.uint32):
-        keys = keys.view(torch.int32).to(torch.int64).bitwise_and_(0xFFFFFFFF)
-    keys = keys.to(torch.int64) & 0xFFFFFFFF                             # [batch, 2]
+    keys = check_rows(x, row_keys, config, check_ids=check_ids)         # [batch, 2]
     batch, seq = x.shape
     if x.numel() == 0:
         return torch.empty_like(x), torch.empty_like(x)

@@ -19,7 +19,7 @@ import torch
 from mlm_ref.config import MaskingConfig
 from mlm_ref.validation import check_ids_meta, check_lowest_id, special_ids
 
-__all__ = ["check_input", "check_generator", "signed_view", "as_signed_bits", "eligible_mask",
+__all__ = ["check_input", "check_rows", "check_generator", "signed_view", "as_signed_bits", "eligible_mask",
            "shift_past_excluded", "view_dtype", "ids_in_view", "TABLE_MAX"]
 
 _INTEGER_DTYPES = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
@@ -140,3 +140,29 @@ def shift_past_excluded(t: torch.Tensor, config: MaskingConfig) -> torch.Tensor:
     for excluded in config.random_exclude:  # sorted: one pass suffices
         t = t + (t >= excluded).to(t.dtype)
     return t
+
+
+def check_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
+               check_ids: bool = True) -> torch.Tensor:
+    """Check a padded batch masked one key per row, and return the keys.
+
+    Args:
+        x: token ids `[batch, seq]`.
+        row_keys: key data `[batch, 2]`: int64 uint32 values, uint32, or int32 bit patterns.
+
+    Returns:
+        int64 `[batch, 2]` holding the keys' uint32 words, on `x`'s device.
+
+    Raises:
+        ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
+    """
+    check_input(x, config, check_ids=check_ids)
+    if x.dim() != 2:
+        raise ValueError(f"x must be a padded batch [batch, seq], got shape {tuple(x.shape)}")
+    keys = torch.as_tensor(row_keys, device=x.device)
+    if tuple(keys.shape) != (x.shape[0], 2):
+        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
+                         f"got {tuple(keys.shape)}")
+    if keys.dtype in (torch.int32, torch.uint32):
+        keys = keys.view(torch.int32).to(torch.int64)
+    return keys.to(torch.int64) & 0xFFFFFFFF                             # [batch, 2]

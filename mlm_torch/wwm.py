@@ -24,8 +24,8 @@ from mlm_ref.config import MaskingConfig
 from mlm_ref.validation import check_word_ids_meta
 
 from . import threefry
-from .tensors import (as_signed_bits, check_generator, check_input, eligible_mask,
-                      ids_in_view, shift_past_excluded, signed_view)
+from .tensors import (as_signed_bits, check_generator, check_input, check_rows,
+                      eligible_mask, ids_in_view, shift_past_excluded, signed_view)
 
 __all__ = ["mask_words", "mask_words_exact", "mask_word_rows", "check_word_ids"]
 
@@ -202,17 +202,8 @@ def mask_word_rows(x: torch.Tensor, word_ids: torch.Tensor, row_keys, config: Ma
     Raises:
         ValueError: `x` not of rank 2, or `row_keys` not of shape `[batch, 2]`.
     """
-    check_input(x, config, check_ids=check_ids)
+    keys = check_rows(x, row_keys, config, check_ids=check_ids)         # [batch, 2]
     w = check_word_ids(word_ids, x, config)
-    if x.dim() != 2:
-        raise ValueError(f"x must be a padded batch [batch, seq], got shape {tuple(x.shape)}")
-    keys = torch.as_tensor(row_keys, device=x.device)
-    if tuple(keys.shape) != (x.shape[0], 2):
-        raise ValueError(f"row_keys must have shape {(x.shape[0], 2)}, "
-                         f"got {tuple(keys.shape)}")
-    if keys.dtype in (torch.int32, torch.uint32):
-        keys = keys.view(torch.int32).to(torch.int64)
-    keys = keys.to(torch.int64) & 0xFFFFFFFF                             # [batch, 2]
     batch, seq = x.shape
     if x.numel() == 0:
         return torch.empty_like(x), torch.empty_like(x)
