@@ -18,7 +18,7 @@ import tempfile
 
 __all__ = ["progress", "usage_error", "cuda_problem", "versions", "token_count", "seed",
            "positive_seconds", "file_problem", "dir_problem", "write_atomically", "interrupted",
-           "duration", "MAX_TOKENS", "MAX_SEED", "INTERRUPTED"]
+           "duration", "MAX_TOKENS", "MAX_SEED", "INTERRUPTED", "masking_config"]
 
 # Above this a run would take days even on a GPU: refused as a usage error, not started.
 MAX_TOKENS = 10 ** 13
@@ -164,3 +164,18 @@ def duration(seconds: float) -> str:
         if seconds >= 2 * size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.2g} s"
+
+
+def masking_config(args):
+    """The `MaskingConfig` of a command line's `--padding-token`, `--mask-token`,
+    `--no-mask-tokens`, `--n-tokens` and the three probabilities.
+
+    Raises:
+        ValueError, TypeError: what `MaskingConfig` refuses.
+    """
+    from mlm_ref.config import MaskingConfig
+    return MaskingConfig(
+        padding_token=args.padding_token, mask_token=args.mask_token,
+        no_mask_tokens=tuple(args.no_mask_tokens), n_tokens=args.n_tokens,
+        masking_prob=args.masking_prob, randomize_prob=args.randomize_prob,
+        no_change_prob=args.no_change_prob)

@@ -165,15 +165,9 @@ def main(argv=None) -> int:
 
 
 def _main(args, ranks) -> int:
-    from mlm_ref.config import MaskingConfig
-
     from . import registry
     try:
-        config = MaskingConfig(
-            padding_token=args.padding_token, mask_token=args.mask_token,
-            no_mask_tokens=tuple(args.no_mask_tokens), n_tokens=args.n_tokens,
-            masking_prob=args.masking_prob, randomize_prob=args.randomize_prob,
-            no_change_prob=args.no_change_prob)
+        config = cli.masking_config(args)
         fn = registry.load(args.pipeline)
         ok = True
     except (ValueError, TypeError, ImportError) as e:

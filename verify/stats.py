@@ -198,8 +198,6 @@ def _main(args, ranks=None) -> int:
         return _fail("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     import torch
 
-    from mlm_ref.config import MaskingConfig
-
     from . import registry
     from .harness import DEFAULT_ALPHA
     from .harness.maskers import Unavailable
@@ -210,11 +208,7 @@ def _main(args, ranks=None) -> int:
     if cuda_problem(device):
         return _fail(cuda_problem(device))
     try:
-        config = MaskingConfig(
-            padding_token=args.padding_token, mask_token=args.mask_token,
-            no_mask_tokens=tuple(args.no_mask_tokens), n_tokens=args.n_tokens,
-            masking_prob=args.masking_prob, randomize_prob=args.randomize_prob,
-            no_change_prob=args.no_change_prob)
+        config = cli.masking_config(args)
         adapters, skipped = ([], {}) if args.wwm else \
             _adapters(args.masker or registry.OURS, config, args.masker is not None)
         if not adapters and not args.wwm:
