@@ -202,6 +202,15 @@ def seed_plus_index(*, epoch, rank, world_size):
     return _loader(collate, epoch=epoch, rank=rank, world_size=world_size)
 
 
+# --- one generator per (epoch, rank), seeded seed + epoch + rank ---------------------------------
+
+def seed_plus_epoch_plus_rank(*, epoch, rank, world_size):
+    """Epoch 1 of rank 0 draws what epoch 0 of rank 1 drew (PyTorch Lightning's collision)."""
+    collate = MainProcessGenerator()
+    collate.rng = np.random.default_rng(SEED + epoch + rank)
+    return _loader(collate, epoch=epoch, rank=rank, world_size=world_size)
+
+
 # --- a static mask: each example masked once, when the dataset is prepared ---------------------
 
 class StaticMasks:

@@ -28,6 +28,7 @@ SAME_EXAMPLE = "an example seen again is masked afresh"
 RANKS = "ranks mask independently (up to 8 batches apart)"
 EPOCHS = "epochs mask independently (up to 8 batches apart)"
 LAGS = "batches mask independently (1 to 8 batches apart)"
+DIAGONAL = "other epochs of other ranks mask independently (up to 8 batches apart)"
 
 # what each broken pipeline must fail (it may fail more)
 CAUGHT_BY = {
@@ -38,6 +39,7 @@ CAUGHT_BY = {
     "hf_seeded_workers": {REPEATS, RANKS, EPOCHS},            # and every epoch replays
     "seed_plus_index": {REPEATS},                             # (e + 1, i) = (e, i + 1)
     "static_mask": {REPEATS, SAME_EXAMPLE},                   # the same mask every epoch
+    "seed_plus_epoch_plus_rank": {REPEATS, DIAGONAL},         # (e + 1, r) = (e, r + 1)
 }
 
 
@@ -49,7 +51,7 @@ def _failed(report) -> set[str]:
 def test_our_collator_passes_the_gate_with_0_1_or_2_workers(pipeline):
     report = assert_pipeline_conforms(getattr(P, pipeline), P.CONFIG, epochs=2, world_size=2)
     applicable = {c.name for c in report.checks if c.applicable}
-    assert {REPEATS, SAME_EXAMPLE, RANKS, EPOCHS, LAGS} <= applicable
+    assert {REPEATS, SAME_EXAMPLE, RANKS, EPOCHS, LAGS, DIAGONAL} <= applicable
 
 
 def test_examples_repeated_by_the_sampler_within_an_epoch_are_no_defect():

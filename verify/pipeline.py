@@ -4,9 +4,9 @@
 `labels` `[batch, seq]` (what a `DataLoader` with a masking `collate_fn` yields). The gate runs
 it for every epoch and rank, recovers the original tokens from the labels, and checks the stream
 the pipeline really produced (`verify.harness.pipeline_checks`): no mask pattern repeats beyond
-the birthday bound; an example seen again, the same batch slot in another rank or epoch, and
-batches up to 8 apart (DataLoader workers) all mask independently; and the distribution checks
-of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
+the birthday bound; an example seen again, batches up to 8 apart (DataLoader workers), and the
+batches of other ranks and epochs up to 8 batches apart all mask independently; and the
+distribution checks of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
 
 Exit status as `verify.stats`: 0 pass, 1 fail, 2 usage error (a message, never a traceback),
 3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted.

@@ -27,7 +27,7 @@ from mlm_ref.config import MaskingConfig
 
 from ..cli import progress as progress_bar
 
-__all__ = ["Batch", "Stream", "collect", "decode", "HF_IGNORE"]
+__all__ = ["Batch", "Stream", "Rows", "collect", "decode", "HF_IGNORE"]
 
 HF_IGNORE = -100
 
@@ -168,3 +168,52 @@ def selections(stream: Stream, config: MaskingConfig):
     for b in stream.batches:
         sel = b.labels != ignore
         yield np.where(sel, b.labels, b.input_ids), b.input_ids, sel
+
+
+class Rows:
+    """The stream's rows, padded to the longest, `[rows, seq]`: originals, outputs, selected,
+    eligible; and where each batch's rows lie."""
+
+    def __init__(self, stream: Stream, config: MaskingConfig):
+        batches = stream.batches
+        self.seq = max((b.input_ids.shape[1] for b in batches), default=0)
+        n = sum(b.input_ids.shape[0] for b in batches)
+        pad = config.padding_token
+        self.orig = np.full((n, self.seq), pad, np.int64)
+        self.out = np.full((n, self.seq), pad, np.int64)
+        self.labels = np.full((n, self.seq), pad, np.int64)
+        self.sel = np.zeros((n, self.seq), bool)
+        self.start, self.where = [], {}
+        ignore = pad if stream.ignore is None else stream.ignore
+        r = 0
+        for i, b in enumerate(batches):
+            rows, s = b.input_ids.shape
+            sel = b.labels != ignore
+            self.orig[r:r + rows, :s] = np.where(sel, b.labels, b.input_ids)
+            self.out[r:r + rows, :s] = b.input_ids
+            self.labels[r:r + rows, :s] = b.labels
+            self.sel[r:r + rows, :s] = sel
+            self.start.append((r, rows))
+            self.where[(b.epoch, b.rank, b.index)] = i
+            r += rows
+        special = np.array(sorted(config.ineligible_tokens), np.int64)
+        self.eligible = ~np.isin(self.orig, special)
+        self.ignore = ignore
+        self.epoch = np.repeat([b.epoch for b in batches],
+                               [b.input_ids.shape[0] for b in batches]).astype(np.int64)
+        # the example a row holds: the same original tokens are the same example
+        keys = np.ascontiguousarray(self.orig).view(np.dtype((np.void, 8 * self.seq))).ravel()
+        self.example = np.unique(keys, return_inverse=True)[1].ravel() if n else \
+            np.zeros(0, np.int64)
+
+    def sighting(self) -> np.ndarray:
+        """An id per row of (example, epoch): a sampler may show an example twice in one
+        epoch (`DistributedSampler` pads the last batch so), and stateless streams mask both
+        sightings alike, by design."""
+        return self.example * (int(self.epoch.max(initial=0)) + 1) + self.epoch
+
+    def slot_pairs(self, first: int, second: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of batches `first` and `second`, aligned row by row."""
+        (a, na), (b, nb) = self.start[first], self.start[second]
+        k = np.arange(min(na, nb))
+        return a + k, b + k
