@@ -125,14 +125,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="at most N batches per (epoch, rank) (default: all)")
     p.add_argument("--alpha", type=float, default=None,
                    help="family-wise false-alarm probability (default 1e-5)")
-    p.add_argument("--n-tokens", type=int, default=BERT["n_tokens"])
-    p.add_argument("--padding-token", type=int, default=BERT["padding_token"])
-    p.add_argument("--mask-token", type=int, default=BERT["mask_token"])
+    p.add_argument("--n-tokens", type=int, default=BERT["n_tokens"],
+                   help=f"vocabulary size (default {BERT['n_tokens']}, BERT-base's)")
+    p.add_argument("--padding-token", type=int, default=BERT["padding_token"],
+                   help=f"[PAD] id (default {BERT['padding_token']})")
+    p.add_argument("--mask-token", type=int, default=BERT["mask_token"],
+                   help=f"[MASK] id (default {BERT['mask_token']})")
     p.add_argument("--no-mask-tokens", type=int, nargs="*",
-                   default=list(BERT["no_mask_tokens"]))
-    p.add_argument("--masking-prob", type=float, default=0.15)
-    p.add_argument("--randomize-prob", type=float, default=0.1)
-    p.add_argument("--no-change-prob", type=float, default=0.1)
+                   default=list(BERT["no_mask_tokens"]),
+                   help=f"ids never masked, such as [CLS] and [SEP] (default "
+                        f"{' '.join(map(str, BERT['no_mask_tokens']))})")
+    p.add_argument("--masking-prob", type=float, default=0.15, help="default 0.15")
+    p.add_argument("--randomize-prob", type=float, default=0.1, help="default 0.1")
+    p.add_argument("--no-change-prob", type=float, default=0.1, help="default 0.1")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
