@@ -62,6 +62,12 @@ def train_tokenizer(sentences: Iterable[str], vocab_size: int = 8192, *,
                                         special_tokens=list(SPECIAL_TOKENS),
                                         continuing_subword_prefix="##", show_progress=False)
     tok.train_from_iterator(sentences, trainer=trainer)
+    # The trainer numbers pieces of equal frequency in an order that changes from process to
+    # process; numbering them in sorted order makes the same text give the same ids, hence the
+    # same run from the same seed.
+    pieces = sorted(p for p in tok.get_vocab() if p not in SPECIAL_TOKENS)
+    tok.model = models.WordPiece({p: i for i, p in enumerate([*SPECIAL_TOKENS, *pieces])},
+                                 unk_token="[UNK]", continuing_subword_prefix="##")
     _check_specials(tok)
     return tok
 

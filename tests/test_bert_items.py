@@ -9,7 +9,7 @@ import torch
 from mlm_bert.data import documents_from_reviews, generated_corpus, held_out_split
 from mlm_bert.items import MAX_LEN, PretrainingData, make_items, pairs_for
 from mlm_bert.presets import prepare
-from mlm_bert.tokenizer import (CLS, MASK, PAD, SEP, encode_sentence, load_tokenizer,
+from mlm_bert.tokenizer import (CLS, MASK, PAD, SEP, encode_sentence, load_tokenizer, train_tokenizer,
                                 word_ids_from_starts, word_starts)
 
 
@@ -141,3 +141,16 @@ def test_whole_word_batches_mask_every_piece_of_a_selected_word(prep):
             assert selected[row][at].all() or not selected[row][at].any()
     assert selected.any()
     assert not selected[words < 0].any()                        # [CLS], [SEP], padding
+
+
+def test_vocabulary_ids_are_canonical_given_the_pieces():
+    """WordPiece's trainer numbers pieces of equal frequency in an order that changes from one
+    process to the next; `train_tokenizer` numbers them specials first, then in sorted order,
+    so the same pieces always get the same ids."""
+    text = [s for d in generated_corpus(200) for s in d] * 2
+    tok = train_tokenizer(text, 300)
+    pieces = [p for p, _ in sorted(tok.get_vocab().items(), key=lambda item: item[1])]
+    assert pieces[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert pieces[5:] == sorted(pieces[5:])
+    decoded = tok.decode(tok.encode(text[0]).ids)                    # the pieces still work
+    assert decoded.replace(" ", "") == text[0].lower().replace(" ", "")
