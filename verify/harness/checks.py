@@ -35,7 +35,7 @@ from .primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_c
                          rows_homogeneity)
 from .random_ids import random_id_checks, representative_original
 
-__all__ = ["masker_checks", "STRATA"]
+__all__ = ["masker_checks", "count_binomial", "STRATA"]
 
 # The strata of `HostCounts.strata` and how a report names them.
 STRATA = {"pos": "positions", "col": "batch columns", "seg": "segments", "idbin": "id ranges",
@@ -57,7 +57,7 @@ def masker_checks(h: HostCounts, cfg: MaskingConfig, subject: str) -> list[Check
                selection_by_length(h.seq_hist, subject))]
     named += _dispersions(h, cfg, subject)
     named += [("per-sequence count ~ Binomial (distribution)",
-               count_binomial(h.seq_hist, cfg, subject))]
+               count_binomial(h.seq_hist, cfg.masking_prob, subject))]
     named += [(f"selection independent of {what}", pair_selection(h.pairs[k], what, subject))
               for k, what in PAIRS.items()]
     named += [("category split (mask, original, other)", category_split(h, cfg, subject))]
@@ -175,10 +175,12 @@ def _sequence_dispersion(seq_hist, p) -> tuple[float, float, float]:
                                     weights=seq_hist.ravel())
 
 
-def count_binomial(seq_hist, cfg, subject):
-    """Pearson of the per-sequence selected count against Binomial(n_eligible, p), one
-    histogram per n_eligible with sparse tails merged, summed over n."""
-    p, total, df, m = cfg.masking_prob, 0.0, 0, 0
+def count_binomial(seq_hist, p: float, subject: str,
+                   name: str = "per-sequence count ~ Binomial (distribution)"):
+    """Pearson of the per-sequence selected count against Binomial(n, p), one histogram per
+    n (the row of `seq_hist`: eligible positions, or eligible words) with sparse tails merged,
+    summed over n."""
+    total, df, m = 0.0, 0, 0
     if p in (0.0, 1.0):
         return None
     for n in range(1, seq_hist.shape[0]):
@@ -189,8 +191,7 @@ def count_binomial(seq_hist, cfg, subject):
         total, df, m = total + stat, df + d, m + int(c.sum())
     if df == 0:
         return None
-    return chi2_check("per-sequence count ~ Binomial (distribution)", subject, total, df, m,
-                      f"{m} sequences, {df} degrees of freedom")
+    return chi2_check(name, subject, total, df, m, f"{m} sequences, {df} degrees of freedom")
 
 
 def pair_selection(pairs, what, subject):

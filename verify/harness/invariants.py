@@ -13,21 +13,28 @@ from __future__ import annotations
 from .counts import INVARIANTS, HostCounts
 from .primitives import Check
 
-__all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks"]
+__all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks", "counted_invariants"]
 
 HOST_INVARIANTS = ("outputs keep shape, dtype and device", "same seed gives same output",
                    "masker runs without error")
 REPEATS = "no selection pattern repeats"
 
 
-def invariant_checks(h: HostCounts, subject: str) -> list[Check]:
-    """The invariants counted on the device, then the ones seen on the host."""
+def counted_invariants(h, subject: str, invariants: dict[str, str]) -> list[Check]:
+    """Exact checks of the invariants counted per position (`h.invariants[name]`, described by
+    `invariants[name]`), then of those seen on the host (`h.host_problems`)."""
     out = [Check.exact(name, subject, h.invariants[name],
                        f"{h.invariants[name]} {what}" if h.invariants[name] else "")
-           for name, what in INVARIANTS.items()]
+           for name, what in invariants.items()]
     for name in HOST_INVARIANTS:
         problems = h.host_problems.get(name, [])
         out.append(Check.exact(name, subject, len(problems), "; ".join(problems[:3])))
+    return out
+
+
+def invariant_checks(h: HostCounts, subject: str) -> list[Check]:
+    """The invariants counted on the device, then the ones seen on the host."""
+    out = counted_invariants(h, subject, INVARIANTS)
     # Two independent Bernoulli(p) selections with >= PATTERN_MIN selected and unselected
     # positions coincide with probability below 1e-24 whatever p, and two 64-bit fingerprints of
     # different patterns with about 2**-64: over a run's pairs of sequences a false alarm is

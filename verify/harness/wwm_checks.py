@@ -25,8 +25,9 @@ from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
+from .checks import count_binomial
 from .counts import COARSE_BINS, DISPERSION_MIN
-from .invariants import HOST_INVARIANTS
+from .invariants import counted_invariants
 from .primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
                          contingency, dispersion_check, pearson, rows_homogeneity,
                          upper_binomial_check)
@@ -54,13 +55,7 @@ WWM_STATISTICAL = (
 
 def wwm_invariant_checks(h: WordCounts, subject: str) -> list[Check]:
     """The exact invariants counted per position, then those seen on the host."""
-    out = [Check.exact(name, subject, h.invariants[name],
-                       f"{h.invariants[name]} {what}" if h.invariants[name] else "")
-           for name, what in WWM_INVARIANTS.items()]
-    for name in HOST_INVARIANTS:
-        problems = h.host_problems.get(name, [])
-        out.append(Check.exact(name, subject, len(problems), "; ".join(problems[:3])))
-    return out
+    return counted_invariants(h, subject, WWM_INVARIANTS)
 
 
 def wwm_checks(h: WordCounts, cfg: MaskingConfig, subject: str) -> list[Check]:
@@ -74,7 +69,7 @@ def wwm_checks(h: WordCounts, cfg: MaskingConfig, subject: str) -> list[Check]:
                                              "buckets of the word's first position"),
         WWM_STATISTICAL[3]: rows_homogeneity(WWM_STATISTICAL[3], subject, h.by_call, "calls"),
         WWM_STATISTICAL[4]: _dispersion(h, p, subject),
-        WWM_STATISTICAL[5]: _distribution(h, p, subject),
+        WWM_STATISTICAL[5]: count_binomial(h.seq_hist, p, subject, WWM_STATISTICAL[5]),
         WWM_STATISTICAL[6]: _pair(WWM_STATISTICAL[6], h.pairs["nbr"], subject),
         WWM_STATISTICAL[7]: _pair(WWM_STATISTICAL[7], h.pairs["replay"], subject),
         WWM_STATISTICAL[8]: word_outcome_split(h, subject),
@@ -111,24 +106,6 @@ def _dispersion(h: WordCounts, p: float, subject: str):
     sums = binomial_dispersion_sums(k.ravel(), m.ravel(), p, DISPERSION_MIN,
                                     weights=h.seq_hist.ravel())
     return dispersion_check(WWM_STATISTICAL[4], subject, *sums, "sequences")
-
-
-def _distribution(h: WordCounts, p: float, subject: str):
-    """Each sequence's selected-word count against Binomial(its eligible words, p): Pearson
-    per number of eligible words, tails merged, summed."""
-    if not 0 < p < 1:
-        return None
-    total, df, m = 0.0, 0, 0
-    for n in range(1, h.seq_hist.shape[0]):
-        c = h.seq_hist[n, :n + 1].astype(np.float64)
-        if c.sum() == 0:
-            continue
-        stat, d = pearson(c, c.sum() * stats.binom.pmf(np.arange(n + 1), n, p))
-        total, df, m = total + stat, df + d, m + int(c.sum())
-    if df == 0:
-        return None
-    return chi2_check(WWM_STATISTICAL[5], subject, total, df, m,
-                      f"{m} sequences, {df} degrees of freedom")
 
 
 def _pair(name: str, table: np.ndarray, subject: str):

@@ -42,11 +42,6 @@ class WWMReport(Report):
     source: str = "synthetic words"
 
     @property
-    def runs(self) -> dict[str, dict]:
-        return {k: {"seconds": h.seconds, "shape": list(h.shape), "calls": h.calls}
-                for k, h in self.counts.items()}
-
-    @property
     def inconclusive(self) -> list[str]:
         """Maskers that showed no eligible or no selected word (where some should be)."""
         out = []
