@@ -230,15 +230,24 @@ def read_checkpoint(path, map_location="cpu") -> dict:
                        "again with --overwrite")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError,
-            AttributeError, ImportError, IndexError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    except pickle.UnpicklingError:
+        raise RunError(f"{path} is not a mlm_bert checkpoint: it is garbage or holds Python "
+                       "objects beyond tensors and plain data, which are not loaded (a file "
+                       "could run code when unpickled)") from None
+    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError,
+            IndexError, KeyError, TypeError) as e:
         raise RunError(f"{path} is not a readable PyTorch checkpoint (truncated or damaged?): "
-                       f"{first[:200]}") from None
+                       f"{_first_sentence(e)}") from None
     problem = _checkpoint_problem(state)
     if problem:
         raise RunError(f"{path} is not a mlm_bert checkpoint: {problem}")
     return state
+
+
+def _first_sentence(e: BaseException) -> str:
+    """The first sentence of an exception's message, at most 120 characters, on one line."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text.split(". ")[0][:120]
 
 
 def _checkpoint_problem(state) -> str | None:

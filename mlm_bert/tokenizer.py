@@ -86,7 +86,7 @@ def load_tokenizer(path) -> Tokenizer:
         tok = Tokenizer.from_file(str(path))
     except Exception as e:        # tokenizers raises a bare Exception for a file it cannot parse
         raise ValueError(f"{path} is not a readable tokenizer (truncated or damaged?): "
-                         f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+                         f"{' '.join(str(e).split())[:120] or type(e).__name__}"
                          ) from None
     _check_specials(tok, path)
     return tok
