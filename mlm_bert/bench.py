@@ -30,7 +30,7 @@ from .presets import PRESETS, build_model, get_preset, prepare
 from .runs import write_text
 from .train import positive_int
 
-__all__ = ["hf_model", "measure", "main"]
+__all__ = ["build_parser", "hf_model", "measure", "main"]
 
 
 def hf_model(size: str, vocab_size: int, *, dropout: float = 0.1):
@@ -111,7 +111,7 @@ EXIT_CODES = """exit status: 0 measured; 1 the measurement failed (a missing pac
 while training); 2 usage error (a bad argument); 130 interrupted (Ctrl-C; nothing is written)."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlm_bert.bench", description=__doc__,
                                      epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     prog = "python -m mlm_bert.bench"
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     problem = cli.cuda_problem(args.device) or (args.json and cli.file_problem(args.json))
     if problem:
         return cli.usage_error(prog, problem)

@@ -31,7 +31,7 @@ from .presets import PRESETS
 from .runs import RunError, clear_run, write_atomically, write_text
 from .train import positive_int, run
 
-__all__ = ["compare", "main"]
+__all__ = ["build_parser", "compare", "main"]
 
 METRICS = ("perplexity", "mlm_acc", "nsp_acc")
 # piece-level masking both ways: the contract's 80/10/10 (ours) against labml's 81/9/10, so
@@ -71,7 +71,7 @@ EXIT_CODES = """exit status: 0 done; 1 a run failed (a missing package, an error
 what to do); 130 interrupted (Ctrl-C: --resume continues)."""
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlm_bert.experiment", description=__doc__,
                                      epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     prog = "python -m mlm_bert.experiment"
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.n_seeds < 2:
         parser.error("--n-seeds must be at least 2 (the noise is the spread over seeds)")

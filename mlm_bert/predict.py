@@ -30,7 +30,7 @@ from .model import Bert, BertConfig
 from .runs import RunError, read_checkpoint, read_tokenizer
 from .tokenizer import CLS, MASK, SEP
 
-__all__ = ["load_run", "predict", "baseline_note", "main"]
+__all__ = ["build_parser", "load_run", "predict", "baseline_note", "main"]
 
 # `[mask]`, `[Mask]`, ...: the uncased tokenizer would read them as three pieces
 _ANY_CASE_MASK = re.compile(r"\[mask\]", re.IGNORECASE)
@@ -111,7 +111,7 @@ EXIT_CODES = """exit status: 0 done; 2 usage error (a bad argument, a text witho
 directory whose files cannot be used: the line says which); 130 interrupted (Ctrl-C)."""
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     prog = "python -m mlm_bert.predict"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,6 +123,12 @@ def main(argv=None) -> int:
                         help="guesses per masked piece, at most the vocabulary size (default 3)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the model runs (auto: CUDA when present)")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.predict"
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error("--top-k must be positive")

@@ -28,7 +28,8 @@ from verify import cli
 from .plot import plot_curves
 from .runs import RunError, read_metrics, write_text
 
-__all__ = ["run_section", "experiment_section", "bench_section", "replace_section", "main",
+__all__ = ["build_parser", "run_section", "experiment_section", "bench_section", "replace_section",
+           "main",
            "DEFAULT_DOC"]
 
 # the page of the checkout that holds this package, wherever the command runs
@@ -129,7 +130,7 @@ EXIT_CODES = """exit status: 0 written; 2 usage error (a missing or unreadable i
 without the markers: the line says which); 130 interrupted (Ctrl-C; the page is unchanged)."""
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     prog = "python -m mlm_bert.report"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -143,6 +144,12 @@ def main(argv=None) -> int:
                              f"docs/bert.md beside this package, {DEFAULT_DOC})")
     parser.add_argument("--img", metavar="DIR",
                         help="where the curve plot goes (default: img/ beside the page)")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.report"
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.run or args.experiment or args.bench):
         parser.error("give a run directory, --experiment or --bench")

@@ -33,6 +33,7 @@ import pathlib
 import signal
 import sys
 import tempfile
+import warnings
 
 __all__ = ["RunError", "RUN_RECORDS", "RUN_FILES", "write_atomically", "write_text",
            "read_metrics", "read_checkpoint", "check_run_dir", "clear_run", "check_same_run",
@@ -229,7 +230,9 @@ def read_checkpoint(path, map_location="cpu") -> dict:
         raise RunError(f"{path} is empty (a run killed while writing it?): delete it, or start "
                        "again with --overwrite")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():        # torch's warnings about foreign files: the
+            warnings.simplefilter("ignore")    # error below says it in one line
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         raise RunError(f"{path} is not a mlm_bert checkpoint: it is garbage or holds Python "
                        "objects beyond tensors and plain data, which are not loaded (a file "
@@ -294,7 +297,8 @@ def remove_stray_temporaries(out) -> None:
 
 
 # How a difference in a checkpoint's `meta` is told on the command line.
-_FLAGS = {"preset": "--preset", "seed": "--seed", "masking": "--masking"}
+_FLAGS = {"preset": "--preset", "seed": "--seed", "masking": "--masking", "steps": "--steps",
+          "checkpoint_every": "--checkpoint-every"}
 
 
 def check_same_run(path, saved: dict, asked: dict) -> None:
@@ -315,8 +319,7 @@ def check_same_run(path, saved: dict, asked: dict) -> None:
     for key in sorted(set(saved["train_config"]) | set(asked["train_config"])):
         a, b = saved["train_config"].get(key), asked["train_config"].get(key)
         if _plain(a) != _plain(b):
-            flag = "--steps" if key == "steps" else key
-            diffs.append(f"{flag} {_plain(a)} (asked: {_plain(b)})")
+            diffs.append(f"{_FLAGS.get(key, key)} {_plain(a)} (asked: {_plain(b)})")
     if diffs:
         raise RunError(f"{path} was trained with {'; '.join(diffs)}: resume with the run's own "
                        "flags, or start a new run with --overwrite or another --out")

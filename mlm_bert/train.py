@@ -30,7 +30,7 @@ from .runs import (RunError, check_run_dir, check_same_run, clear_run, read_chec
                    read_tokenizer, remove_stray_temporaries, write_text)
 from .trainer import BertTrainer, TrainConfig, read_metrics
 
-__all__ = ["run", "main"]
+__all__ = ["build_parser", "run", "main", "positive_int", "EXIT_CODES"]
 
 
 def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
@@ -156,7 +156,7 @@ which and what to do); 130 interrupted (Ctrl-C: the last checkpoint is intact, -
 continues)."""
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     prog = "python -m mlm_bert.train"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -183,6 +183,12 @@ def main(argv=None) -> int:
                         help="replace the run in --out (its files are deleted first)")
     parser.add_argument("--json", metavar="PATH", help="also write the summary to PATH")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.train"
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.resume and args.overwrite:
         return cli.usage_error(prog, "--resume and --overwrite exclude each other")
