@@ -68,7 +68,11 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         check_same_run(out / "checkpoint.pt", saved,
                        {"meta": meta, "train_config": dataclasses.asdict(train_config)})
     if (out / "tokenizer.json").exists():
-        read_tokenizer(out / "tokenizer.json")
+        vocab = read_tokenizer(out / "tokenizer.json").get_vocab_size()
+        if vocab > preset.vocab_size:
+            raise RunError(f"{out / 'tokenizer.json'} has {vocab} pieces, more than --preset "
+                           f"{preset.name}'s {preset.vocab_size}: it is another preset's "
+                           "(--overwrite starts again)")
     started = time.perf_counter()
     trainer = None
     try:
@@ -77,9 +81,9 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         torch.manual_seed(seed)
         model = build_model(preset.size, prep.tokenizer.get_vocab_size(), dropout=preset.dropout)
         if saved is not None and saved["model_config"] != dataclasses.asdict(model.config):
-            raise RunError(f"{out / 'checkpoint.pt'} holds another model than {out} "
-                           f"/tokenizer.json and --preset {preset.name} make: start again with "
-                           "--overwrite")
+            raise RunError(f"{out / 'checkpoint.pt'} holds another model than "
+                           f"{out / 'tokenizer.json'} and --preset {preset.name} make: start "
+                           "again with --overwrite")
         trainer = BertTrainer(model, prep.train, train_config, out, eval_data=prep.held_out,
                               device=device, progress=progress, meta=meta)
         final = trainer.train(resume=resume) or _final_eval(trainer)
