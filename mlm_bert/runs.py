@@ -47,7 +47,7 @@ RUN_RECORDS = ("checkpoint.pt", "metrics.jsonl", "summary.json")
 RUN_FILES = ("tokenizer.json", *RUN_RECORDS, "curves.png", "predictions.txt")
 CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "step": int,
                    "epoch": int, "position": int, "model_config": dict, "train_config": dict,
-                   "meta": dict}
+                   "meta": dict, "rng": object}
 # bytes written before a fault fires "half-way" through a file
 _FAULT_AFTER_BYTES = 4096
 

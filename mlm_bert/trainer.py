@@ -257,6 +257,7 @@ class BertTrainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.saved_step = self.step
-        torch.set_rng_state(state["rng"])
+        # generator states are CPU byte tensors, wherever map_location put the rest
+        torch.set_rng_state(state["rng"].cpu())
         if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])

@@ -282,3 +282,28 @@ def test_experiment_seeds_old_spelling_is_an_alias():
     assert parser.parse_args(["--seeds", "4"]).n_seeds == 4
     args = parser.parse_args(["--n-seeds", "2", "--seed", "7"])
     assert (args.n_seeds, args.seed) == (2, 7)
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_is_one_line_and_exit_130_in_every_command(smoke_run, tmp_path, capsys,
+                                                         monkeypatch):
+    doc = tmp_path / "bert.md"
+    doc.write_text((ROOT / "docs" / "bert.md").read_text())
+    page = doc.read_text()
+    monkeypatch.setattr(predict, "load_run", _interrupt)
+    monkeypatch.setattr(report, "run_section", _interrupt)
+    monkeypatch.setattr(experiment, "run", _interrupt)
+    monkeypatch.setattr(bench, "prepare", _interrupt)
+    calls = {"predict": lambda: predict.main(["x [MASK]", "--run", str(smoke_run)]),
+             "report": lambda: report.main([str(smoke_run), "--doc", str(doc)]),
+             "experiment": lambda: experiment.main(["--preset", "smoke", "--out",
+                                                    str(tmp_path / "exp")]),
+             "bench": lambda: bench.main(["--preset", "smoke", "--device", "cpu"])}
+    for name, call in calls.items():
+        assert call() == 130, name
+        err = capsys.readouterr().err
+        assert "interrupted" in err and _one_line(err), (name, err)
+    assert doc.read_text() == page                    # the page is unchanged
