@@ -20,8 +20,9 @@ every file of a run directory is either whole or absent:
 
 For tests, the environment variable `MLM_BERT_FAULT=POINT:N[:SIGNAL]` makes the process send
 itself SIGKILL (or SIGINT with `:int`) at a chosen moment: `step:N` after training step N,
-`checkpoint:N` half-way through writing the checkpoint of step N, `metrics:N` half-way through
-the first metrics line of step N, `tokenizer:0` half-way through writing the tokenizer.
+`checkpoint:N` part-way through writing the checkpoint of step N (after its first 4 KiB reach
+the disk), `metrics:N` half-way through the first metrics line of step N, `tokenizer:0`
+part-way through writing the tokenizer.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ RUN_FILES = ("tokenizer.json", *RUN_RECORDS, "curves.png", "predictions.txt")
 CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "step": int,
                    "epoch": int, "position": int, "model_config": dict, "train_config": dict,
                    "meta": dict, "rng": object}
-# bytes written before a fault fires "half-way" through a file
+# bytes written before a fault fires part-way through a file
 _FAULT_AFTER_BYTES = 4096
 
 
@@ -154,7 +155,7 @@ def write_atomically(path, write, *, fault_at: tuple[str, int] | None = None) ->
     Args:
         path: the file to (re)place.
         write: called with the open temporary file.
-        fault_at: `(point, n)` for `MLM_BERT_FAULT` (tests): a fault half-way through.
+        fault_at: `(point, n)` for `MLM_BERT_FAULT` (tests): a fault part-way through.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -64,8 +64,8 @@ def test_a_run_killed_at_any_moment_resumes_to_the_uninterrupted_parameters(smok
                                                                             tmp_path):
     out = tmp_path / "killed"
     # (fault, expected exit status, the checkpoint's step afterwards, or None for none)
-    kills = [("tokenizer:0", -signal.SIGKILL, None),      # half-way through tokenizer.json
-             ("checkpoint:8", -signal.SIGKILL, 4),        # half-way through checkpoint 8
+    kills = [("tokenizer:0", -signal.SIGKILL, None),      # part-way through tokenizer.json
+             ("checkpoint:8", -signal.SIGKILL, 4),        # part-way through checkpoint 8
              ("metrics:10", -signal.SIGKILL, 8),          # half-way through a metrics line
              ("checkpoint:12:int", 130, 12),              # Ctrl-C in a write: it finishes first
              ("step:14:int", 130, 12)]                    # Ctrl-C between checkpoints
