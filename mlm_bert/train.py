@@ -200,6 +200,9 @@ def main(argv=None) -> int:
     if problem:
         return cli.usage_error(prog, problem)
     out = args.out or f"out/bert-{args.preset}"
+    if args.resume and not pathlib.Path(out, "checkpoint.pt").exists():
+        print(f"{prog}: note: no checkpoint.pt in {out} yet: the run starts at step 0",
+              file=sys.stderr)
     try:
         summary = run(args.preset, out_dir=out, seed=args.seed, masking=args.masking,
                       steps=args.steps, device=args.device, resume=args.resume,
