@@ -23,10 +23,14 @@ import time
 
 import torch
 
-from .model import SIZES
-from .presets import build_model, get_preset, prepare
+from verify import cli
 
-__all__ = ["hf_model", "measure", "main"]
+from .model import SIZES
+from .presets import PRESETS, build_model, get_preset, prepare
+from .runs import write_text
+from .train import positive_int
+
+__all__ = ["build_parser", "hf_model", "measure", "main"]
 
 
 def hf_model(size: str, vocab_size: int, *, dropout: float = 0.1):
@@ -63,10 +67,11 @@ def _step(model, optimizer, batch, name: str, device):
 
 
 def measure(batches, size: str, vocab_size: int, *, rounds: int, steps_per_round: int,
-            device="cpu") -> dict:
-    """Tokens/s of ours and Hugging Face's, per round, on the same `batches` (reused cyclically)."""
+            device="cpu", seed: int = 0) -> dict:
+    """Tokens/s of ours and Hugging Face's, per round, on the same `batches` (reused cyclically);
+    `seed` seeds the initialisations."""
     device = torch.device(device)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     models = {"ours": build_model(size, vocab_size).to(device),
               "ours_all_positions": build_model(size, vocab_size).to(device),
               "hf": hf_model(size, vocab_size).to(device)}
@@ -102,23 +107,40 @@ def measure(batches, size: str, vocab_size: int, *, rounds: int, steps_per_round
             "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
-def main(argv=None) -> int:
+EXIT_CODES = """exit status: 0 measured; 1 the measurement failed (a missing package, an error
+while training); 2 usage error (a bad argument); 130 interrupted (Ctrl-C; nothing is written)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlm_bert.bench", description=__doc__,
+                                     epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="cpu", help="sizes and batch size of this preset")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                        help="sizes and batch size of this preset (default cpu)")
     parser.add_argument("--size", choices=sorted(SIZES), help="override the preset's size")
-    parser.add_argument("--corpus", default="reviews:1000", help="reviews:N or generated:N")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps-per-round", type=int, default=3)
-    parser.add_argument("--threads", type=int,
+    parser.add_argument("--corpus", default="reviews:1000",
+                        help="reviews:N or generated:N (default reviews:1000)")
+    parser.add_argument("--rounds", type=positive_int, default=5,
+                        help="rounds, each timing every model in turn; the result is the median "
+                             "over rounds (default 5)")
+    parser.add_argument("--steps-per-round", type=positive_int, default=3,
+                        help="training steps of each model in a round (default 3)")
+    parser.add_argument("--threads", type=positive_int,
                         help="torch threads (default: the preset's, else torch's)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--json", help="also write the result to this file")
-    args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be positive")
-    if args.rounds < 1 or args.steps_per_round < 1:
-        parser.error("--rounds and --steps-per-round must be positive")
+    parser.add_argument("--seed", type=cli.seed, default=0,
+                        help="seed of the batches and the initialisations (default 0)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to train (auto: CUDA when present)")
+    parser.add_argument("--json", metavar="PATH", help="also write the result to PATH")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.bench"
+    args = build_parser().parse_args(argv)
+    problem = cli.cuda_problem(args.device) or (args.json and cli.file_problem(args.json))
+    if problem:
+        return cli.usage_error(prog, problem)
     try:
         preset = get_preset(args.preset)
         if args.threads or preset.threads:
@@ -127,16 +149,17 @@ def main(argv=None) -> int:
             "cuda" if torch.cuda.is_available() else "cpu")
         prep = prepare(args.corpus, preset.vocab_size, preset.batch_size,
                        f"out/bert-bench-{args.corpus.replace(':', '-')}-{preset.vocab_size}",
-                       seed=0)
+                       seed=args.seed)
         batches = [prep.train.batch(0, p) for p in range(min(8, prep.train.n_batches(0)))]
         result = measure(batches, args.size or preset.size, prep.tokenizer.get_vocab_size(),
                          rounds=args.rounds, steps_per_round=args.steps_per_round,
-                         device=device)
-    except (ValueError, ModuleNotFoundError, ImportError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+                         device=device, seed=args.seed)
+    except KeyboardInterrupt:
+        return cli.interrupted(prog)
+    except (ValueError, ModuleNotFoundError, ImportError, RuntimeError, OSError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-    result["preset"] = preset.name
-    result["corpus"] = args.corpus
+    result.update(preset=preset.name, corpus=args.corpus, seed=args.seed)
     med = statistics.median
     print(f"{result['size']} model, batch {result['batch']}, {device}, "
           f"{result['threads']} threads: ours {med(result['tokens_per_s_ours']):,.0f} tokens/s, "
@@ -145,8 +168,7 @@ def main(argv=None) -> int:
           f"{med(result['tokens_per_s_ours_all_positions']):,.0f} tokens/s, "
           f"{result['median_ratio_all_positions']:.2f}x)")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+        write_text(args.json, json.dumps(result, indent=2))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`python -m mlm_bert.experiment --seeds 3`: labml's masking against ours, in real training.
+"""`python -m mlm_bert.experiment --n-seeds 3`: labml's masking against ours, in real training.
 
 labml-nn's widely copied `MLM` draws its "random" and "unchanged" decisions independently and
 lets "random" win where both fire, so a selected piece becomes `[MASK]` with probability
@@ -12,6 +12,9 @@ noise: the spread over seeds within a masking, and a paired t-test over seeds (t
 share everything but the masker; all runs share the first run's vocabulary). With few seeds the test detects only differences several
 times the seed-to-seed spread; "not significant" is then a statement about this budget, not a
 proof of equality.
+
+Each run has its own directory, `OUT/<masking>-seed<seed>`; an interrupted experiment continues
+with `--resume` (finished runs are read back, not retrained), and `--overwrite` starts it again.
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import shutil
 import statistics
 import sys
 
-from .train import run
+from verify import cli
 
-__all__ = ["compare", "main"]
+from .presets import PRESETS
+from .runs import RunError, clear_run, write_atomically, write_text
+from .train import positive_int, run
+
+__all__ = ["build_parser", "compare", "main"]
 
 METRICS = ("perplexity", "mlm_acc", "nsp_acc")
 # piece-level masking both ways: the contract's 80/10/10 (ours) against labml's 81/9/10, so
@@ -60,37 +66,62 @@ def compare(results: dict[str, list[dict]]) -> dict:
     return out
 
 
-def main(argv=None) -> int:
+EXIT_CODES = """exit status: 0 done; 1 a run failed (a missing package, an error while training);
+2 usage error (a bad argument, or a run directory that cannot be used: the line says which and
+what to do); 130 interrupted (Ctrl-C: --resume continues)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mlm_bert.experiment", description=__doc__,
+                                     epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 per masking")
-    parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--steps", type=int, help="override the preset's step count")
-    parser.add_argument("--out", default="out/bert-experiment")
-    parser.add_argument("--threads", type=int,
+    parser.add_argument("--n-seeds", "--seeds", dest="n_seeds", type=int, default=3,
+                        metavar="N", help="seeds per masking, --seed .. --seed+N-1, at least 2 "
+                                          "(default 3; --seeds is the old spelling)")
+    parser.add_argument("--seed", type=cli.seed, default=0,
+                        help="the first seed, in [0, 2**63) (default 0)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu",
+                        help="the training run compared (default cpu)")
+    parser.add_argument("--steps", type=positive_int, help="override the preset's step count")
+    parser.add_argument("--out", default="out/bert-experiment", metavar="DIR",
+                        help="folder of the runs and experiment.json (default "
+                             "out/bert-experiment)")
+    parser.add_argument("--threads", type=positive_int,
                         help="torch threads (default: the preset's, else torch's)")
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to train (auto: CUDA when present)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted experiment (finished runs are kept)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the runs already in --out")
+    parser.add_argument("--json", metavar="PATH",
+                        help="also write experiment.json's content to PATH")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.experiment"
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be positive")
-    if args.seeds < 2:
-        parser.error("--seeds must be at least 2 (the noise is the spread over seeds)")
-    if args.steps is not None and args.steps < 1:
-        parser.error("--steps must be positive")
+    if args.n_seeds < 2:
+        parser.error("--n-seeds must be at least 2 (the noise is the spread over seeds)")
+    if args.seed + args.n_seeds - 1 > cli.MAX_SEED:
+        parser.error("--seed + --n-seeds - 1 must stay below 2**63")
+    if args.resume and args.overwrite:
+        return cli.usage_error(prog, "--resume and --overwrite exclude each other")
     out = pathlib.Path(args.out)
-    results: dict[str, list[dict]] = {m: [] for m in MASKINGS}
-    runs = []
+    problem = (cli.cuda_problem(args.device) or cli.dir_problem(str(out)) or
+               (args.json and cli.file_problem(args.json)))
+    if problem:
+        return cli.usage_error(prog, problem)
+    where = None
     try:
-        for seed in range(args.seeds):
+        results, runs = {m: [] for m in MASKINGS}, []
+        for seed in range(args.seed, args.seed + args.n_seeds):
             for masking in MASKINGS:
-                run_dir = out / f"{masking}-seed{seed}"
-                first = out / f"{MASKINGS[0]}-seed0" / "tokenizer.json"
-                if run_dir != first.parent and first.exists():   # one vocabulary for all runs
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(first, run_dir / "tokenizer.json")
-                summary = run(args.preset, out_dir=run_dir, seed=seed,
-                              masking=masking, steps=args.steps, device=args.device,
-                              progress=False, threads=args.threads)
+                where = out / f"{masking}-seed{seed}"
+                summary = _one_run(args, out, seed, masking)
                 results[masking].append(summary["held_out"])
                 runs.append({"seed": seed, "masking": masking, **summary["held_out"],
                              "unigram_perplexity": summary["unigram_perplexity"],
@@ -98,19 +129,46 @@ def main(argv=None) -> int:
                 print(f"seed {seed} {masking:5s}: perplexity "
                       f"{summary['held_out']['perplexity']:.2f}, MLM accuracy "
                       f"{summary['held_out']['mlm_acc']:.4f}", flush=True)
-    except (ValueError, ModuleNotFoundError, ImportError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        report = {"preset": args.preset, "seeds": args.n_seeds, "first_seed": args.seed,
+                  "steps": runs[0]["steps"], "runs": runs, "comparison": compare(results)}
+        text = json.dumps(report, indent=2) + "\n"
+        write_text(out / "experiment.json", text)
+        if args.json:
+            write_text(args.json, text)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted in {where}: --resume continues", file=sys.stderr)
+        return cli.INTERRUPTED
+    except RunError as e:
+        return cli.usage_error(prog, str(e))
+    except (ValueError, ModuleNotFoundError, ImportError, RuntimeError, OSError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
-    report = {"preset": args.preset, "seeds": args.seeds, "steps": runs[0]["steps"],
-              "runs": runs, "comparison": compare(results)}
-    (out / "experiment.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    _print_comparison(report)
+    return 0
+
+
+def _one_run(args, out: pathlib.Path, seed: int, masking: str) -> dict:
+    """Train (or, with --resume, finish or read back) one run of the experiment."""
+    run_dir = out / f"{masking}-seed{seed}"
+    first = out / f"{MASKINGS[0]}-seed{args.seed}"
+    if args.overwrite:
+        clear_run(run_dir)
+    shared = first / "tokenizer.json"          # one vocabulary for all runs
+    if run_dir != first and shared.exists() and not (run_dir / "tokenizer.json").exists():
+        data = shared.read_bytes()
+        write_atomically(run_dir / "tokenizer.json", lambda f: f.write(data))
+    return run(args.preset, out_dir=run_dir, seed=seed, masking=masking, steps=args.steps,
+               device=args.device, resume=args.resume, progress=not args.no_progress,
+               threads=args.threads)
+
+
+def _print_comparison(report: dict) -> None:
     for metric, row in report["comparison"].items():
         d = row["labml_minus_ours"]
         print(f"{metric}: ours {row['ours']['mean']:.4f} ± {row['ours']['sd']:.4f}, labml "
               f"{row['labml']['mean']:.4f} ± {row['labml']['sd']:.4f}; labml - ours "
               f"{d['mean_diff']:+.4f} (paired p = {d.get('p', float('nan')):.3f}), "
               f"{'exceeds' if d['exceeds_noise'] else 'within'} run-to-run noise")
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pathlib
 
+from .runs import write_atomically
+
 __all__ = ["plot_curves"]
 
 
@@ -38,7 +40,8 @@ def plot_curves(records: list[dict], path, *, title: str = "") -> pathlib.Path:
         fig.suptitle(title)
     fig.tight_layout()
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
     return path

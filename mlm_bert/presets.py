@@ -25,6 +25,7 @@ import pathlib
 from .data import documents_from_reviews, generated_corpus, held_out_split, load_reviews
 from .items import EVAL_SEED, PretrainingData, encode_documents
 from .model import SIZES, Bert, BertConfig
+from .runs import write_text
 from .tokenizer import load_tokenizer, train_tokenizer, word_starts
 from .trainer import TrainConfig
 
@@ -96,8 +97,8 @@ def prepare(corpus: str, vocab_size: int, batch_size: int, out_dir, *, seed: int
         tok = load_tokenizer(tok_path)
     else:
         tok = train_tokenizer((s for d in train_text for s in d), vocab_size)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tok.save(str(tok_path))
+        # atomically, so that a kill leaves no half-written vocabulary for the resumed run
+        write_text(tok_path, tok.to_str(pretty=True), fault_at=("tokenizer", 0))
     starts = word_starts(tok)
     train_docs = encode_documents(tok, train_text)
     train = PretrainingData(train_docs, starts, seed=seed, batch_size=batch_size,

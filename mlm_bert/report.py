@@ -7,6 +7,10 @@ and `predictions.txt`), `experiment` (from `--experiment experiment.json`) and `
 `--bench bench.json`). A section is rewritten only when its input is given, so each result is
 regenerated from its own files; no figure is typed by hand. The curves go to
 `docs/img/bert-curves-<preset>.png`.
+
+The page is by default the `docs/bert.md` of the checkout that holds this package (not of the
+current folder, so a run from elsewhere neither fails nor writes a stray page), and it is
+rewritten atomically.
 """
 
 from __future__ import annotations
@@ -19,15 +23,26 @@ import re
 import statistics
 import sys
 
-from .plot import plot_curves
-from .trainer import read_metrics
+from verify import cli
 
-__all__ = ["run_section", "experiment_section", "bench_section", "replace_section", "main"]
+from .plot import plot_curves
+from .runs import RunError, read_metrics, write_text
+
+__all__ = ["build_parser", "run_section", "experiment_section", "bench_section", "replace_section",
+           "main",
+           "DEFAULT_DOC"]
+
+# the page of the checkout that holds this package, wherever the command runs
+DEFAULT_DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bert.md"
 
 
 def run_section(run_dir, img_dir, doc_path) -> str:
     """The markdown of one training run's results (and its curve plot, written to `img_dir`)."""
     run_dir, img_dir = pathlib.Path(run_dir), pathlib.Path(img_dir)
+    if not (run_dir / "summary.json").is_file():
+        raise RunError(f"no finished run in {run_dir} (no summary.json): train it with python "
+                       f"-m mlm_bert.train --out {run_dir} (--resume finishes an interrupted "
+                       "one)")
     s = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     h = s["held_out"]
     png = plot_curves(read_metrics(run_dir / "metrics.jsonl"),
@@ -63,7 +78,9 @@ def run_section(run_dir, img_dir, doc_path) -> str:
 def experiment_section(path) -> str:
     """The markdown table of an `experiment.json`."""
     e = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    lines = [f"Preset `{e['preset']}`, {e['steps']:,} steps, seeds 0..{e['seeds'] - 1}; "
+    first = e.get("first_seed", 0)             # absent in files older than --seed
+    lines = [f"Preset `{e['preset']}`, {e['steps']:,} steps, seeds "
+             f"{first}..{first + e['seeds'] - 1}; "
              "mean ± sd over seeds; the difference is paired by seed.", "",
              "| held-out metric | ours (0.8/0.1/0.1) | labml (0.81/0.09/0.10) | labml - ours "
              "| paired t-test p | exceeds run-to-run noise? |",
@@ -109,31 +126,53 @@ def replace_section(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlm_bert.report", description=__doc__,
+EXIT_CODES = """exit status: 0 written; 2 usage error (a missing or unreadable input, a page
+without the markers: the line says which); 130 interrupted (Ctrl-C; the page is unchanged)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    prog = "python -m mlm_bert.report"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", nargs="?", help="a run directory (python -m mlm_bert.train)")
-    parser.add_argument("--experiment", help="experiment.json of python -m mlm_bert.experiment")
-    parser.add_argument("--bench", help="the --json output of python -m mlm_bert.bench")
-    parser.add_argument("--doc", default="docs/bert.md")
-    parser.add_argument("--img", default="docs/img")
+    parser.add_argument("--experiment", metavar="PATH",
+                        help="experiment.json of python -m mlm_bert.experiment")
+    parser.add_argument("--bench", metavar="PATH",
+                        help="the --json output of python -m mlm_bert.bench")
+    parser.add_argument("--doc", metavar="PATH",
+                        help=f"the page to rewrite, which must hold the markers (default: "
+                             f"docs/bert.md beside this package, {DEFAULT_DOC})")
+    parser.add_argument("--img", metavar="DIR",
+                        help="where the curve plot goes (default: img/ beside the page)")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.report"
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.run or args.experiment or args.bench):
         parser.error("give a run directory, --experiment or --bench")
+    doc = pathlib.Path(args.doc) if args.doc else DEFAULT_DOC
+    if not doc.is_file():
+        hint = "" if args.doc else " (this package is not in a checkout): give --doc PATH"
+        return cli.usage_error(prog, f"no page {doc}{hint}")
+    img = pathlib.Path(args.img) if args.img else doc.parent / "img"
     try:
-        doc = pathlib.Path(args.doc)
         text = doc.read_text(encoding="utf-8")
         if args.run:
-            text = replace_section(text, "run", run_section(args.run, args.img, doc))
+            text = replace_section(text, "run", run_section(args.run, img, doc))
         if args.experiment:
             text = replace_section(text, "experiment", experiment_section(args.experiment))
         if args.bench:
             text = replace_section(text, "bench", bench_section(args.bench))
-        doc.write_text(text, encoding="utf-8")
-    except (OSError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {args.doc}")
+        write_text(doc, text)
+    except KeyboardInterrupt:
+        return cli.interrupted(prog)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
+        return cli.usage_error(prog, what)
+    print(f"wrote {doc}")
     return 0
 
 

@@ -76,20 +76,28 @@ def load_tokenizer(path) -> Tokenizer:
     """A tokenizer saved with `tokenizer.save(path)`.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: its special tokens are not ours.
+        FileNotFoundError: no such file. ValueError: not a tokenizer file (empty, truncated,
+            another format) or its special tokens are not ours.
     """
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no tokenizer at {path}")
-    tok = Tokenizer.from_file(str(path))
-    _check_specials(tok)
+    try:
+        tok = Tokenizer.from_file(str(path))
+    except Exception as e:        # tokenizers raises a bare Exception for a file it cannot parse
+        raise ValueError(f"{path} is not a readable tokenizer (truncated or damaged?): "
+                         f"{' '.join(str(e).split())[:120] or type(e).__name__}"
+                         ) from None
+    _check_specials(tok, path)
     return tok
 
 
-def _check_specials(tok: Tokenizer) -> None:
+def _check_specials(tok: Tokenizer, path=None) -> None:
     ids = [tok.token_to_id(t) for t in SPECIAL_TOKENS]
     if ids != list(range(len(SPECIAL_TOKENS))):
-        raise ValueError(f"special tokens {SPECIAL_TOKENS} must have ids 0..4, got {ids}")
+        where = f"{path}: " if path else ""
+        raise ValueError(f"{where}special tokens {SPECIAL_TOKENS} must have ids 0..4, got {ids} "
+                         "(not a mlm_bert tokenizer)")
 
 
 def encode_sentence(tok: Tokenizer, text: str) -> tuple[list[int], list[int]]:

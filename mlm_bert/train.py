@@ -4,7 +4,9 @@ The run directory (default `out/bert-<preset>`) receives `tokenizer.json`, `chec
 `metrics.jsonl`, `curves.png`, `predictions.txt` (held-out examples in the fixed format) and
 `summary.json` (the final held-out metrics beside the unigram baseline on the same masks), which
 `python -m mlm_bert.report` turns into docs/bert.md. `--resume` continues an interrupted run
-with the same batches and masks.
+with the same batches and masks (and refuses other flags than the run's); a directory that
+holds a run is never overwritten without `--overwrite`. Every file is written atomically, so a
+run killed at any moment resumes from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -18,53 +20,113 @@ import time
 
 import torch
 
+from verify import cli
+
 from .evaluate import format_predictions, topk, unigram_log_probs, unigram_perplexity
 from .items import MASKINGS
 from .plot import plot_curves
 from .presets import PRESETS, build_model, get_preset, prepare
-from .trainer import BertTrainer, read_metrics
+from .runs import (RunError, check_run_dir, check_same_run, clear_run, read_checkpoint,
+                   read_tokenizer, remove_stray_temporaries, write_text)
+from .trainer import BertTrainer, TrainConfig, read_metrics
 
-__all__ = ["run", "main"]
+__all__ = ["build_parser", "run", "main", "positive_int", "EXIT_CODES"]
 
 
 def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         steps: int | None = None, device: str = "auto", resume: bool = False,
-        progress: bool = True, n_examples: int = 4, threads: int | None = None) -> dict:
+        overwrite: bool = False, progress: bool = True, n_examples: int = 4,
+        threads: int | None = None, checkpoint_every: int | None = None) -> dict:
     """Train one preset and write its results; returns the summary.
 
-    `threads` (default: the preset's, else torch's) sets torch's intra-op threads."""
+    `threads` (default: the preset's, else torch's) sets torch's intra-op threads;
+    `checkpoint_every` overrides the preset's checkpoint interval.
+
+    Raises:
+        mlm_bert.runs.RunError: the run directory holds another run (and neither `resume` nor
+            `overwrite` was given), is a file, or holds a damaged or mismatched checkpoint or
+            tokenizer.
+        KeyboardInterrupt: with `.step` (the step reached, or None before training started)
+            and `.saved_step` (the step of the checkpoint on disk, or None).
+    """
     preset = get_preset(preset_name)
+    out = pathlib.Path(out_dir or f"out/bert-{preset.name}")
+    check_run_dir(out, resume=resume, overwrite=overwrite)
+    if overwrite:
+        clear_run(out)
+    remove_stray_temporaries(out)
     if threads or preset.threads:
         torch.set_num_threads(threads or preset.threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    out = pathlib.Path(out_dir or f"out/bert-{preset.name}")
-    train_config = preset.train
-    if steps is not None:
-        train_config = dataclasses.replace(
-            train_config, steps=steps, warmup=min(train_config.warmup, steps),
-            eval_every=min(train_config.eval_every, steps),
-            checkpoint_every=min(train_config.checkpoint_every, steps))
-    started = time.perf_counter()
-    prep = prepare(preset.corpus, preset.vocab_size, preset.batch_size, out, seed=seed,
-                   masking=masking)
-    torch.manual_seed(seed)
-    model = build_model(preset.size, prep.tokenizer.get_vocab_size(), dropout=preset.dropout)
+    train_config = _train_config(preset.train, steps, checkpoint_every)
     meta = {"preset": preset.name, "seed": seed, "masking": masking, "size": preset.size,
             "batch_size": preset.batch_size, "corpus": preset.corpus}
-    trainer = BertTrainer(model, prep.train, train_config, out, eval_data=prep.held_out,
-                          device=device, progress=progress, meta=meta)
-    final = trainer.train(resume=resume)
-    if final is None:                        # resumed a finished run: evaluate once more
-        final = trainer.run_eval(full=True)
+    saved = None
+    if resume and (out / "checkpoint.pt").exists():
+        saved = read_checkpoint(out / "checkpoint.pt")
+        check_same_run(out / "checkpoint.pt", saved,
+                       {"meta": meta, "train_config": dataclasses.asdict(train_config)})
+    if (out / "tokenizer.json").exists():
+        vocab = read_tokenizer(out / "tokenizer.json").get_vocab_size()
+        if vocab > preset.vocab_size:
+            raise RunError(f"{out / 'tokenizer.json'} has {vocab} pieces, more than --preset "
+                           f"{preset.name}'s {preset.vocab_size}: it is another preset's "
+                           "(--overwrite starts again)")
+    started = time.perf_counter()
+    trainer = None
+    try:
+        prep = prepare(preset.corpus, preset.vocab_size, preset.batch_size, out, seed=seed,
+                       masking=masking)
+        torch.manual_seed(seed)
+        model = build_model(preset.size, prep.tokenizer.get_vocab_size(), dropout=preset.dropout)
+        if saved is not None and saved["model_config"] != dataclasses.asdict(model.config):
+            raise RunError(f"{out / 'checkpoint.pt'} holds another model than "
+                           f"{out / 'tokenizer.json'} and --preset {preset.name} make: start "
+                           "again with --overwrite")
+        trainer = BertTrainer(model, prep.train, train_config, out, eval_data=prep.held_out,
+                              device=device, progress=progress, meta=meta)
+        final = trainer.train(resume=resume) or _final_eval(trainer)
+        return _finish(out, trainer, prep, final, meta, device, n_examples, started)
+    except KeyboardInterrupt as e:
+        e.step = trainer.step if trainer is not None else None
+        e.saved_step = trainer.saved_step if trainer is not None else (
+            saved["step"] if saved is not None else None)
+        raise
+
+
+def _train_config(config: TrainConfig, steps: int | None,
+                  checkpoint_every: int | None) -> TrainConfig:
+    """The preset's `TrainConfig` with `--steps` and `--checkpoint-every` applied."""
+    if steps is not None:
+        config = dataclasses.replace(
+            config, steps=steps, warmup=min(config.warmup, steps),
+            eval_every=min(config.eval_every, steps),
+            checkpoint_every=min(config.checkpoint_every, steps))
+    if checkpoint_every is not None:
+        config = dataclasses.replace(config, checkpoint_every=checkpoint_every)
+    return config
+
+
+def _final_eval(trainer) -> dict:
+    """A resumed finished run's final evaluation: the one in its metrics when the run got
+    that far (so a resume adds no duplicate record), else evaluated now."""
+    for record in reversed(read_metrics(trainer.metrics_path)):
+        if record["kind"] == "eval" and record.get("full") and record["step"] == trainer.step:
+            return {k: v for k, v in record.items() if k not in ("kind", "step", "full")}
+    return trainer.run_eval(full=True)
+
+
+def _finish(out, trainer, prep, final, meta, device, n_examples, started) -> dict:
+    """Write the curves, the example predictions and summary.json (each atomically)."""
+    model = trainer.model
     unigram = unigram_perplexity(unigram_log_probs(prep.train_docs,
                                                    prep.tokenizer.get_vocab_size()),
                                  prep.held_out)
     records = read_metrics(trainer.metrics_path)
     plot_curves(records, out / "curves.png",
-                title=f"{preset.name} preset, masking {masking}, seed {seed}")
-    (out / "predictions.txt").write_text(_examples(model, prep, n_examples, device) + "\n",
-                                         encoding="utf-8")
+                title=f"{meta['preset']} preset, masking {meta['masking']}, seed {meta['seed']}")
+    write_text(out / "predictions.txt", _examples(model, prep, n_examples, device) + "\n")
     train_records = [r for r in records if r["kind"] == "train"]
     summary = {**meta, "steps": trainer.step, "device": device,
                "parameters": sum(p.numel() for p in model.parameters()),
@@ -73,7 +135,7 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
                "train_tokens_per_s": (sum(r["tokens_per_s"] for r in train_records) /
                                       max(1, len(train_records))),
                "wall_s": time.perf_counter() - started}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -92,37 +154,95 @@ def _examples(model, prep, n: int, device) -> str:
     return "\n\n".join(blocks)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlm_bert.train", description=__doc__,
+EXIT_CODES = """exit status: 0 done; 1 the run failed (a missing package, an error while training);
+2 usage error (a bad argument, or a run directory or file that cannot be used: the line says
+which and what to do); 130 interrupted (Ctrl-C: the last checkpoint is intact, --resume
+continues)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    prog = "python -m mlm_bert.train"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke")
-    parser.add_argument("--out", help="run directory (default out/bert-<preset>)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="smoke",
+                        help="the named run (default smoke; docs/bert.md lists them)")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default out/bert-<preset>)")
+    parser.add_argument("--seed", type=cli.seed, default=0,
+                        help="seed of the pairs, masks, initialisation and dropout, in "
+                             "[0, 2**63) (default 0)")
     parser.add_argument("--masking", choices=MASKINGS, default="wwm",
-                        help="wwm: whole words (default); ours: piece by piece; labml: labml-nn's 81/9/10")
-    parser.add_argument("--steps", type=int, help="override the preset's step count")
-    parser.add_argument("--threads", type=int,
+                        help="wwm: whole words (default); ours: piece by piece; labml: "
+                             "labml-nn's 81/9/10")
+    parser.add_argument("--steps", type=positive_int, help="override the preset's step count")
+    parser.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
+                        help="override the preset's checkpoint interval")
+    parser.add_argument("--threads", type=positive_int,
                         help="torch threads (default: the preset's, else torch's)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to train (auto: CUDA when present)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint.pt (with the run's "
+                             "own flags)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run in --out (its files are deleted first)")
+    parser.add_argument("--json", metavar="PATH", help="also write the summary to PATH")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv=None) -> int:
+    prog = "python -m mlm_bert.train"
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error("--threads must be positive")
-    if args.steps is not None and args.steps < 1:
-        parser.error("--steps must be positive")
+    if args.resume and args.overwrite:
+        return cli.usage_error(prog, "--resume and --overwrite exclude each other")
+    problem = cli.cuda_problem(args.device) or (args.json and cli.file_problem(args.json))
+    if problem:
+        return cli.usage_error(prog, problem)
+    out = args.out or f"out/bert-{args.preset}"
+    if args.resume and not pathlib.Path(out, "checkpoint.pt").exists():
+        print(f"{prog}: note: no checkpoint.pt in {out} yet: the run starts at step 0",
+              file=sys.stderr)
     try:
-        summary = run(args.preset, out_dir=args.out, seed=args.seed, masking=args.masking,
+        summary = run(args.preset, out_dir=out, seed=args.seed, masking=args.masking,
                       steps=args.steps, device=args.device, resume=args.resume,
-                      progress=not args.no_progress, threads=args.threads)
-    except (ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+                      overwrite=args.overwrite, progress=not args.no_progress,
+                      threads=args.threads, checkpoint_every=args.checkpoint_every)
+        if args.json:
+            write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    except KeyboardInterrupt as e:
+        return _interrupted(prog, e, out)
+    except RunError as e:
+        return cli.usage_error(prog, str(e))
+    except (ValueError, ModuleNotFoundError, FileNotFoundError, RuntimeError, OSError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     h = summary["held_out"]
     print(f"held-out perplexity {h['perplexity']:.2f} (unigram baseline "
           f"{summary['unigram_perplexity']:.2f}), MLM accuracy {h['mlm_acc']:.3f}, "
-          f"NSP accuracy {h['nsp_acc']:.3f}; results in {args.out or f'out/bert-{args.preset}'}")
+          f"NSP accuracy {h['nsp_acc']:.3f}; results in {out}")
     return 0
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _interrupted(prog: str, e: KeyboardInterrupt, out) -> int:
+    """One line for Ctrl-C: how far the run got and what the checkpoint holds; 130."""
+    step, saved = getattr(e, "step", None), getattr(e, "saved_step", None)
+    where = "before training started" if step is None else f"at step {step}"
+    kept = (f"{out}/checkpoint.pt holds step {saved}: --resume continues from there"
+            if saved is not None else "no checkpoint yet: --resume starts from step 0")
+    print(f"{prog}: interrupted {where}; {kept}", file=sys.stderr)
+    return cli.INTERRUPTED
 
 
 if __name__ == "__main__":

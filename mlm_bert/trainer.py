@@ -13,7 +13,9 @@ of the next batch and the random-generator state (dropout), so `train(resume=Tru
 exactly where the run stopped: the same batches, the same masks, and on the same machine the
 same parameters as a run that never stopped. Metrics go to `metrics.jsonl`, one JSON object a
 line: `{"kind": "train", ...}` every `log_every` steps (means over the interval) and
-`{"kind": "eval", ...}` after each evaluation.
+`{"kind": "eval", ...}` after each evaluation. Checkpoints are written atomically and metrics a
+line at a time (`mlm_bert.runs`), so a run killed at any moment resumes from its last
+checkpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from .evaluate import evaluate
+from .runs import (deferred_interrupt, fault, fault_point, read_checkpoint, read_metrics,
+                   write_atomically, write_text)
 
 __all__ = ["TrainConfig", "BertTrainer", "linear_schedule", "read_metrics"]
 
@@ -65,12 +69,6 @@ def linear_schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def read_metrics(path) -> list[dict]:
-    """The records of a `metrics.jsonl`."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 class BertTrainer:
     """Train a `Bert` on `PretrainingData`, evaluating on held-out data.
 
@@ -100,6 +98,7 @@ class BertTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: linear_schedule(s, config.warmup, config.steps))
         self.step, self.epoch, self.position = 0, 0, 0
+        self.saved_step = None        # the step of the last checkpoint written or read
 
     @property
     def checkpoint_path(self) -> pathlib.Path:
@@ -173,6 +172,9 @@ class BertTrainer:
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
             self.step += 1
+            kind = fault_point("step", self.step)        # MLM_BERT_FAULT (tests)
+            if kind:
+                fault(kind)
             if bar is not None:
                 bar.update(1)
             if self.step % self.config.log_every == 0 or self.step == target:
@@ -204,18 +206,26 @@ class BertTrainer:
         return metrics
 
     def _write(self, record: dict) -> None:
+        """Append one line (a kill can tear only this last line; `read_metrics` drops it)."""
+        line = json.dumps(record) + "\n"
         with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            kind = fault_point("metrics", self.step)    # MLM_BERT_FAULT (tests)
+            if kind:
+                f.write(line[:len(line) // 2])
+                f.flush()
+                fault(kind)
+            f.write(line)
 
     def _truncate_metrics(self) -> None:
-        """Drop records past the current step (written after the checkpoint we resumed)."""
+        """Drop records past the current step (written after the checkpoint we resumed) and
+        a torn last line."""
         if self.metrics_path.exists():
             kept = [r for r in read_metrics(self.metrics_path) if r["step"] <= self.step]
-            self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in kept),
-                                         encoding="utf-8")
+            write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def save_checkpoint(self, path=None) -> pathlib.Path:
-        """Write everything a resumed run needs (atomically: a temporary file, then rename)."""
+        """Write everything a resumed run needs (atomically: a temporary file, flushed,
+        fsynced, then renamed over the old one)."""
         path = pathlib.Path(path or self.checkpoint_path)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "step": self.step,
@@ -224,9 +234,10 @@ class BertTrainer:
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                  "model_config": dataclasses.asdict(self.model.config),
                  "train_config": dataclasses.asdict(self.config), "meta": self.meta}
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
+        with deferred_interrupt():           # Ctrl-C mid-write: the checkpoint is finished first
+            write_atomically(path, lambda f: torch.save(state, f),
+                             fault_at=("checkpoint", self.step))
+            self.saved_step = self.step
         return path
 
     def load_checkpoint(self, path=None) -> None:
@@ -234,9 +245,9 @@ class BertTrainer:
 
         Raises:
             ValueError: the checkpoint's model or training configuration differs.
+            mlm_bert.runs.RunError: the file is not a readable mlm_bert checkpoint.
         """
-        state = torch.load(path or self.checkpoint_path, map_location=self.device,
-                           weights_only=False)
+        state = read_checkpoint(path or self.checkpoint_path, map_location=self.device)
         if state["model_config"] != dataclasses.asdict(self.model.config):
             raise ValueError("the checkpoint's model configuration differs from this model's")
         if state["train_config"] != dataclasses.asdict(self.config):
@@ -245,6 +256,8 @@ class BertTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
-        torch.set_rng_state(state["rng"])
+        self.saved_step = self.step
+        # generator states are CPU byte tensors, wherever map_location put the rest
+        torch.set_rng_state(state["rng"].cpu())
         if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])

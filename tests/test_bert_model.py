@@ -141,7 +141,7 @@ def test_prediction_format(prep):
 
 def test_predict_cli_errors(tmp_path, capsys):
     from mlm_bert.predict import main
-    assert main(["the [MASK] was good", "--run", str(tmp_path / "none")]) == 1
+    assert main(["the [MASK] was good", "--run", str(tmp_path / "none")]) == 2
     assert "train one first" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["x [MASK]", "--top-k", "0"])
