@@ -59,7 +59,7 @@ gpu-check: $(DEPS)
 # The teaching BERT (docs/bert.md): the cpu preset on the IMDB reviews (about 15 minutes on
 # 2 CPU cores), then its measured results written into docs/bert.md and docs/img/.
 bert: $(DEPS)
-	$(PY) -m mlm_bert.train --preset cpu
+	$(PY) -m mlm_bert.train --preset cpu --overwrite
 	$(PY) -m mlm_bert.report out/bert-cpu
 
 clean:
