@@ -187,7 +187,8 @@ def _flat(examples, key: str, int_max: int, lengths) -> tuple[np.ndarray, np.nda
                 _check_lengths(key, n, lengths)
                 if len(flat) and flat.max() > int_max:
                     _fail_at(key, flat, np.flatnonzero(flat > int_max)[0], n,
-                             f"an integer at most {int_max}")
+                             f"an integer at most {int_max}"
+                             + (" (JAX's int32)" if int_max == INT32_MAX else ""))
                 return flat, n
     parts = [_row(r, key, rows[r], int_max) for r in range(len(rows))]
     n = np.fromiter(map(len, parts), np.int64, count=len(parts))
