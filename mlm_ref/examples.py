@@ -149,7 +149,7 @@ def _check_structure(examples) -> list:
                         f"{type(examples).__name__}")
     if len(examples) == 0:
         raise ValueError("cannot collate an empty list of examples")
-    for r, e in enumerate(examples):
+    for r, e in enumerate(examples if set(map(type, examples)) != {dict} else ()):
         if not isinstance(e, Mapping):
             raise TypeError(f"example {r} is a {type(e).__name__}, not a mapping with "
                             f"'input_ids' and 'index'")
@@ -175,21 +175,24 @@ def _check_structure(examples) -> list:
 def _flat(examples, key: str, int_max: int, lengths) -> tuple[np.ndarray, np.ndarray]:
     """Every example's `key` concatenated: int64 `[total]`, and the lengths `[batch]`."""
     rows = [e[key] for e in examples]
-    if all(type(r) is list for r in rows):
+    if set(map(type, rows)) == {list}:
         n = np.fromiter(map(len, rows), np.int64, count=len(rows))
-        if set(map(type, itertools.chain.from_iterable(rows))) <= {int}:  # the common case
+        # the common case, lists of Python ints: one pass to see that they are, one to copy
+        # (NumPy's own type inference would read a bool among ints as an int)
+        flat = None
+        if set(map(type, itertools.chain.from_iterable(rows))) <= {int}:
             try:
                 flat = np.fromiter(itertools.chain.from_iterable(rows), np.int64,
                                    count=int(n.sum()))
-            except OverflowError:
-                flat = None
-            if flat is not None:
-                _check_lengths(key, n, lengths)
-                if len(flat) and flat.max() > int_max:
-                    _fail_at(key, flat, np.flatnonzero(flat > int_max)[0], n,
-                             f"an integer at most {int_max}"
-                             + (" (JAX's int32)" if int_max == INT32_MAX else ""))
-                return flat, n
+            except OverflowError:                        # beyond int64: the slow path says
+                pass
+        if flat is not None:
+            _check_lengths(key, n, lengths)
+            if len(flat) and flat.max() > int_max:
+                _fail_at(key, flat, np.flatnonzero(flat > int_max)[0], n,
+                         f"an integer at most {int_max}"
+                         + (" (JAX's int32)" if int_max == INT32_MAX else ""))
+            return flat, n
     parts = [_row(r, key, rows[r], int_max) for r in range(len(rows))]
     n = np.fromiter(map(len, parts), np.int64, count=len(parts))
     _check_lengths(key, n, lengths)

@@ -21,7 +21,7 @@ from mlm_ref.examples import check_epoch, collect
 from mlm_ref.hf import WordStarts, params_from_tokenizer
 from mlm_ref.validation import check_no_compat
 
-from .streams import example_keys, mask_rows
+from .streams import example_keys, mask_examples, mask_rows
 from .wwm import mask_word_rows
 
 __all__ = ["MLMCollator", "LABEL_CONVENTIONS", "EpochCallback", "WithIndex"]
@@ -111,15 +111,20 @@ class MLMCollator(MaskerBase):
         c = collect(examples, self.config.padding_token,
                     pad_to_multiple_of=self.pad_to_multiple_of)
         x = torch.from_numpy(c.input_ids)                                # [batch, seq]
-        keys = self._keys(c.index, c.epochs)                             # [batch, 2]
         words = c.word_ids
         if words is None and self.word_starts is not None:
             words = self.word_starts.word_ids(c.input_ids, self._in_word(c))
         if words is not None:
-            x_masked, y = mask_word_rows(x, torch.from_numpy(words), keys, self.config)
+            x_masked, y = mask_word_rows(x, torch.from_numpy(words),
+                                         self._keys(c.index, c.epochs), self.config)
+        elif c.epochs is None:                          # the common case: one epoch, ids checked
+            check_no_compat(self.config)
+            x_masked, y = mask_examples(x, self.seed, self.epoch, c.index, self.config,
+                                        self.purpose)
         else:
             check_no_compat(self.config)
-            x_masked, y = mask_rows(x, keys, self.config)
+            x_masked, y = mask_rows(x, self._keys(c.index, c.epochs), self.config,
+                                    check_ids=False)
         if c.special is not None and c.special.any():    # flagged tokens: never selected
             special = torch.from_numpy(c.special)
             x_masked = torch.where(special, x, x_masked)
