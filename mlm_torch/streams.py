@@ -13,6 +13,11 @@ selection draw at eligible positions only (padding and special tokens never need
 the category and random-id draws at the ~15% of them that were selected. That is about a
 quarter of the dense pass's hashing for a BERT batch, with the same bits. On CUDA the dense
 pass stays: the staged one has data-dependent shapes, which would make the host wait.
+
+**A collator's batch.** `mask_examples` is what `mlm_torch.collate.MLMCollator` calls: the
+examples' keys are folded in NumPy as the staged pass's first stage, and for an int64 CPU
+batch the outcomes are computed in NumPy too, since at 32 examples a torch call costs more
+than its arithmetic; the rules and the bits are `mlm_torch.exact.mask_from_bits`'.
 """
 
 from __future__ import annotations
