@@ -66,10 +66,10 @@ def collate(examples: Sequence[dict], config: MaskingConfig, *, seed, epoch: int
         words = word_starts.word_ids(c.input_ids, _in_word(c, config))
     if words is not None:
         x_masked, y = (np.asarray(a) for a in mask_word_rows(x, words.astype(np.int32), keys,
-                                                             config))
-    else:
+                                                             config, check_ids=False))
+    else:                                                       # the ids are checked: collect
         check_no_compat(config)
-        x_masked, y = (np.asarray(a) for a in mask_rows(x, keys, config))
+        x_masked, y = (np.asarray(a) for a in mask_rows(x, keys, config, check_ids=False))
     if c.special is not None and c.special.any():        # flagged tokens: never selected
         x_masked = np.where(c.special, x, x_masked)
         y = np.where(c.special, config.padding_token, y)
