@@ -37,8 +37,23 @@ def example_keys(seed, epoch: int, indices, purpose="mlm") -> jax.Array:
     Returns:
         uint32 [n, 2] key data, equal to `mlm_ref.streams.example_keys(...)`.
     """
-    base = derive_key(seed, purpose_tag(purpose), check_word(epoch, "epoch"))
+    tag, epoch = purpose_tag(purpose), check_word(epoch, "epoch")
+    # an int seed is the common case, once per batch: its epoch key is kept
+    base = _epoch_key(seed, tag, epoch) if type(seed) is int else derive_key(seed, tag, epoch)
     idx = jnp.asarray(check_indices(indices))                            # uint32 [n]
+    return _fold_rows(base, idx)
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch_key(seed: int, tag: int, epoch: int) -> jax.Array:
+    """`fold_in(fold_in(key(seed), tag), epoch)`, kept (callers only read it)."""
+    return derive_key(seed, tag, epoch)
+
+
+@jax.jit
+def _fold_rows(base: jax.Array, idx: jax.Array) -> jax.Array:
+    """`fold_in(base, i)` for each index, as key data [n, 2]: one compiled call instead of a
+    dispatch per operation."""
     return jax.vmap(lambda i: jax.random.key_data(jax.random.fold_in(base, i)))(idx)
 
 

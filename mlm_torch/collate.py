@@ -3,23 +3,28 @@
 `MLMCollator` pads tokenized examples to a `[batch, seq]` batch and masks each example with the
 key `mlm_ref.streams` derives from `(seed, purpose, epoch, index)`, so an example's mask is the
 same whatever the worker count, batch size, world size, `persistent_workers` or resumption. It
-stands in for `transformers.DataCollatorForLanguageModeling` (labels -100 where not selected).
+stands in for `transformers.DataCollatorForLanguageModeling` (labels -100 where not selected;
+`MLMCollator.from_tokenizer` takes its parameters), and `EpochCallback` sets the epoch from a
+`transformers.Trainer`. The examples are checked and padded by `mlm_ref.examples.collect`,
+the same code as the JAX collator's.
 """
 
 from __future__ import annotations
 
-import itertools
+import math
 
 import numpy as np
 import torch
 
 from mlm_ref.config import MaskerBase
-from mlm_ref.validation import check_no_compat, check_word
+from mlm_ref.examples import check_epoch, collect
+from mlm_ref.hf import WordStarts, params_from_tokenizer
+from mlm_ref.validation import check_no_compat
 
-from .streams import example_keys, mask_rows
+from .streams import example_keys, mask_examples, mask_rows
 from .wwm import mask_word_rows
 
-__all__ = ["MLMCollator", "LABEL_CONVENTIONS"]
+__all__ = ["MLMCollator", "LABEL_CONVENTIONS", "EpochCallback", "WithIndex"]
 
 LABEL_CONVENTIONS = ("hf", "padding_token")
 
@@ -33,21 +38,27 @@ class MLMCollator(MaskerBase):
             `CrossEntropyLoss` ignore by default); `"padding_token"`: the contract's `y`.
         purpose: the stream, `"mlm"` (default), `"nsp"`, `"eval"` or a uint32 tag.
         pad_to_multiple_of: round the padded length up to a multiple of this.
+        word_starts: a `mlm_ref.hf.WordStarts`: whole-word masking of every batch, words read
+            from the ids where the examples carry no `word_ids` (`from_tokenizer` sets it).
         **params: the masking parameters of `mlm_ref.config.MaskerBase`.
 
-    Call it on examples, dicts with `input_ids` (a list of ints or a 1-d tensor), `index` (the
-    example's index in the dataset) and optionally `token_type_ids` and `word_ids` (integer
-    word ids as `mlm_ref.words` makes them, -1 outside words: then whole words are masked, each
-    row exactly as `mlm_torch.wwm.mask_words_exact` masks it alone). It returns int64 tensors
-    `[batch, seq]`: `input_ids` (masked), `attention_mask`, `labels` and, when the examples have
-    them, `token_type_ids`. `set_epoch(epoch)` selects the epoch's masks; it is kept in shared
-    memory, so `DataLoader` workers (persistent ones included) see it, as long as it is called
-    before the epoch's iterator is created (as with `DistributedSampler.set_epoch`). An example
-    may carry its own `epoch`, which wins.
+    Call it on examples, mappings with `input_ids` (ints in a list, tuple, array or 1-d
+    tensor) and `index` (the example's index in the dataset), and optionally
+    `attention_mask` (kept, and checked against the padding), `special_tokens_mask` (flagged
+    tokens are never selected), `token_type_ids`, `word_ids` (ints, -1 or `None` outside
+    words: then whole words are masked, each row exactly as `mlm_torch.wwm.mask_words_exact`
+    masks it alone), `epoch` (the example's own, which wins) and any other key (passed
+    through: `mlm_ref.examples`). It returns tensors: int64 `[batch, seq]` `input_ids`
+    (masked), `attention_mask`, `labels`, `token_type_ids` when the examples have them, and
+    the other keys. `set_epoch(epoch)` selects the epoch's masks; it is kept in shared
+    memory, so `DataLoader` workers (persistent ones included) see it, as long as it is
+    called before the epoch's iterator is created (as with `DistributedSampler.set_epoch`).
+    Bad input raises `TypeError` or `ValueError` naming the example and the key.
     """
 
     def __init__(self, *, seed, labels: str = "hf", purpose="mlm",
-                 pad_to_multiple_of: int | None = None, **params):
+                 pad_to_multiple_of: int | None = None, word_starts: WordStarts | None = None,
+                 **params):
         super().__init__(**params)
         if labels not in LABEL_CONVENTIONS:
             raise ValueError(f"labels must be one of {LABEL_CONVENTIONS}, got {labels!r}")
@@ -58,88 +69,151 @@ class MLMCollator(MaskerBase):
                              f"got {pad_to_multiple_of!r}")
         example_keys(seed, 0, [], purpose)                 # check seed and purpose now
         self.seed, self.labels, self.purpose = seed, labels, purpose
-        self.pad_to_multiple_of = pad_to_multiple_of
+        self.pad_to_multiple_of, self.word_starts = pad_to_multiple_of, word_starts
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, *, seed, mlm_probability: float = 0.15,
+                       mask_replace_prob: float = 0.8, random_replace_prob: float = 0.1,
+                       pad_to_multiple_of: int | None = None, whole_word_mask: bool = False,
+                       **kwargs) -> "MLMCollator":
+        """A collator that means what `DataCollatorForLanguageModeling(tokenizer, ...)` means.
+
+        Args:
+            tokenizer: a `transformers` tokenizer: its padding and mask tokens, its special ids
+                (never masked) and its length (the range of random ids).
+            seed: the run's seed.
+            mlm_probability, mask_replace_prob, random_replace_prob: Hugging Face's meanings
+                (shares of the selected tokens), converted by `mlm_ref.hf`.
+            pad_to_multiple_of: as Hugging Face's.
+            whole_word_mask: mask whole words, read from each example's `word_ids` or, without
+                them, from the vocabulary's word markers (`##`, `▁`, `Ġ`).
+            **kwargs: the other arguments of `MLMCollator` (`labels`, `purpose`, ...).
+        """
+        params = params_from_tokenizer(tokenizer, mlm_probability=mlm_probability,
+                                       mask_replace_prob=mask_replace_prob,
+                                       random_replace_prob=random_replace_prob)
+        return cls(seed=seed, pad_to_multiple_of=pad_to_multiple_of,
+                   word_starts=WordStarts(tokenizer) if whole_word_mask else None,
+                   **params, **kwargs)
 
     @property
     def epoch(self) -> int:
         """The epoch whose masks the next batches get."""
         return int(self._epoch[0])
 
-    def set_epoch(self, epoch: int) -> None:
-        """Use `epoch`'s masks from now on (in the workers too)."""
-        self._epoch[0] = check_word(epoch, "epoch")
+    def set_epoch(self, epoch) -> None:
+        """Use `epoch`'s masks from now on (in the workers too); an integral float (`Trainer`'s
+        `state.epoch`, 1.0) is accepted, 1.5 is not."""
+        self._epoch[0] = check_epoch(epoch)
 
-    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        if not examples:
-            raise ValueError("cannot collate an empty list of examples")
-        x, filled = _padded([e["input_ids"] for e in examples], self.config.padding_token,
-                            self.pad_to_multiple_of)                     # [batch, seq] each
-        seq = x.shape[1]
-        attention = torch.from_numpy(filled.astype(np.int64))              # [batch, seq]
-        keys = self.row_keys(examples)                                    # [batch, 2]
-        if "word_ids" in examples[0]:
-            x_masked, y = mask_word_rows(x, _padded_word_ids(examples, seq), keys,
-                                         self.config)
+    def __call__(self, examples) -> dict[str, torch.Tensor]:
+        c = collect(examples, self.config.padding_token,
+                    pad_to_multiple_of=self.pad_to_multiple_of)
+        x = torch.from_numpy(c.input_ids)                                # [batch, seq]
+        words = c.word_ids
+        if words is None and self.word_starts is not None:
+            words = self.word_starts.word_ids(c.input_ids, self._in_word(c))
+        if words is not None:
+            x_masked, y = mask_word_rows(x, torch.from_numpy(words),
+                                         self._keys(c.index, c.epochs), self.config)
+        elif c.epochs is None:                          # the common case: one epoch, ids checked
+            check_no_compat(self.config)
+            x_masked, y = mask_examples(x, self.seed, self.epoch, c.index, self.config,
+                                        self.purpose)
         else:
             check_no_compat(self.config)
-            x_masked, y = mask_rows(x, keys, self.config)
+            x_masked, y = mask_rows(x, self._keys(c.index, c.epochs), self.config,
+                                    check_ids=False)
+        if c.special is not None and c.special.any():    # flagged tokens: never selected
+            special = torch.from_numpy(c.special)
+            x_masked = torch.where(special, x, x_masked)
+            y = y.masked_fill_(special, self.config.padding_token)
         if self.labels == "hf":
             y = y.masked_fill_(y == self.config.padding_token, -100)
-        batch = {"input_ids": x_masked, "attention_mask": attention, "labels": y}
-        if "token_type_ids" in examples[0]:
-            batch["token_type_ids"] = _padded([e["token_type_ids"] for e in examples], 0,
-                                              None, seq)[0]
+        batch = {"input_ids": x_masked, "attention_mask": torch.from_numpy(c.attention_mask),
+                 "labels": y}
+        if c.token_type_ids is not None:
+            batch["token_type_ids"] = torch.from_numpy(c.token_type_ids)
+        for name, value in c.extra.items():
+            batch[name] = _as_tensor(value)
         return batch
+
+    def _keys(self, index: np.ndarray, epochs: np.ndarray | None) -> torch.Tensor:
+        """Each example's key, int64 `[batch, 2]`: its own epoch if it has one, else the
+        collator's; one vectorised derivation per distinct epoch."""
+        if epochs is None:
+            return example_keys(self.seed, self.epoch, index, self.purpose)
+        keys = torch.empty(len(index), 2, dtype=torch.int64)
+        for epoch in np.unique(epochs):
+            rows = np.flatnonzero(epochs == epoch)
+            keys[torch.from_numpy(rows)] = example_keys(self.seed, int(epoch), index[rows],
+                                                        self.purpose)
+        return keys
+
+    def _in_word(self, c) -> np.ndarray:
+        """Where a word can be: not padding, not a never-masked id, not flagged special."""
+        x = c.input_ids
+        out = (c.attention_mask != 0) & (x != self.config.padding_token)
+        out &= ~np.isin(x, np.asarray(self.config.no_mask_tokens, dtype=np.int64))
+        return out if c.special is None else out & ~c.special
 
     def row_keys(self, examples: list[dict]) -> torch.Tensor:
         """Each example's key, int64 [batch, 2]: its own `epoch` if it has one, else the
         collator's."""
-        if "index" not in examples[0]:
-            raise KeyError("each example needs its 'index' in the dataset (the stream's key)")
-        epoch = self.epoch
-        epochs = [int(e.get("epoch", epoch)) for e in examples]
-        indices = [int(e["index"]) for e in examples]
-        if len(set(epochs)) == 1:
-            return example_keys(self.seed, epochs[0], indices, self.purpose)
-        return torch.cat([example_keys(self.seed, ep, [i], self.purpose)
-                          for ep, i in zip(epochs, indices)])
+        c = collect(examples, self.config.padding_token)
+        return self._keys(c.index, c.epochs)
 
     def __repr__(self) -> str:
         return (f"mlm_torch.collate.MLMCollator({self.config}, seed={self.seed!r}, "
                 f"labels={self.labels!r}, purpose={self.purpose!r}, epoch={self.epoch})")
 
 
-def _padded(rows: list, fill: int, multiple: int | None,
-            seq: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
-    """Rows of ints (lists or 1-d tensors/arrays) padded with `fill`: int64 `[batch, seq]`,
-    and where the rows' own values are (bool `[batch, seq]`).
+def _as_tensor(value):
+    """A passed-through key as a tensor (float64 as float32, as `torch.tensor` makes Python
+    floats), or the list of values left alone."""
+    if not isinstance(value, np.ndarray):
+        return value
+    return torch.from_numpy(value.astype(np.float32) if value.dtype == np.float64 else value)
 
-    One copy of all the ids into a flat buffer and one masked write into the batch, instead
-    of a tensor and a write per row: lists of ints (what a tokenizer hands over) go through
-    `np.fromiter`, the rest through one `torch.cat`. `seq` defaults to the longest row,
-    rounded up to a multiple of `multiple`.
+
+class WithIndex(torch.utils.data.Dataset):
+    """A map-style dataset whose examples carry their `index`: `{**dataset[i], "index": i}`.
+
+    For datasets whose examples lack it (a `datasets.Dataset` can also add it with
+    `dataset.map(lambda e, i: {"index": i}, with_indices=True)`); `Trainer` still needs
+    `remove_unused_columns=False` for the key to reach the collator.
     """
-    lengths = np.fromiter(map(len, rows), np.int64, count=len(rows))    # [batch]
-    if seq is None:
-        seq = int(lengths.max())
-        if multiple:
-            seq = -(-seq // multiple) * multiple
-    if all(type(r) is list for r in rows):
-        flat = np.fromiter(itertools.chain.from_iterable(rows), np.int64,
-                           count=int(lengths.sum()))
-    else:
-        flat = torch.cat([torch.as_tensor(r, dtype=torch.int64) for r in rows]).numpy()
-    filled = np.arange(seq) < lengths[:, None]                           # [batch, seq]
-    x = np.full((len(rows), seq), fill, dtype=np.int64)                  # [batch, seq]
-    x[filled] = flat
-    return torch.from_numpy(x), filled
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return {**self.dataset[i], "index": int(i)}
 
 
-def _padded_word_ids(examples: list[dict], seq: int) -> torch.Tensor:
-    """The examples' `word_ids`, int64 `[batch, seq]`, -1 on padding."""
-    for r, e in enumerate(examples):
-        if len(e["word_ids"]) != len(e["input_ids"]):
-            raise ValueError(f"example {r}: word_ids has {len(e['word_ids'])} entries, "
-                             f"input_ids {len(e['input_ids'])}")
-    return _padded([e["word_ids"] for e in examples], -1, None, seq)[0]
+def epoch_of(state_epoch) -> int:
+    """The epoch that begins when `Trainer`'s `state.epoch` reads `state_epoch`: the whole
+    number it is (1.0 after one epoch, up to rounding), or the epoch a resumed fraction lies in
+    (1.5 resumes epoch 1)."""
+    value = float(state_epoch or 0)
+    nearest = round(value)
+    return int(nearest if abs(value - nearest) < 1e-6 else math.floor(value))
+
+
+def EpochCallback(collator):  # noqa: N802 (a factory that reads as the class it makes)
+    """A `transformers.TrainerCallback` that calls `collator.set_epoch` at each epoch's start.
+
+    `Trainer(..., data_collator=collator, callbacks=[EpochCallback(collator)])`. transformers
+    is imported here, not with this module.
+    """
+    from transformers import TrainerCallback
+
+    class _SetEpoch(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            collator.set_epoch(epoch_of(state.epoch))
+
+    return _SetEpoch()

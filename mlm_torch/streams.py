@@ -13,11 +13,17 @@ selection draw at eligible positions only (padding and special tokens never need
 the category and random-id draws at the ~15% of them that were selected. That is about a
 quarter of the dense pass's hashing for a BERT batch, with the same bits. On CUDA the dense
 pass stays: the staged one has data-dependent shapes, which would make the host wait.
+
+**A collator's batch.** `mask_examples` is what `mlm_torch.collate.MLMCollator` calls: the
+examples' keys are folded in NumPy as the staged pass's first stage, and for an int64 CPU
+batch the outcomes are computed in NumPy too, since at 32 examples a torch call costs more
+than its arithmetic; the rules and the bits are `mlm_torch.exact.mask_from_bits`'.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
@@ -30,7 +36,7 @@ from . import threefry
 from .exact import chunk_size, mask_from_bits
 from .tensors import as_signed_bits, check_rows, eligible_mask, signed_view
 
-__all__ = ["example_keys", "mask_rows"]
+__all__ = ["example_keys", "mask_rows", "mask_examples"]
 
 
 def example_keys(seed, epoch: int, indices, purpose="mlm", device=None) -> torch.Tensor:
@@ -63,6 +69,97 @@ def example_keys(seed, epoch: int, indices, purpose="mlm", device=None) -> torch
 def _epoch_key(seed: int, tag: int, epoch: int) -> torch.Tensor:
     """`fold_in(fold_in(key(seed), tag), epoch)` on the CPU, kept (callers only read it)."""
     return threefry.derive_key(seed, tag, epoch)
+
+
+@functools.lru_cache(maxsize=64)
+def _epoch_words(seed: int, tag: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_epoch_key` as two uint32 [1] arrays, the operands of `threefry2x32_numpy`."""
+    k = _epoch_key(seed, tag, epoch).numpy().astype(np.uint32)
+    return k[:1], k[1:]
+
+
+def mask_examples(x: torch.Tensor, seed, epoch: int, indices, config: MaskingConfig,
+                  purpose="mlm") -> tuple[torch.Tensor, torch.Tensor]:
+    """`mask_rows(x, example_keys(seed, epoch, indices, purpose), config)`, for collators.
+
+    On the CPU, with an int seed, the examples' keys are folded in NumPy as the first stage of
+    the staged pass (no round trip through torch for 2 words a row); elsewhere it is exactly
+    `mask_rows`. The ids are not checked again: the caller has (`mlm_ref.examples.collect`).
+
+    Args:
+        x: int64 token ids `[batch, seq]` on the CPU, padded with `config.padding_token`.
+        seed, epoch, purpose: the stream (`example_keys`).
+        indices: the examples' indices, int64 `[batch]` in `[0, 2**32)`.
+        config: the masking parameters.
+    """
+    if type(seed) is not int or x.device.type != "cpu" or x.numel() == 0 or x.ndim != 2 \
+            or x.dtype != torch.int64 or not 0 < x.shape[1] <= 2**31:
+        return mask_rows(x, example_keys(seed, epoch, indices, purpose, device=x.device),
+                         config, check_ids=False)
+    if len(indices) != x.shape[0]:
+        raise ValueError(f"{len(indices)} indices for a batch of {x.shape[0]} rows")
+    b0, b1 = _epoch_words(seed, purpose_tag(purpose), check_word(epoch, "epoch"))
+    k0, k1 = threefry.threefry2x32_numpy(b0, b1, np.asarray(indices).astype(np.uint32))
+    x_masked, y = _mask_int64_numpy(x.contiguous().numpy(), k0, k1, config)  # keys: fold_in
+    return torch.from_numpy(x_masked), torch.from_numpy(y)
+
+
+@functools.lru_cache(maxsize=64)
+def _numpy_tables(config: MaskingConfig):
+    """Per config: `(eligible, top, select, random, random_or_keep)`: a bool table of the ids
+    up to `top` (above it every id is eligible) and the three thresholds on the 23 mantissa
+    bits of a draw (`_select_below`)."""
+    never = np.array([config.padding_token, *config.no_mask_tokens], dtype=np.int64)
+    top = int(never.max()) + 1
+    eligible = np.ones(top + 1, dtype=bool)
+    eligible[never] = False
+    below = [np.uint32(math.ceil(float(p) * 2**23)) for p in config.exact_thresholds()]
+    return (eligible, top, *below)
+
+
+def _mask_int64_numpy(x: np.ndarray, k0: np.ndarray, k1: np.ndarray, config: MaskingConfig):
+    """`_mask_rows_staged` for an int64 NumPy batch with its row keys `(k0, k1)` (uint32
+    `[batch]` each), with the outcomes in NumPy too: a collator's batch is small, and each
+    torch call costs more than its arithmetic. The same hashes, draws and rules as
+    `mlm_torch.exact.mask_from_bits`: `u < p` is compared on the draw's mantissa bits
+    (`_select_below`), randint is `threefry.randint_from_bits`' formula in uint64.
+    """
+    batch, seq = x.shape
+    eligible, top, p_select, p_random, p_random_or_keep = _numpy_tables(config)
+    y = np.full_like(x, config.padding_token)
+    x_masked = x.copy()
+    where = np.flatnonzero(eligible[np.minimum(x, top)])                 # [n] flat positions
+    rows, cols = np.divmod(where, seq)
+    s0, s1 = threefry.threefry2x32_numpy(k0[:, None], k1[:, None],
+                                         np.arange(3, dtype=np.uint32))  # [batch, 3]: split
+    n = len(where)
+    y0, y1 = threefry.threefry2x32_numpy(                                # [n + 2 * batch]
+        np.concatenate([s0[rows, 0], np.repeat(s0[:, 2], 2)]),
+        np.concatenate([s1[rows, 0], np.repeat(s1[:, 2], 2)]),
+        np.concatenate([cols.astype(np.uint32), np.tile(np.arange(2, dtype=np.uint32), batch)]))
+    chosen = ((y0[:n] ^ y1[:n]) >> np.uint32(9)) < p_select             # [n]: u < p_select
+    t0, t1 = y0[n:].reshape(batch, 2), y1[n:].reshape(batch, 2)          # split(k_tok, 2)
+    hit, r, c = where[chosen], rows[chosen], cols[chosen]                # [m] each
+    if not len(hit):
+        return x_masked, y
+    span, multiplier = threefry.randint_span(0, config.n_random)
+    draws = [(s0[r, 1], s1[r, 1]), (t0[r, 1], t1[r, 1])] + \
+        ([(t0[r, 0], t1[r, 0])] if multiplier else [])                  # k_cat, k_lo, k_hi
+    y0, y1 = threefry.threefry2x32_numpy(np.concatenate([a for a, _ in draws]),
+                                         np.concatenate([b for _, b in draws]),
+                                         np.tile(c.astype(np.uint32), len(draws)))
+    bits = (y0 ^ y1).reshape(len(draws), -1)                             # [2|3, m]
+    category = bits[0] >> np.uint32(9)
+    t = bits[1].astype(np.int64) % span                                  # randint's lo % span
+    if multiplier:
+        t = (t + (bits[2].astype(np.int64) % span) * multiplier) % span
+    for excluded in config.random_exclude:                               # sorted: one pass
+        t += t >= excluded
+    original = x.reshape(-1)[hit]
+    x_masked.reshape(-1)[hit] = np.where(category < p_random, t, np.where(
+        category >= p_random_or_keep, config.mask_token, original))
+    y.reshape(-1)[hit] = original
+    return x_masked, y
 
 
 def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
@@ -105,6 +202,17 @@ def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
     return x_masked, y
 
 
+@functools.lru_cache(maxsize=64)
+def _select_below(config: MaskingConfig) -> np.uint32:
+    """The selection test `u < p_select` on the draw's 23 mantissa bits `m = bits >> 9`.
+
+    `threefry.uniform_from_bits` makes `u = m / 2**23` exactly (a float32 in [1, 2) minus
+    1.0), so `u < p` holds exactly when the integer `m` is below `p * 2**23` (exact in
+    float64), i.e. below its ceiling: the same outcomes without a float pass.
+    """
+    return np.uint32(math.ceil(float(config.exact_thresholds()[0]) * 2**23))
+
+
 def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig):
     """`mask_rows` on a contiguous CPU batch, hashing only the draws that decide an outcome.
 
@@ -119,7 +227,7 @@ def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig
     signed_view(y).fill_(as_signed_bits(config.padding_token, x.dtype))
     where = np.flatnonzero(eligible_mask(x, config).numpy())            # [n] flat positions
     rows, cols = np.divmod(where, seq)
-    k = keys.numpy().astype(np.uint32)                                   # [batch, 2]
+    k = keys if isinstance(keys, np.ndarray) else keys.numpy().astype(np.uint32)  # [batch, 2]
     s0, s1 = threefry.threefry2x32_numpy(k[:, :1], k[:, 1:],
                                          np.arange(3, dtype=np.uint32))  # [batch, 3]: split
     n = len(where)
@@ -129,9 +237,7 @@ def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig
         np.concatenate([cols.astype(np.uint32), np.tile(np.arange(2, dtype=np.uint32), batch)]))
     sel = y0[:n] ^ y1[:n]                                                # k_sel's bits, [n]
     t0, t1 = y0[n:].reshape(batch, 2), y1[n:].reshape(batch, 2)          # split(k_tok, 2)
-    p_select = float(config.exact_thresholds()[0])
-    u = threefry.uniform_from_bits(torch.from_numpy(sel.view(np.int32).copy()))
-    chosen = (u < p_select).numpy()                                      # [n]
+    chosen = (sel >> np.uint32(9)) < _select_below(config)               # [n]: u < p_select
     if not chosen.any():
         return x_masked, y
     hit, r, c = where[chosen], rows[chosen], cols[chosen]                # [m] each

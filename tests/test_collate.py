@@ -103,7 +103,7 @@ def test_bad_collator_arguments_are_refused():
         MLMCollator(seed=0, labels="ignore", **PARAMS)
     with pytest.raises(ValueError, match="purpose"):
         MLMCollator(seed=0, purpose="masking", **PARAMS)
-    with pytest.raises(KeyError, match="index"):
+    with pytest.raises(ValueError, match="remove_unused_columns=False"):
         MLMCollator(seed=0, **PARAMS)([{"input_ids": [5, 6]}])
 
 
