@@ -12,6 +12,8 @@ bound is in docs/exact-mode.md).
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -82,13 +84,35 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
         np.copyto(x_masked.numpy(), source)
         source = flat_x
     source = source.reshape(-1)
-    for start in range(0, flat_x.size, CPU_CHUNK):
+
+    def mask_chunk(start: int) -> None:
         s = slice(start, min(flat_x.size, start + CPU_CHUNK))
         if source is not flat_x:      # NumPy's copy: single-threaded, no thread-pool barrier
             flat_x[s] = source[s]
         flat_y[s] = config.padding_token
         _mask_slice_cpu(flat_x[s], flat_y[s], start, keys, bounds, config)
+
+    starts = range(0, flat_x.size, CPU_CHUNK)
+    workers = min(torch.get_num_threads(), len(starts))
+    if workers > 1:                   # slices are independent: torch's thread count at once
+        list(_executor(workers).map(mask_chunk, starts))  # (NumPy releases the GIL)
+    else:
+        for start in starts:
+            mask_chunk(start)
     return x_masked, y
+
+
+_EXECUTORS: dict[tuple[int, int], ThreadPoolExecutor] = {}
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A thread pool of `workers` threads, made anew in a forked child (whose copy of the
+    parent's pool has no threads)."""
+    key = (os.getpid(), workers)
+    if key not in _EXECUTORS:
+        _EXECUTORS.clear()
+        _EXECUTORS[key] = ThreadPoolExecutor(workers, thread_name_prefix="mlm_torch.exact")
+    return _EXECUTORS[key]
 
 
 def _bits_below(p: float) -> int:
@@ -101,17 +125,17 @@ def _mask_slice_cpu(flat_x: np.ndarray, flat_y: np.ndarray, start: int, keys, bo
     """Exact mode on positions `start + i` holding `flat_x[i]`; `flat_x`, `flat_y` written in
     place. `keys`: uint32 `(k0, k1)` of k_sel, k_cat, k_lo and (when drawn) k_hi."""
     b_select, b_random, b_random_or_keep = bounds
-    counters = np.arange(start, start + flat_x.size, dtype=np.uint32)
+    where = np.flatnonzero(eligible_ids(flat_x, config))           # only these can be selected
+    counters = np.add(where, start, dtype=np.uint32, casting="unsafe")  # flat index < 2**32
     y0, y1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
     y0 ^= y1                                                       # k_sel's bits
     selected = y0 < b_select         # an operator: a bound of 2**32 compares as a Python int
-    selected &= eligible_ids(flat_x, config)
-    where = np.flatnonzero(selected)                                 # [m]
+    where, counters = where[selected], counters[selected]          # [m]
     if not where.size:
         return
     flat_y[where] = flat_x[where]
     # k_cat, k_lo and k_hi side by side: one pass of the rounds over 2|3 * m counters
-    y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:], counters[where])
+    y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:], counters)
     y0 ^= y1                                                       # [2|3, m]
     flat_x[where[y0[0] >= b_random_or_keep]] = config.mask_token
     to_random = y0[0] < b_random
