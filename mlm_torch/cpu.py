@@ -12,10 +12,16 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
 * for the other positions (the candidates, ~15%) draws one 64-bit word each: its low 16 bits
   complete `k`, its upper 48 bits become the random id should the position need one;
 * does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
-  with less dispatch cost per op than torch's. `python -m verify.bench` measures the result.
+  with less dispatch cost per op than torch's. The copy of `x` and the fill of `y` are NumPy's
+  too, a slice at a time just before the slice's candidates are written (still in cache).
+  NumPy runs them on the calling thread; a torch op on a large batch runs on the intra-op
+  thread pool, whose barrier waits for every thread, and on a loaded machine a descheduled
+  thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
+  where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
 
 The candidates are handled `CHUNK` positions at a time, in row-major order, so beyond the two
-outputs the path holds one byte per position (the high bytes) and a bounded slice of work.
+outputs the path holds one byte per position (the high bytes) and a bounded slice of work; the
+slice is 2**16 positions, so that its candidates' arrays stay in the L2 cache.
 
 The stream (what a `torch.Generator` seed pins):
 
@@ -45,7 +51,7 @@ from mlm_ref.validation import special_ids
 __all__ = ["mask_tokens_cpu", "eligible_ids", "random_ids", "CHUNK", "TABLE_MAX"]
 
 # Positions per slice of the candidate work (~15% of them are candidates).
-CHUNK = 2**18
+CHUNK = 2**16
 # Eligibility is a table lookup when the largest special id is at most this; else np.isin.
 TABLE_MAX = 2**16
 
@@ -69,6 +75,8 @@ def _eligibility_table(config: MaskingConfig):
 def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
     """True where an id (any NumPy integer dtype) may be selected."""
     table, top = _eligibility_table(config)
+    if table is not None and ids.dtype != np.uint64:
+        return table.take(ids, mode="clip")            # one call: ids above `top` clip to it
     if table is not None:
         # np.minimum keeps the dtype: uint64 ids >= 2**63 map to `top`, not to a negative index
         return table[np.minimum(ids, top)]

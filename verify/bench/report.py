@@ -138,6 +138,35 @@ def _collators(section: dict) -> list[str]:
     return lines + [""]
 
 
+def _memory(section: dict) -> list[str]:
+    """The peak-memory table: one row per backend, mode and dtype, against the goal."""
+    goal = section["goal_multiple"]
+    lines = ["### Peak extra memory of one call, as a multiple of the input", "",
+             f"- command: `{section['command']}` ({section['n']} ids per call); the call's two "
+             f"outputs alone make 2x; goal: at most {goal:g}x", "",
+             "| backend | mode | dtype | input MiB | peak extra MiB | multiple | goal | method |",
+             "|---|---|---|---:|---:|---:|---|---|"]
+    for r in section["rows"]:
+        held = "held" if r["multiple"] <= goal else "**not held**"
+        lines.append(f"| {r['backend']} | {r['mode']} | {r['dtype']} | "
+                     f"{r['input_bytes'] / 2**20:.1f} | {r['peak_extra_bytes'] / 2**20:.1f} | "
+                     f"{r['multiple']:.2f}x | {held} | {r['method']} |")
+    return lines + [""]
+
+
+def _load(report: dict) -> list[str]:
+    """The machine's load during the timing, and what it means for the figures."""
+    load = report.get("load_average") or {}
+    if load.get("before") is None or not load.get("cores"):
+        return []
+    busy = max(load["before"], load.get("after") or 0) > load["cores"]
+    return [f"- load average (1 minute) on {load['cores']} cores: {load['before']} before the "
+            f"timing, {load.get('after')} after"
+            + ("; the machine was loaded (more runnable processes than cores), so absolute "
+               "figures are low and noisy: the ratios between maskers timed side by side in "
+               "the run are what it measures" if busy else "")]
+
+
 def _section(report: dict, image: str) -> list[str]:
     v = ", ".join(f"{k} {val}" for k, val in report.get("versions", {}).items())
     out = [f"## {report['device'].upper()}: {report.get('device_name', '')}", "",
@@ -145,12 +174,14 @@ def _section(report: dict, image: str) -> list[str]:
            f"- results: `{report['_path']}`", f"- versions: {v}"]
     if report.get("results"):
         out += [f"- torch threads: {report.get('torch_threads')}; copy bandwidth "
-                f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", ""]
+                f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", *_load(report), ""]
         out += [f"- skipped {s['masker']}: {s['reason']}" for s in report.get("skipped", [])]
         out += ["", *_table(report), "", *_ratios(report), "", f"![tokens/s against batch "
                 f"size]({os.path.relpath(image, 'docs')})", ""]
     else:
         out += ["", "The maskers were not timed in this results file.", ""]
+    if report.get("memory"):
+        out += _memory(report["memory"])
     if report.get("collators"):
         out += _collators(report["collators"])
     return out
