@@ -12,8 +12,6 @@ bound is in docs/exact-mode.md).
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -67,8 +65,10 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
     as `mask_tokens_exact_torch`, hashing only the draws that decide an outcome.
 
     A position's draws depend on the key and its flat index alone, so the selection bits are
-    hashed for every position (a slice at a time, in NumPy's uint32 where the rounds need no
-    masking), and the category and random-id bits only for the ~15% selected positions.
+    hashed for every eligible position (a slice at a time, in NumPy's uint32 where the rounds
+    need no masking), and the category and random-id bits only for the ~15% selected ones. On
+    the calling thread: slices handed to a pool of two threads ran slower on a loaded 2-core
+    machine (the pool waits for its slowest thread), and DataLoader workers run one thread.
     The uniform draws are compared as integers: `u = (bits >> 9) * 2**-23` exactly, so
     `u < p` is `bits < ceil(p * 2**23) << 9` with p rounded to float32 first, as JAX does.
 
@@ -85,34 +85,13 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
         source = flat_x
     source = source.reshape(-1)
 
-    def mask_chunk(start: int) -> None:
+    for start in range(0, flat_x.size, CPU_CHUNK):
         s = slice(start, min(flat_x.size, start + CPU_CHUNK))
         if source is not flat_x:      # NumPy's copy: single-threaded, no thread-pool barrier
             flat_x[s] = source[s]
         flat_y[s] = config.padding_token
         _mask_slice_cpu(flat_x[s], flat_y[s], start, keys, bounds, config)
-
-    starts = range(0, flat_x.size, CPU_CHUNK)
-    workers = min(torch.get_num_threads(), len(starts))
-    if workers > 1:                   # slices are independent: torch's thread count at once
-        list(_executor(workers).map(mask_chunk, starts))  # (NumPy releases the GIL)
-    else:
-        for start in starts:
-            mask_chunk(start)
     return x_masked, y
-
-
-_EXECUTORS: dict[tuple[int, int], ThreadPoolExecutor] = {}
-
-
-def _executor(workers: int) -> ThreadPoolExecutor:
-    """A thread pool of `workers` threads, made anew in a forked child (whose copy of the
-    parent's pool has no threads)."""
-    key = (os.getpid(), workers)
-    if key not in _EXECUTORS:
-        _EXECUTORS.clear()
-        _EXECUTORS[key] = ThreadPoolExecutor(workers, thread_name_prefix="mlm_torch.exact")
-    return _EXECUTORS[key]
 
 
 def _bits_below(p: float) -> int:
