@@ -193,7 +193,7 @@ def _load_average() -> float | None:
 def _memory(args) -> dict:
     """The memory section: peak extra bytes of one call per backend, mode and dtype (CPU)."""
     from . import memory
-    rows = memory.measure(args.memory_n, MEMORY_DTYPES, ("numpy", "torch", "jax"))
+    rows = memory.measure_isolated(args.memory_n, MEMORY_DTYPES, ("numpy", "torch", "jax"))
     for r in rows:
         print(f"memory {r['backend']:6s} {r['mode']:7s} {r['dtype']:6s} n {r['n']}: "
               f"{r['multiple']:.2f}x the input ({r['method']})")
