@@ -77,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="collator batch sizes (default 32 256 on a CPU)")
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="on a CPU, also measure each path's peak extra memory as a multiple "
-                        "of the input (verify.bench.memory; default on)")
+                        "of the input, each in a fresh process (verify.bench.memory; default "
+                        "on; with --only, for the named ones of numpy torch jax)")
     p.add_argument("--memory-n", type=int, default=MEMORY_N, metavar="N",
                    help=f"token ids per memory measurement (default {MEMORY_N})")
     return p.parse_args(argv)
@@ -97,17 +98,21 @@ def _row(m, seq_len: int, batch: int, timing: dict, copy_gbps: float) -> dict:
 
 
 def _ratios(results: list[dict], device: str) -> list[dict]:
-    """Per shape: ours over the published maskers, beside the project's goal where it has one
-    (torch native: 2x labml's on a CPU, 20x on a GPU; NumPy native: at least HF's NumPy)."""
+    """Per shape: ours over the published maskers (and torch exact over JAX exact), beside the
+    project's goal where it has one (torch native: 4x labml's on a CPU, 20x on a GPU; NumPy
+    native: at least HF's NumPy; torch exact: at least JAX exact on a CPU)."""
     out = []
     by = {(r["masker"], r["mode"], tuple(r["shape"])): r["tokens_per_s"] for r in results}
-    pairs = [("torch", "native", "labml", 2.0 if device == "cpu" else 20.0),
-             ("numpy", "native", "hf-numpy", 1.0), ("torch", "native", "hf-torch", None)]
+    pairs = [("torch", "native", "labml", "published", 4.0 if device == "cpu" else 20.0),
+             ("numpy", "native", "hf-numpy", "published", 1.0),
+             ("torch", "native", "hf-torch", "published", None),
+             ("torch", "exact", "jax", "exact", 1.0 if device == "cpu" else None)]
     for shape in sorted({tuple(r["shape"]) for r in results}):
-        for ours, mode, theirs, goal in pairs:
-            a, b = by.get((ours, mode, shape)), by.get((theirs, "published", shape))
+        for ours, mode, theirs, their_mode, goal in pairs:
+            a, b = by.get((ours, mode, shape)), by.get((theirs, their_mode, shape))
             if a and b:
-                out.append({"shape": list(shape), "ours": f"{ours} {mode}", "theirs": theirs,
+                name = theirs if their_mode == "published" else f"{theirs} {their_mode}"
+                out.append({"shape": list(shape), "ours": f"{ours} {mode}", "theirs": name,
                             "speedup": a / b, "goal": goal,
                             "held": None if goal is None else a / b >= goal})
     return out
@@ -193,7 +198,8 @@ def _load_average() -> float | None:
 def _memory(args) -> dict:
     """The memory section: peak extra bytes of one call per backend, mode and dtype (CPU)."""
     from . import memory
-    rows = memory.measure_isolated(args.memory_n, MEMORY_DTYPES, ("numpy", "torch", "jax"))
+    backends = [b for b in ("numpy", "torch", "jax") if not args.only or b in args.only]
+    rows = memory.measure_isolated(args.memory_n, MEMORY_DTYPES, backends)
     for r in rows:
         print(f"memory {r['backend']:6s} {r['mode']:7s} {r['dtype']:6s} n {r['n']}: "
               f"{r['multiple']:.2f}x the input ({r['method']})")

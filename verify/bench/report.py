@@ -50,6 +50,21 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
   `return_special_tokens_mask=True` hands it over), which spares it the eligibility pass that
   our maskers do inside the timed call, and runs on `[batch, seq]` copies made in set-up.
 
+### Memory and load
+
+- **Memory:** on a CPU the run also measures the peak extra memory of one call of every path
+  (NumPy native and exact, torch native and exact, JAX exact; uint8 and int64 ids), each in a
+  fresh process (`verify.bench.memory`): NumPy's allocations with `tracemalloc`, torch's and
+  JAX's as the peak resident set (`VmHWM`). The multiple is that peak over the input's bytes;
+  the call's two outputs alone make 2x. JSON: the key `memory` holds `n`, `goal_multiple`,
+  `command` and `rows` (per backend, mode and dtype: `input_bytes`, `peak_extra_bytes`,
+  `multiple`, `method`).
+- **Load:** `load_average` holds the 1-minute load average `before` and `after` the timing and
+  the machine's `cores`. With more runnable processes than cores, every figure is lower and
+  noisier, and the paths that run on torch's intra-op thread pool (whose barrier waits for a
+  descheduled thread), the copy that sets *of copy* included, lose most: there the ratios of
+  maskers timed side by side are what a run measures, and *of copy* overstates ours.
+
 ### Collators
 
 The collator tables time the whole step a `DataLoader` worker runs, from a list of tokenized
@@ -154,7 +169,7 @@ def _memory(section: dict) -> list[str]:
     return lines + [""]
 
 
-def _load(report: dict) -> list[str]:
+def _load_note(report: dict) -> list[str]:
     """The machine's load during the timing, and what it means for the figures."""
     load = report.get("load_average") or {}
     if load.get("before") is None or not load.get("cores"):
@@ -174,7 +189,7 @@ def _section(report: dict, image: str) -> list[str]:
            f"- results: `{report['_path']}`", f"- versions: {v}"]
     if report.get("results"):
         out += [f"- torch threads: {report.get('torch_threads')}; copy bandwidth "
-                f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", *_load(report), ""]
+                f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", *_load_note(report), ""]
         out += [f"- skipped {s['masker']}: {s['reason']}" for s in report.get("skipped", [])]
         out += ["", *_table(report), "", *_ratios(report), "", f"![tokens/s against batch "
                 f"size]({os.path.relpath(image, 'docs')})", ""]
