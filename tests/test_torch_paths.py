@@ -142,3 +142,12 @@ def test_cpu_exact_integer_thresholds_equal_the_float32_comparison(p, bits):
     want = (u < float(np.float32(p))).numpy()
     np.testing.assert_array_equal(np.array(bits, dtype=np.uint64) < exact._bits_below(
         float(np.float32(p))), want)
+
+
+def test_cpu_native_path_takes_uint16_ids_when_a_special_id_is_65535():
+    # the eligibility table's top (65536) does not fit uint16: it must not be cast to it
+    cfg = MaskingConfig(padding_token=0, mask_token=40000, no_mask_tokens=[65535],
+                        n_tokens=65000, masking_prob=0.5)
+    x = torch.arange(0, 65536).to(torch.uint16)
+    x_masked, y = cpu.mask_tokens_cpu(x, cfg, generator=torch.Generator().manual_seed(2))
+    _assert_contract(cfg, x.numpy(), x_masked.numpy(), y.numpy())
