@@ -78,7 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
                    help="on a CPU, also measure each path's peak extra memory as a multiple "
                         "of the input, each in a fresh process (verify.bench.memory; default "
-                        "on; with --only, for the named ones of numpy torch jax)")
+                        "on, off with --quick; with --only, for the named ones of numpy torch "
+                        "jax)")
     p.add_argument("--memory-n", type=int, default=MEMORY_N, metavar="N",
                    help=f"token ids per memory measurement (default {MEMORY_N})")
     return p.parse_args(argv)
@@ -265,7 +266,7 @@ def _main(args) -> int:
         report = _merged(args.json, args.device, _collators(args))
     else:
         report = run(args)
-        if args.memory and args.device == "cpu":
+        if args.memory and args.device == "cpu" and not args.quick:
             report["memory"] = _memory(args)
         if args.collators:
             report["collators"] = _collators(args)
