@@ -12,10 +12,16 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
 * for the other positions (the candidates, ~15%) draws one 64-bit word each: its low 16 bits
   complete `k`, its upper 48 bits become the random id should the position need one;
 * does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
-  with less dispatch cost per op than torch's. `python -m verify.bench` measures the result.
+  with less dispatch cost per op than torch's. The copy of `x` and the fill of `y` are NumPy's
+  too, a slice at a time just before the slice's candidates are written (still in cache).
+  NumPy runs them on the calling thread; a torch op on a large batch runs on the intra-op
+  thread pool, whose barrier waits for every thread, and on a loaded machine a descheduled
+  thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
+  where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
 
 The candidates are handled `CHUNK` positions at a time, in row-major order, so beyond the two
-outputs the path holds one byte per position (the high bytes) and a bounded slice of work.
+outputs the path holds one byte per position (the high bytes) and a bounded slice of work; the
+slice is 2**16 positions, so that its candidates' arrays stay in the L2 cache.
 
 The stream (what a `torch.Generator` seed pins):
 
@@ -42,10 +48,10 @@ import torch
 from mlm_ref.config import MaskingConfig
 from mlm_ref.validation import special_ids
 
-__all__ = ["mask_tokens_cpu", "eligible_ids", "CHUNK", "TABLE_MAX"]
+__all__ = ["mask_tokens_cpu", "eligible_ids", "random_ids", "CHUNK", "TABLE_MAX"]
 
 # Positions per slice of the candidate work (~15% of them are candidates).
-CHUNK = 2**18
+CHUNK = 2**16
 # Eligibility is a table lookup when the largest special id is at most this; else np.isin.
 TABLE_MAX = 2**16
 
@@ -69,6 +75,8 @@ def _eligibility_table(config: MaskingConfig):
 def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
     """True where an id (any NumPy integer dtype) may be selected."""
     table, top = _eligibility_table(config)
+    if table is not None and ids.dtype != np.uint64:
+        return table.take(ids, mode="clip")            # one call: ids above `top` clip to it
     if table is not None:
         # np.minimum keeps the dtype: uint64 ids >= 2**63 map to `top`, not to a negative index
         return table[np.minimum(ids, top)]
@@ -110,33 +118,56 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     plan = _plan(config)
-    x_masked = x.clone(memory_format=torch.contiguous_format)
-    y = torch.full(x.shape, config.padding_token, dtype=x.dtype)
+    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
-
+    source = x.numpy()
+    if not source.flags.c_contiguous:              # one strided copy, then slices of it
+        np.copyto(x_masked.numpy(), source)
+        source = flat_x
+    source = source.reshape(-1)
     high = _high_bytes(flat_x.size, generator)                              # [N]
     for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
         s = slice(start, min(flat_x.size, start + CHUNK))
+        # NumPy's copy and fill, a cache-sized slice at a time: single-threaded, so no
+        # thread-pool barrier, and the slice is still in cache when its candidates are written
+        if source is not flat_x:
+            flat_x[s] = source[s]
+        flat_y[s] = config.padding_token
         _mask_candidates(flat_x[s], flat_y[s], high[s], plan, config, generator)
     return x_masked, y
 
 
 def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
     """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place."""
-    k_random, k_keep, k_select, candidate_bytes, shift = plan
+    k_random, k_keep, k_select, candidate_bytes = plan[:4]
     where = (np.flatnonzero(high < candidate_bytes) if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
-    k = np.left_shift(high[where], _LOW_BITS, dtype=np.uint32) | (word & 0xFFFF)
+    k = np.left_shift(high[where], _LOW_BITS, dtype=np.uint32)
+    k |= _low16(word)
 
     original = flat_x[where]
-    selected = eligible_ids(original, config) & (k < k_select)
-    value = np.where(selected & (k >= k_keep), original.dtype.type(config.mask_token), original)
-    to_random = selected & (k < k_random)
-    t = (word[to_random] >> _LOW_BITS) % config.n_random
+    selected = eligible_ids(original, config)
+    selected &= k < k_select
+    where, k, word = where[selected], k[selected], word[selected]          # the selected
+    flat_y[where] = original[selected]
+    flat_x[where[k >= k_keep]] = config.mask_token
+    to_random = k < k_random
+    flat_x[where[to_random]] = random_ids((word[to_random] >> _LOW_BITS) % config.n_random,
+                                          config)
+
+
+def random_ids(t: np.ndarray, config: MaskingConfig) -> np.ndarray:
+    """Draws `t` in `[0, n_random)` as ids: the t-th id not in `random_exclude`."""
+    shift = _plan(config)[4]
     if shift.size:
-        t = t.astype(np.int64) + np.searchsorted(shift, t.astype(np.int64), side="right")
-    value[to_random] = t
-    # candidates that were not selected write back their own token and a padding label
-    flat_x[where] = value
-    flat_y[where] = np.where(selected, original, original.dtype.type(config.padding_token))
+        t = t.astype(np.int64)
+        t += np.searchsorted(shift, t, side="right")
+    return t
+
+
+def _low16(word: np.ndarray) -> np.ndarray:
+    """The low 16 bits of uint64 words, as a strided uint16 view where the layout allows."""
+    if sys.byteorder == "little":
+        return word.view(np.uint16)[::4]
+    return (word & 0xFFFF).astype(np.uint16)

@@ -11,15 +11,25 @@ bound is in docs/exact-mode.md).
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from mlm_ref.config import MaskingConfig
 
+from mlm_ref.keys import key_words
+
 from . import fused, threefry
+from .cpu import eligible_ids, random_ids
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
 
-__all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_from_bits", "chunk_size"]
+__all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_tokens_exact_cpu",
+           "mask_from_bits", "chunk_size", "CPU_CHUNK"]
+
+# Positions per slice of the CPU path: its three uint32 hash buffers (768 KiB) fit in L2.
+CPU_CHUNK = 2**16
 
 
 def chunk_size(device: torch.device) -> int:
@@ -45,7 +55,89 @@ def mask_tokens_exact(x: torch.Tensor, config: MaskingConfig, *, key,
     check_input(x, config, check_ids=check_ids)
     if fused.use_fused(x):  # on CUDA with Triton: one kernel that hashes in registers
         return fused.mask_tokens_exact(x, config, key=key)
+    if x.device.type == "cpu" and x.numel() <= 2**32 and type(x) is torch.Tensor:
+        return mask_tokens_exact_cpu(x, config, key=key)
     return mask_tokens_exact_torch(x, config, key=key)
+
+
+def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
+    """Exact mode on a CPU tensor of at most 2**32 positions (no input checks): the same bits
+    as `mask_tokens_exact_torch`, hashing only the draws that decide an outcome.
+
+    A position's draws depend on the key and its flat index alone, so the selection bits are
+    hashed for every eligible position (a slice at a time, in NumPy's uint32 where the rounds
+    need no masking), and the category and random-id bits only for the ~15% selected ones. On
+    the calling thread: slices handed to a pool of two threads ran slower on a loaded 2-core
+    machine (the pool waits for its slowest thread), and DataLoader workers run one thread.
+    The uniform draws are compared as integers: `u = (bits >> 9) * 2**-23` exactly, so
+    `u < p` is `bits < ceil(p * 2**23) << 9` with p rounded to float32 first, as JAX does.
+
+    Returns:
+        `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
+    """
+    keys = exact_keys(key, config)
+    bounds = [_bits_below(float(p)) for p in config.exact_thresholds()]
+    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
+    source = x.numpy()
+    if not source.flags.c_contiguous:                 # one strided copy, then slices of it
+        np.copyto(x_masked.numpy(), source)
+        source = flat_x
+    source = source.reshape(-1)
+
+    for start in range(0, flat_x.size, CPU_CHUNK):
+        s = slice(start, min(flat_x.size, start + CPU_CHUNK))
+        if source is not flat_x:      # NumPy's copy: single-threaded, no thread-pool barrier
+            flat_x[s] = source[s]
+        flat_y[s] = config.padding_token
+        _mask_slice_cpu(flat_x[s], flat_y[s], start, keys, bounds, config)
+    return x_masked, y
+
+
+def _bits_below(p: float) -> int:
+    """The bound b with `uniform(bits) < p` exactly when `bits < b` (uint32 bits, p in [0, 1])."""
+    return math.ceil(p * 2**23) << 9
+
+
+def _mask_slice_cpu(flat_x: np.ndarray, flat_y: np.ndarray, start: int, keys, bounds,
+                    config: MaskingConfig) -> None:
+    """Exact mode on positions `start + i` holding `flat_x[i]`; `flat_x`, `flat_y` written in
+    place. `keys`: uint32 `(k0, k1)` of k_sel, k_cat, k_lo and (when drawn) k_hi."""
+    b_select, b_random, b_random_or_keep = bounds
+    where = np.flatnonzero(eligible_ids(flat_x, config))           # only these can be selected
+    counters = np.add(where, start, dtype=np.uint32, casting="unsafe")  # flat index < 2**32
+    y0, y1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
+    y0 ^= y1                                                       # k_sel's bits
+    selected = y0 < b_select         # an operator: a bound of 2**32 compares as a Python int
+    where, counters = where[selected], counters[selected]          # [m]
+    if not where.size:
+        return
+    flat_y[where] = flat_x[where]
+    # k_cat, k_lo and k_hi side by side: one pass of the rounds over 2|3 * m counters
+    y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:], counters)
+    y0 ^= y1                                                       # [2|3, m]
+    flat_x[where[y0[0] >= b_random_or_keep]] = config.mask_token
+    to_random = y0[0] < b_random
+    lo = y0[1, to_random]
+    hi = y0[2, to_random] if len(keys) == 4 else None
+    span, multiplier = threefry.randint_span(0, config.n_random)
+    t = lo.astype(np.int64) % span                 # randint_from_bits' arithmetic, in int64
+    if multiplier:
+        t = (t + hi.astype(np.int64) % span * multiplier) % span
+    flat_x[where[to_random]] = random_ids(t, config)
+
+
+def exact_keys(key, config: MaskingConfig) -> np.ndarray:
+    """uint32 `[3|4, 2]`: the keys of exact mode's draws, k_sel, k_cat, randint's k_lo and,
+    when its multiplier is not 0, k_hi (`jax.random.split` of the key, then of k_tok), hashed
+    on Python ints."""
+    k0, k1 = (threefry.key_data(key, torch.device("cpu")).tolist()   # also on a GPU
+              if isinstance(key, torch.Tensor) else key_words(key))
+    k_sel, k_cat, k_tok = (threefry.threefry2x32_int(k0, k1, 0, i) for i in range(3))
+    k_hi, k_lo = (threefry.threefry2x32_int(*k_tok, 0, i) for i in range(2))
+    _, multiplier = threefry.randint_span(0, config.n_random)
+    return np.array([k_sel, k_cat, k_lo, k_hi] if multiplier else [k_sel, k_cat, k_lo],
+                    dtype=np.uint32)
 
 
 def mask_tokens_exact_torch(x: torch.Tensor, config: MaskingConfig, *, key):

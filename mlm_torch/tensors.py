@@ -53,9 +53,20 @@ def check_input(x, config: MaskingConfig, *, check_ids: bool = True) -> torch.Te
     check_ids_meta(str(x.dtype), integer=integer,
                    max_value=torch.iinfo(x.dtype).max if integer else None,
                    ndim=x.dim(), config=config)
-    if check_ids and x.is_signed() and x.numel() and bool((x < 0).any()):
-        check_lowest_id(int(x.min()))
+    if check_ids and x.is_signed() and x.numel() and _lowest(x) < 0:
+        check_lowest_id(_lowest(x))
     return x
+
+
+def _lowest(x: torch.Tensor) -> int:
+    """The smallest id of a non-empty tensor; read on the host for a CPU tensor.
+
+    On the CPU, NumPy's single-threaded reduction: a torch reduction as large as a batch runs
+    on the intra-op thread pool, whose barrier waits for every thread, and on a loaded machine
+    a descheduled thread holds the call for milliseconds (docs/benchmarks.md)."""
+    if x.device.type == "cpu" and type(x) is torch.Tensor:
+        return int(x.numpy().min())
+    return int(x.min())
 
 
 def check_generator(generator, x: torch.Tensor) -> None:

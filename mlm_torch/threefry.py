@@ -4,27 +4,21 @@ The same functions and results as `mlm_ref.threefry` (read that module and docs/
 for what JAX computes); this file is about computing it fast with torch and without ever
 waiting on the device, so it can run inside a training step.
 
-**Why int32.** torch's `uint32` has no add or shift kernels, so the 32-bit words live in
-`int32` tensors as two's-complement bit patterns. Add, xor, or and left shift give the same
-bits as their unsigned versions; only right shift differs (torch's is arithmetic), so the
-rotation masks off the copied sign bits. The alternative, uint32 values in int64 masked with
-0xFFFFFFFF, moves twice the bytes and needs an extra mask after every add.
+**Why int32.** torch's `uint32` has no add, shift or compare kernels on the CPU (torch 2.11
+to 2.13), so the words live in `int32` tensors as two's-complement bit patterns: add, xor, or
+and left shift give the unsigned bits; the arithmetic right shift's sign copies are masked off.
+(uint32 values in int64 would move twice the bytes and need a mask after every add.)
 
-**Why few kernels.** Each round is six in-place elementwise kernels on preallocated buffers
-(add, shift, and, shift, or, xor); 20 rounds plus key injections is ~130 kernels over three
-n-sized int32 buffers and no allocation inside the loop. Key arithmetic stays on the key's
-device as tiny tensors: no `.item()`, no host copies, no data-dependent shapes.
+**Why few kernels.** A round is six in-place kernels on preallocated buffers (add, shift, and,
+shift, or, xor): ~130 kernels per hash, no allocation in the loop, and key arithmetic on the
+key's device as tiny tensors (no `.item()`, no host copies, no data-dependent shapes).
 
 **Dtypes.** Key data: int64[2] holding the two uint32 values. Bit outputs (`threefry2x32`,
-`random_bits`): `torch.uint32` views of the int32 buffers (free; `==`, `.numpy()` and
-`.to(torch.int64)` work on them). `uniform`: float32. `randint`: int32.
+`random_bits`): `torch.uint32` views of int32 buffers. `uniform`: float32. `randint`: int32.
 
-**Small hashes on the CPU.** A hash is ~130 elementwise calls whatever its size, and a
-torch call costs about a microsecond before it touches any data, a NumPy call a third of that.
-A collator hashes a few keys, then a few thousand positions, per batch: there the calls are
-the cost, so `keyed_bits` (and `split_rows`, which it serves) runs its rounds on CPU tensors in
-NumPy's uint32, where the right shift is logical and the rotation needs no mask. The same
-rounds, the same bits (tests/test_threefry.py compares them with the torch rounds).
+**On the CPU** the rounds run on the host (`mlm_torch.threefry_host`, the same bits): NumPy's
+uint32 for counters (`counter_bits`, `keyed_bits`, `split_rows`), where a call costs a third of
+a torch call, the rotation needs no mask, and no call waits on torch's intra-op thread pool.
 """
 
 from __future__ import annotations
@@ -38,12 +32,11 @@ import torch
 from mlm_ref.keys import check_key_meta, fold_indices, key_words
 from mlm_ref.validation import check_count, check_int32, check_shape, check_word
 
-__all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
-           "uniform", "randint", "split_rows", "keyed_bits", "threefry2x32_numpy"]
+from .threefry_host import MASK32, PARITY32, ROTATIONS, threefry2x32_int, threefry2x32_numpy
 
-MASK32 = 0xFFFFFFFF
-PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
-ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+__all__ = ["threefry2x32", "key_data", "split", "fold_in", "derive_key", "random_bits",
+           "uniform", "randint", "split_rows", "keyed_bits", "threefry2x32_numpy",
+           "threefry2x32_int", "counter_bits"]
 
 
 def _signed(v: int) -> int:
@@ -85,12 +78,8 @@ def _injections(key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=16)
 def _rotation_operands(device: torch.device) -> dict[int, tuple[torch.Tensor, ...]]:
-    """Per device, for each rotation r: `(r, 32 - r, 2**r - 1)` as 0-d int32 tensors.
-
-    A Python int operand is converted to a tensor on every call, a fixed cost that a small
-    shift or mask would pay in every round; three of a round's six kernels take one. (Timings:
-    `python -m verify.bench`.)
-    """
+    """Per device, for each rotation r: `(r, 32 - r, 2**r - 1)` as 0-d int32 tensors (a
+    Python int operand would be converted on every call: three of a round's kernels take one)."""
     return {r: tuple(torch.tensor(v, dtype=torch.int32, device=device)
                      for v in (r, 32 - r, (1 << r) - 1))
             for r in sorted(set(ROTATIONS[0] + ROTATIONS[1]))}
@@ -175,6 +164,11 @@ def counter_bits(key: torch.Tensor, n: int, start: int = 0) -> torch.Tensor:
     data, it saves nothing and costs nothing. (Timings: `python -m verify.bench`.)
     """
     rows = key.shape[:-1]                            # () or (m,)
+    if key.device.type == "cpu" and start + n <= 2**32:             # NumPy's rounds
+        k = key.numpy().astype(np.uint32)[..., None]                 # [(m,) 2, 1]
+        y0, y1 = threefry2x32_numpy(k[..., 0, :], k[..., 1, :],
+                                    np.arange(start, start + n, dtype=np.uint32))
+        return torch.from_numpy((y0 ^ y1).view(np.int32).reshape(*rows, n))
     if start + n <= 2**31:                           # hi word is 0 everywhere: a 0-d zero
         hi = torch.zeros((), dtype=torch.int32, device=key.device)
         lo = torch.arange(start, start + n, dtype=torch.int32, device=key.device)
@@ -221,11 +215,7 @@ def split(key, num: int = 2, device=None) -> torch.Tensor:
     Returns:
         int64[num, 2] uint32 values, on the key's device (or `device`).
     """
-    num = check_count(num, "num")
-    key = key_data(key, device)
-    lo = torch.arange(int(num), dtype=torch.int32, device=key.device)
-    y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
-    return _to_u32_in_i64(torch.stack([y0, y1], dim=1))                    # [num, 2]
+    return split_rows(key_data(key, device)[None], num)[0]
 
 
 def split_rows(keys: torch.Tensor, num: int = 2) -> torch.Tensor:
@@ -249,9 +239,7 @@ def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor
     """The hash of counter `(0, counters[i])` under `keys[i]`, for n (key, counter) pairs.
 
     `counter_bits` gives every key all the counters `0..n-1`; this gives each key only the
-    counters asked for, so a caller that needs the bits of a few positions of each row (the
-    unpadded ones, the selected ones) hashes those and nothing else. The key injections are
-    then full-size operands instead of broadcast ones: the same kernels, the same bits.
+    counters asked for (the unpadded positions of a row, the selected ones), nothing else.
 
     Args:
         keys: int64 [n, 2] key data (uint32 values).
@@ -271,37 +259,6 @@ def keyed_bits(keys: torch.Tensor, counters: torch.Tensor) -> tuple[torch.Tensor
     return y0.reshape(-1), y1.reshape(-1)
 
 
-# (r, 32 - r) as NumPy scalars: a Python int operand costs a conversion on every call
-_NP_ROTATIONS = tuple(tuple((np.uint32(r), np.uint32(32 - r)) for r in rs) for rs in ROTATIONS)
-
-
-def threefry2x32_numpy(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
-    """Threefry-2x32 of the counters `(0, x1[i])` under the keys `(k0[i], k1[i])`, in NumPy.
-
-    Args:
-        k0, k1, x1: uint32 arrays, broadcast together (e.g. keys [m, 1] and counters [num]).
-
-    Returns:
-        `(y0, y1)`, uint32 arrays of the broadcast shape.
-    """
-    ks = (k0, k1, k0 ^ k1 ^ np.uint32(PARITY32))
-    shape = np.broadcast_shapes(k0.shape, k1.shape, x1.shape)
-    x0 = np.broadcast_to(k0, shape).copy()              # 0 + ks[0]
-    x1 = np.add(x1, k1, out=np.empty(shape, np.uint32))  # a new buffer: the caller's is kept
-    tmp = np.empty_like(x1)
-    for group in range(5):
-        for left, right in _NP_ROTATIONS[group % 2]:
-            x0 += x1                                    # mix: add, rotate left by r, xor
-            np.left_shift(x1, left, out=tmp)
-            x1 >>= right
-            x1 |= tmp
-            x1 ^= x0
-        x0 += ks[(group + 1) % 3]                       # key injection group + 1
-        x1 += ks[(group + 2) % 3]
-        x1 += np.uint32(group + 1)
-    return x0, x1
-
-
 def fold_in(key, data: int, device=None) -> torch.Tensor:
     """`jax.random.fold_in(key, data)` as key data: the hash of the counter pair `(0, data)`.
 
@@ -310,8 +267,7 @@ def fold_in(key, data: int, device=None) -> torch.Tensor:
     """
     data = check_word(data, "data")
     key = key_data(key, device)
-    lo = torch.full((1,), _signed(data), dtype=torch.int32, device=key.device)
-    y0, y1 = _threefry_i32(key, torch.zeros((), dtype=torch.int32, device=key.device), lo)
+    y0, y1 = keyed_bits(key[None], torch.full((1,), data, dtype=torch.int64, device=key.device))
     return _to_u32_in_i64(torch.cat([y0, y1]))
 
 

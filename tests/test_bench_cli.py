@@ -11,7 +11,8 @@ from verify.bench import cli as bench  # noqa: E402
 def test_bench_writes_the_documented_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = bench.main(["--device", "cpu", "--only", "numpy", "--seq-len", "32",
-                     "--batches", "4", "--repeats", "3", "--no-collators", "--json", str(out)])
+                     "--batches", "4", "--repeats", "3", "--no-collators", "--memory-n", "4096",
+                     "--json", str(out)])
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["device"] == "cpu" and report["copy_bandwidth_GBps"] > 0
@@ -20,11 +21,17 @@ def test_bench_writes_the_documented_json(tmp_path, capsys):
     for r in report["results"]:
         assert r["shape"] == [32, 4] and r["dtype"] == "int64"
         assert r["tokens_per_s"] > 0 and 0 < r["bandwidth_fraction"]
+    memory = report["memory"]          # the peak of each NumPy path, as a multiple of the input
+    assert {(r["backend"], r["mode"], r["dtype"]) for r in memory["rows"]} == {
+        ("numpy", m, d) for m in ("native", "exact") for d in ("uint8", "int64")}
+    assert all(r["multiple"] == round(r["peak_extra_bytes"] / r["input_bytes"], 2) and
+               r["n"] == 4096 for r in memory["rows"])
+    assert set(report["load_average"]) == {"before", "after", "cores"}
     assert "numpy" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["--batches", "0"], ["--repeats", "0"], ["--only", "nobody"],
-                                  ["--collator-batches", "0"],
+                                  ["--collator-batches", "0"], ["--memory-n", "0"],
                                   ["--collators-only", "--no-collators"]])
 def test_bench_refuses_bad_arguments(argv, capsys):
     assert bench.main(["--device", "cpu", *argv]) == 2
@@ -35,7 +42,8 @@ def test_the_bench_leaves_jax_in_its_default_32_bit_mode():
     """The exact-mode equality tests skip under x64; a bench run must not switch it on."""
     jax = pytest.importorskip("jax")
     assert bench.main(["--device", "cpu", "--only", "jax", "--seq-len", "16",
-                       "--batches", "2", "--repeats", "3", "--collator-batches", "2"]) == 0
+                       "--batches", "2", "--repeats", "3", "--collator-batches", "2",
+                       "--no-memory"]) == 0
     assert not jax.config.jax_enable_x64
 
 

@@ -270,3 +270,19 @@ def test_torch_keyed_bits_and_split_rows_equal_the_reference_hash(pairs, num):
     assert tuple(got.shape) == (len(pairs), num, 2)
     for key, row in zip(keys.tolist(), got.numpy()):
         assert (row == np_threefry.split(key, num)).all()
+
+
+@FEW
+@given(pairs=st.lists(st.tuples(KEYS, st.integers(0, U32)), min_size=1, max_size=12))
+def test_torch_host_rounds_equal_the_torch_rounds(pairs):
+    """The CPU's host formulation (NumPy's uint32 arrays, Python ints for one key) and the
+    torch int32 rounds that GPUs run give every (key, counter) the same words."""
+    torch = pytest.importorskip("torch")
+    from mlm_torch import threefry
+    for key, c in pairs:
+        y0, y1 = threefry.threefry2x32(key, 0, c)                        # torch rounds
+        want = (int(u32(y0)), int(u32(y1)))
+        assert threefry.threefry2x32_int(*key, 0, c) == want
+        h0, h1 = threefry.threefry2x32_numpy(np.uint32(key[0]), np.uint32(key[1]),
+                                             np.array([c], dtype=np.uint32))
+        assert (int(h0[0]), int(h1[0])) == want

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -108,3 +108,46 @@ def test_cpu_stream_follows_logical_positions_not_memory_layout():
     want = cpu.mask_tokens_cpu(strided.contiguous(), cfg, generator=seed())
     assert all(torch.equal(g, w) for g, w in zip(got, want))
     assert torch.equal(strided, base.t())      # the caller's view is untouched
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_cpu_exact_path_gives_the_torch_formulations_bits_in_any_slices(data):
+    # the CPU exact path hashes only the draws that decide an outcome, a slice at a time;
+    # slices as small as one position must not change a bit
+    from mlm_torch import exact
+    kw = data.draw(configs())
+    x = torch.from_numpy(data.draw(batches(kw)))
+    if x.dim() == 2 and data.draw(st.booleans()):
+        x = x.t()                                          # a strided view
+    key = data.draw(st.integers(0, 2**63 - 1))
+    cfg = MaskingConfig(**kw)
+    want = exact.mask_tokens_exact_torch(x, cfg, key=key)
+    chunk = exact.CPU_CHUNK
+    try:
+        exact.CPU_CHUNK = data.draw(st.sampled_from([1, 5, 64, 2**16]))
+        got = exact.mask_tokens_exact_cpu(x, cfg, key=key)
+    finally:
+        exact.CPU_CHUNK = chunk
+    for g, w in zip(got, want):
+        assert g.dtype == x.dtype and g.shape == x.shape
+        np.testing.assert_array_equal(g.numpy(), w.numpy())
+
+
+@given(p=st.floats(0, 1), bits=st.lists(st.integers(0, 2**32 - 1), max_size=50))
+def test_cpu_exact_integer_thresholds_equal_the_float32_comparison(p, bits):
+    from mlm_torch import exact, threefry
+    b = torch.tensor(bits, dtype=torch.int64)
+    u = threefry.uniform_from_bits(((b ^ 2**31) - 2**31).to(torch.int32))   # float32
+    want = (u < float(np.float32(p))).numpy()
+    np.testing.assert_array_equal(np.array(bits, dtype=np.uint64) < exact._bits_below(
+        float(np.float32(p))), want)
+
+
+def test_cpu_native_path_takes_uint16_ids_when_a_special_id_is_65535():
+    # the eligibility table's top (65536) does not fit uint16: it must not be cast to it
+    cfg = MaskingConfig(padding_token=0, mask_token=40000, no_mask_tokens=[65535],
+                        n_tokens=65000, masking_prob=0.5)
+    x = torch.arange(0, 65536).to(torch.uint16)
+    x_masked, y = cpu.mask_tokens_cpu(x, cfg, generator=torch.Generator().manual_seed(2))
+    _assert_contract(cfg, x.numpy(), x_masked.numpy(), y.numpy())

@@ -7,8 +7,12 @@ write `x_masked` and `y`); `bandwidth_fraction` is the floor traffic per second 
 Then the collators (`verify.bench.collate`: ours and Hugging Face's, padding and masking
 included) are timed in examples/s, under the JSON key `collators` (`--no-collators` skips
 them; `--collators-only` times only them and, with `--json`, replaces that key of an existing
-results file and keeps the rest). `python -m verify.bench.report` turns the JSON into
-docs/benchmarks.md and its plot.
+results file and keeps the rest). On a CPU the peak extra memory of every path (NumPy, torch
+and JAX; native and exact; uint8 and int64 ids) is measured too, as a multiple of the input
+(`verify.bench.memory`), under the key `memory` (`--no-memory` skips it), and the load average
+before and after the timing is recorded (`load_average`): on a shared machine, the figures are
+read beside it. `python -m verify.bench.report` turns the JSON into docs/benchmarks.md and its
+plot.
 
 Exit status: 0 when timed, 2 on a usage error (the `--json` path is checked before timing),
 130 when interrupted (Ctrl-C; no results file is written).
@@ -42,6 +46,9 @@ OPS_PER_TOKEN = {("torch", "native"): 130, ("torch", "exact"): 520, ("jax", "exa
 # `make gpu-check` are quoted; larger ones would push that check past its time budget.
 SIZES = {"cpu": (512, [8, 32, 128, 512]), "cuda": (512, [64, 1024, 16384, 65536])}
 QUICK = {"cpu": (128, [8, 64]), "cuda": (512, [64, 4096])}
+# the memory section: ids per call, dtypes, and the goal on the peak extra memory of a call
+# (its outputs included) as a multiple of the input's bytes
+MEMORY_N, MEMORY_DTYPES, MEMORY_GOAL = 2**22, ("uint8", "int64"), 4.0
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -68,6 +75,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "of an existing results file and keep its other data")
     p.add_argument("--collator-batches", type=int, nargs="+", metavar="N",
                    help="collator batch sizes (default 32 256 on a CPU)")
+    p.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a CPU, also measure each path's peak extra memory as a multiple "
+                        "of the input, each in a fresh process (verify.bench.memory; default "
+                        "on, off with --quick; with --only, for the named ones of numpy torch "
+                        "jax)")
+    p.add_argument("--memory-n", type=int, default=MEMORY_N, metavar="N",
+                   help=f"token ids per memory measurement (default {MEMORY_N})")
     return p.parse_args(argv)
 
 
@@ -85,17 +99,21 @@ def _row(m, seq_len: int, batch: int, timing: dict, copy_gbps: float) -> dict:
 
 
 def _ratios(results: list[dict], device: str) -> list[dict]:
-    """Per shape: ours over the published maskers, beside the project's goal where it has one
-    (torch native: 2x labml's on a CPU, 20x on a GPU; NumPy native: at least HF's NumPy)."""
+    """Per shape: ours over the published maskers (and torch exact over JAX exact), beside the
+    project's goal where it has one (torch native: 4x labml's on a CPU, 20x on a GPU; NumPy
+    native: at least HF's NumPy; torch exact: at least JAX exact on a CPU)."""
     out = []
     by = {(r["masker"], r["mode"], tuple(r["shape"])): r["tokens_per_s"] for r in results}
-    pairs = [("torch", "native", "labml", 2.0 if device == "cpu" else 20.0),
-             ("numpy", "native", "hf-numpy", 1.0), ("torch", "native", "hf-torch", None)]
+    pairs = [("torch", "native", "labml", "published", 4.0 if device == "cpu" else 20.0),
+             ("numpy", "native", "hf-numpy", "published", 1.0),
+             ("torch", "native", "hf-torch", "published", None),
+             ("torch", "exact", "jax", "exact", 1.0 if device == "cpu" else None)]
     for shape in sorted({tuple(r["shape"]) for r in results}):
-        for ours, mode, theirs, goal in pairs:
-            a, b = by.get((ours, mode, shape)), by.get((theirs, "published", shape))
+        for ours, mode, theirs, their_mode, goal in pairs:
+            a, b = by.get((ours, mode, shape)), by.get((theirs, their_mode, shape))
             if a and b:
-                out.append({"shape": list(shape), "ours": f"{ours} {mode}", "theirs": theirs,
+                name = theirs if their_mode == "published" else f"{theirs} {their_mode}"
+                out.append({"shape": list(shape), "ours": f"{ours} {mode}", "theirs": name,
                             "speedup": a / b, "goal": goal,
                             "held": None if goal is None else a / b >= goal})
     return out
@@ -149,6 +167,7 @@ def run(args) -> dict:
     print(f"{'masker':18s} {'mode':9s} {'shape':14s} {'tokens/s':>12s} {'GB/s':>8s} "
           f"{'of copy':>8s} {'vs labml':>8s}")
     repeats = args.repeats or (5 if args.quick else 51 if args.device == "cpu" else 30)
+    load_before = _load_average()
     results = []
     for batch in batches:
         xs = rotation(seq_len, batch, args.device, budget)
@@ -164,14 +183,37 @@ def run(args) -> dict:
             "torch_threads": torch.get_num_threads(), "copy_bandwidth_GBps": copy_gbps,
             "versions": versions(), "skipped": [{"masker": n, "reason": w} for n, w in skipped],
             "results": results, "ratios": _ratios(results, args.device),
-            "targets": _targets(results, args.device)}
+            "targets": _targets(results, args.device),
+            "load_average": {"before": load_before, "after": _load_average(),
+                             "cores": os.cpu_count()}}
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (runnable processes), None where the OS does not say."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def _memory(args) -> dict:
+    """The memory section: peak extra bytes of one call per backend, mode and dtype (CPU)."""
+    from . import memory
+    backends = [b for b in ("numpy", "torch", "jax") if not args.only or b in args.only]
+    rows = memory.measure_isolated(args.memory_n, MEMORY_DTYPES, backends)
+    for r in rows:
+        print(f"memory {r['backend']:6s} {r['mode']:7s} {r['dtype']:6s} n {r['n']}: "
+              f"{r['multiple']:.2f}x the input ({r['method']})")
+    return {"n": args.memory_n, "goal_multiple": MEMORY_GOAL, "rows": rows,
+            "command": f"python -m verify.bench.memory --n {args.memory_n} "
+                       f"--dtypes {','.join(MEMORY_DTYPES)}"}
 
 
 def _usage_error(args) -> str | None:
     """What is wrong with the arguments, in a sentence; None when nothing is."""
     if any(v is not None and v < 1 for v in [args.seq_len, args.repeats, *(args.batches or []),
-                                             *(args.collator_batches or [])]):
-        return "--seq-len, --batches, --collator-batches and --repeats must be >= 1"
+                                             *(args.collator_batches or []), args.memory_n]):
+        return "--seq-len, --batches, --collator-batches, --repeats and --memory-n must be >= 1"
     if args.collators_only and not args.collators:
         return "--collators-only and --no-collators contradict each other"
     if args.json and cli.file_problem(args.json):
@@ -224,6 +266,8 @@ def _main(args) -> int:
         report = _merged(args.json, args.device, _collators(args))
     else:
         report = run(args)
+        if args.memory and args.device == "cpu" and not args.quick:
+            report["memory"] = _memory(args)
         if args.collators:
             report["collators"] = _collators(args)
     for r in report.get("collators", {}).get("ratios", []):

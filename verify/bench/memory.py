@@ -7,7 +7,9 @@ CPU allocations are not, so for torch the process's peak resident set (`VmHWM`, 
 `/proc/self/clear_refs`, Linux only) is read around the call instead. Each measurement follows a
 small warm-up call, so that one-time costs (imports, caches, thread pools) are not counted.
 
-    python -m verify.bench.memory [--n 16777216] [--dtypes uint8,int64]
+    python -m verify.bench.memory [--n 16777216] [--dtypes uint8,int64] [--json]
+
+`python -m verify.bench` runs each measurement in a fresh process (`measure_isolated`).
 
 docs/exact-mode.md and docs/contract.md state the bound these numbers are held to;
 `tests/test_memory_bound.py` checks it.
@@ -156,14 +158,43 @@ def measure(n: int = 2**24, dtypes=("uint8", "int64"), backends=("numpy", "torch
     return rows
 
 
+def measure_isolated(n: int, dtypes, backends, modes=("native", "exact")) -> list[dict]:
+    """`measure`, each backend, mode and dtype in a fresh Python process.
+
+    The peak resident set counts only pages the call newly touches: in a process that has
+    already allocated and freed more than the call needs (a benchmark after its timing), the
+    allocator serves the call from pages already resident and the peak reads as ~0. A fresh
+    process has no such pages.
+    """
+    import json
+    import subprocess
+    import sys
+    rows = []
+    for backend in backends:
+        for mode in modes if backend != "jax" else [m for m in modes if m == "exact"]:
+            for dtype in dtypes:
+                cmd = [sys.executable, "-m", "verify.bench.memory", "--n", str(n), "--dtypes",
+                       dtype, "--backends", backend, "--modes", mode, "--json"]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                rows += json.loads(done.stdout)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m verify.bench.memory",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2**24, help="token ids per call")
     parser.add_argument("--dtypes", default="uint8,int64")
     parser.add_argument("--backends", default="numpy,torch,jax")
+    parser.add_argument("--modes", default="native,exact")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead")
     args = parser.parse_args(argv)
-    rows = measure(args.n, args.dtypes.split(","), args.backends.split(","))
+    rows = measure(args.n, args.dtypes.split(","), args.backends.split(","),
+                   tuple(args.modes.split(",")))
+    if args.json:
+        import json
+        print(json.dumps(rows))
+        return 0
     print(f"{'backend':8} {'mode':7} {'dtype':7} {'n':>11} {'input MiB':>10} "
           f"{'peak extra MiB':>15} {'multiple':>9}  method")
     for r in rows:

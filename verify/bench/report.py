@@ -50,6 +50,21 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
   `return_special_tokens_mask=True` hands it over), which spares it the eligibility pass that
   our maskers do inside the timed call, and runs on `[batch, seq]` copies made in set-up.
 
+### Memory and load
+
+- **Memory:** on a CPU the run also measures the peak extra memory of one call of every path
+  (NumPy native and exact, torch native and exact, JAX exact; uint8 and int64 ids), each in a
+  fresh process (`verify.bench.memory`): NumPy's allocations with `tracemalloc`, torch's and
+  JAX's as the peak resident set (`VmHWM`). The multiple is that peak over the input's bytes;
+  the call's two outputs alone make 2x. JSON: the key `memory` holds `n`, `goal_multiple`,
+  `command` and `rows` (per backend, mode and dtype: `input_bytes`, `peak_extra_bytes`,
+  `multiple`, `method`).
+- **Load:** `load_average` holds the 1-minute load average `before` and `after` the timing and
+  the machine's `cores`. With more runnable processes than cores, every figure is lower and
+  noisier, and the paths that run on torch's intra-op thread pool (whose barrier waits for a
+  descheduled thread), the copy that sets *of copy* included, lose most: there the ratios of
+  maskers timed side by side are what a run measures, and *of copy* overstates ours.
+
 ### Collators
 
 The collator tables time the whole step a `DataLoader` worker runs, from a list of tokenized
@@ -138,6 +153,35 @@ def _collators(section: dict) -> list[str]:
     return lines + [""]
 
 
+def _memory(section: dict) -> list[str]:
+    """The peak-memory table: one row per backend, mode and dtype, against the goal."""
+    goal = section["goal_multiple"]
+    lines = ["### Peak extra memory of one call, as a multiple of the input", "",
+             f"- command: `{section['command']}` ({section['n']} ids per call); the call's two "
+             f"outputs alone make 2x; goal: at most {goal:g}x", "",
+             "| backend | mode | dtype | input MiB | peak extra MiB | multiple | goal | method |",
+             "|---|---|---|---:|---:|---:|---|---|"]
+    for r in section["rows"]:
+        held = "held" if r["multiple"] <= goal else "**not held**"
+        lines.append(f"| {r['backend']} | {r['mode']} | {r['dtype']} | "
+                     f"{r['input_bytes'] / 2**20:.1f} | {r['peak_extra_bytes'] / 2**20:.1f} | "
+                     f"{r['multiple']:.2f}x | {held} | {r['method']} |")
+    return lines + [""]
+
+
+def _load_note(report: dict) -> list[str]:
+    """The machine's load during the timing, and what it means for the figures."""
+    load = report.get("load_average") or {}
+    if load.get("before") is None or not load.get("cores"):
+        return []
+    busy = max(load["before"], load.get("after") or 0) > load["cores"]
+    return [f"- load average (1 minute) on {load['cores']} cores: {load['before']} before the "
+            f"timing, {load.get('after')} after"
+            + ("; the machine was loaded (more runnable processes than cores), so absolute "
+               "figures are low and noisy: the ratios between maskers timed side by side in "
+               "the run are what it measures" if busy else "")]
+
+
 def _section(report: dict, image: str) -> list[str]:
     v = ", ".join(f"{k} {val}" for k, val in report.get("versions", {}).items())
     out = [f"## {report['device'].upper()}: {report.get('device_name', '')}", "",
@@ -145,12 +189,14 @@ def _section(report: dict, image: str) -> list[str]:
            f"- results: `{report['_path']}`", f"- versions: {v}"]
     if report.get("results"):
         out += [f"- torch threads: {report.get('torch_threads')}; copy bandwidth "
-                f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", ""]
+                f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", *_load_note(report), ""]
         out += [f"- skipped {s['masker']}: {s['reason']}" for s in report.get("skipped", [])]
         out += ["", *_table(report), "", *_ratios(report), "", f"![tokens/s against batch "
                 f"size]({os.path.relpath(image, 'docs')})", ""]
     else:
         out += ["", "The maskers were not timed in this results file.", ""]
+    if report.get("memory"):
+        out += _memory(report["memory"])
     if report.get("collators"):
         out += _collators(report["collators"])
     return out
