@@ -74,7 +74,7 @@ class RaisesOnCallTwo(Correct):
     process makes it (for the distributed tests)."""
 
     def __call__(self, x):
-        from verify.harness.inputs import derive_seed
+        from verify.token.inputs import derive_seed
         if torch.initial_seed() == derive_seed(0, "masker:tests.cli_maskers:RaisesOnCallTwo", 2):
             raise RuntimeError("call 2 refused")
         return super().__call__(x)

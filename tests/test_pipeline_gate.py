@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from tests import pipelines as P
-from verify.harness.pipeline import decode
+from verify.stream.collect import decode
 from verify.pipeline import assert_pipeline_conforms, check_pipeline
 
 REPEATS = "no mask pattern repeats beyond the birthday bound"

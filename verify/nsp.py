@@ -3,9 +3,9 @@
 A generator is any callable `ATTR(documents, *, seed, epoch)` returning an iterable of pairs
 `(tokens_a, tokens_b, is_random_next)` (or dicts with those keys), with 0 = IsNext and
 1 = random next; `documents` is a list of documents, each a list of sentences, each a list of
-token ids. The gate gives it a synthetic corpus (`verify.harness.nsp_corpus`), collects pairs
+token ids. The gate gives it a synthetic corpus (`verify.sentence_pairs.nsp_corpus`), collects pairs
 over epochs 0, 1, ... until it has `--pairs`, and decides the checks of
-`verify.harness.nsp_checks` under one family-wise false-alarm budget (Holm).
+`verify.sentence_pairs.nsp_checks` under one family-wise false-alarm budget (Holm).
 
 Generators by name: `ours` (`mlm_ref.nsp.make_pairs`, the default) and `google` (the same with
 `google_compat=True`, the published algorithm; `--google` for short), or `MODULE:ATTR`.
@@ -73,15 +73,15 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
         progress: show a progress bar on stderr.
 
     Returns:
-        `verify.harness.nsp_checks.NSPReport` (`.passed`, `.verdict`, `str()`, `.to_json()`).
+        `verify.sentence_pairs.nsp_checks.NSPReport` (`.passed`, `.verdict`, `str()`, `.to_json()`).
 
     Raises:
         ValueError, TypeError: bad arguments or an unknown generator.
     """
-    from .harness import DEFAULT_ALPHA
-    from .harness.nsp_checks import NSPReport, analyse
-    from .harness.nsp_corpus import one_document_corpus, synthetic_corpus
-    from .harness.primitives import Check
+    from .engine import DEFAULT_ALPHA
+    from .sentence_pairs.nsp_checks import NSPReport, analyse
+    from .sentence_pairs.nsp_corpus import one_document_corpus, synthetic_corpus
+    from .engine.primitives import Check
     alpha = DEFAULT_ALPHA if alpha is None else alpha
     for name, value, lo, hi in (("pairs", pairs, 1, MAX_PAIRS), ("seed", seed, 0, cli.MAX_SEED),
                                 ("max_seq_len", max_seq_len, 5, 10 ** 6)):
@@ -122,7 +122,7 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
 
 def _one_document(fn, name, seed, extra, corpus):
     """A corpus with one non-empty document must be refused with ValueError."""
-    from .harness.primitives import Check
+    from .engine.primitives import Check
     title = "one-document corpus refused (ValueError)"
     try:
         out = list(fn(corpus.documents, seed=seed, epoch=0, **extra))
@@ -191,8 +191,8 @@ def main(argv=None) -> int:
 
 def _imdb(args) -> int:
     """`--imdb`: the random-next share of the generator on a real corpus, with its interval."""
-    from .harness.nsp_imdb import imdb_documents, label_rate
-    from .harness.summary import wilson
+    from .sentence_pairs.nsp_imdb import imdb_documents, label_rate
+    from .token.summary import wilson
     try:
         fn, name = _resolve("google" if args.google else args.generator or "ours")
         documents = imdb_documents()

@@ -3,7 +3,7 @@
 `ATTR(*, epoch, rank, world_size)` returns an iterable of batches, mappings with `input_ids` and
 `labels` `[batch, seq]` (what a `DataLoader` with a masking `collate_fn` yields). The gate runs
 it for every epoch and rank, recovers the original tokens from the labels, and checks the stream
-the pipeline really produced (`verify.harness.pipeline_checks`): no mask pattern repeats beyond
+the pipeline really produced (`verify.stream.pipeline_checks`): no mask pattern repeats beyond
 the birthday bound; an example seen again, batches up to 8 apart (DataLoader workers), and the
 batches of other ranks and epochs up to 8 batches apart all mask independently; and the
 distribution checks of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
@@ -64,13 +64,13 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
     from mlm_ref.config import MaskingConfig
 
     from . import registry
-    from .harness import DEFAULT_ALPHA
-    from .harness.maskers import callable_name
-    from .harness.pipeline import collect
-    from .harness.pipeline_checks import pipeline_checks
-    from .harness.primitives import holm
-    from .harness.report import Report
-    from .harness.runner import check_testable
+    from .engine import DEFAULT_ALPHA
+    from .token.adapters import callable_name
+    from .stream.collect import collect
+    from .stream.pipeline_checks import pipeline_checks
+    from .engine.primitives import holm
+    from .token.verdicts import Report
+    from .token.runner import check_testable
     config = config or MaskingConfig(**registry.BERT)
     alpha = DEFAULT_ALPHA if alpha is None else alpha
     for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
             if args.world_size not in (None, world):
                 return usage_error("verify.pipeline", f"--world-size {args.world_size} but "
                                                       f"torchrun started {world} ranks")
-            from .harness.distributed import Ranks
+            from .engine.distributed import Ranks
             ranks = Ranks("cpu")
         with contextlib.ExitStack() as stack:
             if ranks is not None and not ranks.leader:

@@ -7,7 +7,7 @@ Exit status: 0 when every check passes, 1 when any fails, 2 on a usage or config
 given effects and exits 0 without running a masker.
 
 Under `torchrun --nproc-per-node N -m verify.stats ...` (WORLD_SIZE > 1) the run is distributed
-(`verify.harness.distributed`): each rank counts its block of the calls, the counts are summed,
+(`verify.engine.distributed`): each rank counts its block of the calls, the counts are summed,
 rank 0 prints the report and writes the files (the others print only errors), and every rank
 exits with rank 0's status. The report is the single-process run's. `--no-distributed` makes
 each rank run alone.
@@ -99,7 +99,7 @@ def _fail(message: str) -> int:
 
 def _adapters(names, config, explicit: bool):
     """Resolve maskers; a default backend whose framework is missing is skipped."""
-    from .harness.maskers import Unavailable, resolve
+    from .token.adapters import Unavailable, resolve
     adapters, skipped = [], {}
     for name in names:
         try:
@@ -120,10 +120,10 @@ def _estimate(adapters, config, args, device, world: int = 1) -> None:
 
     import torch
 
-    from .harness.counts import Counts
-    from .harness.guard import seconds_per_token
-    from .harness.inputs import SyntheticBatches, derive_seed
-    from .harness.runner import SEQ_LEN, default_chunk
+    from .token.counts import Counts
+    from .engine.guard import seconds_per_token
+    from .token.inputs import SyntheticBatches, derive_seed
+    from .token.runner import SEQ_LEN, default_chunk
     batch = max(2, min(default_chunk(device), args.tokens) // SEQ_LEN)
     x = SyntheticBatches(config, SEQ_LEN, batch, device, args.seed)(0)
     # counting costs about the same for any masker's outputs: time it once, on plausible ones
@@ -177,7 +177,7 @@ def _ranks(args):
         return None
     import torch
 
-    from .harness.distributed import Ranks
+    from .engine.distributed import Ranks
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     return Ranks("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
@@ -199,9 +199,9 @@ def _main(args, ranks=None) -> int:
     import torch
 
     from . import registry
-    from .harness import DEFAULT_ALPHA
-    from .harness.maskers import Unavailable
-    from .harness.runner import check_maskers, check_run_arguments, check_testable
+    from .engine import DEFAULT_ALPHA
+    from .token.adapters import Unavailable
+    from .token.runner import check_maskers, check_run_arguments, check_testable
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -251,17 +251,17 @@ def _main(args, ranks=None) -> int:
 
 
 def _wwm(args, config, alpha: float) -> int:
-    """`--wwm`: the whole-word-masking gate (`verify.harness.wwm_runner`)."""
+    """`--wwm`: the whole-word-masking gate (`verify.words.wwm_runner`)."""
     if args.plan or args.plot or args.layout != "seq-batch" or args.effect:
         return _fail("--wwm takes no --plan, --effect, --plot or --layout")
     from . import registry
-    from .harness.maskers import Unavailable
-    from .harness.wwm_runner import check_wwm_maskers
+    from .token.adapters import Unavailable
+    from .words.wwm_runner import check_wwm_maskers
     names = args.masker or list(registry.OURS)
     source, source_name = None, "synthetic words"
     try:
         if args.text == "imdb":
-            from .harness.text_words import TextWords
+            from .words.text_words import TextWords
             source = TextWords(seed=args.seed)
             config, source_name = source.config, source.description
         report = check_wwm_maskers(names, config, tokens=args.tokens, seed=args.seed,
@@ -278,9 +278,9 @@ def _plan(args, config, alpha: float, maskers: int) -> int:
     """`--plan`: the planner's table for this run's configuration, alpha and maskers."""
     import itertools
 
-    from .harness.checks import masker_checks
-    from .harness.counts import Counts
-    from .harness.plan import DEFAULT_EFFECTS, format_plan, parse_effect, plan
+    from .token.checks import masker_checks
+    from .token.counts import Counts
+    from .token.plan import DEFAULT_EFFECTS, format_plan, parse_effect, plan
     effects = [parse_effect(e) for e in args.effect] if args.effect else list(DEFAULT_EFFECTS)
     per_masker = len(masker_checks(Counts(config, 128, 2, 2, "cpu").host(), config, "m"))
     n_checks = per_masker * maskers + 4 * len(list(itertools.combinations(range(maskers), 2)))

@@ -1,6 +1,6 @@
 """The exact invariants of one masker: checks that must hold at every position of every call.
 
-They are counted on the device (`verify.harness.counts.INVARIANTS`: the number of positions
+They are counted on the device (`verify.token.counts.INVARIANTS`: the number of positions
 that break each) or seen on the host while the run goes (`HOST_INVARIANTS`: outputs of the
 wrong type, shape, dtype or device; a second call with the same seed giving other outputs; a
 masker that raises), and one that is exact in practice: no sequence's set of selected positions
@@ -11,7 +11,7 @@ false-alarm budget.
 from __future__ import annotations
 
 from .counts import INVARIANTS, HostCounts
-from .primitives import Check
+from ..engine.primitives import Check
 
 __all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks", "counted_invariants"]
 

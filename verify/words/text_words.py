@@ -24,8 +24,8 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .inputs import derive_seed
-from .words import WordBatch
+from ..token.inputs import derive_seed
+from .word_batches import WordBatch
 
 __all__ = ["TextWords", "load_reviews", "train_tokenizer", "VOCAB_SIZE", "TRAIN_REVIEWS"]
 

@@ -25,14 +25,14 @@ from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
-from .checks import count_binomial
-from .counts import COARSE_BINS, DISPERSION_MIN
-from .invariants import counted_invariants
-from .primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
+from ..token.checks import count_binomial
+from ..token.counts import COARSE_BINS, DISPERSION_MIN
+from ..token.invariants import counted_invariants
+from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
                          contingency, dispersion_check, pearson, rows_homogeneity,
                          upper_binomial_check)
-from .random_ids import random_ids_all, random_ids_coarse, random_ids_extreme
-from .random_ids import representative_original
+from ..token.random_ids import random_ids_all, random_ids_coarse, random_ids_extreme
+from ..token.random_ids import representative_original
 from .wwm_counts import LENGTH_CLASSES, OUTCOMES, WWM_INVARIANTS, WordCounts
 
 __all__ = ["wwm_checks", "wwm_invariant_checks", "WWM_STATISTICAL"]

@@ -9,7 +9,7 @@ import math
 from mlm_ref.config import MaskingConfig
 
 from .counts import HostCounts
-from .primitives import Check
+from ..engine.primitives import Check
 from .summary import effective
 
 __all__ = ["Report", "SCHEMA", "format_number", "format_critical"]

@@ -16,17 +16,17 @@ from mlm_ref.config import MaskingConfig
 
 from ..cli import MAX_SEED, MAX_TOKENS
 from ..cli import progress as progress_bar
-from . import DEFAULT_ALPHA
-from . import distributed as distributed_run
+from ..engine import DEFAULT_ALPHA
+from ..engine import distributed as distributed_run
 from .agreement import agreement_checks
 from .checks import masker_checks
 from .counts import Counts, HostCounts
-from .guard import call as guarded_call
+from ..engine.guard import call as guarded_call
 from .inputs import SyntheticBatches, derive_seed
 from .invariants import invariant_checks
-from .maskers import Adapter, distinct_names, resolve
-from .primitives import holm
-from .report import Report
+from .adapters import Adapter, distinct_names, resolve
+from ..engine.primitives import holm
+from .verdicts import Report
 
 __all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
            "LAYOUTS", "default_chunk"]
@@ -98,7 +98,7 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
     breaks the type/shape contract stops its run there; what it broke is in the counts.
     With `distributed` in an initialised `torch.distributed` group of several ranks
-    (`verify.harness.distributed`), every rank must call this alike: each makes its block of
+    (`verify.engine.distributed`), every rank must call this alike: each makes its block of
     the calls and returns the counts of the whole run, the same as a single process's.
     """
     cfg, device = adapter.config, torch.device(device)

@@ -4,7 +4,7 @@ The harness counts with torch on one device. An `Adapter` hands a batch to a mas
 its outputs back as torch tensors, reporting as strings any breach of the type, shape, dtype or
 device contract that the conversion would otherwise hide.
 
-* Our backends (`numpy`, `torch`, `jax`) go through `verify.frameworks.Backend`: zero-copy
+* Our backends (`numpy`, `torch`, `jax`) go through `verify.engine.frameworks.Backend`: zero-copy
   conversion, an explicit seed per call (`rng=`, a `torch.Generator`, `key=`).
 * Any other masker (`MODULE:ATTR`, a published one from `verify.registry`, or a callable) has
   the module description's contract: a torch long tensor in, `(x_masked, y)` out. It is seeded
@@ -21,7 +21,7 @@ import torch
 from mlm_ref.config import MaskingConfig
 
 from .. import registry
-from ..frameworks import BACKENDS, Backend
+from ..engine.frameworks import BACKENDS, Backend
 
 __all__ = ["Adapter", "Unavailable", "resolve", "factory_kwargs", "distinct_names",
            "callable_name"]

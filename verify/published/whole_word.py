@@ -9,7 +9,7 @@ piece: its `__post_init__` warns "Random token replacement is not supported with
 masking" and sets `mask_replace_prob = 1`, `random_replace_prob = 0`.
 
 `hf_wwm(**module description keywords)` returns `fn(x, word_ids=w, seed=s, offsets=o)` for
-`verify.harness.wwm_adapters`: the collator gets `x` transposed to `[batch, seq]`, the special
+`verify.words.wwm_adapters`: the collator gets `x` transposed to `[batch, seq]`, the special
 tokens mask of its tokenizer (`verify.published.hf_tokenizer`: the config's special ids), the
 offsets the gate hands over (`wants_offsets`; synthesized from the word ids when none: pieces
 of a word touch, words one character apart) and a `torch.Generator` seeded with `seed`. The
@@ -33,8 +33,8 @@ def hf_wwm(**kwargs):
     import torch
     from transformers import DataCollatorForLanguageModeling
 
-    from .harness.words import word_starts
-    from .published import hf_tokenizer
+    from ..words.word_batches import word_starts
+    from . import hf_tokenizer
     config = MaskingConfig(**kwargs)
     tok = hf_tokenizer(config)
     with warnings.catch_warnings():  # the "mask_replace_prob set to 1" warning: documented

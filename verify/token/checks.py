@@ -5,7 +5,7 @@ The contract fixes three laws, and each holds *conditionally on everything obser
 * **selection**: an eligible position is selected with probability `masking_prob`;
 * **category**: a selected position becomes `[MASK]`, a random id or stays, with the configured
   probabilities (seen as the outcome shares of `MaskingConfig.outcome_probs`);
-* **random id**: uniform over the drawable ids (`verify.harness.random_ids`).
+* **random id**: uniform over the drawable ids (`verify.token.random_ids`).
 
 So each law is tested pooled, then for homogeneity across every stratum a masker could get
 wrong (position, batch column, call, segment, id range, token id, id frequency class, repeats of
@@ -30,7 +30,7 @@ from scipy import stats
 from mlm_ref.config import MaskingConfig
 
 from .counts import CODES, DISPERSION_MIN, HostCounts, mask_share
-from .primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
+from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
                          contingency, dispersion_check, extreme_binomial_check, pearson,
                          rows_homogeneity)
 from .random_ids import random_id_checks, representative_original

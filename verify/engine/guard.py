@@ -43,7 +43,7 @@ def call(adapter, x, seed: int, *, index: int = 0, timeout: float | None = None)
     """`adapter(x, seed)`, with every way it can go wrong turned into an `Exception`.
 
     Args:
-        adapter: the masker behind the harness's interface (`verify.harness.maskers.Adapter`).
+        adapter: the masker behind the harness's interface (`verify.token.adapters.Adapter`).
         x: the batch, a torch tensor `[seq_len, batch]`.
         seed: the call's seed.
         index: the call's number in this masker's run (for messages).

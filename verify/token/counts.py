@@ -72,7 +72,7 @@ class Counts:
         calls: how many calls the run makes.
         device: where the counters live (the masker's device).
         start: the index of the first call counted here (a distributed run's rank counts a
-            block of calls, `verify.harness.distributed`).
+            block of calls, `verify.engine.distributed`).
     """
 
     def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device,

@@ -30,7 +30,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .words import word_starts
+from .word_batches import word_starts
 
 __all__ = ["WordCounts", "WWM_INVARIANTS", "LENGTH_CLASSES", "POS_BUCKETS",
            "word_outcome_probs", "word_runs", "OUTCOMES"]

@@ -3,7 +3,7 @@
 The WWM gate feeds `x` and `word_ids`, int `[seq_len, batch]`, and reads `(x_masked, y)`.
 
 * Our backends (`numpy`, `torch`, `jax`) are called as they are for token-level masking
-  (`verify.frameworks.Backend.call_words`): `MLM(...)(x, word_ids=w, rng=seed)`, with a seeded
+  (`verify.engine.frameworks.Backend.call_words`): `MLM(...)(x, word_ids=w, rng=seed)`, with a seeded
   `torch.Generator`, or `key=seed`.
 * Any other masker (`MODULE:ATTR`, or `hf-wwm` from `verify.registry.WWM_REGISTRY`) is a
   factory taking the module description's keywords and returning a callable
@@ -20,8 +20,8 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from .. import registry
-from ..frameworks import BACKENDS
-from .maskers import Unavailable, callable_name, factory_kwargs
+from ..engine.frameworks import BACKENDS
+from ..token.adapters import Unavailable, callable_name, factory_kwargs
 
 __all__ = ["WordAdapter", "resolve_wwm"]
 
@@ -35,7 +35,7 @@ class WordAdapter:
         name: how the report names it.
         masker: our `MLM` (`backend` set) or a callable with the protocol above.
         config: the parameters it is checked against.
-        backend: `verify.frameworks.Backend` of our `MLM`, None for any other callable.
+        backend: `verify.engine.frameworks.Backend` of our `MLM`, None for any other callable.
     """
 
     def __init__(self, name: str, masker, config: MaskingConfig, backend=None):

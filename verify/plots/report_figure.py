@@ -12,7 +12,7 @@
 `plot_calibration` (in `verify.plots.calibration`) draws a p-value QQ plot.
 
 The expected values are not re-derived here: they come from `MaskingConfig.outcome_probs` and
-`verify.harness.checks`, exactly as the checks use them. matplotlib is imported on first use and
+`verify.token.checks`, exactly as the checks use them. matplotlib is imported on first use and
 drawn through its Agg canvas directly, so no global backend is switched (a caller's notebook
 keeps its own) and no window ever opens.
 """
@@ -23,9 +23,9 @@ import os
 
 import numpy as np
 
-from ..harness.random_ids import coarse_drawable_counts
-from ..harness.counts import HostCounts
-from ..harness.summary import expected_split, wilson
+from ..token.random_ids import coarse_drawable_counts
+from ..token.counts import HostCounts
+from ..token.summary import expected_split, wilson
 from .calibration import figure
 
 __all__ = ["plot_report"]
@@ -37,7 +37,7 @@ def plot_report(report, directory) -> list[str]:
     """Write the report's PNGs into `directory` (created if missing).
 
     Args:
-        report: a `verify.harness.report.Report` (its `counts` and `config` are used).
+        report: a `verify.token.verdicts.Report` (its `counts` and `config` are used).
         directory: where to write `split.png`, `random_ids.png`, `selection_by_position.png`.
 
     Returns:

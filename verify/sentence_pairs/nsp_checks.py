@@ -42,8 +42,8 @@ import numpy as np
 from scipy import special, stats
 
 from .nsp_corpus import BASE, CLASSES, Corpus
-from .primitives import Check, binomial_score, holm, rows_homogeneity
-from .report import format_critical, format_number
+from ..engine.primitives import Check, binomial_score, holm, rows_homogeneity
+from ..token.verdicts import format_critical, format_number
 
 __all__ = ["NSPReport", "analyse", "coin_check", "PLACE_BINS", "LABEL_RATE", "NSP_SCHEMA"]
 

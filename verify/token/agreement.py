@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .counts import HostCounts
-from .primitives import Check, chi2_check, contingency
+from ..engine.primitives import Check, chi2_check, contingency
 
 __all__ = ["AGREEMENT_NAMES", "agreement_checks"]
 

@@ -83,7 +83,7 @@ def expected_split(counts: HostCounts, config: MaskingConfig) -> np.ndarray:
 
 
 def effective(config: MaskingConfig, counts: HostCounts) -> dict[str, list[Estimate] | dict]:
-    """What the masker did in a run, from its host counts (`verify.harness.counts.HostCounts`).
+    """What the masker did in a run, from its host counts (`verify.token.counts.HostCounts`).
 
     Returns:
         `selection`: the selection rate among eligible tokens; `outcomes`: the observed

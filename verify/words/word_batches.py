@@ -18,7 +18,7 @@ selected). `SyntheticWords` makes such batches in the style of `inputs.Synthetic
 Character offsets `[seq_len, batch, 2]` come with every batch for maskers that find word
 boundaries from offsets (Hugging Face): pieces of one word touch, words are one character
 apart. **Replay**: as in `inputs`, call `2k + 1` feeds exactly the batch of call `2k`.
-`verify.harness.text_words` makes the same kind of batch from real text.
+`verify.words.text_words` makes the same kind of batch from real text.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .inputs import derive_seed
+from ..token.inputs import derive_seed
 
 __all__ = ["WordBatch", "SyntheticWords", "WORD_LENGTHS", "word_starts"]
 

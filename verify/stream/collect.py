@@ -1,5 +1,5 @@
 """What a data pipeline really produced: its batches, decoded into originals, outputs and
-selections, one record per batch, for the checks of `verify.harness.pipeline_checks`.
+selections, one record per batch, for the checks of `verify.stream.pipeline_checks`.
 
 A pipeline is a function `fn(*, epoch, rank, world_size)` returning an iterable of batches:
 mappings with `input_ids` and `labels`, each `[batch, seq]` (torch or JAX tensors, NumPy arrays

@@ -1,5 +1,5 @@
 """Shared selections between rows that should be masked independently: the statistical half
-of the pipeline gate (`verify.harness.pipeline_checks` has the rest).
+of the pipeline gate (`verify.stream.pipeline_checks` has the rest).
 
 Under the contract two rows' selections are independent. Take the positions eligible in both
 rows: given each row's count of selected positions there (`k_a`, `k_b` of `n`), the number
@@ -26,8 +26,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from .pipeline import Rows, Stream
-from .primitives import Check
+from .collect import Rows, Stream
+from ..engine.primitives import Check
 
 __all__ = ["shared_selection_checks", "LAGS", "MIN_VARIANCE"]
 

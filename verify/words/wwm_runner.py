@@ -3,7 +3,7 @@ budget, report as the token-level harness does.
 
 `check_wwm_maskers(["numpy", "torch", "jax"], config, tokens=2e7)` feeds each masker
 `SyntheticWords` batches (or any `source` with the same interface, such as real text from
-`verify.harness.text_words`), counts on the host (`wwm_counts`), builds the exact invariants and
+`verify.words.text_words`), counts on the host (`wwm_counts`), builds the exact invariants and
 statistical checks (`wwm_checks`) and returns a `WWMReport`: the same table, JSON and verdicts
 as `verify.check_maskers`, with the WWM checks. Call 0 is made twice with the same seed (the
 determinism check); a masker that raises stops its run there and fails "masker runs without
@@ -19,13 +19,13 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from . import DEFAULT_ALPHA
-from .inputs import derive_seed
-from .maskers import distinct_names
-from .primitives import holm
-from .report import Report
-from .runner import SEQ_LEN, check_run_arguments, check_testable
-from .words import SyntheticWords
+from ..engine import DEFAULT_ALPHA
+from ..token.inputs import derive_seed
+from ..token.adapters import distinct_names
+from ..engine.primitives import holm
+from ..token.verdicts import Report
+from ..token.runner import SEQ_LEN, check_run_arguments, check_testable
+from .word_batches import SyntheticWords
 from .wwm_adapters import WordAdapter, resolve_wwm
 from .wwm_checks import wwm_checks, wwm_invariant_checks
 from .wwm_counts import OUTCOMES, WordCounts
@@ -126,7 +126,7 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
 
     Args:
         maskers: `numpy`, `torch`, `jax`, `hf-wwm`, `MODULE:ATTR` (a factory) or callables
-            `fn(x, word_ids=w, seed=s)` (`verify.harness.wwm_adapters`).
+            `fn(x, word_ids=w, seed=s)` (`verify.words.wwm_adapters`).
         config: the parameters to check against.
         tokens: tokens fed to each masker (rounded up to whole calls).
         seed: seeds the inputs and every masker call.

@@ -15,12 +15,12 @@ tested for that in two ways:
   `P(s) P'(s)` is below `tau` times the sum of `P'`), so with `tau = 1e-7 / (windows x pairs)`
   a single such repeat is evidence beyond a one-in-ten-million false alarm. Repeats of likely
   outcomes (a short row with nothing selected) are not counted.
-* **Shared selections between aligned rows** (statistical): `verify.harness.pipeline_pairs`,
+* **Shared selections between aligned rows** (statistical): `verify.stream.pipeline_pairs`,
   the same example in two epochs, batches of one stream, and the streams of other ranks and
   epochs, up to 8 batches apart.
 
 Then everything the stream shows is counted as `verify.stats` counts a masker's calls (one call
-per batch), and every check of `verify.harness.checks` is decided on it, except those that need
+per batch), and every check of `verify.token.checks` is decided on it, except those that need
 the harness's replayed inputs, which a pipeline does not have.
 """
 
@@ -32,11 +32,11 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .checks import masker_checks
-from .counts import Counts
-from .pipeline import Rows, Stream
+from ..token.checks import masker_checks
+from ..token.counts import Counts
+from .collect import Rows, Stream
 from .pipeline_pairs import shared_selection_checks
-from .primitives import Check
+from ..engine.primitives import Check
 
 __all__ = ["pipeline_checks", "REPEAT_ALPHA"]
 
