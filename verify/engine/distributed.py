@@ -94,16 +94,14 @@ class Share:
         first_stop = torch.tensor([big if stopped is None else stopped], device=dev)
         dist.all_reduce(first_stop, op=dist.ReduceOp.MIN)
         if len(mine) and mine.start > int(first_stop):  # a single process never got here
-            for t in counts.tensors():
-                t.zero_()
-            counts.host_problems.clear()
-            counts._call, counts._prev, counts._first = 0, None, None
+            counts.restart()
         self._boundary(counts)
         for t in counts.tensors():
             dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        made = torch.tensor([counts._call if counts._first is not None else 0], device=dev)
+        made = torch.tensor([counts.calls_counted if counts.first_counted is not None else 0],
+                            device=dev)
         dist.all_reduce(made, op=dist.ReduceOp.MAX)
-        counts._call = int(made)
+        counts.calls_counted = int(made)
         problems = [None] * self.world
         dist.all_gather_object(problems, counts.host_problems)
         merged: dict[str, list[str]] = {}
@@ -118,14 +116,14 @@ class Share:
         dev = counts.by_call.device
         last = torch.zeros(1 + counts.seq_len * counts.batch, dtype=torch.int64, device=dev)
         last[0] = -1
-        if counts._prev is not None:
-            last[0] = counts._call - 1
-            last[1:] = counts._prev[0].flatten()
+        if counts.last_codes is not None:
+            last[0] = counts.calls_counted - 1
+            last[1:] = counts.last_codes.flatten()
         gathered = [torch.empty_like(last) for _ in range(self.world)]
         dist.all_gather(gathered, last)
-        if counts._first is None or counts._first[0] == 0:
+        if counts.first_counted is None or counts.first_counted[0] == 0:
             return
-        index, code = counts._first
+        index, code = counts.first_counted
         for g in gathered:
             if int(g[0]) == index - 1:
                 counts.add_fresh_pair(g[1:].view(code_shape), code.to(torch.int64))

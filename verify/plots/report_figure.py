@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from ..token.random_ids import coarse_drawable_counts
-from ..token.counts import HostCounts
+from ..token.host_counts import HostCounts
 from ..token.summary import expected_split, wilson
 from .calibration import figure
 

@@ -259,7 +259,8 @@ class NSPReport:
 
     def to_dict(self) -> dict:
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
-        return {"schema": NSP_SCHEMA, "subject": self.subject, "verdict": self.verdict,
+        return {"schema": NSP_SCHEMA, "gate": "nsp", "subject": self.subject,
+                "verdict": self.verdict,
                 "passed": self.passed, "alpha": self.alpha, "seed": self.seed,
                 "max_seq_len": self.max_seq_len, "pairs": self.pairs, "epochs": self.epochs,
                 "checks": [{"name": c.name, "kind": c.kind, "outcome": c.outcome.value,

@@ -26,6 +26,7 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from ..cli import progress as progress_bar
+from ..engine import guard
 
 __all__ = ["Batch", "Stream", "Rows", "collect", "decode", "HF_IGNORE"]
 
@@ -93,7 +94,8 @@ def decode(batch, epoch: int, rank: int, index: int) -> Batch:
 
 
 def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | None = None,
-            progress: bool = False, name: str = "pipeline") -> Stream:
+            progress: bool = False, name: str = "pipeline",
+            timeout: float | None = None) -> Stream:
     """Run the pipeline for every epoch and rank and keep what it produced.
 
     Args:
@@ -105,8 +107,10 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
         max_batches: stop each `(epoch, rank)` stream after this many batches.
         progress: a progress bar (batches).
         name: the progress bar's label.
+        timeout: seconds each call into the pipeline (the call itself, each next batch) may
+            take; None: no limit.
 
-    A pipeline that raises, or yields something that is not a batch, stops that
+    A pipeline that raises, exits, hangs past `timeout` (`verify.engine.guard`), or yields something that is not a batch, stops that
     `(epoch, rank)` stream; the problem is recorded under "pipeline runs without error" or
     "batches are input_ids and labels [batch, seq]", never raised.
     """
@@ -117,7 +121,7 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
     try:
         for epoch in range(epochs):
             for rank in mine:
-                _one_stream(fn, stream, epoch, rank, world, max_batches, bar)
+                _one_stream(fn, stream, (epoch, rank, world), max_batches, bar, timeout)
     finally:
         bar.close()
     if ranks is not None:
@@ -127,11 +131,15 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
     return stream
 
 
-def _one_stream(fn, stream, epoch, rank, world, max_batches, bar) -> None:
+def _one_stream(fn, stream, at: tuple[int, int, int], max_batches, bar, timeout) -> None:
+    """The batches of one `(epoch, rank, world)`, every call into the pipeline guarded."""
+    epoch, rank, world = at
     where = f"epoch {epoch}, rank {rank}"
+    call = f"pipeline(epoch={epoch}, rank={rank}, world_size={world})"
     try:
-        batches = fn(epoch=epoch, rank=rank, world_size=world)
-        for index, batch in enumerate(batches):
+        batches = guard.run(fn, what=call, timeout=timeout, epoch=epoch, rank=rank,
+                            world_size=world)
+        for index, batch in enumerate(guard.iterate(batches, what=call, timeout=timeout)):
             if max_batches is not None and index >= max_batches:
                 break
             try:
@@ -141,6 +149,8 @@ def _one_stream(fn, stream, epoch, rank, world, max_batches, bar) -> None:
                                f"{where}, batch {index}: {e}")
                 return
             bar.update(1)
+    except guard.UserCodeError as e:  # it exited, hung or raised a BaseException
+        stream.problem("pipeline runs without error", " ".join(str(e).split())[:300])
     except Exception as e:  # noqa: BLE001 (a pipeline that raises fails a check, not the run)
         message = " ".join(str(e).split())[:300]            # one line, whatever it raised
         stream.problem("pipeline runs without error", f"{where}: {type(e).__name__}: {message}")

@@ -13,22 +13,17 @@ device contract that the conversion would otherwise hide.
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import torch
 
 from mlm_ref.config import MaskingConfig
 
 from .. import registry
 from ..engine.frameworks import BACKENDS, Backend
+from ..engine.resolve import (Unavailable, build, callable_name, distinct_names, factory_kwargs,
+                             load)
 
 __all__ = ["Adapter", "Unavailable", "resolve", "factory_kwargs", "distinct_names",
            "callable_name"]
-
-
-class Unavailable(RuntimeError):
-    """A masker's framework (or module) cannot be imported."""
 
 
 class Adapter:
@@ -82,14 +77,6 @@ class Adapter:
         return x, out, y, BACKENDS["torch"].problems(out, y, x)
 
 
-def factory_kwargs(config: MaskingConfig) -> dict:
-    """The module description's constructor keywords (a third-party factory's interface)."""
-    return dict(padding_token=config.padding_token, mask_token=config.mask_token,
-                no_mask_tokens=list(config.no_mask_tokens), n_tokens=config.n_tokens,
-                masking_prob=config.masking_prob, randomize_prob=config.randomize_prob,
-                no_change_prob=config.no_change_prob)
-
-
 def _ours(name: str, config: MaskingConfig) -> Adapter:
     backend = BACKENDS[name]
     if not backend.available():
@@ -99,36 +86,12 @@ def _ours(name: str, config: MaskingConfig) -> Adapter:
 
 
 def _external(spec: str, config: MaskingConfig, name: str | None = None) -> Adapter:
-    module, _, attr = spec.partition(":")
-    if not module or not attr:
-        raise ValueError(f"a masker must be one of {', '.join(registry.REGISTRY)} "
-                         f"or MODULE:ATTR, got {spec!r}")
-    try:
-        factory = registry.load(spec)
-    except ImportError as e:
-        raise Unavailable(f"cannot import {module!r} for masker {spec!r}: {e}") from None
-    except ValueError as e:
-        raise ValueError(f"{e} (masker {spec!r})") from None
-    except (Exception, SystemExit) as e:  # noqa: BLE001 (the module's own code failed)
-        raise ValueError(f"cannot import {module!r} for masker {spec!r}: importing it raised "
-                         f"{_one_line(e)}") from None
+    factory = load(spec, what="masker", choices=", ".join(registry.REGISTRY))
     if config.random_exclude:
         raise ValueError("random_exclude is not part of the module description's constructor, "
                          f"so it cannot be passed to {spec!r}")
-    if not callable(factory):
-        raise TypeError(f"masker {spec!r} names a {type(factory).__name__}, not a factory that "
-                        f"takes the module description's keywords")
-    try:
-        masker = factory(**factory_kwargs(config))
-    except (Exception, SystemExit) as e:  # noqa: BLE001 (the factory's own code failed)
-        raise ValueError(f"masker {name or spec!r}: its factory raised {_one_line(e)}") from None
+    masker = build(factory, factory_kwargs(config), name=name or spec)
     return Adapter(name or spec, masker, config)
-
-
-def _one_line(e: BaseException) -> str:
-    """`Type: message` on one line (a SyntaxError's message names the file and line)."""
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def resolve(masker, config: MaskingConfig | None) -> Adapter:
@@ -169,29 +132,3 @@ def resolve(masker, config: MaskingConfig | None) -> Adapter:
         if not isinstance(config, MaskingConfig):
             raise ValueError("a third-party masker needs config=MaskingConfig(...)")
     return Adapter(callable_name(masker), masker, config)
-
-
-def callable_name(masker) -> str:
-    """`module:qualname` of a function or a lambda (a closure `f` defined in `make` of `pkg.mod`
-    is `pkg.mod:make.<locals>.f`), `partial(...)` of a `functools.partial`, and the class name
-    of any other callable object."""
-    if isinstance(masker, functools.partial):
-        return f"partial({callable_name(masker.func)})"
-    if not hasattr(masker, "__qualname__"):  # an instance: its class says what it is
-        return type(masker).__name__
-    module = getattr(masker, "__module__", None)
-    return f"{module}:{masker.__qualname__}" if module else masker.__qualname__
-
-
-def distinct_names(adapters: list[Adapter]) -> list[Adapter]:
-    """`adapters`, renamed where two share a name (`name #2`, `name #3`): the report keys every
-    result by name, so a repeated name would silently drop a masker."""
-    seen: dict[str, int] = {}
-    out = []
-    for a in adapters:
-        seen[a.name] = seen.get(a.name, 0) + 1
-        if seen[a.name] > 1:  # a copy: the caller's adapter may be the one given twice
-            a = copy.copy(a)
-            a.name = f"{a.name} #{seen[a.name]}"
-        out.append(a)
-    return out

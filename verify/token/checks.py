@@ -29,13 +29,14 @@ from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
-from .counts import CODES, DISPERSION_MIN, HostCounts, mask_share
+from .host_counts import CODES, DISPERSION_MIN, HostCounts, mask_share
 from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
-                         contingency, dispersion_check, extreme_binomial_check, pearson,
-                         rows_homogeneity)
+                                 contingency, dispersion_check, extreme_binomial_check,
+                                 pearson, rows_homogeneity)
 from .random_ids import random_id_checks, representative_original
 
-__all__ = ["masker_checks", "count_binomial", "STRATA"]
+__all__ = ["masker_checks", "count_binomial", "agreement_checks", "AGREEMENT_NAMES",
+           "STRATA"]
 
 # The strata of `HostCounts.strata` and how a report names them.
 STRATA = {"pos": "positions", "col": "batch columns", "seg": "segments", "idbin": "id ranges",
@@ -238,3 +239,25 @@ def category_split(h, cfg, subject):
     fmt = lambda v: ", ".join(f"{x / n:.5f}" for x in v)  # noqa: E731
     return chi2_check("category split (mask, original, other)", subject, total, df, n,
                       f"expected ({fmt(exp_all)}), observed ({fmt(obs_all)}) of {n} selected")
+
+
+# Cross-implementation agreement: whatever each masker's own checks say, two maskers fed the
+# same synthetic inputs should produce the same distributions. For every pair, a Pearson test of
+# homogeneity (a `2 x k` contingency table, sparse columns merged) on the selection counts, the
+# observed outcomes, the coarse histogram of visible random ids and the per-sequence counts.
+AGREEMENT_NAMES = ("agreement: selection rate", "agreement: category split",
+                   "agreement: random-id ranges", "agreement: per-sequence count")
+
+
+def agreement_checks(a: HostCounts, b: HostCounts, subject: str) -> list[Check]:
+    """Homogeneity of two maskers' counts (not applicable where a table has one column)."""
+    tables = [[[a.selected, a.eligible - a.selected], [b.selected, b.eligible - b.selected]],
+              [a.outcomes.sum(0), b.outcomes.sum(0)],
+              [a.coarse_other[:-1], b.coarse_other[:-1]],
+              [a.seq_hist[1:].sum(0), b.seq_hist[1:].sum(0)]]
+    out = []
+    for name, table in zip(AGREEMENT_NAMES, tables):
+        stat, df, n = contingency(np.asarray(table, np.int64))
+        out.append(chi2_check(name, subject, stat, df, n, f"{df + 1} merged columns") if df
+                   else Check.not_applicable(name, subject))
+    return out

@@ -27,6 +27,8 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
+from ..engine.arguments import derive_seed
+
 __all__ = ["SyntheticBatches", "derive_seed", "is_replay"]
 
 MASK_FRACTION = 0.02
@@ -36,12 +38,6 @@ ZIPF_EXPONENT = 1.1
 def is_replay(call: int) -> bool:
     """Whether `call` feeds the same batch as the call before it."""
     return call % 2 == 1
-
-
-def derive_seed(seed: int, stream: str, index: int) -> int:
-    """An independent 32-bit seed for call `index` of `stream` (inputs, or a masker's draws)."""
-    entropy = [int(seed) & 0xFFFFFFFF, int(seed) >> 32, sum(map(ord, stream)), int(index)]
-    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
 
 
 class SyntheticBatches:

@@ -10,7 +10,7 @@ false-alarm budget.
 
 from __future__ import annotations
 
-from .counts import INVARIANTS, HostCounts
+from .host_counts import INVARIANTS, HostCounts
 from ..engine.primitives import Check
 
 __all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks", "counted_invariants"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .counts import COARSE_BINS, HostCounts
+from .host_counts import COARSE_BINS, HostCounts
 from ..engine.primitives import chi2_check, extreme_binomial_check, pearson, upper_binomial_check
 
 __all__ = ["random_id_checks", "other_id_weights", "coarse_drawable_counts",

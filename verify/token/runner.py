@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
-import numbers
 import time
 
 import numpy as np
@@ -14,13 +12,13 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-from ..cli import MAX_SEED, MAX_TOKENS
 from ..cli import progress as progress_bar
 from ..engine import DEFAULT_ALPHA
 from ..engine import distributed as distributed_run
-from .agreement import agreement_checks
-from .checks import masker_checks
-from .counts import Counts, HostCounts
+from ..engine.arguments import check_run_arguments, check_testable, check_timeout
+from .checks import agreement_checks, masker_checks
+from .counts import Counts
+from .host_counts import HostCounts
 from ..engine.guard import call as guarded_call
 from .inputs import SyntheticBatches, derive_seed
 from .invariants import invariant_checks
@@ -33,49 +31,6 @@ __all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable
 
 SEQ_LEN = 128
 LAYOUTS = ("seq-batch", "batch-seq")
-
-
-def check_run_arguments(*, tokens, seed, alpha) -> tuple[int, int, float]:
-    """`(tokens, seed, alpha)` validated: a usage error is raised here, never blamed on a masker.
-
-    `tokens` may be a whole-number float (`2e6`), at most `MAX_TOKENS` as on the command line;
-    `seed` is an integer in [0, 2**63).
-
-    Raises:
-        TypeError: a value of the wrong type (bools are refused).
-        ValueError: a value out of range.
-    """
-    def whole(name, v, low, high, shown):
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Integral, float)):
-            raise TypeError(f"{name} must be an integer, got {v!r} of type {type(v).__name__}")
-        if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
-            raise ValueError(f"{name} must be a whole number, got {v!r}")
-        if not low <= int(v) <= high:
-            raise ValueError(f"{name} must lie in {shown}, got {v!r}")
-        return int(v)
-    tokens = whole("tokens", tokens, 1, MAX_TOKENS, f"[1, {MAX_TOKENS:.0e}]")
-    if isinstance(seed, float):
-        raise TypeError(f"seed must be an integer, got {seed!r} of type float")
-    seed = whole("seed", seed, 0, MAX_SEED, "[0, 2**63)")
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a probability, got {alpha!r}")
-    if not 0 < float(alpha) < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    return tokens, seed, float(alpha)
-
-
-def check_testable(config: MaskingConfig) -> None:
-    """Refuse a configuration under which no input id can be selected: nothing could be tested,
-    and a run would 'pass' whatever the masker does.
-
-    Raises:
-        ValueError: every id of `0 .. n_tokens-1` is padding, `[MASK]` or a no-mask id.
-    """
-    inside = {t for t in config.ineligible_tokens if t < config.n_tokens}
-    if len(inside) >= config.n_tokens:
-        raise ValueError(f"nothing to test: all {config.n_tokens} ids of the vocabulary are "
-                         f"ineligible (padding, [MASK] or no_mask_tokens), so no position can "
-                         f"be selected; enlarge n_tokens")
 
 
 def default_chunk(device) -> int:
@@ -182,8 +137,7 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     tokens, seed, alpha = check_run_arguments(tokens=tokens, seed=seed, alpha=alpha)
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    check_timeout(timeout)
     adapters = distinct_names([resolve(m, config) for m in maskers])
     config = config or adapters[0].config
     check_testable(config)

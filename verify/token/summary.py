@@ -16,7 +16,7 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from .random_ids import representative_original
-from .counts import HostCounts
+from .host_counts import HostCounts
 
 __all__ = ["Estimate", "effective", "expected_split", "wilson"]
 

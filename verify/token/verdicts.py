@@ -8,7 +8,7 @@ import math
 
 from mlm_ref.config import MaskingConfig
 
-from .counts import HostCounts
+from .host_counts import HostCounts
 from ..engine.primitives import Check
 from .summary import effective
 
@@ -52,6 +52,8 @@ class Report:
     skipped: dict[str, str]
     # each masker's host counts, for summaries and plots
     counts: dict[str, HostCounts] = dataclasses.field(default_factory=dict, repr=False)
+    # which gate wrote it: `token`, `wwm`, `pipeline` (the JSON's `gate` field)
+    gate: str = "token"
 
     @property
     def exact(self) -> list[Check]:
@@ -154,7 +156,7 @@ class Report:
     def to_dict(self) -> dict:
         clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
         return {
-            "schema": SCHEMA, "passed": self.passed, "verdict": self.verdict,
+            "schema": SCHEMA, "gate": self.gate, "passed": self.passed, "verdict": self.verdict,
             "alpha": self.alpha, "seed": self.seed,
             "tokens": self.tokens, "device": self.device,
             "config": dataclasses.asdict(self.config), "runs": self.runs,

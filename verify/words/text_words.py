@@ -24,7 +24,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from ..token.inputs import derive_seed
+from ..engine.arguments import derive_seed
 from .word_batches import WordBatch
 
 __all__ = ["TextWords", "load_reviews", "train_tokenizer", "VOCAB_SIZE", "TRAIN_REVIEWS"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from ..token.inputs import derive_seed
+from ..engine.arguments import derive_seed
 
 __all__ = ["WordBatch", "SyntheticWords", "WORD_LENGTHS", "word_starts"]
 

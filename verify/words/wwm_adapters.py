@@ -21,7 +21,7 @@ from mlm_ref.config import MaskingConfig
 
 from .. import registry
 from ..engine.frameworks import BACKENDS
-from ..token.adapters import Unavailable, callable_name, factory_kwargs
+from ..engine.resolve import Unavailable, build, callable_name, factory_kwargs, load
 
 __all__ = ["WordAdapter", "resolve_wwm"]
 
@@ -104,21 +104,9 @@ def resolve_wwm(masker, config: MaskingConfig) -> WordAdapter:
         raise Unavailable(f"masker {masker!r} needs {', '.join(info.missing())}, which is "
                           f"not installed")
     spec = info.factory if info is not None else masker
-    if ":" not in spec:
-        raise ValueError(f"a whole-word masker must be one of {', '.join(registry.WWM_REGISTRY)}"
-                         f" or MODULE:ATTR, got {masker!r}")
-    try:
-        factory = registry.load(spec)
-    except ImportError as e:
-        raise Unavailable(f"cannot import the module of masker {spec!r}: {e}") from None
-    if not callable(factory):
-        raise TypeError(f"masker {spec!r} names a {type(factory).__name__}, not a factory")
+    factory = load(spec, what="whole-word masker", choices=", ".join(registry.WWM_REGISTRY))
     if config.random_exclude:
         raise ValueError(f"random_exclude cannot be passed to {spec!r} (not a constructor "
                          f"keyword of the module description)")
-    try:
-        fn = factory(**factory_kwargs(config))
-    except Exception as e:  # noqa: BLE001 (the factory's own code failed)
-        raise ValueError(f"masker {masker!r}: its factory raised {type(e).__name__}: {e}") \
-            from None
+    fn = build(factory, factory_kwargs(config), name=masker)
     return WordAdapter(masker, fn, config)

@@ -26,7 +26,7 @@ from scipy import stats
 from mlm_ref.config import MaskingConfig
 
 from ..token.checks import count_binomial
-from ..token.counts import COARSE_BINS, DISPERSION_MIN
+from ..token.host_counts import COARSE_BINS, DISPERSION_MIN
 from ..token.invariants import counted_invariants
 from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score, chi2_check,
                          contingency, dispersion_check, pearson, rows_homogeneity,

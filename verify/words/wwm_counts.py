@@ -153,16 +153,8 @@ class WordCounts:
         m_seq = np.bincount(col[e], minlength=b)
         k_seq = np.bincount(col[e], sel[e], b).astype(np.int64)
         np.add.at(self.seq_hist, (m_seq, k_seq), 1)
-        # neighbouring eligible words of one column (consecutive runs)
-        both = e[:-1] & e[1:] & (col[:-1] == col[1:])
-        self.pairs["nbr"] += _pair(sel[:-1][both], sel[1:][both])
-        if self._prev is not None and self._call % 2 == 1 and self._prev[0] == self._call - 1:
-            prev = self._prev[1]
-            if prev.shape == sel.shape:
-                self.pairs["replay"] += _pair(prev[e], sel[e])
-        self._prev = (self._call, sel)
-        # outcomes of selected words and of their pieces
-        piece_sel = np.zeros(xf.shape, bool)
+        self._word_pairs(e, sel, col)
+        piece_sel = np.zeros(xf.shape, bool)  # the pieces of selected words, and their outcomes
         piece_sel[inside] = sel[r]
         code = np.where(is_mask, 0, np.where(is_orig, 1, 2))                 # per position
         drawable_x = self._drawable(xf)
@@ -179,16 +171,30 @@ class WordCounts:
         for table, at in ((self.first_piece, pos_first[sel]),
                           (self.last_piece, pos_last[sel & (length >= 2)])):
             np.add.at(table, (drawable_x[at].astype(np.int64), code[at]), 1)
-        # random ids: visible ones, against the originals of every selected piece
-        v = cfg.n_tokens
-        visible = piece_sel & (code == 2) & drawable_out
-        self.other_hist += np.bincount(np.where(visible, of, v), minlength=v + 1)
-        self.orig_hist += np.bincount(np.where(piece_sel & drawable_x, xf, v), minlength=v + 1)
+        self._random_ids(xf, of, piece_sel & (code == 2) & drawable_out, piece_sel & drawable_x,
+                         inside[:-1] & (run[:-1] == run[1:]))
         self.selected_pieces += int(piece_sel.sum())
-        same_word = inside[:-1] & (run[:-1] == run[1:])
+        self._call += 1
+
+    def _word_pairs(self, e, sel, col):
+        """Selection of neighbouring eligible words of one column (consecutive runs), and of
+        the same word in a replayed call."""
+        both = e[:-1] & e[1:] & (col[:-1] == col[1:])
+        self.pairs["nbr"] += _pair(sel[:-1][both], sel[1:][both])
+        if self._prev is not None and self._call % 2 == 1 and self._prev[0] == self._call - 1:
+            prev = self._prev[1]
+            if prev.shape == sel.shape:
+                self.pairs["replay"] += _pair(prev[e], sel[e])
+        self._prev = (self._call, sel)
+
+    def _random_ids(self, xf, of, visible, drawable_selected, same_word):
+        """Visible random ids against the originals of every selected piece, and equal
+        random ids of neighbouring pieces of one word."""
+        v = self.config.n_tokens
+        self.other_hist += np.bincount(np.where(visible, of, v), minlength=v + 1)
+        self.orig_hist += np.bincount(np.where(drawable_selected, xf, v), minlength=v + 1)
         pair = same_word & visible[:-1] & visible[1:]
         self.equal_neighbours += [int(pair.sum()), int((pair & (of[:-1] == of[1:])).sum())]
-        self._call += 1
 
     @property
     def eligible_words(self) -> int:

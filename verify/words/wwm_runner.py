@@ -20,11 +20,11 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from ..engine import DEFAULT_ALPHA
-from ..token.inputs import derive_seed
-from ..token.adapters import distinct_names
+from ..engine import guard
+from ..engine.resolve import distinct_names
 from ..engine.primitives import holm
 from ..token.verdicts import Report
-from ..token.runner import SEQ_LEN, check_run_arguments, check_testable
+from ..engine.arguments import check_run_arguments, check_testable, check_timeout, derive_seed
 from .word_batches import SyntheticWords
 from .wwm_adapters import WordAdapter, resolve_wwm
 from .wwm_checks import wwm_checks, wwm_invariant_checks
@@ -33,6 +33,7 @@ from .wwm_counts import OUTCOMES, WordCounts
 __all__ = ["check_wwm_maskers", "run_wwm_masker", "WWMReport", "WWM_CHUNK"]
 
 WWM_CHUNK = 1 << 17   # tokens per call
+SEQ_LEN = 128         # as the token-level gate's inputs
 
 
 @dataclasses.dataclass
@@ -40,6 +41,7 @@ class WWMReport(Report):
     """A `Report` of the WWM gate (`counts` hold `WordCounts`)."""
 
     source: str = "synthetic words"
+    gate: str = "wwm"
 
     @property
     def inconclusive(self) -> list[str]:
@@ -80,12 +82,14 @@ def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
 
 
 def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
-                   chunk: int | None = None) -> WordCounts:
+                   chunk: int | None = None, timeout: float | None = None) -> WordCounts:
     """Feed `adapter` batches totalling at least `tokens`; its `WordCounts`.
 
     Args:
         source: `source(call) -> WordBatch` of shape `[SEQ_LEN, batch]` and with a `batch`
             attribute; default `SyntheticWords` of this config, seed and size.
+        timeout: seconds one masker call may take (None: no limit); an overrun fails the
+            check "masker runs without error" (`verify.engine.guard`).
     """
     cfg = adapter.config
     if source is None:
@@ -100,9 +104,9 @@ def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
         b = source(t)
         s = derive_seed(seed, "wwm masker:" + adapter.name, t)
         try:
-            x_after, w_after, out, y, problems = adapter(b, s)
+            x_after, w_after, out, y, problems = _call(adapter, b, s, t, timeout)
             if not problems and t == 0:
-                _, _, out2, y2, _ = adapter(b, s)
+                _, _, out2, y2, _ = _call(adapter, b, s, t, timeout)
                 if not (np.array_equal(out, out2) and np.array_equal(y, y2)):
                     counts.problem("same seed gives same output", "two calls with the same "
                                    "seed and input gave different outputs")
@@ -118,10 +122,16 @@ def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
     return counts
 
 
+def _call(adapter: WordAdapter, batch, seed: int, index: int, timeout: float | None):
+    """One masker call under the guard (`verify.engine.guard.run`)."""
+    return guard.run(adapter, batch, seed, what=f"the masker (call {index})", timeout=timeout,
+                     name=adapter.name, tokens=index * batch.x.size)
+
+
 def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, seed: int = 0,
                       alpha: float = DEFAULT_ALPHA, source=None, chunk: int | None = None,
-                      skipped: dict | None = None,
-                      source_name: str = "synthetic words") -> WWMReport:
+                      skipped: dict | None = None, source_name: str = "synthetic words",
+                      timeout: float | None = None) -> WWMReport:
     """Check whole-word maskers against the WWM contract; one Holm budget for all.
 
     Args:
@@ -142,9 +152,10 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
     if not isinstance(config, MaskingConfig):
         raise TypeError(f"config must be a MaskingConfig, got {type(config).__name__}")
     check_testable(config)
+    check_timeout(timeout)
     adapters = distinct_names([resolve_wwm(m, config) for m in maskers])
-    results = {a.name: run_wwm_masker(a, tokens=tokens, seed=seed, source=source, chunk=chunk)
-               for a in adapters}
+    results = {a.name: run_wwm_masker(a, tokens=tokens, seed=seed, source=source, chunk=chunk,
+                                      timeout=timeout) for a in adapters}
     checks = []
     for name, h in results.items():
         checks += wwm_invariant_checks(h, name) + wwm_checks(h, config, name)
