@@ -22,7 +22,8 @@ GATES = {
 NEEDLES = {"raises": "RuntimeError: boom from user code", "exit0": "sys.exit(0)",
            "exit3": "sys.exit(3)", "hangs": "did not return within 1 s",
            "interrupt": "raised KeyboardInterrupt"}
-JUNK = {"token": "must return (x_masked, y)", "words": "must return (x_masked, y)", "stream": "input_ids and labels",
+JUNK = {"token": "must return (x_masked, y)", "words": "must return (x_masked, y)",
+        "stream": "input_ids and labels",
         "sentence_pairs": "not (tokens_a, tokens_b, is_random_next)"}
 
 

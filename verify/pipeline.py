@@ -153,6 +153,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds each call into the pipeline (the call, each next batch) may "
                         "take before it fails (default: no limit)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also write PNG plots of the stream's counts into DIR (needs "
+                        "matplotlib), as verify.stats --plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -161,8 +164,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     ranks = None
     try:
-        if args.json and cli.file_problem(args.json):
-            return usage_error("verify.pipeline", cli.file_problem(args.json))
+        problem = (args.json and cli.file_problem(args.json)) or \
+            (args.plot and cli.dir_problem(args.plot))
+        if problem:
+            return usage_error("verify.pipeline", problem)
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         if world > 1 and "RANK" in os.environ:
             if args.world_size not in (None, world):
@@ -211,6 +216,12 @@ def _main(args, ranks) -> int:
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
+    if args.plot:
+        from .plots import plot_report
+        try:
+            print("\n".join(f"wrote {path}" for path in plot_report(report, args.plot)))
+        except (OSError, ImportError) as e:
+            return usage_error("verify.pipeline", f"--plot {args.plot}: {e}")
     return exit_status(report.verdict)
 
 

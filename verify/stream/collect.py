@@ -110,9 +110,10 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
         timeout: seconds each call into the pipeline (the call itself, each next batch) may
             take; None: no limit.
 
-    A pipeline that raises, exits, hangs past `timeout` (`verify.engine.guard`), or yields something that is not a batch, stops that
-    `(epoch, rank)` stream; the problem is recorded under "pipeline runs without error" or
-    "batches are input_ids and labels [batch, seq]", never raised.
+    A pipeline that raises, exits, hangs past `timeout` (`verify.engine.guard`), or yields
+    something that is not a batch, stops that `(epoch, rank)` stream; the problem is recorded
+    under "pipeline runs without error" or "batches are input_ids and labels [batch, seq]",
+    never raised.
     """
     mine = range(world_size) if ranks is None else [ranks[0]]
     world = world_size if ranks is None else ranks[1]

