@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -189,6 +190,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if int(os.environ.get("RANK", "0") or 0) > 0:
+        return 0  # under torchrun the NSP gate runs (and reports) on rank 0 alone
     if args.google and args.generator not in (None, "google"):
         return usage_error("verify.nsp", f"--google and {args.generator} name two generators")
     if args.json and cli.file_problem(args.json):

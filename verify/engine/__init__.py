@@ -1,9 +1,13 @@
 """The skeleton every gate plugs into; it never imports a gate.
 
 * `primitives`: the statistics (Pearson with sparse bins merged, Holm, the MDE) and `Check`;
-* `guard`: the user's code run under one guard (errors, exits, interrupts, a deadline);
+* `guard`: every call into the user's code under one guard (errors, exits, interrupts, a
+  deadline); `resolve`: the one `MODULE:ATTR` resolver;
+* `arguments`: the one argument validator and the per-call seeds; `exits`: the one exit-code
+  table;
 * `distributed`: ranks under `torchrun`, counts summed over them;
-* `frameworks`: one small adapter per framework for our three backends.
+* `frameworks`: one small adapter per framework for our three backends;
+* `imdb`: the one reader of the IMDB reviews.
 
 The gates (`verify.token`, `verify.words`, `verify.stream`, `verify.sentence_pairs`) build
 their inputs, counts and checks on top of it.

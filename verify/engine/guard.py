@@ -74,13 +74,14 @@ def watch_ctrl_c():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    outer = _CtrlC.watching, _CtrlC.pressed  # a tool may run another tool's main
     previous = signal.signal(signal.SIGINT, _on_sigint)
     _CtrlC.watching, _CtrlC.pressed = True, False
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        _CtrlC.watching, _CtrlC.pressed = False, False
+        _CtrlC.watching, _CtrlC.pressed = outer
 
 
 def _is_ctrl_c() -> bool:

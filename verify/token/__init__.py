@@ -4,8 +4,10 @@ its device what it did, decide the checks.
 Layers, each importing only those above it in this list (and `verify.engine`):
 
 * `inputs`: the synthetic batches; `adapters`: every masker seen as torch -> torch;
-* `counts`: on-device accumulation, read back once as `HostCounts`;
-* `random_ids`, `checks`, `invariants`, `agreement`: checks built from `HostCounts`;
+* `counts`: on-device accumulation, read back once as `HostCounts` (`host_counts`, NumPy
+  only, with the outcome codes);
+* `random_ids`, `checks` (agreement between maskers too), `invariants`: checks built from
+  `HostCounts`;
 * `summary`: effective probabilities with intervals; `verdicts`: the report, printed or JSON;
 * `plan`: tokens needed for a given effect; `runner`: runs the maskers and decides every
   check under one Holm budget.
