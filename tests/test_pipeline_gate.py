@@ -3,7 +3,7 @@
 that names what it breaks.
 
 False alarms: the statistical checks share a family-wise alpha of 1e-5 per run (Holm); the
-repeat check is exact with a false-alarm bound of 1e-7 (verify/harness/pipeline_checks.py). The
+repeat check is exact with a false-alarm bound of 1e-7 (verify/stream/pipeline_checks.py). The
 effects here are large: the broken pipelines duplicate whole streams of draws.
 """
 

@@ -3,8 +3,8 @@
 The WWM gate feeds `x` and `word_ids`, int `[seq_len, batch]`, and reads `(x_masked, y)`.
 
 * Our backends (`numpy`, `torch`, `jax`) are called as they are for token-level masking
-  (`verify.engine.frameworks.Backend.call_words`): `MLM(...)(x, word_ids=w, rng=seed)`, with a seeded
-  `torch.Generator`, or `key=seed`.
+  (`verify.engine.frameworks.Backend.call_words`): `MLM(...)(x, word_ids=w, rng=seed)`, with a
+  seeded `torch.Generator`, or `key=seed`.
 * Any other masker (`MODULE:ATTR`, or `hf-wwm` from `verify.registry.WWM_REGISTRY`) is a
   factory taking the module description's keywords and returning a callable
   `fn(x, word_ids=w, seed=s)` on NumPy int64 arrays `[seq_len, batch]` that returns
