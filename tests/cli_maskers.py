@@ -4,6 +4,8 @@ on the correct masker of `tests.broken_maskers`, for the command-line reliabilit
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 
@@ -44,13 +46,15 @@ class Hangs(_Nth):
 
 
 class InterruptedOnFifthCall(_Nth):
-    """Ctrl-C mid-run: calls 1 and 2 are the time estimate's, 3 and 4 the run's first call
-    and its determinism repeat, 5 the run's second call (after 65,536 tokens)."""
+    """Ctrl-C mid-run (a real SIGINT, as the terminal sends it): calls 1 and 2 are the time
+    estimate's, 3 and 4 the run's first call and its determinism repeat, 5 the run's second
+    call (after 65,536 tokens)."""
 
     after = 5
 
     def act(self):
-        raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the signal handler interrupts this at once
 
 
 class SlowAndInterrupted(InterruptedOnFifthCall):
@@ -74,7 +78,7 @@ class RaisesOnCallTwo(Correct):
     process makes it (for the distributed tests)."""
 
     def __call__(self, x):
-        from verify.harness.inputs import derive_seed
+        from verify.token.inputs import derive_seed
         if torch.initial_seed() == derive_seed(0, "masker:tests.cli_maskers:RaisesOnCallTwo", 2):
             raise RuntimeError("call 2 refused")
         return super().__call__(x)

@@ -10,7 +10,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-from verify.frameworks import selected_backends
+from verify.engine.frameworks import selected_backends
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, derandomize=True, print_blob=True,

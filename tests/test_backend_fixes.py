@@ -8,7 +8,7 @@ tensors given to JAX), and key forms that meant different things in different ba
 import numpy as np
 import pytest
 
-from verify.frameworks import BACKENDS
+from verify.engine.frameworks import BACKENDS
 
 KW = dict(padding_token=0, mask_token=103, n_tokens=30522)
 

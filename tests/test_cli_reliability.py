@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 from verify import check_maskers, stats  # noqa: E402
-from verify.harness.maskers import callable_name, resolve  # noqa: E402
+from verify.token.adapters import callable_name, resolve  # noqa: E402
 
 SMALL = ["--device", "cpu", "--tokens", "3e5", "--no-progress", "--n-tokens", "100"]
 M = "tests.cli_maskers:"
@@ -129,7 +129,7 @@ def test_ctrl_c_exits_130_with_one_line_and_no_half_written_file(tmp_path, capsy
     code, out, err = _stats([*SMALL, "--masker", M + "InterruptedOnFifthCall",
                              "--json", str(path)], capsys)
     assert code == 130 and out == ""
-    from verify.harness.runner import default_chunk
+    from verify.token.runner import default_chunk
     # the fifth call of the masker is the run's second (the estimate and the determinism
     # check make the others): one call of default_chunk tokens had returned
     assert err.strip().splitlines() == [

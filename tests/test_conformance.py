@@ -29,7 +29,7 @@ def test_labml_is_flagged_for_its_81_9_10_split_and_for_writing_into_its_input(r
     assert failed <= {"category split (mask, original, other)", "input not mutated",
                       "[MASK] count per sequence ~ Binomial (dispersion)",
                       "[MASK] count per call ~ Binomial (dispersion)"}, failed
-    from verify.harness.summary import effective
+    from verify.token.summary import effective
     cats = effective(report.config, report.counts["labml"])["categories"]
     assert cats["mask"] == pytest.approx(0.81, abs=0.005)
     assert cats["unchanged"] == pytest.approx(0.09, abs=0.005)

@@ -1,4 +1,4 @@
-"""Distributed runs (`verify.harness.distributed`): two ranks on gloo over loopback give the
+"""Distributed runs (`verify.engine.distributed`): two ranks on gloo over loopback give the
 single-process report, statistics included, and the same exit status on every rank."""
 
 import json
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from verify import stats
-from verify.harness.distributed import Share
+from verify.engine.distributed import Share
 
 # 8 calls of 131,072 tokens: 4 replayed pairs, 2 per rank, so a block boundary is crossed
 RUN = ["--device", "cpu", "--tokens", "1e6", "--no-progress"]

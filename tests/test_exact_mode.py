@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 from tests.strategies import batches, configs
 from verify import exact
-from verify.frameworks import BACKENDS, Backend
+from verify.engine.frameworks import BACKENDS, Backend
 
 KEYS = st.one_of(st.integers(0, 2**63 - 1),
                  st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=2))

@@ -87,7 +87,7 @@ def test_our_three_backends_pass_alone_and_against_each_other():
 
 def test_cross_implementation_check_flags_a_masker_that_disagrees():
     # SkewedRate against our torch masker: the pairwise selection-rate test must object.
-    from verify.harness.maskers import resolve
+    from verify.token.adapters import resolve
     skewed = resolve(BROKEN["skewed selection rate"](**KWARGS), CONFIG)
     report = check_maskers([resolve("torch", CONFIG), skewed], CONFIG, tokens=TOKENS, seed=7)
     failed = {(c.subject, c.name) for c in report.failures}

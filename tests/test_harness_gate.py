@@ -9,12 +9,12 @@ torch = pytest.importorskip("torch")
 from mlm_ref import MaskingConfig  # noqa: E402
 from tests.broken_maskers import Correct  # noqa: E402
 from verify import check_masker  # noqa: E402
-from verify.harness.counts import Counts  # noqa: E402
-from verify.harness.inputs import SyntheticBatches  # noqa: E402
-from verify.harness.plan import parse_effect, plan  # noqa: E402
-from verify.harness.primitives import holm  # noqa: E402
-from verify.harness.report import Report  # noqa: E402
-from verify.harness.checks import masker_checks  # noqa: E402
+from verify.token.counts import Counts  # noqa: E402
+from verify.token.inputs import SyntheticBatches  # noqa: E402
+from verify.token.plan import parse_effect, plan  # noqa: E402
+from verify.engine.primitives import holm  # noqa: E402
+from verify.token.verdicts import Report  # noqa: E402
+from verify.token.checks import masker_checks  # noqa: E402
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
 KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)

@@ -9,8 +9,8 @@ from scipy import stats
 
 from mlm_ref import MaskingConfig
 from verify import check_masker
-from verify.harness.primitives import Check, chi2_check, holm, lambda50, merge_sparse, pearson
-from verify.harness.random_ids import coarse_drawable_counts, other_id_weights
+from verify.engine.primitives import Check, chi2_check, holm, lambda50, merge_sparse, pearson
+from verify.token.random_ids import coarse_drawable_counts, other_id_weights
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
 
@@ -72,8 +72,8 @@ def test_other_id_weights_follow_the_uniform_draw():
 
 def masker_checks_names(config) -> list[str]:
     """The names of one masker's statistical checks under `config` (from empty counts)."""
-    from verify.harness.checks import masker_checks
-    from verify.harness.counts import Counts
+    from verify.token.checks import masker_checks
+    from verify.token.counts import Counts
     return [c.name for c in masker_checks(Counts(config, 128, 2, 2, "cpu").host(), config, "m")]
 
 

@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 jax = pytest.importorskip("jax")
 
 from mlm_ref import MaskingConfig  # noqa: E402
-from verify.frameworks import BACKENDS  # noqa: E402
-from verify.harness.maskers import resolve  # noqa: E402
+from verify.engine.frameworks import BACKENDS  # noqa: E402
+from verify.token.adapters import resolve  # noqa: E402
 
 
 def test_torch_to_jax_and_back_share_memory():

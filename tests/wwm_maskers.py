@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from verify.harness.wwm_counts import word_runs
+from verify.words.wwm_counts import word_runs
 
 
 class CorrectWWM:

@@ -18,7 +18,7 @@ a name from `verify.registry` (`numpy`, `torch`, `jax`, `labml`, `hf-torch`, `hf
 other tools in this package.
 """
 
-from .harness import DEFAULT_ALPHA
+from .engine import DEFAULT_ALPHA
 
 __all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_wwm_maskers",
            "check_wwm_masker", "check_pipeline", "assert_pipeline_conforms", "check_nsp",
@@ -28,8 +28,8 @@ __all__ = ["check_masker", "check_maskers", "assert_masker_conforms", "check_wwm
 def check_maskers(maskers, config=None, **kwargs):
     """Check several maskers, each alone and every pair against each other; returns a
     `Report` (`.passed`, `str(report)`, `.to_dict()`). See
-    `verify.harness.runner.check_maskers`."""
-    from .harness.runner import check_maskers as run
+    `verify.token.runner.check_maskers`."""
+    from .token.runner import check_maskers as run
     return run(maskers, config, **kwargs)
 
 
@@ -72,8 +72,8 @@ def check_wwm_maskers(maskers, config, **kwargs):
     """Check whole-word maskers against the WWM contract (docs/statistics.md, "Whole-word
     masking"); a `WWMReport` with `.passed`, `str(report)`, `.to_dict()`. Maskers: `numpy`,
     `torch`, `jax`, `hf-wwm`, `MODULE:ATTR` or callables `fn(x, word_ids=w, seed=s)`. See
-    `verify.harness.wwm_runner.check_wwm_maskers` (tokens, seed, alpha, source)."""
-    from .harness.wwm_runner import check_wwm_maskers as run
+    `verify.words.wwm_runner.check_wwm_maskers` (tokens, seed, alpha, source)."""
+    from .words.wwm_runner import check_wwm_maskers as run
     return run(maskers, config, **kwargs)
 
 

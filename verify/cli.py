@@ -16,6 +16,8 @@ import platform
 import sys
 import tempfile
 
+from .engine.exits import INTERRUPTED, USAGE
+
 __all__ = ["progress", "usage_error", "cuda_problem", "versions", "token_count", "seed",
            "positive_seconds", "file_problem", "dir_problem", "write_atomically", "interrupted",
            "duration", "MAX_TOKENS", "MAX_SEED", "INTERRUPTED", "masking_config"]
@@ -24,8 +26,6 @@ __all__ = ["progress", "usage_error", "cuda_problem", "versions", "token_count",
 MAX_TOKENS = 10 ** 13
 # Seeds are 64-bit signed integers in JAX's and torch's interfaces.
 MAX_SEED = 2 ** 63 - 1
-# The shell's status for a process ended by SIGINT (128 + 2).
-INTERRUPTED = 130
 
 
 class _NoBar:
@@ -53,7 +53,7 @@ def progress(total: int, *, unit: str, desc: str | None = None, enabled: bool = 
 def usage_error(prog: str, message: str) -> int:
     """Print `prog: error: message` on stderr and return the usage-error exit status, 2."""
     print(f"{prog}: error: {message}", file=sys.stderr)
-    return 2
+    return USAGE
 
 
 def cuda_problem(device) -> str | None:

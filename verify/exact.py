@@ -18,7 +18,7 @@ import numpy as np
 from mlm_ref import threefry
 from . import cli
 from .cli import progress
-from .frameworks import BACKENDS, Backend
+from .engine.frameworks import BACKENDS, Backend
 
 # Configurations that stress every branch: defaults, exclusions (few and many), edge probs.
 CONFIGS = [

@@ -3,9 +3,9 @@
 A generator is any callable `ATTR(documents, *, seed, epoch)` returning an iterable of pairs
 `(tokens_a, tokens_b, is_random_next)` (or dicts with those keys), with 0 = IsNext and
 1 = random next; `documents` is a list of documents, each a list of sentences, each a list of
-token ids. The gate gives it a synthetic corpus (`verify.harness.nsp_corpus`), collects pairs
+token ids. The gate gives it a synthetic corpus (`verify.sentence_pairs.nsp_corpus`), collects pairs
 over epochs 0, 1, ... until it has `--pairs`, and decides the checks of
-`verify.harness.nsp_checks` under one family-wise false-alarm budget (Holm).
+`verify.sentence_pairs.nsp_checks` under one family-wise false-alarm budget (Holm).
 
 Generators by name: `ours` (`mlm_ref.nsp.make_pairs`, the default) and `google` (the same with
 `google_compat=True`, the published algorithm; `--google` for short), or `MODULE:ATTR`.
@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 
 from . import cli
 from .cli import usage_error
+from .engine import guard
+from .engine.arguments import check_timeout
+from .engine.exits import FAIL, INCONCLUSIVE, exit_status
 
 __all__ = ["main", "check_nsp", "google_pairs", "GENERATORS", "DEFAULT_PAIRS", "MAX_PAIRS"]
 
@@ -45,22 +49,20 @@ def _resolve(generator):
     if not isinstance(generator, str):
         raise TypeError(f"generator must be a callable, a name or MODULE:ATTR, got "
                         f"{type(generator).__name__}")
-    from . import registry
+    from .engine.resolve import Unavailable, load
     spec = GENERATORS.get(generator, generator)
-    if ":" not in spec:
-        raise ValueError(f"unknown generator {generator!r}: choose from "
-                         f"{', '.join(GENERATORS)} or give MODULE:ATTR")
     try:
-        fn = registry.load(spec)
-    except ImportError as e:
-        raise ValueError(f"cannot import {spec.partition(':')[0]!r}: {e}") from None
+        fn = load(spec, what="generator", choices=", ".join(GENERATORS))
+    except Unavailable as e:
+        raise ValueError(str(e)) from None
     if not callable(fn):
         raise ValueError(f"{spec} is not callable")
     return fn, generator
 
 
 def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
-              alpha: float | None = None, max_seq_len: int = 128, progress: bool = False):
+              alpha: float | None = None, max_seq_len: int = 128, progress: bool = False,
+              timeout: float | None = None):
     """Run the NSP gate on one generator.
 
     Args:
@@ -71,18 +73,52 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
         alpha: the family-wise false-alarm probability (default 1e-5).
         max_seq_len: the length limit checked; passed to the generator only when not 128.
         progress: show a progress bar on stderr.
+        timeout: seconds one call of the generator (one epoch's pairs, made and iterated) may
+            take; an overrun fails "the generator runs on the corpus" (None: no limit).
 
     Returns:
-        `verify.harness.nsp_checks.NSPReport` (`.passed`, `.verdict`, `str()`, `.to_json()`).
+        `verify.sentence_pairs.nsp_checks.NSPReport` (`.passed`, `.verdict`, `str()`, `.to_json()`).
 
     Raises:
         ValueError, TypeError: bad arguments or an unknown generator.
     """
-    from .harness import DEFAULT_ALPHA
-    from .harness.nsp_checks import NSPReport, analyse
-    from .harness.nsp_corpus import one_document_corpus, synthetic_corpus
-    from .harness.primitives import Check
+    from .engine import DEFAULT_ALPHA
+    from .sentence_pairs.nsp_checks import NSPReport, analyse
+    from .sentence_pairs.nsp_corpus import one_document_corpus, synthetic_corpus
+    from .engine.primitives import Check
     alpha = DEFAULT_ALPHA if alpha is None else alpha
+    _check_arguments(pairs, seed, max_seq_len, alpha, timeout)
+    fn, name = _resolve(generator)
+    extra = {} if max_seq_len == 128 else {"max_seq_len": max_seq_len}
+    corpus = synthetic_corpus(min(50_000, 50 + pairs // 4), seed=seed, max_seq_len=max_seq_len)
+    made, epochs, start = [], 0, time.perf_counter()
+    bar = cli.progress(pairs, unit="pair", desc=name, enabled=progress)
+    try:
+        while len(made) < pairs and epochs < MAX_EPOCHS:
+            out = guard.run(_epoch_pairs, fn, corpus.documents, seed, epochs, extra,
+                            what=f"the generator (epoch {epochs})", timeout=timeout, name=name)
+            made += out
+            epochs += 1
+            bar.update(min(len(out), max(0, pairs - len(made) + len(out))))
+            if not out:
+                break
+    except Exception as e:  # the generator's own failure is a verdict, not a crash
+        why = str(e) if isinstance(e, guard.UserCodeError) else f"{type(e).__name__}: {e}"
+        checks = [Check.exact("the generator runs on the corpus", name, 1, why)]
+        return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs,
+                         time.perf_counter() - start, checks).decide()
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    made = made[:pairs]          # the first `pairs`: a prefix is as random as the whole
+    lone = one_document_corpus(seed=seed, max_seq_len=max_seq_len)
+    checks = analyse(corpus, made, name, max_seq_len) + [
+        _one_document(fn, name, seed, extra, lone, timeout)]
+    return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs, seconds, checks).decide()
+
+
+def _check_arguments(pairs, seed, max_seq_len, alpha, timeout) -> None:
+    """Refuse bad arguments (TypeError, ValueError) before the generator runs."""
     for name, value, lo, hi in (("pairs", pairs, 1, MAX_PAIRS), ("seed", seed, 0, cli.MAX_SEED),
                                 ("max_seq_len", max_seq_len, 5, 10 ** 6)):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -91,44 +127,26 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
             raise ValueError(f"{name} must lie in [{lo}, {hi}], got {value}")
     if not (isinstance(alpha, float) and math.isfinite(alpha) and 0 < alpha < 1):
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    fn, name = _resolve(generator)
-    extra = {} if max_seq_len == 128 else {"max_seq_len": max_seq_len}
-    corpus = synthetic_corpus(min(50_000, 50 + pairs // 4), seed=seed, max_seq_len=max_seq_len)
-    made, epochs, start = [], 0, time.perf_counter()
-    bar = cli.progress(pairs, unit="pair", desc=name, enabled=progress)
-    try:
-        while len(made) < pairs and epochs < MAX_EPOCHS:
-            out = list(fn(corpus.documents, seed=seed, epoch=epochs, **extra))
-            made += out
-            epochs += 1
-            bar.update(min(len(out), max(0, pairs - len(made) + len(out))))
-            if not out:
-                break
-    except Exception as e:  # the generator's own failure is a verdict, not a crash
-        checks = [Check.exact("the generator runs on the corpus", name, 1,
-                              f"{type(e).__name__}: {e}")]
-        return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs,
-                         time.perf_counter() - start, checks).decide()
-    finally:
-        bar.close()
-    seconds = time.perf_counter() - start
-    made = made[:pairs]          # the first `pairs`: a prefix is as random as the whole
-    checks = analyse(corpus, made, name, max_seq_len) + [_one_document(fn, name, seed, extra,
-                                                                      one_document_corpus(
-                                                                          seed=seed,
-                                                                          max_seq_len=max_seq_len))]
-    return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs, seconds, checks).decide()
+    check_timeout(timeout)
 
 
-def _one_document(fn, name, seed, extra, corpus):
+def _epoch_pairs(fn, documents, seed: int, epoch: int, extra: dict) -> list:
+    """One epoch's pairs, made and iterated (all of it the user's code)."""
+    return list(fn(documents, seed=seed, epoch=epoch, **extra))
+
+
+def _one_document(fn, name, seed, extra, corpus, timeout):
     """A corpus with one non-empty document must be refused with ValueError."""
-    from .harness.primitives import Check
+    from .engine.primitives import Check
     title = "one-document corpus refused (ValueError)"
     try:
-        out = list(fn(corpus.documents, seed=seed, epoch=0, **extra))
+        out = guard.run(_epoch_pairs, fn, corpus.documents, seed, 0, extra,
+                        what="the generator (one-document corpus)", timeout=timeout, name=name)
     except ValueError:
         return Check.exact(title, name, 0)
-    except Exception as e:
+    except guard.UserCodeError as e:
+        return Check.exact(title, name, 1, str(e))
+    except Exception as e:  # noqa: BLE001 (anything but ValueError is a failure to refuse)
         return Check.exact(title, name, 1, f"raised {type(e).__name__}: {e}")
     return Check.exact(title, name, 1, f"made {len(out)} pairs from a corpus with one non-empty "
                                        f"document (random B can only come from that document)")
@@ -159,6 +177,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-seq-len", type=int, default=128,
                    help="the length limit checked (default 128; passed to the generator as "
                         "max_seq_len= when not 128)")
+    p.add_argument("--timeout", type=cli.positive_seconds, default=None, metavar="SECONDS",
+                   help="seconds one call of the generator (one epoch's pairs) may take before "
+                        "it fails (default: no limit)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--imdb", action="store_true",
                    help="instead of the gate: the generator's share of random-next labels on "
@@ -169,16 +190,20 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if int(os.environ.get("RANK", "0") or 0) > 0:
+        return 0  # under torchrun the NSP gate runs (and reports) on rank 0 alone
     if args.google and args.generator not in (None, "google"):
         return usage_error("verify.nsp", f"--google and {args.generator} name two generators")
     if args.json and cli.file_problem(args.json):
         return usage_error("verify.nsp", cli.file_problem(args.json))
-    if args.imdb:
-        return _imdb(args)
     try:
-        report = check_nsp("google" if args.google else args.generator or "ours",
-                           pairs=args.pairs, seed=args.seed, alpha=args.alpha,
-                           max_seq_len=args.max_seq_len, progress=not args.no_progress)
+        with guard.watch_ctrl_c():
+            if args.imdb:
+                return _imdb(args)
+            report = check_nsp("google" if args.google else args.generator or "ours",
+                               pairs=args.pairs, seed=args.seed, alpha=args.alpha,
+                               max_seq_len=args.max_seq_len, progress=not args.no_progress,
+                               timeout=args.timeout)
     except (ValueError, TypeError) as e:
         return usage_error("verify.nsp", str(e))
     except KeyboardInterrupt as e:
@@ -186,22 +211,28 @@ def main(argv=None) -> int:
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
-    return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+    return exit_status(report.verdict)
 
 
 def _imdb(args) -> int:
     """`--imdb`: the random-next share of the generator on a real corpus, with its interval."""
-    from .harness.nsp_imdb import imdb_documents, label_rate
-    from .harness.summary import wilson
+    from .sentence_pairs.nsp_imdb import imdb_documents, label_rate
+    from .token.summary import wilson
     try:
         fn, name = _resolve("google" if args.google else args.generator or "ours")
         documents = imdb_documents()
     except (ValueError, TypeError, ImportError) as e:
         return usage_error("verify.nsp", str(e))
-    k, n = label_rate(fn, documents, seed=args.seed)
+    try:
+        k, n = guard.run(label_rate, fn, documents, seed=args.seed, timeout=args.timeout,
+                         what="the generator on the IMDB reviews", name=name)
+    except Exception as e:  # noqa: BLE001 (the generator's own failure: one line, exit 1)
+        why = str(e) if isinstance(e, guard.UserCodeError) else f"{type(e).__name__}: {e}"
+        print(f"{name}: FAIL: {' '.join(why.split())}")
+        return FAIL
     if n == 0:
         print(f"{name}: no pair from {len(documents)} IMDB reviews")
-        return 3
+        return INCONCLUSIVE
     lo, hi = wilson(k, n)
     print(f"{name}: {k} of {n} pairs from {len(documents)} IMDB reviews labelled random next: "
           f"{k / n:.4f} (95% Wilson interval {float(lo):.4f}-{float(hi):.4f}), seed {args.seed}")

@@ -3,7 +3,7 @@
 `ATTR(*, epoch, rank, world_size)` returns an iterable of batches, mappings with `input_ids` and
 `labels` `[batch, seq]` (what a `DataLoader` with a masking `collate_fn` yields). The gate runs
 it for every epoch and rank, recovers the original tokens from the labels, and checks the stream
-the pipeline really produced (`verify.harness.pipeline_checks`): no mask pattern repeats beyond
+the pipeline really produced (`verify.stream.pipeline_checks`): no mask pattern repeats beyond
 the birthday bound; an example seen again, batches up to 8 apart (DataLoader workers), and the
 batches of other ranks and epochs up to 8 batches apart all mask independently; and the
 distribution checks of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
@@ -31,13 +31,16 @@ import time
 
 from . import cli
 from .cli import usage_error
+from .engine import guard
+from .engine.exits import exit_status
 
 __all__ = ["check_pipeline", "assert_pipeline_conforms", "main"]
 
 
 def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 1,
                    alpha: float | None = None, max_batches: int | None = None,
-                   progress: bool = False, name: str | None = None, ranks=None):
+                   progress: bool = False, name: str | None = None, ranks=None,
+                   timeout: float | None = None):
     """Run a pipeline over `epochs` x `world_size` and check the stream it produced.
 
     Args:
@@ -53,6 +56,8 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
         progress: a progress bar on stderr.
         name: the subject's name in the report (default: the pipeline's).
         ranks: `(rank, world)` under torchrun (set by the command line).
+        timeout: seconds each call into the pipeline may take (the call, each next batch);
+            an overrun fails "pipeline runs without error" (None: no limit).
 
     Returns:
         A `Report` (`.passed`, `.verdict`, `str(report)`, `.to_json()`); under torchrun rank 0's,
@@ -64,38 +69,44 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
     from mlm_ref.config import MaskingConfig
 
     from . import registry
-    from .harness import DEFAULT_ALPHA
-    from .harness.maskers import callable_name
-    from .harness.pipeline import collect
-    from .harness.pipeline_checks import pipeline_checks
-    from .harness.primitives import holm
-    from .harness.report import Report
-    from .harness.runner import check_testable
+    from .engine import DEFAULT_ALPHA
+    from .engine.arguments import check_alpha, check_testable
+    from .engine.primitives import holm
+    from .engine.resolve import callable_name
+    from .stream.collect import collect
+    from .stream.pipeline_checks import pipeline_checks
+    from .token.verdicts import Report
     config = config or MaskingConfig(**registry.BERT)
     alpha = DEFAULT_ALPHA if alpha is None else alpha
-    for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
-                          ("max_batches", 1 if max_batches is None else max_batches, 1)):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise TypeError(f"{label} must be an int, got {v!r}")
-        if v < low:
-            raise ValueError(f"{label} must be at least {low}, got {v}")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
-    if not callable(pipeline):
-        raise TypeError(f"pipeline must be callable as pipeline(*, epoch, rank, world_size), "
-                        f"got {type(pipeline).__name__}")
+    alpha = check_alpha(alpha)
+    _check_arguments(pipeline, epochs, world_size, max_batches, timeout)
     check_testable(config)
     name = name or callable_name(pipeline)
     start = time.perf_counter()
     stream = collect(pipeline, epochs=epochs, world_size=world_size, ranks=ranks,
-                     max_batches=max_batches, progress=progress, name=name)
+                     max_batches=max_batches, progress=progress, name=name, timeout=timeout)
     if ranks is not None and ranks[0] != 0:
         return None
     checks, counts = pipeline_checks(stream, config, name)
     counts.seconds = time.perf_counter() - start
     holm(checks, alpha)
     return Report(config=config, alpha=alpha, seed=0, tokens=stream.tokens, device="cpu",
-                  checks=checks, skipped={}, counts={name: counts})
+                  checks=checks, skipped={}, counts={name: counts}, gate="pipeline")
+
+
+def _check_arguments(pipeline, epochs, world_size, max_batches, timeout) -> None:
+    """Refuse bad arguments (TypeError, ValueError) before the pipeline runs."""
+    from .engine.arguments import check_timeout
+    for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
+                          ("max_batches", 1 if max_batches is None else max_batches, 1)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{label} must be an int, got {v!r}")
+        if v < low:
+            raise ValueError(f"{label} must be at least {low}, got {v}")
+    check_timeout(timeout)
+    if not callable(pipeline):
+        raise TypeError(f"pipeline must be callable as pipeline(*, epoch, rank, world_size), "
+                        f"got {type(pipeline).__name__}")
 
 
 def assert_pipeline_conforms(pipeline, config=None, **kwargs):
@@ -138,7 +149,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--masking-prob", type=float, default=0.15, help="default 0.15")
     p.add_argument("--randomize-prob", type=float, default=0.1, help="default 0.1")
     p.add_argument("--no-change-prob", type=float, default=0.1, help="default 0.1")
+    p.add_argument("--timeout", type=cli.positive_seconds, default=None, metavar="SECONDS",
+                   help="seconds each call into the pipeline (the call, each next batch) may "
+                        "take before it fails (default: no limit)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also write PNG plots of the stream's counts into DIR (needs "
+                        "matplotlib), as verify.stats --plot")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -147,20 +164,23 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     ranks = None
     try:
-        if args.json and cli.file_problem(args.json):
-            return usage_error("verify.pipeline", cli.file_problem(args.json))
+        problem = (args.json and cli.file_problem(args.json)) or \
+            (args.plot and cli.dir_problem(args.plot))
+        if problem:
+            return usage_error("verify.pipeline", problem)
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         if world > 1 and "RANK" in os.environ:
             if args.world_size not in (None, world):
                 return usage_error("verify.pipeline", f"--world-size {args.world_size} but "
                                                       f"torchrun started {world} ranks")
-            from .harness.distributed import Ranks
+            from .engine.distributed import Ranks
             ranks = Ranks("cpu")
         with contextlib.ExitStack() as stack:
             if ranks is not None and not ranks.leader:
                 stack.enter_context(contextlib.redirect_stdout(
                     stack.enter_context(open(os.devnull, "w"))))
-            status = _main(args, ranks)
+            with guard.watch_ctrl_c():
+                status = _main(args, ranks)
         return status if ranks is None else ranks.status(status)
     except KeyboardInterrupt as e:
         return cli.interrupted("verify.pipeline", e)
@@ -170,13 +190,13 @@ def main(argv=None) -> int:
 
 
 def _main(args, ranks) -> int:
-    from . import registry
+    from .engine.resolve import Unavailable, load
     try:
         config = cli.masking_config(args)
-        fn = registry.load(args.pipeline)
+        fn = load(args.pipeline, what="pipeline")
         ok = True
-    except (ValueError, TypeError, ImportError) as e:
-        message, ok = f"{args.pipeline}: {e}" if isinstance(e, ImportError) else str(e), False
+    except (ValueError, TypeError, Unavailable) as e:
+        message, ok = str(e), False
     if ranks is not None and not ranks.ready(ok):
         return usage_error("verify.pipeline", message if not ok else
                            "another rank refused its arguments (see its message)")
@@ -187,7 +207,8 @@ def _main(args, ranks) -> int:
             fn, config, epochs=args.epochs, world_size=args.world_size or 1,
             alpha=args.alpha, max_batches=args.max_batches,
             progress=not args.no_progress and (ranks is None or ranks.leader),
-            name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world))
+            name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world),
+            timeout=args.timeout)
     except (ValueError, TypeError) as e:
         return usage_error("verify.pipeline", str(e))
     if report is None:
@@ -195,7 +216,13 @@ def _main(args, ranks) -> int:
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
-    return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+    if args.plot:
+        from .plots import plot_report
+        try:
+            print("\n".join(f"wrote {path}" for path in plot_report(report, args.plot)))
+        except (OSError, ImportError) as e:
+            return usage_error("verify.pipeline", f"--plot {args.plot}: {e}")
+    return exit_status(report.verdict)
 
 
 if __name__ == "__main__":

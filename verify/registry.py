@@ -70,10 +70,10 @@ REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
 )}
 # Whole-word maskers (`python -m verify.stats --wwm`): ours take `word_ids=` beside the ids;
 # a published one is a factory returning `fn(x, word_ids=w, seed=s)` on NumPy arrays
-# (`verify.harness.wwm_adapters`). Kept apart from REGISTRY, whose maskers are token-level.
+# (`verify.words.wwm_adapters`). Kept apart from REGISTRY, whose maskers are token-level.
 WWM_REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
     *(REGISTRY[n] for n in ("numpy", "torch", "jax")),
-    MaskerInfo("hf-wwm", "torch", "verify.published_wwm:hf_wwm",
+    MaskerInfo("hf-wwm", "torch", "verify.published.whole_word:hf_wwm",
                "Hugging Face `DataCollatorForLanguageModeling(whole_word_mask=True)`",
                ("torch", "transformers")),
 )}

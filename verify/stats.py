@@ -7,7 +7,7 @@ Exit status: 0 when every check passes, 1 when any fails, 2 on a usage or config
 given effects and exits 0 without running a masker.
 
 Under `torchrun --nproc-per-node N -m verify.stats ...` (WORLD_SIZE > 1) the run is distributed
-(`verify.harness.distributed`): each rank counts its block of the calls, the counts are summed,
+(`verify.engine.distributed`): each rank counts its block of the calls, the counts are summed,
 rank 0 prints the report and writes the files (the others print only errors), and every rank
 exits with rank 0's status. The report is the single-process run's. `--no-distributed` makes
 each rank run alone.
@@ -23,6 +23,8 @@ import sys
 
 from . import cli
 from .cli import cuda_problem, usage_error
+from .engine import guard
+from .engine.exits import exit_status
 
 __all__ = ["main"]
 
@@ -49,13 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(default: no limit)")
     p.add_argument("--alpha", type=float, default=None,
                    help="family-wise false-alarm probability of the run (default 1e-5)")
-    p.add_argument("--n-tokens", type=int, default=1000)
-    p.add_argument("--padding-token", type=int, default=0)
-    p.add_argument("--mask-token", type=int, default=1)
-    p.add_argument("--no-mask-tokens", type=int, nargs="*", default=[2, 3])
-    p.add_argument("--masking-prob", type=float, default=0.15)
-    p.add_argument("--randomize-prob", type=float, default=0.1)
-    p.add_argument("--no-change-prob", type=float, default=0.1)
+    _config_flags(p)
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--layout", choices=("seq-batch", "batch-seq"), default="seq-batch",
                    help="the masker's input layout: [seq_len, batch] (the module description, "
@@ -93,13 +89,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _config_flags(p: argparse.ArgumentParser) -> None:
+    """The `MaskingConfig` a run checks against, flag by flag."""
+    p.add_argument("--n-tokens", type=int, default=1000)
+    p.add_argument("--padding-token", type=int, default=0)
+    p.add_argument("--mask-token", type=int, default=1)
+    p.add_argument("--no-mask-tokens", type=int, nargs="*", default=[2, 3])
+    p.add_argument("--masking-prob", type=float, default=0.15)
+    p.add_argument("--randomize-prob", type=float, default=0.1)
+    p.add_argument("--no-change-prob", type=float, default=0.1)
+
+
 def _fail(message: str) -> int:
     return usage_error("verify.stats", message)
 
 
 def _adapters(names, config, explicit: bool):
     """Resolve maskers; a default backend whose framework is missing is skipped."""
-    from .harness.maskers import Unavailable, resolve
+    from .engine.resolve import Unavailable
+    from .token.adapters import resolve
     adapters, skipped = [], {}
     for name in names:
         try:
@@ -120,10 +128,10 @@ def _estimate(adapters, config, args, device, world: int = 1) -> None:
 
     import torch
 
-    from .harness.counts import Counts
-    from .harness.guard import seconds_per_token
-    from .harness.inputs import SyntheticBatches, derive_seed
-    from .harness.runner import SEQ_LEN, default_chunk
+    from .token.counts import Counts
+    from .engine.guard import seconds_per_token
+    from .token.inputs import SyntheticBatches, derive_seed
+    from .token.runner import SEQ_LEN, default_chunk
     batch = max(2, min(default_chunk(device), args.tokens) // SEQ_LEN)
     x = SyntheticBatches(config, SEQ_LEN, batch, device, args.seed)(0)
     # counting costs about the same for any masker's outputs: time it once, on plausible ones
@@ -149,22 +157,30 @@ def _estimate(adapters, config, args, device, world: int = 1) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.wwm and int(os.environ.get("RANK", "0") or 0) > 0:
+        return 0  # under torchrun the whole-word gate runs (and reports) on rank 0 alone
     ranks = _ranks(args)
     try:
-        if ranks is None:
-            return _main(args)
-        with contextlib.ExitStack() as stack:
-            if not ranks.leader:  # only rank 0 reports; errors go to stderr on every rank
-                stack.enter_context(contextlib.redirect_stdout(
-                    stack.enter_context(open(os.devnull, "w"))))
-            status = _main(args, ranks)
-            ranks.ready(False)  # a rank that stopped before the run: no rank runs
-            return ranks.status(status)
+        with guard.watch_ctrl_c():
+            return _run(args, ranks)
     except KeyboardInterrupt as e:
         return cli.interrupted("verify.stats", e)
     finally:
         if ranks is not None:
             ranks.close()
+
+
+def _run(args, ranks) -> int:
+    """`_main`, on rank 0's stdout alone under torchrun."""
+    if ranks is None:
+        return _main(args)
+    with contextlib.ExitStack() as stack:
+        if not ranks.leader:  # only rank 0 reports; errors go to stderr on every rank
+            stack.enter_context(contextlib.redirect_stdout(
+                stack.enter_context(open(os.devnull, "w"))))
+        status = _main(args, ranks)
+        ranks.ready(False)  # a rank that stopped before the run: no rank runs
+        return ranks.status(status)
 
 
 def _ranks(args):
@@ -177,31 +193,41 @@ def _ranks(args):
         return None
     import torch
 
-    from .harness.distributed import Ranks
+    from .engine.distributed import Ranks
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     return Ranks("cuda" if cuda and torch.cuda.is_available() else "cpu")
 
 
-def _main(args, ranks=None) -> int:
+def _refusal(args) -> str | None:
+    """Why the command line is refused before anything runs, or None."""
     repeated = sorted({m for m in args.masker or [] if (args.masker or []).count(m) > 1})
     if repeated:
-        return _fail(f"--masker names {', '.join(repeated)} more than once")
+        return f"--masker names {', '.join(repeated)} more than once"
     if args.text != "synthetic" and not args.wwm:
-        return _fail("--text is for --wwm runs only")
+        return "--text is for --wwm runs only"
     problem = (args.json and cli.file_problem(args.json)) or \
         (args.plot and cli.dir_problem(args.plot))
+    if problem or args.wwm:
+        return problem
+    if importlib.util.find_spec("torch") is None:
+        return "the harness counts with PyTorch, which is not installed (pip install torch)"
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        return "--plot needs matplotlib, which is not installed (pip install matplotlib)"
+    return None
+
+
+def _main(args, ranks=None) -> int:
+    problem = _refusal(args)
     if problem:
         return _fail(problem)
-    if importlib.util.find_spec("torch") is None:
-        return _fail("the harness counts with PyTorch, which is not installed (pip install torch)")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        return _fail("--plot needs matplotlib, which is not installed (pip install matplotlib)")
+    if args.wwm:  # counted in NumPy: no PyTorch unless a masker needs it
+        return _wwm(args)
     import torch
 
     from . import registry
-    from .harness import DEFAULT_ALPHA
-    from .harness.maskers import Unavailable
-    from .harness.runner import check_maskers, check_run_arguments, check_testable
+    from .engine import DEFAULT_ALPHA
+    from .engine.resolve import Unavailable
+    from .token.runner import check_maskers, check_run_arguments, check_testable
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -209,17 +235,15 @@ def _main(args, ranks=None) -> int:
         return _fail(cuda_problem(device))
     try:
         config = cli.masking_config(args)
-        adapters, skipped = ([], {}) if args.wwm else \
-            _adapters(args.masker or registry.OURS, config, args.masker is not None)
-        if not adapters and not args.wwm:
+        adapters, skipped = _adapters(args.masker or registry.OURS, config,
+                                      args.masker is not None)
+        if not adapters:
             return _fail("no masker to check: " + "; ".join(skipped.values()))
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
         if not 0 < alpha < 1:
             return _fail(f"--alpha must lie in (0, 1), got {args.alpha}")
         check_run_arguments(tokens=args.tokens, seed=args.seed, alpha=alpha)
         check_testable(config)  # before any masker runs, the estimate's calls included
-        if args.wwm:
-            return _wwm(args, config, alpha)
         if args.plan:
             return _plan(args, config, alpha, len(adapters))
         leader = ranks is None or ranks.leader
@@ -235,7 +259,7 @@ def _main(args, ranks=None) -> int:
     except (ValueError, TypeError, Unavailable) as e:
         return _fail(str(e))
     print(report)
-    status = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+    status = exit_status(report.verdict)
     if not leader:
         return status
     if args.json:
@@ -250,37 +274,45 @@ def _main(args, ranks=None) -> int:
     return status
 
 
-def _wwm(args, config, alpha: float) -> int:
-    """`--wwm`: the whole-word-masking gate (`verify.harness.wwm_runner`)."""
+def _wwm(args) -> int:
+    """`--wwm`: the whole-word-masking gate (`verify.words.wwm_runner`), without PyTorch
+    unless a masker needs it."""
     if args.plan or args.plot or args.layout != "seq-batch" or args.effect:
         return _fail("--wwm takes no --plan, --effect, --plot or --layout")
     from . import registry
-    from .harness.maskers import Unavailable
-    from .harness.wwm_runner import check_wwm_maskers
-    names = args.masker or list(registry.OURS)
+    from .engine import DEFAULT_ALPHA
+    from .engine.resolve import Unavailable
+    from .words.wwm_runner import check_wwm_maskers
+    from .engine.frameworks import BACKENDS
+    names = args.masker or [n for n in registry.OURS if BACKENDS[n].available()]
+    skipped = {} if args.masker else {n: f"needs {BACKENDS[n].framework}, which is not installed"
+                                      for n in registry.OURS if n not in names}
     source, source_name = None, "synthetic words"
+    alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     try:
+        config = cli.masking_config(args)
         if args.text == "imdb":
-            from .harness.text_words import TextWords
+            from .words.text_words import TextWords
             source = TextWords(seed=args.seed)
             config, source_name = source.config, source.description
         report = check_wwm_maskers(names, config, tokens=args.tokens, seed=args.seed,
-                                   alpha=alpha, source=source, source_name=source_name)
+                                   alpha=alpha, source=source, source_name=source_name,
+                                   skipped=skipped, timeout=args.timeout)
     except (ValueError, TypeError, Unavailable, ImportError) as e:
         return _fail(str(e))
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
-    return {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 3}[report.verdict]
+    return exit_status(report.verdict)
 
 
 def _plan(args, config, alpha: float, maskers: int) -> int:
     """`--plan`: the planner's table for this run's configuration, alpha and maskers."""
     import itertools
 
-    from .harness.checks import masker_checks
-    from .harness.counts import Counts
-    from .harness.plan import DEFAULT_EFFECTS, format_plan, parse_effect, plan
+    from .token.checks import masker_checks
+    from .token.counts import Counts
+    from .token.plan import DEFAULT_EFFECTS, format_plan, parse_effect, plan
     effects = [parse_effect(e) for e in args.effect] if args.effect else list(DEFAULT_EFFECTS)
     per_masker = len(masker_checks(Counts(config, 128, 2, 2, "cpu").host(), config, "m"))
     n_checks = per_masker * maskers + 4 * len(list(itertools.combinations(range(maskers), 2)))

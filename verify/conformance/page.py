@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from .. import registry
-from ..harness.report import format_critical, format_number
-from ..harness.summary import effective
+from ..token.verdicts import format_critical, format_number
+from ..token.summary import effective
 
 __all__ = ["render"]
 

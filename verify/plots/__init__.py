@@ -5,6 +5,6 @@ switched and no window opens.
 """
 
 from .calibration import calibration_p_values, plot_calibration
-from .report import plot_report
+from .report_figure import plot_report
 
 __all__ = ["plot_report", "plot_calibration", "calibration_p_values"]

@@ -56,11 +56,11 @@ def calibration_p_values(masker, config, runs: int, tokens: int, seed: int = 0) 
     Returns:
         `{check name: [p-value per run]}`, in the report's order of checks.
     """
-    from .. import check_masker
+    from ..token.runner import check_maskers
     p_values = collections.defaultdict(list)
     for i in range(runs):
         # alpha only sets the Holm levels, not the p-values; 0.1 as in the calibration test
-        report = check_masker(masker, config, tokens=tokens, seed=seed + i, alpha=0.1)
+        report = check_maskers([masker], config, tokens=tokens, seed=seed + i, alpha=0.1)
         for c in report.stat:
             p_values[c.name].append(float(c.p_value))
     return dict(p_values)

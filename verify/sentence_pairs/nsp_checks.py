@@ -1,0 +1,274 @@
+"""The NSP gate's checks: what a generator's pairs must show on the synthetic corpus.
+
+Each pair `(tokens_a, tokens_b, is_random_next)` is read back through the corpus's numbering
+(`nsp_corpus`): a token's document, its sentence, and whether a segment starts or ends inside a
+sentence (then it was cut there). Exact invariants spend no false-alarm budget; the statistical
+checks share one family-wise budget by Holm, like `verify.stats`:
+
+| check | kind | under the contract |
+|---|---|---|
+| pairs are well-formed | exact | ids from the corpus, 1-d, label 0 or 1 |
+| segment lengths | exact | `1 <= len`, `len(A) + len(B) + 3 <= max_seq_len` |
+| contiguous segments | exact | each segment is consecutive text of one document |
+| IsNext B follows A | exact | same document, B after A; right after A unless at the limit |
+| random B from another document | exact | label 1: B's document differs from A's |
+| the longer side is cut | exact | a side cut inside a sentence has >= the other's length - 1 |
+| one-document corpus refused | exact | `ValueError` on one non-empty document |
+| label rate | statistical | Binomial(n, 1/2), exact two-sided tails (MDE: absolute rate) |
+| label rate by document class | statistical | one rate in every stratum, Pearson (Cohen's w) |
+| label rate by place in the document | statistical | the same, by the pair's place |
+| cuts front vs back | statistical | each cut token front or back by a fair coin (absolute share) |
+| ties cut A vs B | statistical | after a tie, the longer side left is a fair coin (share) |
+
+The strata are things fixed before a pair's label is drawn: the class of A's document, and the
+pair's place among the consecutive pairs whose A comes from the same document (1st, 2nd, 3rd-4th,
+5th-8th, later). The length of A is *not* one of them: cutting the longer side makes A's final
+length depend on B, hence on the label, in every generator that truncates like Google's (ours
+included; docs/nsp.md).
+
+The truncation checks use the `long-sentences` documents, where the length before the cut is
+known: the cut tokens of a segment are front ~ Binomial(cut, 1/2), and when both sides are at
+least `(max_seq_len - 2) // 2` long (odd `max_seq_len - 3`) the cutting ends with a tie broken
+by the last coin, so which side ends one token longer is a fair coin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+from scipy import special, stats
+
+from .nsp_corpus import BASE, CLASSES, Corpus
+from ..engine.primitives import Check, binomial_score, holm, rows_homogeneity
+from ..token.verdicts import format_critical, format_number
+
+__all__ = ["NSPReport", "analyse", "coin_check", "PLACE_BINS", "LABEL_RATE", "NSP_SCHEMA"]
+
+NSP_SCHEMA = "mlm-verify.nsp-report/1"
+# strata of a pair's place among the consecutive pairs of its A's document: 1st, 2nd, 3rd-4th, ...
+PLACE_BINS = (1, 2, 3, 5, 9)
+LABEL_RATE = "label rate (1 = random next)"
+
+
+def coin_check(name: str, subject: str, k: int, n: int, what: str) -> Check:
+    """Two-sided exact binomial test of `k` of `n` against 1/2; statistic: the normal score of
+    the exact tail on `k`'s side. MDE: the absolute departure from 1/2 with 50% power."""
+    z = binomial_score(k, n, 0.5)
+    tail = stats.binom.sf(k - 1, n, 0.5) if k >= n / 2 else stats.binom.cdf(k, n, 0.5)
+    crit = lambda a: float(special.ndtri(1 - a / 2))  # noqa: E731
+    return Check.statistical(name, subject, z, lambda a: (-crit(a), crit(a)),
+                             float(min(1.0, 2 * tail)), lambda a: crit(a) * 0.5 / math.sqrt(n),
+                             f"absolute {what}", n=n,
+                             detail=f"{k} of {n} ({k / n:.4f}), expected 0.5")
+
+
+@dataclasses.dataclass
+class _Segment:
+    first: int
+    last: int
+    length: int
+    contiguous: bool
+    doc: int
+    cut_front: bool      # starts inside a sentence
+    cut_back: bool       # ends inside a sentence
+    one_sentence: bool   # lies inside one sentence
+
+
+def _segment(corpus: Corpus, tokens) -> _Segment | None:
+    ids = np.asarray(tokens)
+    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu" or \
+            ids.min() < BASE or ids.max() >= BASE + corpus.n_tokens:
+        return None
+    i = ids.astype(np.int64) - BASE
+    f, la = int(i[0]), int(i[-1])
+    contiguous = bool(np.all(np.diff(i) == 1)) and corpus.doc[f] == corpus.doc[la]
+    return _Segment(f, la, int(ids.size), contiguous, int(corpus.doc[f]),
+                    int(corpus.sentence_start[f]) != f + BASE,
+                    int(corpus.sentence_end[la]) != la + BASE + 1,
+                    int(corpus.sentence_start[f]) == int(corpus.sentence_start[la]))
+
+
+def _unpack(pair):
+    if isinstance(pair, dict):
+        return pair["tokens_a"], pair["tokens_b"], pair["is_random_next"]
+    a, b, label = pair
+    return a, b, label
+
+
+class _Tally:
+    """Violations of one exact invariant: how many, and the first one in words."""
+
+    def __init__(self, name: str):
+        self.name, self.count, self.first = name, 0, ""
+
+    def add(self, i: int, why: str):
+        self.count += 1
+        self.first = self.first or f"pair {i}: {why}"
+
+    def check(self, subject: str) -> Check:
+        return Check.exact(self.name, subject, self.count, self.first)
+
+
+def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list[Check]:
+    """Every check on `pairs` made from `corpus` (the one-document check is the runner's)."""
+    names = ("pairs are well-formed", "segment lengths within max_seq_len",
+             "segments are contiguous text of one document", "IsNext B follows A",
+             "random B from another document", "the longer side is cut")
+    well, lengths, contig, follows, other, longer = (_Tally(n) for n in names)
+    max_tokens = max_seq_len - 3
+    labels, classes, place = [], [], []
+    previous, run = -1, 0
+    front = cut = ties = a_longer = 0
+    for i, pair in enumerate(pairs):
+        try:
+            a, b, label = _unpack(pair)
+            sa, sb = _segment(corpus, a), _segment(corpus, b)
+            label = None if isinstance(label, float) or label not in (0, 1) else int(label)
+        except (TypeError, ValueError, KeyError) as e:
+            well.add(i, f"not (tokens_a, tokens_b, is_random_next): {e}")
+            continue
+        if sa is None or sb is None or label is None:
+            well.add(i, "token ids not 1-d ids of the corpus, or a label other than 0/1")
+            continue
+        labels.append(label)
+        classes.append(int(corpus.doc_class[sa.doc]))
+        run = run + 1 if sa.doc == previous else 1
+        previous = sa.doc
+        place.append(run)
+        if sa.length + sb.length > max_tokens:
+            lengths.add(i, f"len(A) + len(B) + 3 = {sa.length + sb.length + 3} > {max_seq_len}")
+        if not (sa.contiguous and sb.contiguous):
+            contig.add(i, "a segment skips tokens or spans two documents")
+            continue
+        if label == 0 and not (sa.doc == sb.doc and sb.first > sa.last and (
+                sb.first == sa.last + 1 or sa.length + sb.length >= max_tokens)):
+            follows.add(i, f"A ends at token {sa.last + BASE} of document {sa.doc}, B starts at "
+                           f"{sb.first + BASE} of document {sb.doc}, not cut")
+        if label == 1 and sa.doc == sb.doc:
+            other.add(i, f"random B from A's own document {sa.doc}")
+        for mine, theirs in ((sa, sb), (sb, sa)):
+            if (mine.cut_front or mine.cut_back) and mine.length < theirs.length - 1:
+                longer.add(i, f"a side of {mine.length} tokens cut, the other has "
+                              f"{theirs.length}")
+        known = [s.one_sentence and CLASSES[corpus.doc_class[s.doc]] == "long-sentences"
+                 for s in (sa, sb)]
+        for s, k in zip((sa, sb), known):
+            if k:   # the segment was this whole sentence: its cut tokens are known
+                start = int(corpus.sentence_start[s.first]) - BASE
+                front += s.first - start
+                cut += int(corpus.sentence_end[s.first]) - BASE - start - s.length
+        if all(known) and max_tokens % 2 == 1:
+            full = [int(corpus.sentence_end[s.first] - corpus.sentence_start[s.first])
+                    for s in (sa, sb)]
+            if min(full) >= (max_tokens + 1) // 2 and sa.length != sb.length:
+                ties += 1
+                a_longer += sa.length > sb.length
+    checks = [t.check(subject) for t in (well, lengths, contig, follows, other, longer)]
+    return checks + _statistical(subject, np.array(labels, np.int64),
+                                 np.array(classes, np.int64), np.array(place, np.int64),
+                                 (front, cut), (a_longer, ties))
+
+
+def _statistical(subject, labels, classes, place, front_cut, a_ties) -> list[Check]:
+    n = labels.size
+    na = lambda name: Check.not_applicable(name, subject)  # noqa: E731
+    checks = [coin_check(LABEL_RATE, subject, int(labels.sum()), n, "rate")
+              if n else na(LABEL_RATE)]
+    for name, stratum, what in (
+            ("label rate by document class", classes, "document classes"),
+            ("label rate by place in the document", np.searchsorted(PLACE_BINS, place, "right"),
+             "places of the pair among its document's")):
+        table = np.zeros((max(len(CLASSES), len(PLACE_BINS) + 1), 2))
+        np.add.at(table, (stratum, labels), 1)
+        c = rows_homogeneity(name, subject, table, what) if n else None
+        checks.append(c or na(name))
+    for name, (k, m), what in (("cuts front vs back", front_cut, "front share"),
+                               ("ties cut A vs B", a_ties, "share of A longer")):
+        checks.append(coin_check(name, subject, k, m, what) if m else na(name))
+    return checks
+
+
+@dataclasses.dataclass
+class NSPReport:
+    """The gate's verdict on one generator: `passed`, `verdict`, `str()` (a table), JSON."""
+
+    subject: str
+    alpha: float
+    seed: int
+    max_seq_len: int
+    pairs: int
+    epochs: int
+    seconds: float
+    checks: list[Check]
+
+    def decide(self) -> "NSPReport":
+        holm(self.checks, self.alpha)
+        return self
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.failed]
+
+    @property
+    def verdict(self) -> str:
+        """FAIL, INCONCLUSIVE (no pairs, so the label rate was not tested) or PASS."""
+        rate = [c for c in self.checks if c.name == LABEL_RATE]
+        if self.failures:
+            return "FAIL"
+        return "PASS" if rate and rate[0].applicable else "INCONCLUSIVE"
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == "PASS"
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def failure_message(self) -> str:
+        return "\n".join(
+            f"{c.subject}: {c.name}: {c.detail or c.violations}" if c.kind == "exact" else
+            f"{c.subject}: {c.name}: statistic {format_number(c.statistic)} outside "
+            f"{format_critical(c)} at level {c.level:.3g}; {c.detail}" for c in self.failures)
+
+    def __str__(self) -> str:
+        head = ("generator", "check", "statistic", "critical", "MDE (50% power)", "verdict")
+        rows = [(c.subject, c.name, str(c.violations) if c.kind == "exact" else "-", "0"
+                 if c.kind == "exact" else "-", "exact" if c.kind == "exact" else "-",
+                 "FAIL" if c.failed else c.outcome.value) for c in self.checks
+                if c.kind == "exact" or not c.applicable]
+        rows += [(c.subject, c.name, format_number(c.statistic), format_critical(c),
+                  f"{format_number(c.mde_value)} ({c.mde_unit})",
+                  "FAIL" if c.failed else c.outcome.value)
+                 for c in self.checks if c.kind == "statistical" and c.applicable]
+        width = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
+        line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, width)).rstrip()  # noqa: E731
+        n_stat = sum(c.kind == "statistical" and c.applicable for c in self.checks)
+        out = [f"NSP pairs of {self.subject}: {self.pairs} pairs from {self.epochs} epoch(s) of "
+               f"the synthetic corpus in {self.seconds:.1f} s, max_seq_len {self.max_seq_len}, "
+               f"seed {self.seed}",
+               f"family-wise alpha {self.alpha:g} split by Holm over {n_stat} statistical checks",
+               line(head), line(tuple("-" * w for w in width)), *map(line, rows)]
+        if self.failures:
+            out += [f"FAIL: {len(self.failures)} check(s)", self.failure_message()]
+        else:
+            out.append(self.verdict + ("" if self.passed else ": no pairs were made"))
+        return "\n".join(out)
+
+    def to_dict(self) -> dict:
+        clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
+        return {"schema": NSP_SCHEMA, "gate": "nsp", "subject": self.subject,
+                "verdict": self.verdict,
+                "passed": self.passed, "alpha": self.alpha, "seed": self.seed,
+                "max_seq_len": self.max_seq_len, "pairs": self.pairs, "epochs": self.epochs,
+                "checks": [{"name": c.name, "kind": c.kind, "outcome": c.outcome.value,
+                            "violations": c.violations, "statistic": clean(c.statistic),
+                            "critical": [clean(x) for x in c.critical], "level": clean(c.level),
+                            "p_value": clean(c.p_value), "mde": clean(c.mde_value),
+                            "mde_unit": c.mde_unit, "n": c.n, "detail": c.detail}
+                           for c in self.checks]}
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)

@@ -1,0 +1,102 @@
+"""The inputs the harness feeds: batches that look like tokenized text and like nothing at all.
+
+A masker that is only ever fed one kind of batch can hide a defect there. Each call's batch
+`[seq_len, batch]` mixes two kinds of column, half each:
+
+* **uniform** columns: ids uniform over `0 .. n_tokens-1`, so every id (special ones too, in
+  mid-text) turns up anywhere, and every position is eligible in some column;
+* **text** columns, like tokenized text: Zipfian ids (the id of rank r has weight
+  `1 / (r + 2) ** ZIPF_EXPONENT`, ranks spread over the vocabulary by a fixed permutation), so
+  frequent ids repeat many times in one call, as words do; `[CLS]` (the first no-mask id) at
+  position 0 and two or three segments, each closed by `[SEP]` (the last no-mask id).
+
+Every column draws a length: full (no padding) with probability 1/2, else uniform in
+`0 .. seq_len` (a padding tail of any length, all-padding columns included); 2% of positions
+hold `mask_token` (already masked input must stay untouched).
+
+**Replay.** Calls come in pairs: call `2k + 1` feeds exactly the batch of call `2k` again, under
+the masker's next seed (a new epoch of the same examples). A correct masker's masks of the two
+calls are independent; one that ignores its seed, or derives its draws from the input, repeats
+itself. Batches are a pure function of `(seed, call // 2)` and are generated on the device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mlm_ref.config import MaskingConfig
+
+from ..engine.arguments import derive_seed
+
+__all__ = ["SyntheticBatches", "derive_seed", "is_replay"]
+
+MASK_FRACTION = 0.02
+ZIPF_EXPONENT = 1.1
+
+
+def is_replay(call: int) -> bool:
+    """Whether `call` feeds the same batch as the call before it."""
+    return call % 2 == 1
+
+
+class SyntheticBatches:
+    """Batches `[seq_len, batch]` of int64 token ids on `device`.
+
+    Args:
+        config: the masking parameters (vocabulary size and special ids).
+        seq_len: sequence length (dimension 0, the documented layout).
+        batch: sequences per call (dimension 1).
+        device: where to generate.
+        seed: the run's seed; calls `2k` and `2k + 1` use a batch derived from `(seed, k)`.
+    """
+
+    def __init__(self, config: MaskingConfig, seq_len: int, batch: int, device, seed: int):
+        self.config, self.seq_len, self.batch = config, seq_len, batch
+        self.device, self.seed = torch.device(device), seed
+        self.generator = torch.Generator(device=self.device)
+        v = config.n_tokens
+        rank_weight = 1.0 / np.arange(2, v + 2, dtype=np.float64) ** ZIPF_EXPONENT
+        cdf = np.cumsum(rank_weight) / rank_weight.sum()
+        # the inverse CDF tabulated on a 2^16 grid: a lookup per position instead of a search
+        grid = (np.arange(1 << 16) + 0.5) / (1 << 16)
+        self._rank_of = torch.tensor(np.minimum(np.searchsorted(cdf, grid), v - 1),
+                                     dtype=torch.int64, device=self.device)      # [65536]
+        perm = np.random.default_rng(derive_seed(seed, "zipf ranks", 0)).permutation(v)
+        self._rank_to_id = torch.tensor(perm, dtype=torch.int64, device=self.device)
+        self._last = None  # (pair index, batch) of the last batch made
+
+    def __call__(self, call: int) -> torch.Tensor:
+        """The batch of call `call`, a new tensor the caller may hand to a masker."""
+        return self.reference(call).clone()
+
+    def reference(self, call: int) -> torch.Tensor:
+        """The batch of call `call` as the harness keeps it: made once per pair of calls, the
+        very same tensor for a call and its replay; never to be handed to a masker."""
+        if self._last is None or self._last[0] != call // 2:
+            self._last = (call // 2, self._make(call // 2))
+        return self._last[1]
+
+    def _make(self, pair: int) -> torch.Tensor:
+        cfg, (n, b), dev = self.config, (self.seq_len, self.batch), self.device
+        g = self.generator
+        g.manual_seed(derive_seed(self.seed, "inputs", pair))
+        pos = torch.arange(n, device=dev)[:, None]                                  # [seq_len, 1]
+        full = torch.rand(b, generator=g, device=dev) < 0.5                         # [batch]
+        length = torch.where(full, n, torch.randint(0, n + 1, (b,), generator=g, device=dev))
+        text = torch.rand(b, generator=g, device=dev) < 0.5                         # [batch]
+        uniform = torch.randint(0, cfg.n_tokens, (n, b), generator=g, device=dev)  # [seq, batch]
+        rank = self._rank_of[torch.randint(0, 1 << 16, (n, b), generator=g, device=dev)]
+        x = torch.where(text, self._rank_to_id[rank], uniform)                    # [seq, batch]
+        x = torch.where(torch.rand((n, b), generator=g, device=dev) < MASK_FRACTION,
+                        cfg.mask_token, x)
+        if cfg.no_mask_tokens:
+            # text columns: [CLS] at 0, then segments closed by [SEP] at 1/3, 2/3 (some), the end
+            cls, sep = cfg.no_mask_tokens[0], cfg.no_mask_tokens[-1]
+            cut = torch.randint(2, 4, (b,), generator=g, device=dev)               # [batch]
+            ends = torch.stack([length * k // cut for k in (1, 2, 3)])             # [3, batch]
+            ends = torch.where(torch.arange(1, 4, device=dev)[:, None] <= cut, ends, -1)
+            at_end = (pos[None] == ends[:, None, :] - 1).any(0)                   # [seq, batch]
+            x = torch.where(text & (pos == 0), cls, x)
+            x = torch.where(text & at_end & (length >= 2) & (pos > 0), sep, x)
+        return torch.where(pos >= length, cfg.padding_token, x)

@@ -1,0 +1,177 @@
+"""Checks of the random replacements: which ids a masker draws, and from what.
+
+The contract: a random replacement is uniform over the drawable ids (`0 .. n_tokens-1` minus
+`random_exclude`), whatever the position, the original token or anything else. The observer
+sees a random draw only when it lands on neither the original nor `mask_token` (an *other*
+outcome), so each expectation below is the uniform law with exactly those ids taken out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mlm_ref.config import MaskingConfig
+
+from .host_counts import COARSE_BINS, HostCounts
+from ..engine.primitives import chi2_check, extreme_binomial_check, pearson, upper_binomial_check
+
+__all__ = ["random_id_checks", "other_id_weights", "coarse_drawable_counts",
+           "representative_original"]
+
+
+def random_id_checks(h: HostCounts, cfg: MaskingConfig, subject: str) -> list:
+    """(name, check or None) of every random-id check."""
+    return [("random ids uniform (all ids)", random_ids_all(h, cfg, subject)),
+            ("random ids uniform (ranges)", random_ids_coarse(h, cfg, subject)),
+            ("random ids: most extreme single id", random_ids_extreme(h, cfg, subject)),
+            ("random ids independent of the original's id range",
+             random_ids_by_original(h, cfg, subject)),
+            ("random ids independent of position", random_ids_by_position(h, cfg, subject)),
+            ("random ids differ between replays (same input, new seed)",
+             random_ids_replayed(h, cfg, subject))]
+
+
+def representative_original(cfg: MaskingConfig, drawable: bool) -> int:
+    """An eligible-looking id that is (or is not) drawable: `outcome_probs` depends on the
+    original only through `is_random_id(original)`."""
+    if not drawable:
+        return cfg.max_output_id + 1
+    return next(t for t in range(cfg.n_tokens) if cfg.is_random_id(t) and t != cfg.mask_token)
+
+
+def other_id_weights(cfg: MaskingConfig, n_selected: int, orig_hist: np.ndarray) -> np.ndarray:
+    """Expected share (unnormalised) of each id among visible random replacements.
+
+    A random draw lands on id t with probability 1/n_random for every drawable t, and is
+    visible as a replacement unless it equals the original or `mask_token`; so over a run the
+    expected count of id t is proportional to the number of selected positions whose original
+    is not t: `n_selected - orig_hist[t]`, for drawable t other than `mask_token`, 0 elsewhere.
+    """
+    support = np.zeros(cfg.n_tokens, bool)
+    support[cfg.random_ids()] = True
+    if cfg.mask_token < cfg.n_tokens:
+        support[cfg.mask_token] = False
+    return np.where(support, n_selected - orig_hist[:cfg.n_tokens], 0).astype(np.float64)
+
+
+def coarse_drawable_counts(cfg: MaskingConfig, bins: int) -> np.ndarray:
+    """How many drawable ids other than `mask_token` fall in each coarse bin `t * bins // V`."""
+    v = cfg.n_tokens
+    edges = -(-np.arange(bins + 1, dtype=np.int64) * v // bins)  # ceil(b V / bins)
+    size = np.diff(edges)
+    gone = list(cfg.random_exclude) + ([cfg.mask_token] if cfg.is_random_id(cfg.mask_token) else [])
+    return size - np.bincount(np.asarray(gone, np.int64) * bins // v, minlength=bins)[:bins]
+
+
+def _other_expected(h, cfg):
+    """(observed, expected) per id of visible random replacements, or None."""
+    if h.other_hist is None or cfg.randomize_prob == 0:
+        return None
+    w = other_id_weights(cfg, h.selected, h.orig_hist)
+    obs = h.other_hist[:cfg.n_tokens].astype(np.float64)
+    n = obs.sum()
+    if n == 0 or w.sum() == 0:
+        return None
+    return obs, n * w / w.sum()
+
+
+def random_ids_all(h, cfg, subject):
+    """Pearson over all V ids (sparse ones merged): a diffuse skew of the random draw."""
+    oe = _other_expected(h, cfg)
+    if oe is None:
+        return None
+    stat, df = pearson(*oe)
+    if df == 0:
+        return None
+    return chi2_check("random ids uniform (all ids)", subject, stat, df, int(oe[0].sum()),
+                      f"{int(oe[0].sum())} visible random ids over {df + 1} merged bins")
+
+
+def random_ids_coarse(h, cfg, subject):
+    """Pearson over 64 equal id ranges: a range or modulo bias, with few degrees of freedom."""
+    if cfg.randomize_prob == 0:
+        return None
+    c = min(COARSE_BINS, cfg.n_tokens)
+    w = coarse_drawable_counts(cfg, c) * h.selected - h.coarse_orig[:c]
+    obs = h.coarse_other[:c].astype(np.float64)
+    n = obs.sum()
+    if n == 0:
+        return None
+    stat, df = pearson(obs, n * w / w.sum())
+    if df == 0:
+        return None
+    return chi2_check("random ids uniform (ranges)", subject, stat, df, int(n),
+                      f"{int(n)} visible random ids over {c} equal id ranges")
+
+
+def random_ids_extreme(h, cfg, subject):
+    """The most extreme single id (exact binomial tails, Bonferroni over the 2K tails): one
+    missing or doubled id is caught even when the all-ids Pearson is not."""
+    oe = _other_expected(h, cfg)
+    if oe is None:
+        return None
+    obs, exp = oe
+    keep = exp > 0
+    obs, exp, n, ids = obs[keep], exp[keep], int(obs[keep].sum()), np.flatnonzero(keep)
+    e_med = float(np.median(exp)) if exp.size else math.nan
+    return extreme_binomial_check(
+        "random ids: most extreme single id", subject, obs, n, exp / max(n, 1),
+        lambda crit: crit * math.sqrt(e_med) / e_med, "relative change of one id",
+        lambda i: f"id {ids[i]}: expected {exp[i]:.1f}, observed {obs[i]:.0f}")
+
+
+def _row_expected(cfg: MaskingConfig, bins: int, diagonal: np.ndarray) -> np.ndarray:
+    """Expected bin weights of a visible random id for originals spread as `diagonal` over the
+    bins: every drawable id but `mask_token` equally, minus each draw's own original."""
+    return coarse_drawable_counts(cfg, bins) * diagonal.sum() - diagonal
+
+
+def _conditional_gof(name, subject, observed_rows, originals_rows, cfg, what):
+    """Sum over rows of Pearson's goodness of fit of each row's visible random ids to the
+    uniform law given that row's originals (`originals_rows[r, b]`: originals in bin b)."""
+    if cfg.randomize_prob == 0:
+        return None
+    c = observed_rows.shape[1] - 1
+    total, df, n = 0.0, 0, 0
+    for obs, orig in zip(observed_rows[:, :c].astype(np.float64),
+                         originals_rows[:, :c].astype(np.float64)):
+        m = obs.sum()
+        if m == 0:
+            continue
+        w = _row_expected(cfg, c, orig)
+        if w.sum() <= 0:
+            continue
+        stat, d = pearson(obs, m * w / w.sum())
+        total, df, n = total + stat, df + d, n + int(m)
+    if df == 0:
+        return None
+    return chi2_check(name, subject, total, df, n, f"{n} visible random ids, {what}")
+
+
+def random_ids_by_original(h, cfg, subject):
+    """Rows by the original's id range: a draw that copies or follows the input shows here."""
+    c = h.other_by_orig.shape[0]
+    diag = np.zeros((c, c + 1))
+    diag[np.arange(c), np.arange(c)] = h.other_by_orig[:, :c].sum(1)
+    return _conditional_gof("random ids independent of the original's id range", subject,
+                            h.other_by_orig, diag, cfg, f"{c} rows by the original's id range")
+
+
+def random_ids_by_position(h, cfg, subject):
+    """Rows by position bucket (eighths of the sequence)."""
+    return _conditional_gof("random ids independent of position", subject, h.other_by_pos,
+                            h.orig_by_pos, cfg, f"{h.other_by_pos.shape[0]} position buckets")
+
+
+def random_ids_replayed(h, cfg, subject):
+    """Where both calls of a replay drew a visible random id at a position, the two ids agree
+    with probability 1/K (K ids are possible there); more agreement means the draw ignores
+    the seed."""
+    n, same = h.replay_same_other
+    k = cfg.n_random - 1 - (1 if cfg.is_random_id(cfg.mask_token) else 0)
+    if n == 0 or k <= 1:
+        return None
+    return upper_binomial_check("random ids differ between replays (same input, new seed)",
+                                subject, same, n, 1.0 / k, "share of equal ids")

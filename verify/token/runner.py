@@ -1,0 +1,159 @@
+"""Runs maskers over synthetic batches, then decides every check under one Holm budget."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+
+import numpy as np
+
+import torch
+
+from mlm_ref.config import MaskingConfig
+
+from ..cli import progress as progress_bar
+from ..engine import DEFAULT_ALPHA
+from ..engine import distributed as distributed_run
+from ..engine.arguments import check_run_arguments, check_testable, check_timeout
+from .checks import agreement_checks, masker_checks
+from .counts import Counts
+from .host_counts import HostCounts
+from ..engine.guard import call as guarded_call
+from .inputs import SyntheticBatches, derive_seed
+from .invariants import invariant_checks
+from .adapters import Adapter, distinct_names, resolve
+from ..engine.primitives import holm
+from .verdicts import Report
+
+__all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
+           "LAYOUTS", "default_chunk"]
+
+SEQ_LEN = 128
+LAYOUTS = ("seq-batch", "batch-seq")
+
+
+def default_chunk(device) -> int:
+    """Tokens per call: large on a GPU (few launches per token), cache-sized on a CPU."""
+    return 1 << 20 if torch.device(device).type == "cuda" else 1 << 17
+
+
+def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
+    """(seq_len, batch, calls) covering at least `tokens` with calls of equal shape."""
+    batch = max(2, min(chunk, max(tokens, 1)) // SEQ_LEN)
+    calls = max(2, -(-tokens // (SEQ_LEN * batch)))  # two calls at least: consecutive pairs
+    return SEQ_LEN, batch, calls
+
+
+def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
+               progress: bool = False, timeout: float | None = None,
+               distributed: bool = False) -> HostCounts:
+    """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
+
+    Call 0 is made twice with the same seed (the determinism check). A masker that raises or
+    breaks the type/shape contract stops its run there; what it broke is in the counts.
+    With `distributed` in an initialised `torch.distributed` group of several ranks
+    (`verify.engine.distributed`), every rank must call this alike: each makes its block of
+    the calls and returns the counts of the whole run, the same as a single process's.
+    """
+    cfg, device = adapter.config, torch.device(device)
+    seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
+    share = distributed_run.share() if distributed else None
+    mine = range(calls) if share is None else share.calls(calls)
+    batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
+    counts = Counts(cfg, seq_len, batch, calls, device, start=mine.start)
+    bar = progress_bar(seq_len * batch * len(mine), unit="tok", desc=adapter.name,
+                       enabled=progress, unit_scale=True)
+    start = time.perf_counter()
+    t, stopped = mine.start, None
+    try:
+        for t in mine:
+            x_ref = batches.reference(t)                      # [seq_len, batch], kept
+            x = x_ref.to(adapter.dtype, copy=True)            # the masker's own copy
+            s = derive_seed(seed, "masker:" + adapter.name, t)
+            x_after, out, y, problems = guarded_call(adapter, x, s, index=t, timeout=timeout)
+            for p in problems:
+                counts.problem("outputs keep shape, dtype and device", p)
+            if problems:
+                stopped = t
+                break
+            if t == 0:
+                _determinism(adapter, x_ref, s, out, y, counts, timeout)
+            counts.update(x_ref, x_after, out, y)
+            bar.update(seq_len * batch)
+    except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
+        counts.problem("masker runs without error", f"{type(e).__name__}: {e}")
+        stopped = t
+    finally:
+        bar.close()
+    if share is not None:
+        share.reduce(counts, mine, stopped)
+    h = counts.host()
+    h.seconds, h.shape, h.calls = time.perf_counter() - start, (seq_len, batch), calls
+    return h
+
+
+def _determinism(adapter, x_ref, seed, out, y, counts, timeout):
+    x = x_ref.to(adapter.dtype, copy=True)
+    _, out2, y2, _ = guarded_call(adapter, x, seed, index=0, timeout=timeout)
+    same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
+    if not (same(out2, out) and same(y2, y)):
+        counts.problem("same seed gives same output",
+                       "two calls with the same seed and input gave different outputs")
+
+
+def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int = 1 << 20,
+                  seed: int = 0, alpha: float = DEFAULT_ALPHA, device="cpu",
+                  chunk: int | None = None, cross: bool = True, progress: bool = False,
+                  skipped: dict | None = None, layout: str = "seq-batch",
+                  timeout: float | None = None, distributed: bool = False) -> Report:
+    """Check each masker alone and every pair against each other; one Holm budget for all.
+
+    Args:
+        maskers: names (`numpy`, `torch`, `jax`, `MODULE:ATTR`), our `MLM` objects, or
+            callables with the module description's contract (torch `[seq_len, batch]`).
+        config: the parameters to check against (taken from an `MLM` object when omitted).
+        tokens: tokens fed to each masker (rounded up to whole calls).
+        seed: seeds the inputs and every masker call.
+        alpha: family-wise false-alarm probability of the whole run.
+        device: where inputs are made and counts accumulated.
+        chunk: tokens per call (default: 65,536 on a CPU, 1,048,576 on CUDA).
+        cross: also compare every pair of maskers.
+        progress: show a progress bar (stderr, TTY only, after 1.5 s).
+        skipped: `{name: reason}` of maskers left out, listed in the report.
+        layout: `seq-batch` feeds `[seq_len, batch]` (the module description's layout);
+            `batch-seq` feeds the transpose `[batch, seq_len]`, as Hugging Face maskers take it.
+        timeout: seconds one masker call may take (None: no limit); a call that overruns
+            fails "masker runs without error" and ends that masker's run.
+        distributed: in an initialised `torch.distributed` group of several ranks, share the
+            calls between the ranks and sum their counts (every rank must call this alike, and
+            each gets the whole run's report, the same as a single process's); `verify.stats`
+            sets it under torchrun.
+
+    Raises:
+        TypeError, ValueError: a bad argument or a configuration with nothing to test (nothing
+            eligible), before any masker runs.
+    """
+    tokens, seed, alpha = check_run_arguments(tokens=tokens, seed=seed, alpha=alpha)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    check_timeout(timeout)
+    adapters = distinct_names([resolve(m, config) for m in maskers])
+    config = config or adapters[0].config
+    check_testable(config)
+    # copies: the layout is this run's, and the caller's adapters stay as they were given
+    adapters = [copy.copy(a) for a in adapters]
+    for a in adapters:
+        a.layout = layout
+    results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
+                                  progress=progress, timeout=timeout, distributed=distributed)
+               for a in adapters}
+    checks = []
+    for name, h in results.items():
+        checks += invariant_checks(h, name) + masker_checks(h, config, name)
+    if cross:
+        for (a_name, a), (b_name, b) in itertools.combinations(results.items(), 2):
+            checks += agreement_checks(a, b, f"{a_name} vs {b_name}")
+    holm(checks, alpha)
+    return Report(config=config, alpha=alpha, seed=seed, tokens=tokens, device=str(device),
+                  checks=checks, skipped=dict(skipped or {}), counts=results)
