@@ -83,8 +83,12 @@ class DocumentByLength(ThirdParty):
     corpus, then its document)."""
 
     def other_document(self, d, rng):
-        sizes = np.array([sum(len(s) for s in self.docs[k]) if k != d else 0
-                          for k in self.nonempty], np.float64)
+        if getattr(self, "_docs_seen", None) is not self.docs:     # sizes once per call
+            self._docs_seen = self.docs
+            self._sizes = np.array([sum(len(s) for s in self.docs[k]) for k in self.nonempty],
+                                   np.float64)
+        sizes = self._sizes.copy()
+        sizes[self.nonempty.index(d)] = 0
         return self.nonempty[int(rng.choice(len(sizes), p=sizes / sizes.sum()))]
 
 
