@@ -1,7 +1,8 @@
 """`python -m verify.nsp`: the gate for next-sentence-prediction pairs (docs/nsp.md).
 
 A generator is any callable `ATTR(documents, *, seed, epoch)` returning an iterable of pairs
-`(tokens_a, tokens_b, is_random_next)` (or dicts with those keys), with 0 = IsNext and
+`(tokens_a, tokens_b, is_random_next)` (or dicts with those keys, optionally with the assembled
+`input_ids`, `token_type_ids`, `attention_mask`: docs/nsp.md), with 0 = IsNext and
 1 = random next; `documents` is a list of documents, each a list of sentences, each a list of
 token ids. The gate gives it a synthetic corpus (`verify.sentence_pairs.nsp_corpus`), collects pairs
 over epochs 0, 1, ... until it has `--pairs`, and decides the checks of
@@ -159,7 +160,9 @@ def _count(text: str) -> int:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m verify.nsp", description=(
         "Check a next-sentence-prediction pair generator: label rate 0.5, IsNext B right after "
-        "A, random B from another document, lengths, balanced truncation (Holm over the family)."))
+        "A, random B from a uniform other document and sentence, B read to the target, "
+        "lengths, balanced truncation per side, pairs redrawn each epoch, the assembled "
+        "input when given (Holm over the family; docs/nsp.md)."))
     p.add_argument("generator", nargs="?", default=None, metavar="GENERATOR",
                    help=f"{', '.join(GENERATORS)} or MODULE:ATTR, a callable "
                         f"(documents, *, seed, epoch) -> (tokens_a, tokens_b, is_random_next) "
