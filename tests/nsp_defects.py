@@ -177,3 +177,40 @@ DEFECTS = {
 
 for _name, (_cls, _check) in DEFECTS.items():
     globals()[_name] = _cls()
+
+
+class EpochShiftsDocument(ThirdParty):
+    """Streams seeded with `seed + epoch + d`: document d in epoch 1 replays the draws of
+    document d + 1 in epoch 0 (each document's own epochs differ)."""
+
+    def rng(self, seed, epoch, d):
+        return np.random.default_rng(seed + epoch + d)
+
+
+DEFECTS["epoch_shifts_document"] = (EpochShiftsDocument,
+                                    "labels independent of nearby documents in the other epoch")
+epoch_shifts_document = EpochShiftsDocument()
+
+
+class DocumentsDealt(ThirdParty):
+    """Random documents dealt from a shuffled deck (without replacement, a new deck when it
+    runs out): every document serves about equally often, more evenly than independent
+    uniform draws."""
+
+    def __call__(self, documents, *, seed, epoch=0, max_seq_len=128):
+        self.deck, self.deck_rng = [], np.random.default_rng([seed, epoch, 7])
+        return super().__call__(documents, seed=seed, epoch=epoch, max_seq_len=max_seq_len)
+
+    def other_document(self, d, rng):
+        while True:
+            if not self.deck:
+                self.deck = list(self.deck_rng.permutation(self.nonempty))
+            other = int(self.deck.pop())
+            if other != d:
+                return other
+            self.deck.insert(0, other)
+
+
+DEFECTS["documents_dealt"] = (DocumentsDealt,
+                              "random B's documents spread as independent draws")
+documents_dealt = DocumentsDealt()

@@ -22,10 +22,13 @@ touches lie inside what it held before the cut. From that, under the contract:
   weighted by length nor drawn near A's: the non-empty documents fall into 8 near-equal groups
   by size (token count), and apart into 8 by corpus order; Pearson goodness of fit over the
   8 x 8 cells (A's group, B's group), where a random pair whose A lies in group g expects
-  `(n_h - [g = h]) / (N - 1)` in cell (g, h).
+  `(n_h - [g = h]) / (N - 1)` in cell (g, h). Two-sided: documents taken in turn fit too well.
+* **random B's documents spread as independent draws**: how often each document served as
+  random B has the multinomial's dispersion, two-sided: a deck dealt without replacement
+  (every document used equally) is too even, a favoured few too uneven.
 * **random B starts at a uniform sentence**: in `long-sentences` documents (every sentence
   longer than a pair, so B is exactly the sentence it started at), B's sentence is uniform
-  over the document's 2-4 sentences: Pearson over the cells (sentences, place).
+  over the document's 2-4 sentences: Pearson over the cells (sentences, place), two-sided.
 * **cuts front vs back, per side and label**: the cut tokens of a `long-sentences` segment
   (original length known) are front ~ Binomial(cut, 1/2), for A and B and each label apart.
 """
@@ -35,11 +38,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 from .nsp_checks import coin_check
 from .nsp_corpus import BASE, CLASSES, Corpus
 from .nsp_pairs import DocTable, Parsed
-from ..engine.primitives import Check, chi2_check, pearson, upper_binomial_check
+from ..engine.primitives import (Check, dispersion_check, lambda50, pearson,
+                                 upper_binomial_check)
 
 __all__ = ["draw_checks", "SHORT_SEQ_PROB", "GROUPS", "CUT_CHECKS"]
 
@@ -67,7 +72,9 @@ def draw_checks(corpus: Corpus, p: Parsed, subject: str, max_seq_len: int,
     checks = _exact(w, p, subject, limit)
     checks += _reaches_target(w, p, subject, limit, docs)
     random = (p.label == 1) & (w.doc[p.a0] != w.doc[p.b0])
-    checks += _document_uniform(w.doc[p.a0[random]], w.doc[p.b0[random]], docs, subject)
+    a_doc, b_doc = w.doc[p.a0[random]], w.doc[p.b0[random]]
+    checks += _document_uniform(a_doc, b_doc, docs, subject)
+    checks.append(_document_spread(a_doc, b_doc, docs, subject))
     checks.append(_start_uniform(w, p, random, docs, subject))
     return checks + _cuts(w, p, subject)
 
@@ -157,12 +164,41 @@ def _document_uniform(a_doc, b_doc, docs: DocTable, subject: str) -> list[Check]
     return out
 
 
+def _document_spread(a_doc, b_doc, docs: DocTable, subject: str) -> Check:
+    """How often each non-empty document served as random B: Pearson's sum over documents of
+    (count - E)^2 / E, E = (random pairs whose A is not that document) / (N - 1), has the
+    multinomial's mean K - 1 and variance 2(K - 1) + (sum 1/p - K^2 - 2K + 2) / n (K = N
+    documents, p = E / n); two-sided, moment-matched chi-square (`dispersion_check`)."""
+    name = "random B's documents spread as independent draws"
+    n, k = a_doc.size, docs.nonempty.size
+    if n == 0 or k < 2:
+        return Check.not_applicable(name, subject)
+    used = np.bincount(b_doc, minlength=docs.tokens.size)[docs.nonempty].astype(np.float64)
+    own = np.bincount(a_doc, minlength=docs.tokens.size)[docs.nonempty]
+    expected = (n - own) / (k - 1)
+    d = float(((used - expected) ** 2 / expected).sum())
+    var = 2 * (k - 1) + (float((n / expected).sum()) - k * k - 2 * k + 2) / n
+    c = dispersion_check(name, subject, d, k - 1, var, "documents (their use as random B)")
+    return c or Check.not_applicable(name, subject)
+
+
 def _gof(name, subject, stat, df, n, observed, expected, what) -> Check:
+    """Pearson goodness of fit, two-sided: counts closer to their expectation than
+    independent draws allow (documents or starts taken in turn) fail as surely as counts too
+    far. MDE: Cohen's w at 50% power on the upper side."""
     if df < 1:
         return Check.not_applicable(name, subject)
     fmt = lambda v: ", ".join(f"{x:.0f}" for x in v)  # noqa: E731
-    return chi2_check(name, subject, stat, df, int(n),
-                      f"{what}: expected ({fmt(expected)}), observed ({fmt(observed)})")
+
+    def bounds(a):
+        return float(stats.chi2.ppf(a / 2, df)), float(stats.chi2.isf(a / 2, df))
+
+    def mde(a):
+        return math.sqrt(lambda50(df, bounds(a)[1]) / n)
+    tail = min(stats.chi2.cdf(stat, df), stats.chi2.sf(stat, df))
+    return Check.statistical(name, subject, stat, bounds, float(min(1.0, 2 * tail)), mde,
+                             "Cohen's w", n=int(n), detail=f"{what}: expected "
+                             f"({fmt(expected)}), observed ({fmt(observed)})")
 
 
 def _start_uniform(w: _Where, p: Parsed, random, docs: DocTable, subject: str) -> Check:

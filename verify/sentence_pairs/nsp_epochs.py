@@ -14,9 +14,15 @@ checked) and compares them where the contract fixes the law of a coincidence:
   of agreements is Binomial(n, 1/(N - 1)) (the matches depend on where A starts, never on
   B's document). Exact two-sided tails; a generator that keeps each document's random partner
   across epochs agrees nearly always.
+* **labels independent of nearby documents in the other epoch**: the opening label of
+  document d in epoch 1 against that of d + s in epoch 0, for s = +-1..+-8: each agreement
+  count ~ Binomial(n_s, 1/2); the largest of the 16 two-sided scores, Bonferroni over them
+  (streams seeded `seed + epoch + d` make epoch 1 replay epoch 0 one document over).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import special, stats
@@ -28,7 +34,9 @@ from ..engine.primitives import Check, binomial_score
 
 __all__ = ["epoch_checks", "EPOCH_CHECKS", "binomial_check"]
 
-EPOCH_CHECKS = ("labels redrawn each epoch", "random B redrawn each epoch")
+EPOCH_CHECKS = ("labels redrawn each epoch", "random B redrawn each epoch",
+                "labels independent of nearby documents in the other epoch")
+SHIFTS = tuple(d for d in range(-8, 9) if d)    # document d in epoch 1 vs d + shift in epoch 0
 
 
 def binomial_check(name: str, subject: str, k: int, n: int, p: float, unit: str,
@@ -63,16 +71,48 @@ def epoch_checks(corpus: Corpus, e0: Parsed, e1: Parsed, subject: str,
         return [Check.not_applicable(n, subject, "needs pairs from epochs 0 and 1")
                 for n in EPOCH_CHECKS]
     doc = corpus.doc.astype(np.int64)
-    return [_labels(e0, e1, doc, docs, subject), _partners(e0, e1, doc, docs, subject)]
+    opening = [_opening(e, doc, docs) for e in (e0, e1)]
+    return [_labels(opening, subject), _partners(e0, e1, doc, docs, subject),
+            _nearby(opening, subject)]
 
 
-def _labels(e0, e1, doc, docs: DocTable, subject: str) -> Check:
+def _opening(e: Parsed, doc, docs: DocTable) -> dict:
+    """document -> the label of its opening pair (the first whose A starts at its first
+    token)."""
+    opens = e.a0 == docs.first[doc[e.a0]]
+    keys, rows = _first_by(doc[e.a0[opens]])
+    return dict(zip(keys.tolist(), e.label[opens][rows].tolist()))
+
+
+def _nearby(opening, subject: str) -> Check:
+    """Opening labels of document d in epoch 1 and d + s in epoch 0, for each shift s in
+    SHIFTS: each agreement count ~ Binomial(n_s, 1/2); the largest |score| of the 16, with
+    Bonferroni over them. A generator seeding document d of epoch e with `seed + e + d`
+    replays document d + 1's draws in the next epoch and agrees at shift 1."""
+    name = EPOCH_CHECKS[2]
+    scores = []
+    for shift in SHIFTS:
+        both = [d for d in opening[1] if d + shift in opening[0]]
+        k = sum(opening[1][d] == opening[0][d + shift] for d in both)
+        if both:
+            scores.append((abs(binomial_score(k, len(both), 0.5)), shift, k, len(both)))
+    if len(scores) < len(SHIFTS):
+        return Check.not_applicable(name, subject, "too few documents with opening pairs")
+    z, shift, k, n = max(scores)
+    m = 2 * len(SHIFTS)
+
+    def bounds(a):
+        return -math.inf, float(special.ndtri(1 - a / m))
+    return Check.statistical(
+        name, subject, z, bounds, float(min(1.0, m * stats.norm.sf(z))),
+        lambda a: bounds(a)[1] * 0.5 / math.sqrt(min(s[3] for s in scores)),
+        "absolute share of equal labels", n=min(s[3] for s in scores),
+        detail=f"most extreme shift {shift:+d}: document d in epoch 1 and d {shift:+d} in "
+               f"epoch 0 have the same opening label in {k} of {n} ({k / n:.4f}), expected 0.5")
+
+
+def _labels(opening, subject: str) -> Check:
     name = EPOCH_CHECKS[0]
-    opening = []
-    for e in (e0, e1):
-        opens = e.a0 == docs.first[doc[e.a0]]
-        keys, rows = _first_by(doc[e.a0[opens]])
-        opening.append(dict(zip(keys.tolist(), e.label[opens][rows].tolist())))
     both = sorted(set(opening[0]) & set(opening[1]))
     if not both:
         return Check.not_applicable(name, subject, "no document has an opening pair in both")
