@@ -119,7 +119,8 @@ def _labels(opening, subject: str) -> Check:
     k = sum(opening[0][d] == opening[1][d] for d in both)
     c = coin_check(name, subject, k, len(both), "share of equal labels")
     c.detail = (f"the opening pairs of {len(both)} documents have the same label in epochs 0 "
-                f"and 1 in {k} ({k / len(both):.4f}), expected 0.5")
+                f"and 1 in {k} ({k / len(both):.4f}), expected 0.5 (a fair label drawn afresh "
+                f"each epoch; a label forced by the document agrees too)")
     return c
 
 
