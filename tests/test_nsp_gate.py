@@ -25,17 +25,19 @@ def test_ours_passes_every_check():
     report = check_nsp("ours", pairs=PAIRS, seed=1)
     assert report.verdict == "PASS", str(report)
     names = {c.name for c in report.checks if c.applicable}
-    assert {"cuts front vs back", "ties cut A vs B", "label rate by document class"} <= names
+    assert {"cuts front vs back: A, IsNext", "cuts front vs back: B, random next",
+            "ties cut A vs B", "label rate by document class"} <= names
 
 
 @pytest.mark.parametrize("defect, check", [
     ("google_style", "label rate (1 = random next)"),
-    ("google_style", "one-document corpus refused (ValueError)"),
+    ("google_style", "one-document corpus refused"),
     ("google_style", "ties cut A vs B"),
     ("biased_labels", "label rate (1 = random next)"),
     ("random_b_same_document", "random B from another document"),
     ("no_truncation", "segment lengths within max_seq_len"),
-    ("always_cut_back", "cuts front vs back"),
+    ("always_cut_back", "cuts front vs back: A, IsNext"),
+    ("always_cut_back", "cuts front vs back: B, random next"),
     ("always_cut_b", "the longer side is cut"),
     ("label_by_document", "label rate by document class"),
     ("isnext_skips_a_sentence", "IsNext B follows A"),

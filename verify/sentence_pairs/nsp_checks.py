@@ -13,11 +13,10 @@ checks share one family-wise budget by Holm, like `verify.stats`:
 | IsNext B follows A | exact | same document, B after A; right after A unless at the limit |
 | random B from another document | exact | label 1: B's document differs from A's |
 | the longer side is cut | exact | a side cut inside a sentence has >= the other's length - 1 |
-| one-document corpus refused | exact | `ValueError` on one non-empty document |
+| one-document corpus refused | exact | one non-empty document: an exception or no pair |
 | label rate | statistical | Binomial(n, 1/2), exact two-sided tails (MDE: absolute rate) |
 | label rate by document class | statistical | one rate in every stratum, Pearson (Cohen's w) |
 | label rate by place in the document | statistical | the same, by the pair's place |
-| cuts front vs back | statistical | each cut token front or back by a fair coin (absolute share) |
 | ties cut A vs B | statistical | after a tie, the longer side left is a fair coin (share) |
 
 The strata are things fixed before a pair's label is drawn: the class of A's document, and the
@@ -26,8 +25,9 @@ pair's place among the consecutive pairs whose A comes from the same document (1
 length depend on B, hence on the label, in every generator that truncates like Google's (ours
 included; docs/nsp.md).
 
-The truncation checks use the `long-sentences` documents, where the length before the cut is
-known: the cut tokens of a segment are front ~ Binomial(cut, 1/2), and when both sides are at
+The checks on how B is drawn, read and cut (per side and label) are `nsp_draws`'s, the epoch
+comparison `nsp_epochs`'s, the assembled form `nsp_pairs`'s. The tie check uses the
+`long-sentences` documents, where the length before the cut is known: when both sides are at
 least `(max_seq_len - 2) // 2` long (odd `max_seq_len - 3`) the cutting ends with a tie broken
 by the last coin, so which side ends one token longer is a fair coin.
 """
@@ -42,6 +42,7 @@ import numpy as np
 from scipy import special, stats
 
 from .nsp_corpus import BASE, CLASSES, Corpus
+from .nsp_pairs import unpack
 from ..engine.primitives import Check, binomial_score, holm, rows_homogeneity
 from ..token.verdicts import format_critical, format_number
 
@@ -91,11 +92,6 @@ def _segment(corpus: Corpus, tokens) -> _Segment | None:
                     int(corpus.sentence_start[f]) == int(corpus.sentence_start[la]))
 
 
-def _unpack(pair):
-    if isinstance(pair, dict):
-        return pair["tokens_a"], pair["tokens_b"], pair["is_random_next"]
-    a, b, label = pair
-    return a, b, label
 
 
 class _Tally:
@@ -121,13 +117,13 @@ def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list
     max_tokens = max_seq_len - 3
     labels, classes, place = [], [], []
     previous, run = -1, 0
-    front = cut = ties = a_longer = 0
+    ties = a_longer = 0
     for i, pair in enumerate(pairs):
         try:
-            a, b, label = _unpack(pair)
+            a, b, label = unpack(pair)
             sa, sb = _segment(corpus, a), _segment(corpus, b)
             label = None if isinstance(label, float) or label not in (0, 1) else int(label)
-        except (TypeError, ValueError, KeyError) as e:
+        except (TypeError, ValueError, KeyError, IndexError) as e:
             well.add(i, f"not (tokens_a, tokens_b, is_random_next): {e}")
             continue
         if sa is None or sb is None or label is None:
@@ -155,11 +151,6 @@ def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list
                               f"{theirs.length}")
         known = [s.one_sentence and CLASSES[corpus.doc_class[s.doc]] == "long-sentences"
                  for s in (sa, sb)]
-        for s, k in zip((sa, sb), known):
-            if k:   # the segment was this whole sentence: its cut tokens are known
-                start = int(corpus.sentence_start[s.first]) - BASE
-                front += s.first - start
-                cut += int(corpus.sentence_end[s.first]) - BASE - start - s.length
         if all(known) and max_tokens % 2 == 1:
             full = [int(corpus.sentence_end[s.first] - corpus.sentence_start[s.first])
                     for s in (sa, sb)]
@@ -169,10 +160,10 @@ def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list
     checks = [t.check(subject) for t in (well, lengths, contig, follows, other, longer)]
     return checks + _statistical(subject, np.array(labels, np.int64),
                                  np.array(classes, np.int64), np.array(place, np.int64),
-                                 (front, cut), (a_longer, ties))
+                                 (a_longer, ties))
 
 
-def _statistical(subject, labels, classes, place, front_cut, a_ties) -> list[Check]:
+def _statistical(subject, labels, classes, place, a_ties) -> list[Check]:
     n = labels.size
     na = lambda name: Check.not_applicable(name, subject)  # noqa: E731
     checks = [coin_check(LABEL_RATE, subject, int(labels.sum()), n, "rate")
@@ -185,9 +176,9 @@ def _statistical(subject, labels, classes, place, front_cut, a_ties) -> list[Che
         np.add.at(table, (stratum, labels), 1)
         c = rows_homogeneity(name, subject, table, what) if n else None
         checks.append(c or na(name))
-    for name, (k, m), what in (("cuts front vs back", front_cut, "front share"),
-                               ("ties cut A vs B", a_ties, "share of A longer")):
-        checks.append(coin_check(name, subject, k, m, what) if m else na(name))
+    k, m = a_ties
+    checks.append(coin_check("ties cut A vs B", subject, k, m, "share of A longer") if m
+                  else na("ties cut A vs B"))
     return checks
 
 
