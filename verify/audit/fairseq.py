@@ -1,12 +1,16 @@
 """fairseq's `MaskTokensDataset`, **re-implemented** from its published description.
 
-Source: `MaskTokensDataset.__getitem__` in `fairseq/data/mask_tokens_dataset.py` of
-github.com/facebookresearch/fairseq (commit 079540e97f1a87eff93200dba1ab3eadb2cbd059, the
-algorithm of fairseq 0.12, the last release on PyPI). fairseq 0.12.2 does not install here
-(its build needs an older toolchain than Python 3.11 and torch 2.13 give; docs/conformance.md),
-so this module re-implements the masking from the description, with the defaults
-(`mask_prob=0.15`, `leave_unmasked_prob=0.1`, `random_token_prob=0.1`), and is labelled a
-re-implementation wherever it is reported. No code of fairseq is copied. What it does:
+Source: `MaskTokensDataset.__getitem__` in `fairseq/data/mask_tokens_dataset.py` of fairseq
+0.12.2, the last release on PyPI (also github.com/facebookresearch/fairseq at commit
+079540e97f1a87eff93200dba1ab3eadb2cbd059). fairseq 0.12.2 installs here but does not import on
+Python 3.11: `fairseq/dataclass/configs.py` declares a dataclass field with a mutable default,
+which Python 3.11 refuses (`ValueError: mutable default <class 'CommonConfig'> for field common
+is not allowed`). So this module re-implements the masking from the description, with the
+defaults (`mask_prob=0.15`, `leave_unmasked_prob=0.1`, `random_token_prob=0.1`,
+`mask_multiple_length=1`), and is labelled a re-implementation wherever it is reported. No code
+of fairseq is copied. Where the release is installed, `tests/test_audit.py` runs the release's
+own `mask_tokens_dataset.py` (its package imports stubbed) beside this module and requires the
+same tokens for every example. What it does:
 
 * a generator per example seeded with `hash((seed, epoch, index)) % 10**6`: one of a million
   seeds, so examples share streams (birthday collisions) in any corpus of more than about a
@@ -30,17 +34,17 @@ from mlm_ref.config import MaskingConfig
 
 from .columns import call_seed, like, mask_columns, to_numpy
 
-__all__ = ["fairseq", "NSPECIAL"]
+__all__ = ["fairseq", "NSPECIAL", "example_seed", "mask_sequence"]
 
 NSPECIAL = 4   # fairseq's Dictionary: <s>, <pad>, </s>, <unk>
 
 
-def _example_seed(seed: int, epoch: int, index: int) -> int:
+def example_seed(seed: int, epoch: int, index: int) -> int:
     """fairseq's per-example seed: a Python tuple hash reduced to one of 10**6 values."""
     return int(hash((seed, epoch, index)) % 1e6)
 
 
-def _mask_sequence(tokens, config: MaskingConfig, rng: np.random.RandomState, weights):
+def mask_sequence(tokens, config: MaskingConfig, rng: np.random.RandomState, weights):
     sz = len(tokens)
     num_mask = int(config.masking_prob * sz + rng.rand())          # probabilistic rounding
     mask = np.zeros(sz, dtype=bool)
@@ -71,8 +75,8 @@ def fairseq(*, nspecial: int = NSPECIAL, **kwargs):
         seed = call_seed()
 
         def mask_one(column, tokens, words, seq_len):
-            rng = np.random.RandomState(_example_seed(seed, 0, column))
-            return _mask_sequence(tokens, config, rng, weights)
+            rng = np.random.RandomState(example_seed(seed, 0, column))
+            return mask_sequence(tokens, config, rng, weights)
 
         out, y = mask_columns(to_numpy(x), config, mask_one)
         return like(out, x), like(y, x)
