@@ -1,4 +1,4 @@
-"""The audited maskers (verify.audit): each adapter does what its published source does, and
+"""The audited maskers (verify.published): each adapter does what its published source does, and
 the gate says so. The published packages are optional extras (`pip install -e ".[audit]"`):
 the tests of Megatron-core and Keras Hub skip without them; Google BERT and fairseq are
 re-implementations and always run."""
@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch")
 
 from mlm_ref.config import MaskingConfig  # noqa: E402
 from verify import check_maskers  # noqa: E402
-from verify.audit import fairseq as fairseq_audit  # noqa: E402
-from verify.audit.google_bert import google_bert, google_bert_wwm  # noqa: E402
+from verify.published import fairseq as fairseq_audit  # noqa: E402
+from verify.published.google_bert import google_bert, google_bert_wwm  # noqa: E402
 from verify.registry import BERT, REGISTRY, WWM_REGISTRY  # noqa: E402
 
 CONFIG = MaskingConfig(**BERT)
@@ -160,7 +160,7 @@ def test_the_gate_flags_fairseq_for_selecting_cls_and_sep(report):
 @pytest.mark.skipif(importlib.util.find_spec("megatron") is None,
                     reason="megatron-core is not installed (pip install megatron-core)")
 def test_megatron_masks_whole_spans_up_to_a_fixed_count():
-    from verify.audit.megatron import megatron
+    from verify.published.megatron import megatron
     x, lengths = _batch(seed=5)
     torch.manual_seed(6)
     out, y = megatron(**BERT)(x.clone())
@@ -174,7 +174,7 @@ def test_megatron_masks_whole_spans_up_to_a_fixed_count():
 @pytest.mark.skipif(importlib.util.find_spec("keras_hub") is None,
                     reason="keras-hub is not installed (pip install keras-hub)")
 def test_keras_hub_with_its_defaults_selects_cls_and_sep_and_configured_does_not():
-    from verify.audit.keras_hub import keras_hub, keras_hub_configured
+    from verify.published.keras_hub import keras_hub, keras_hub_configured
     x, _ = _batch(seed=7, batch=128)
     torch.manual_seed(8)
     _, y = keras_hub(**BERT)(x.clone())

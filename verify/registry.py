@@ -68,19 +68,19 @@ REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
                "Hugging Face `DataCollatorForLanguageModeling.numpy_mask_tokens`",
                ("torch", "transformers")),
     # The audit (docs/conformance.md): published maskers in wide use, `verify.audit`.
-    MaskerInfo("megatron", "torch", "verify.audit.megatron:megatron",
+    MaskerInfo("megatron", "torch", "verify.published.megatron:megatron",
                "NVIDIA Megatron-core's BERT masking (`MaskedWordPieceDataset`, the package's "
                "own code, `pretrain_bert.py` settings)", ("torch", "megatron.core")),
-    MaskerInfo("keras-hub", "torch", "verify.audit.keras_hub:keras_hub",
+    MaskerInfo("keras-hub", "torch", "verify.published.keras_hub:keras_hub",
                "Keras Hub's `MaskedLMMaskGenerator` with its defaults (the package's own code, "
                "Python path)", ("torch", "keras_hub")),
-    MaskerInfo("keras-hub-configured", "torch", "verify.audit.keras_hub:keras_hub_configured",
+    MaskerInfo("keras-hub-configured", "torch", "verify.published.keras_hub:keras_hub_configured",
                "Keras Hub's `MaskedLMMaskGenerator` told the special ids "
                "(`unselectable_token_ids`)", ("torch", "keras_hub")),
-    MaskerInfo("google-bert", "torch", "verify.audit.google_bert:google_bert",
+    MaskerInfo("google-bert", "torch", "verify.published.google_bert:google_bert",
                "Google BERT's `create_pretraining_data.py` masking (re-implemented from the "
                "published source)", ("torch",)),
-    MaskerInfo("fairseq", "torch", "verify.audit.fairseq:fairseq",
+    MaskerInfo("fairseq", "torch", "verify.published.fairseq:fairseq",
                "fairseq's `MaskTokensDataset` (re-implemented from the published source)",
                ("torch",)),
 )}
@@ -92,10 +92,10 @@ WWM_REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
     MaskerInfo("hf-wwm", "torch", "verify.published.whole_word:hf_wwm",
                "Hugging Face `DataCollatorForLanguageModeling(whole_word_mask=True)`",
                ("torch", "transformers")),
-    MaskerInfo("megatron-wwm", "numpy", "verify.audit.megatron:megatron_wwm",
+    MaskerInfo("megatron-wwm", "numpy", "verify.published.megatron:megatron_wwm",
                "NVIDIA Megatron-core's BERT masking with whole words from `##` pieces (the "
                "package's own code)", ("torch", "megatron.core")),
-    MaskerInfo("google-bert-wwm", "numpy", "verify.audit.google_bert:google_bert_wwm",
+    MaskerInfo("google-bert-wwm", "numpy", "verify.published.google_bert:google_bert_wwm",
                "Google BERT's `create_pretraining_data.py --do_whole_word_mask` "
                "(re-implemented from the published source)"),
 )}
