@@ -77,6 +77,10 @@ REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
     MaskerInfo("keras-hub-configured", "torch", "verify.published.keras_hub:keras_hub_configured",
                "Keras Hub's `MaskedLMMaskGenerator` told the special ids "
                "(`unselectable_token_ids`)", ("torch", "keras_hub")),
+    MaskerInfo("keras-hub-tf", "torch", "verify.published.keras_hub:keras_hub_tf",
+               "Keras Hub's `MaskedLMMaskGenerator` on its TF path (TensorFlow Text's "
+               "`RandomItemSelector`, as inside `tf.data`), told the special ids",
+               ("torch", "keras_hub", "tensorflow_text")),
     MaskerInfo("google-bert", "torch", "verify.published.google_bert:google_bert",
                "Google BERT's `create_pretraining_data.py` masking (re-implemented from the "
                "published source)", ("torch",)),
