@@ -41,9 +41,13 @@ verify: $(DEPS)
 test: $(DEPS)
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m "not slow"
 
-# Regenerate docs/conformance.md and its plots (about two minutes on 2 CPU cores).
+# Regenerate docs/conformance.md and its plots: ours and the published maskers (about two
+# minutes on 2 CPU cores), then the audit of Megatron-core, Keras Hub, Google BERT and fairseq
+# (the `audit` extra, installed here first: megatron-core, keras-hub with TensorFlow, grain).
 conformance: $(DEPS)
+	$(if $(DEPS),$(VENV_PY) -m pip install --quiet -e ".[audit]")
 	$(PY) -m verify.conformance --out docs/conformance.md --plot docs/img
+	$(PY) -m verify.conformance.audit --out docs/conformance.md
 
 # Time every masker on $(DEVICE) and regenerate docs/benchmarks.md from every results file.
 bench: $(DEPS)

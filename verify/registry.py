@@ -67,6 +67,26 @@ REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
     MaskerInfo("hf-numpy", "numpy", "verify.published:hf_numpy",
                "Hugging Face `DataCollatorForLanguageModeling.numpy_mask_tokens`",
                ("torch", "transformers")),
+    # The audit (docs/conformance.md): published maskers in wide use, `verify.audit`.
+    MaskerInfo("megatron", "torch", "verify.published.megatron:megatron",
+               "NVIDIA Megatron-core's BERT masking (`MaskedWordPieceDataset`, the package's "
+               "own code, `pretrain_bert.py` settings)", ("torch", "megatron.core")),
+    MaskerInfo("keras-hub", "torch", "verify.published.keras_hub:keras_hub",
+               "Keras Hub's `MaskedLMMaskGenerator` with its defaults (the package's own code, "
+               "Python path)", ("torch", "keras_hub")),
+    MaskerInfo("keras-hub-configured", "torch", "verify.published.keras_hub:keras_hub_configured",
+               "Keras Hub's `MaskedLMMaskGenerator` told the special ids "
+               "(`unselectable_token_ids`)", ("torch", "keras_hub")),
+    MaskerInfo("keras-hub-tf", "torch", "verify.published.keras_hub:keras_hub_tf",
+               "Keras Hub's `MaskedLMMaskGenerator` on its TF path (TensorFlow Text's "
+               "`RandomItemSelector`, as inside `tf.data`), told the special ids",
+               ("torch", "keras_hub", "tensorflow_text")),
+    MaskerInfo("google-bert", "torch", "verify.published.google_bert:google_bert",
+               "Google BERT's `create_pretraining_data.py` masking (re-implemented from the "
+               "published source)", ("torch",)),
+    MaskerInfo("fairseq", "torch", "verify.published.fairseq:fairseq",
+               "fairseq's `MaskTokensDataset` (re-implemented from the published source)",
+               ("torch",)),
 )}
 # Whole-word maskers (`python -m verify.stats --wwm`): ours take `word_ids=` beside the ids;
 # a published one is a factory returning `fn(x, word_ids=w, seed=s)` on NumPy arrays
@@ -76,6 +96,12 @@ WWM_REGISTRY: dict[str, MaskerInfo] = {m.name: m for m in (
     MaskerInfo("hf-wwm", "torch", "verify.published.whole_word:hf_wwm",
                "Hugging Face `DataCollatorForLanguageModeling(whole_word_mask=True)`",
                ("torch", "transformers")),
+    MaskerInfo("megatron-wwm", "numpy", "verify.published.megatron:megatron_wwm",
+               "NVIDIA Megatron-core's BERT masking with whole words from `##` pieces (the "
+               "package's own code)", ("torch", "megatron.core")),
+    MaskerInfo("google-bert-wwm", "numpy", "verify.published.google_bert:google_bert_wwm",
+               "Google BERT's `create_pretraining_data.py --do_whole_word_mask` "
+               "(re-implemented from the published source)"),
 )}
 OURS = tuple(n for n, m in REGISTRY.items() if m.ours)
 PUBLISHED = tuple(n for n, m in REGISTRY.items() if not m.ours)

@@ -23,10 +23,13 @@ from .. import registry
 from .. import cli
 from ..cli import cuda_problem, versions
 from ..registry import BERT
+from .audit import AUDITED
 
 __all__ = ["MASKERS", "run", "main", "available"]
 
-MASKERS = tuple(registry.REGISTRY)  # ours first, then the published ones
+# ours first, then the published ones; the audited maskers have their own section and command
+# (`verify.conformance.audit`)
+MASKERS = tuple(n for n in registry.REGISTRY if n not in AUDITED)
 
 
 def available(names=MASKERS) -> tuple[list[str], dict[str, str]]:
@@ -92,9 +95,11 @@ def _write(args, argv) -> int:
                                                           else sys.argv[1:])
     page = render(report, images=images, command=command, versions=_versions_line(),
                   date=datetime.date.today().isoformat(), out_dir=os.path.dirname(args.out))
-    from .wwm import existing_section, splice
-    kept = existing_section(args.out)  # the whole-word section has its own command
-    cli.write_atomically(args.out, splice(page, kept) if kept else page)
+    from . import audit, wwm
+    for section in (wwm, audit):  # the whole-word and audit sections have their own commands
+        kept = section.existing_section(args.out)
+        page = section.splice(page, kept) if kept else page
+    cli.write_atomically(args.out, page)
     print(report)
     print(f"wrote {args.out}" + "".join(f", {v}" for v in images.values()))
     return 0

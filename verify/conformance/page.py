@@ -8,7 +8,7 @@ from .. import registry
 from ..token.verdicts import format_critical, format_number
 from ..token.summary import effective
 
-__all__ = ["render"]
+__all__ = ["render", "summary_rows", "findings"]
 
 WHO = {name: info.label for name, info in registry.REGISTRY.items()}
 
@@ -39,7 +39,7 @@ def _estimate(e) -> str:
     return f"{_pct(e.observed, 4)} [{_pct(e.low, 4)}, {_pct(e.high, 4)}]"
 
 
-def _summary_rows(report) -> list[str]:
+def summary_rows(report) -> list[str]:
     rows = ["| masker | verdict | selected among eligible | output [MASK] | output original | "
             "output other | estimated mask / unchanged / random |",
             "|---|---|---|---|---|---|---|"]
@@ -68,7 +68,7 @@ def _mutates(report, name: str) -> bool:
     return any(c.name == "input not mutated" for c in _failed(report, name))
 
 
-def _findings(report, name: str) -> list[str]:
+def findings(report, name: str) -> list[str]:
     failed = _failed(report, name)
     if not failed:
         return ["Every exact invariant holds and no statistical check rejects the contract at "
@@ -120,13 +120,13 @@ def render(report, *, images: dict, command: str, versions: str, date: str,
         f"Holm over {len(report.stat)} statistical checks; exact invariants on every call. "
         "Intervals are 95% Wilson intervals. The harness sees only `(x, x_masked, y)`: "
         "docs/statistics.md explains every check.", "",
-        "## Summary", "", *_summary_rows(report), "",
+        "## Summary", "", *summary_rows(report), "",
         "\"Estimated mask / unchanged / random\" undoes the random draws that land on the "
         "original or on `[MASK]` (invisible as such), using the contract's 1/V terms.", ""]
     lines += [f"Not run: {k} ({v})." for k, v in report.skipped.items()]
     for name in report.counts:
         lines += ["", f"## {name}", "", f"{WHO.get(name, name)}.", "",
-                  *[f"- {s}" for s in _findings(report, name)], "",
+                  *[f"- {s}" for s in findings(report, name)], "",
                   *(_NOTES.get(name, []) if _mutates(report, name) else []),
                   *_check_table(report, name)]
     if images:

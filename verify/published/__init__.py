@@ -10,6 +10,9 @@ would any third-party masker.
 
 * labml's `MLM` (the `labml-nn` package) already has that contract:
   `labml_nn.transformers.mlm:MLM` is used as it is.
+* The audited maskers (docs/conformance.md, "The audit"), one module each: `megatron`
+  (Megatron-core's own code), `keras_hub` (Keras Hub's own code), `google_bert` and `fairseq`
+  (re-implemented from the published sources, labelled so); `columns` is what they share.
 * Hugging Face's `DataCollatorForLanguageModeling` masks `[batch, seq]` with `-100` labels and
   learns the special ids, the `[MASK]` id and the vocabulary size from a tokenizer. The adapters
   give it a real `PreTrainedTokenizerFast` whose vocabulary has exactly `n_tokens` ids, with
