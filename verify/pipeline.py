@@ -40,7 +40,8 @@ __all__ = ["check_pipeline", "assert_pipeline_conforms", "main"]
 def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 1,
                    alpha: float | None = None, max_batches: int | None = None,
                    progress: bool = False, name: str | None = None, ranks=None,
-                   timeout: float | None = None):
+                   timeout: float | None = None, seed: int | None = None, wwm: bool = False,
+                   examples: int | None = None, drop_last: bool = False, shuffle: bool = True):
     """Run a pipeline over `epochs` x `world_size` and check the stream it produced.
 
     Args:
@@ -58,6 +59,16 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
         ranks: `(rank, world)` under torchrun (set by the command line).
         timeout: seconds each call into the pipeline may take (the call, each next batch);
             an overrun fails "pipeline runs without error" (None: no limit).
+        seed: passed to the pipeline as `pipeline(..., seed=seed)`; the pipeline must then
+            take a `seed` keyword (default None: called without one, it seeds itself).
+        wwm: gate whole-word masking; the batches must carry `word_ids` (a stream whose
+            batches carry `word_ids` is gated so anyway).
+        examples: the dataset's size, for the coverage checks (default: the distinct
+            examples the run showed).
+        drop_last: the loader drops each rank's last partial batch (`DataLoader(drop_last=
+            True)`): up to `batch - 1` examples per rank and epoch may be left out.
+        shuffle: the pipeline reshuffles each epoch (False: a fixed order is intended, and the
+            order checks do not apply).
 
     Returns:
         A `Report` (`.passed`, `.verdict`, `str(report)`, `.to_json()`); under torchrun rank 0's,
@@ -75,26 +86,32 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
     from .engine.resolve import callable_name
     from .stream.collect import collect
     from .stream.pipeline_checks import pipeline_checks
-    from .token.verdicts import Report
+    from .stream.pipeline_report import PipelineReport
+    from .stream.pipeline_seed import check_seed_argument
     config = config or MaskingConfig(**registry.BERT)
     alpha = DEFAULT_ALPHA if alpha is None else alpha
     alpha = check_alpha(alpha)
-    _check_arguments(pipeline, epochs, world_size, max_batches, timeout)
+    _check_arguments(pipeline, epochs, world_size, max_batches, timeout, examples)
+    check_seed_argument(pipeline, seed)
     check_testable(config)
     name = name or callable_name(pipeline)
     start = time.perf_counter()
     stream = collect(pipeline, epochs=epochs, world_size=world_size, ranks=ranks,
-                     max_batches=max_batches, progress=progress, name=name, timeout=timeout)
+                     max_batches=max_batches, progress=progress, name=name, timeout=timeout,
+                     seed=seed)
     if ranks is not None and ranks[0] != 0:
         return None
-    checks, counts = pipeline_checks(stream, config, name)
+    checks, counts, words = pipeline_checks(stream, config, name, wwm=wwm, examples=examples,
+                                            drop_last=drop_last, shuffle=shuffle)
     counts.seconds = time.perf_counter() - start
     holm(checks, alpha)
-    return Report(config=config, alpha=alpha, seed=0, tokens=stream.tokens, device="cpu",
-                  checks=checks, skipped={}, counts={name: counts}, gate="pipeline")
+    return PipelineReport(config=config, alpha=alpha, seed=0 if seed is None else seed,
+                          tokens=stream.tokens, device="cpu", checks=checks, skipped={},
+                          counts={name: counts}, gate="pipeline", pipeline_seed=seed,
+                          words=words)
 
 
-def _check_arguments(pipeline, epochs, world_size, max_batches, timeout) -> None:
+def _check_arguments(pipeline, epochs, world_size, max_batches, timeout, examples) -> None:
     """Refuse bad arguments (TypeError, ValueError) before the pipeline runs."""
     from .engine.arguments import check_timeout
     for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
@@ -107,6 +124,9 @@ def _check_arguments(pipeline, epochs, world_size, max_batches, timeout) -> None
     if not callable(pipeline):
         raise TypeError(f"pipeline must be callable as pipeline(*, epoch, rank, world_size), "
                         f"got {type(pipeline).__name__}")
+    if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
+                                 or examples < 1):
+        raise ValueError(f"examples must be a positive int, got {examples!r}")
 
 
 def assert_pipeline_conforms(pipeline, config=None, **kwargs):
@@ -152,6 +172,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timeout", type=cli.positive_seconds, default=None, metavar="SECONDS",
                    help="seconds each call into the pipeline (the call, each next batch) may "
                         "take before it fails (default: no limit)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="pass seed=SEED to the pipeline (it must take a seed keyword); "
+                        "default: call it without one")
+    p.add_argument("--wwm", action="store_true",
+                   help="gate whole-word masking: every batch must carry word_ids (batches "
+                        "that carry word_ids are gated so without it)")
+    p.add_argument("--examples", type=int, default=None, metavar="N",
+                   help="the dataset's size, for the coverage checks (default: the distinct "
+                        "examples the run shows)")
+    p.add_argument("--drop-last", action="store_true",
+                   help="the loader drops each rank's last partial batch (DataLoader("
+                        "drop_last=True)): allow up to batch-1 examples per rank left out")
+    p.add_argument("--no-shuffle", action="store_true",
+                   help="the pipeline keeps a fixed order on purpose: skip the reshuffle checks")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the stream's counts into DIR (needs "
@@ -208,7 +242,8 @@ def _main(args, ranks) -> int:
             alpha=args.alpha, max_batches=args.max_batches,
             progress=not args.no_progress and (ranks is None or ranks.leader),
             name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world),
-            timeout=args.timeout)
+            timeout=args.timeout, seed=args.seed, wwm=args.wwm, examples=args.examples,
+            drop_last=args.drop_last, shuffle=not args.no_shuffle)
     except (ValueError, TypeError) as e:
         return usage_error("verify.pipeline", str(e))
     if report is None:
