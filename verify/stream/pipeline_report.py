@@ -27,6 +27,7 @@ _SHARE = "every rank gets its 1/world_size share"
 _DISJOINT = "ranks see disjoint examples (beyond the sampler's padding)"
 _COVERAGE = "every example is seen in every epoch"
 _TWICE = "no example shown twice in an epoch (beyond the sampler's padding)"
+_LAGS = "batches mask independently (1 to 8 batches apart)"
 _DISTRIBUTION = "distribution"      # stands for every check of the masks' laws
 
 # (key checks (one of each tuple must fail), consequences, the cause)
@@ -40,25 +41,27 @@ CAUSES = (
     (((_SAME, _EPOCHS),), {_REPEATS, _DIAGONAL, _DISTRIBUTION},
      "the masks ignore the epoch (the collator's set_epoch is not called, or its generator is "
      "seeded without the epoch)"),
-    (((_SHARE,), (_DISJOINT,)), {_RANKS, _DIAGONAL, _REPEATS, _DISTRIBUTION},
+    (((_SHARE,), (_DISJOINT,)), {_RANKS, _DIAGONAL, _REPEATS, _TWICE, _DISTRIBUTION},
      "every rank loads the whole dataset (no DistributedSampler, or one without "
      "num_replicas=world_size and rank=rank)"),
-    (((_DISJOINT,), (_COVERAGE,)), {_TWICE},
+    (((_DISJOINT,), (_COVERAGE,)), {_TWICE, _DISTRIBUTION},
      "the ranks shuffle differently (a sampler seeded per rank, e.g. seed + rank): their shards "
      "overlap and leave examples out; every rank must draw the same permutation"),
-    (((_TWICE,),), {_SHARE},
+    (((_TWICE,),), {_SHARE, _LAGS, _DISTRIBUTION},
      "every example is loaded more than once per epoch (an IterableDataset not split between "
      "DataLoader workers, or a dataset concatenated with itself)"),
     (((_RANKS,),), {_REPEATS, _DIAGONAL, _DISTRIBUTION},
      "every rank draws the same masks (a generator seeded alike on every rank)"),
+    ((("words all-or-nothing",),), {_SAME, _DISTRIBUTION},
+     "the masks are drawn piece by piece, not per word (the word ids do not reach the "
+     "masker)"),
     ((("selection independent of neighbouring positions",),), {_DISTRIBUTION},
      "whole-word masking gated token by token: put the word ids in the batches (word_ids) or "
      "pass --wwm, and the whole-word checks apply"),
 )
 
 _PIPELINE_CHECKS = {_REPEATS, _SAME, _EPOCHS, _RANKS, _DIAGONAL, _NEIGHBOURS, _POSITIONS,
-                    _SHARE, _DISJOINT, _COVERAGE, _TWICE,
-                    "batches mask independently (1 to 8 batches apart)"}
+                    _SHARE, _DISJOINT, _COVERAGE, _TWICE, _LAGS}
 
 
 def likely_cause(report: Report, words: bool = False) -> str | None:
