@@ -6,7 +6,12 @@ it for every epoch and rank, recovers the original tokens from the labels, and c
 the pipeline really produced (`verify.stream.pipeline_checks`): no mask pattern repeats beyond
 the birthday bound; an example seen again, batches up to 8 apart (DataLoader workers), and the
 batches of other ranks and epochs up to 8 batches apart all mask independently; and the
-distribution checks of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
+distribution checks of `verify.stats` on every position it saw. It also holds the pipeline to
+what a shuffling `DistributedSampler` gives (`verify.stream.pipeline_order`: every example once
+per epoch, disjoint equal shares for the ranks, a fresh order each epoch), checks
+`attention_mask` and `token_type_ids` where the batches carry them (`pipeline_fields`), and
+gates batches that carry `word_ids` with the whole-word checks (`pipeline_words`). One Holm
+budget for the statistical checks. `--seed S` passes `seed=S` to a pipeline that takes it.
 
 Exit status as `verify.stats`: 0 pass, 1 fail, 2 usage error (a message, never a traceback),
 3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted.
@@ -144,10 +149,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m verify.pipeline", description=(
         "Check the masks a data pipeline really produces, across batches, DataLoader workers, "
         "epochs and ranks: no repeated mask patterns, independent masks wherever they should "
-        "be, and the contract's distributions (docs/pipelines.md)."))
+        "be, and the contract's distributions; every example once per epoch, disjoint shares "
+        "for the ranks, a fresh order each epoch; attention_mask and token_type_ids where the "
+        "batches carry them; whole-word checks for batches with word_ids (docs/pipelines.md)."))
     p.add_argument("pipeline", metavar="MODULE:ATTR",
-                   help="ATTR(*, epoch, rank, world_size) returns an iterable of batches: "
-                        "mappings with input_ids and labels [batch, seq]")
+                   help="ATTR(*, epoch, rank, world_size[, seed]) returns an iterable of "
+                        "batches: mappings with input_ids and labels [batch, seq], optionally "
+                        "attention_mask, token_type_ids, word_ids [batch, seq] and index "
+                        "[batch]")
     p.add_argument("--epochs", type=int, default=2, help="epochs to run (default 2)")
     p.add_argument("--world-size", type=int, default=None,
                    help="ranks to simulate in one process (default 1; under torchrun: "
