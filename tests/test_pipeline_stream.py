@@ -68,7 +68,7 @@ def test_a_missing_set_epoch_is_named_as_the_likely_cause_and_rows_by_epoch_rank
     assert len(report.failures) > 4
     assert report.likely_cause.startswith("set_epoch is not called")
     text = str(report)
-    assert f"likely cause: set_epoch is not called" in text
+    assert "likely cause: set_epoch is not called" in text
     assert f"it explains all {len(report.failures)} failures" in text
     repeat = next(c for c in report.failures if c.name.startswith("no mask pattern repeats"))
     assert "epoch 0, rank" in repeat.detail and ", batch " in repeat.detail and \
@@ -173,3 +173,13 @@ def test_reshuffle_checks_are_calibrated():
 def test_our_pipelines_raise_no_false_alarm_over_seeds(pipeline, seed):
     fn = getattr(P, pipeline, None) or getattr(S, pipeline)
     assert_pipeline_conforms(fn, P.CONFIG, epochs=2, world_size=2, seed=seed)
+
+
+def test_the_command_line_refuses_a_seed_for_a_pipeline_without_one():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "verify.pipeline",
+                          "tests.pipelines_stream:sampler_not_reshuffled", "--seed", "3",
+                          "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "takes no seed keyword" in out.stderr and \
+        "Traceback" not in out.stderr, out.stderr
