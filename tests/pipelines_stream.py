@@ -250,3 +250,15 @@ BROKEN = {
         "token_type_ids are segment ids (0, then 1 after a [SEP]; 0 on padding)"},
     "word_ids_ignored": {"words all-or-nothing"},
 }
+
+# the likely cause the report must name (a phrase of it)
+CAUSES = {
+    "sampler_not_reshuffled": "the sampler is not reshuffled",
+    "set_epoch_never_called": "set_epoch is not called",
+    "whole_dataset_every_rank": "every rank loads the whole dataset",
+    "sampler_seeded_per_rank": "the ranks shuffle differently",
+    "truncated_epoch": "each epoch is cut short",
+    "with_replacement": "drawn with replacement",
+    "iterable_not_split_by_worker": "loaded more than once per epoch",
+    "word_ids_ignored": "drawn piece by piece",
+}

@@ -61,6 +61,8 @@ def test_a_broken_pipeline_fails_the_check_that_names_its_defect(pipeline):
     assert report.verdict == "FAIL" and not missing, f"{pipeline} passed {missing}:\n{report}"
     assert not {"pipeline runs without error", "every (epoch, rank) yields batches"} & \
         _failed(report), report.failure_message()
+    if pipeline in S.CAUSES:
+        assert S.CAUSES[pipeline] in (report.likely_cause or ""), report.likely_cause
 
 
 def test_a_missing_set_epoch_is_named_as_the_likely_cause_and_rows_by_epoch_rank_batch():

@@ -47,6 +47,12 @@ CAUSES = (
     (((_DISJOINT,), (_COVERAGE,)), {_TWICE, _DISTRIBUTION},
      "the ranks shuffle differently (a sampler seeded per rank, e.g. seed + rank): their shards "
      "overlap and leave examples out; every rank must draw the same permutation"),
+    (((_COVERAGE,), (_TWICE,)), {_SHARE, _DISTRIBUTION},
+     "examples are drawn with replacement (a sampler with replacement=True, or a weighted "
+     "one): some are left out of each epoch, others repeated"),
+    (((_COVERAGE,),), {_SHARE},
+     "each epoch is cut short (a loop that stops after len(dataset) // global batch steps, or "
+     "DataLoader(drop_last=True): pass --drop-last where that is intended)"),
     (((_TWICE,),), {_SHARE, _LAGS, _DISTRIBUTION},
      "every example is loaded more than once per epoch (an IterableDataset not split between "
      "DataLoader workers, or a dataset concatenated with itself)"),
