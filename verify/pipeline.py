@@ -72,8 +72,7 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
             examples the run showed).
         drop_last: the loader drops each rank's last partial batch (`DataLoader(drop_last=
             True)`): up to `batch - 1` examples per rank and epoch may be left out.
-        shuffle: the pipeline reshuffles each epoch (False: a fixed order is intended, and the
-            order checks do not apply).
+        shuffle: the pipeline reshuffles each epoch (False: a fixed order, no reshuffle checks).
 
     Returns:
         A `Report` (`.passed`, `.verdict`, `str(report)`, `.to_json()`); under torchrun rank 0's,
@@ -82,23 +81,13 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
     Raises:
         TypeError, ValueError: bad arguments, before the pipeline runs.
     """
-    from mlm_ref.config import MaskingConfig
-
-    from . import registry
-    from .engine import DEFAULT_ALPHA
-    from .engine.arguments import check_alpha, check_testable
     from .engine.primitives import holm
     from .engine.resolve import callable_name
     from .stream.collect import collect
     from .stream.pipeline_checks import pipeline_checks
     from .stream.pipeline_report import PipelineReport
-    from .stream.pipeline_seed import check_seed_argument
-    config = config or MaskingConfig(**registry.BERT)
-    alpha = DEFAULT_ALPHA if alpha is None else alpha
-    alpha = check_alpha(alpha)
-    _check_arguments(pipeline, epochs, world_size, max_batches, timeout, examples)
-    check_seed_argument(pipeline, seed)
-    check_testable(config)
+    config, alpha = _checked(pipeline, config, alpha, counts=(epochs, world_size, max_batches),
+                             timeout=timeout, examples=examples, seed=seed)
     name = name or callable_name(pipeline)
     start = time.perf_counter()
     stream = collect(pipeline, epochs=epochs, world_size=world_size, ranks=ranks,
@@ -112,13 +101,26 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
     holm(checks, alpha)
     return PipelineReport(config=config, alpha=alpha, seed=0 if seed is None else seed,
                           tokens=stream.tokens, device="cpu", checks=checks, skipped={},
-                          counts={name: counts}, gate="pipeline", pipeline_seed=seed,
-                          words=words)
+                          counts={name: counts}, pipeline_seed=seed, words=words)
 
 
-def _check_arguments(pipeline, epochs, world_size, max_batches, timeout, examples) -> None:
-    """Refuse bad arguments (TypeError, ValueError) before the pipeline runs."""
-    from .engine.arguments import check_timeout
+def _checked(pipeline, config, alpha, *, counts, timeout, examples, seed):
+    """The config and alpha to use (defaults filled in), after refusing bad arguments
+    (TypeError, ValueError) before the pipeline runs.
+
+    Args:
+        counts: `(epochs, world_size, max_batches)`.
+        pipeline, config, alpha, timeout, examples, seed: as `check_pipeline`.
+    """
+    from mlm_ref.config import MaskingConfig
+
+    from . import registry
+    from .engine import DEFAULT_ALPHA
+    from .engine.arguments import check_alpha, check_testable, check_timeout
+    from .stream.pipeline_seed import check_seed_argument
+    config = config or MaskingConfig(**registry.BERT)
+    alpha = check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
+    epochs, world_size, max_batches = counts
     for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
                           ("max_batches", 1 if max_batches is None else max_batches, 1)):
         if isinstance(v, bool) or not isinstance(v, int):
@@ -132,6 +134,9 @@ def _check_arguments(pipeline, epochs, world_size, max_batches, timeout, example
     if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
                                  or examples < 1):
         raise ValueError(f"examples must be a positive int, got {examples!r}")
+    check_seed_argument(pipeline, seed)
+    check_testable(config)
+    return config, alpha
 
 
 def assert_pipeline_conforms(pipeline, config=None, **kwargs):
