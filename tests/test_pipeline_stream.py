@@ -185,3 +185,18 @@ def test_the_command_line_refuses_a_seed_for_a_pipeline_without_one():
                           "--no-progress"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "takes no seed keyword" in out.stderr and \
         "Traceback" not in out.stderr, out.stderr
+
+
+def test_the_command_line_refuses_plots_of_a_whole_word_stream(tmp_path):
+    import subprocess
+    import sys
+    plots = tmp_path / "plots"
+    for extra in (["tests.pipelines_stream:ours", "--wwm"],
+                  ["tests.pipelines_stream:ours_whole_words", "--epochs", "1",
+                   "--max-batches", "2"]):
+        out = subprocess.run([sys.executable, "-m", "verify.pipeline", *extra, "--plot",
+                              str(plots), "--no-progress"],
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2 and "--plot draws token-level counts" in out.stderr and \
+            "Traceback" not in out.stderr, out.stderr
+        assert not list(plots.glob("*.png"))     # the directory check may create it

@@ -41,6 +41,9 @@ from .engine.exits import exit_status
 
 __all__ = ["check_pipeline", "assert_pipeline_conforms", "main"]
 
+_NO_WORD_PLOTS = ("--plot draws token-level counts: a stream gated as whole-word masking has "
+                  "no plots (as verify.stats --wwm)")
+
 
 def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 1,
                    alpha: float | None = None, max_batches: int | None = None,
@@ -203,7 +206,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the stream's counts into DIR (needs "
-                        "matplotlib), as verify.stats --plot")
+                        "matplotlib), as verify.stats --plot; not for whole-word streams "
+                        "(--wwm, or batches with word_ids)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -213,6 +217,7 @@ def main(argv=None) -> int:
     ranks = None
     try:
         problem = (args.json and cli.file_problem(args.json)) or \
+            (args.plot and args.wwm and _NO_WORD_PLOTS) or \
             (args.plot and cli.dir_problem(args.plot))
         if problem:
             return usage_error("verify.pipeline", problem)
@@ -265,6 +270,8 @@ def _main(args, ranks) -> int:
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
+    if args.plot and report.words:     # the plots draw token-level counts, not WordCounts
+        return usage_error("verify.pipeline", f"{_NO_WORD_PLOTS}; the batches carry word_ids")
     if args.plot:
         from .plots import plot_report
         try:
