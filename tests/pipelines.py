@@ -51,8 +51,10 @@ DATA = Reviews()
 ODD = Reviews(EXAMPLES + 3)      # not a multiple of 2 or 4: DistributedSampler repeats some
 
 
-def _loader(collate, *, epoch, rank, world_size, workers=0, worker_init_fn=None, data=DATA):
-    sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True, seed=0)
+def _loader(collate, *, epoch, rank, world_size, workers=0, worker_init_fn=None, data=DATA,
+            order_seed=0):
+    sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True,
+                                 seed=order_seed)
     sampler.set_epoch(epoch)
     return DataLoader(data, batch_size=BATCH, sampler=sampler, num_workers=workers,
                       collate_fn=collate, worker_init_fn=worker_init_fn,
@@ -61,11 +63,13 @@ def _loader(collate, *, epoch, rank, world_size, workers=0, worker_init_fn=None,
 
 # --- ours ------------------------------------------------------------------------------------
 
-def ours(*, epoch, rank, world_size, workers=0):
-    """`MLMCollator`: every example masked by its stateless key (seed, epoch, index)."""
-    collator = MLMCollator(seed=SEED, **BERT)
+def ours(*, epoch, rank, world_size, workers=0, seed=SEED):
+    """`MLMCollator`: every example masked by its stateless key (seed, epoch, index); `seed`
+    (the gate's `--seed`) seeds the masks and the sampler's order."""
+    collator = MLMCollator(seed=seed, **BERT)
     collator.set_epoch(epoch)
-    return _loader(collator, epoch=epoch, rank=rank, world_size=world_size, workers=workers)
+    return _loader(collator, epoch=epoch, rank=rank, world_size=world_size, workers=workers,
+                   order_seed=seed)
 
 
 def ours_padded_by_the_sampler(*, epoch, rank, world_size):

@@ -6,7 +6,12 @@ it for every epoch and rank, recovers the original tokens from the labels, and c
 the pipeline really produced (`verify.stream.pipeline_checks`): no mask pattern repeats beyond
 the birthday bound; an example seen again, batches up to 8 apart (DataLoader workers), and the
 batches of other ranks and epochs up to 8 batches apart all mask independently; and the
-distribution checks of `verify.stats` on every position it saw. One Holm budget for the statistical checks.
+distribution checks of `verify.stats` on every position it saw. It also holds the pipeline to
+what a shuffling `DistributedSampler` gives (`verify.stream.pipeline_order`: every example once
+per epoch, disjoint equal shares for the ranks, a fresh order each epoch), checks
+`attention_mask` and `token_type_ids` where the batches carry them (`pipeline_fields`), and
+gates batches that carry `word_ids` with the whole-word checks (`pipeline_words`). One Holm
+budget for the statistical checks. `--seed S` passes `seed=S` to a pipeline that takes it.
 
 Exit status as `verify.stats`: 0 pass, 1 fail, 2 usage error (a message, never a traceback),
 3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted.
@@ -36,11 +41,15 @@ from .engine.exits import exit_status
 
 __all__ = ["check_pipeline", "assert_pipeline_conforms", "main"]
 
+_NO_WORD_PLOTS = ("--plot draws token-level counts: a stream gated as whole-word masking has "
+                  "no plots (as verify.stats --wwm)")
+
 
 def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 1,
                    alpha: float | None = None, max_batches: int | None = None,
                    progress: bool = False, name: str | None = None, ranks=None,
-                   timeout: float | None = None):
+                   timeout: float | None = None, seed: int | None = None, wwm: bool = False,
+                   examples: int | None = None, drop_last: bool = False, shuffle: bool = True):
     """Run a pipeline over `epochs` x `world_size` and check the stream it produced.
 
     Args:
@@ -58,6 +67,15 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
         ranks: `(rank, world)` under torchrun (set by the command line).
         timeout: seconds each call into the pipeline may take (the call, each next batch);
             an overrun fails "pipeline runs without error" (None: no limit).
+        seed: passed to the pipeline as `pipeline(..., seed=seed)`; the pipeline must then
+            take a `seed` keyword (default None: called without one, it seeds itself).
+        wwm: gate whole-word masking; the batches must carry `word_ids` (a stream whose
+            batches carry `word_ids` is gated so anyway).
+        examples: the dataset's size, for the coverage checks (default: the distinct
+            examples the run showed).
+        drop_last: the loader drops each rank's last partial batch (`DataLoader(drop_last=
+            True)`): up to `batch - 1` examples per rank and epoch may be left out.
+        shuffle: the pipeline reshuffles each epoch (False: a fixed order, no reshuffle checks).
 
     Returns:
         A `Report` (`.passed`, `.verdict`, `str(report)`, `.to_json()`); under torchrun rank 0's,
@@ -66,37 +84,46 @@ def check_pipeline(pipeline, config=None, *, epochs: int = 2, world_size: int = 
     Raises:
         TypeError, ValueError: bad arguments, before the pipeline runs.
     """
-    from mlm_ref.config import MaskingConfig
-
-    from . import registry
-    from .engine import DEFAULT_ALPHA
-    from .engine.arguments import check_alpha, check_testable
     from .engine.primitives import holm
     from .engine.resolve import callable_name
     from .stream.collect import collect
     from .stream.pipeline_checks import pipeline_checks
-    from .token.verdicts import Report
-    config = config or MaskingConfig(**registry.BERT)
-    alpha = DEFAULT_ALPHA if alpha is None else alpha
-    alpha = check_alpha(alpha)
-    _check_arguments(pipeline, epochs, world_size, max_batches, timeout)
-    check_testable(config)
+    from .stream.pipeline_report import PipelineReport
+    config, alpha = _checked(pipeline, config, alpha, counts=(epochs, world_size, max_batches),
+                             timeout=timeout, examples=examples, seed=seed)
     name = name or callable_name(pipeline)
     start = time.perf_counter()
     stream = collect(pipeline, epochs=epochs, world_size=world_size, ranks=ranks,
-                     max_batches=max_batches, progress=progress, name=name, timeout=timeout)
+                     max_batches=max_batches, progress=progress, name=name, timeout=timeout,
+                     seed=seed)
     if ranks is not None and ranks[0] != 0:
         return None
-    checks, counts = pipeline_checks(stream, config, name)
+    checks, counts, words = pipeline_checks(stream, config, name, wwm=wwm, examples=examples,
+                                            drop_last=drop_last, shuffle=shuffle)
     counts.seconds = time.perf_counter() - start
     holm(checks, alpha)
-    return Report(config=config, alpha=alpha, seed=0, tokens=stream.tokens, device="cpu",
-                  checks=checks, skipped={}, counts={name: counts}, gate="pipeline")
+    return PipelineReport(config=config, alpha=alpha, seed=0 if seed is None else seed,
+                          tokens=stream.tokens, device="cpu", checks=checks, skipped={},
+                          counts={name: counts}, pipeline_seed=seed, words=words)
 
 
-def _check_arguments(pipeline, epochs, world_size, max_batches, timeout) -> None:
-    """Refuse bad arguments (TypeError, ValueError) before the pipeline runs."""
-    from .engine.arguments import check_timeout
+def _checked(pipeline, config, alpha, *, counts, timeout, examples, seed):
+    """The config and alpha to use (defaults filled in), after refusing bad arguments
+    (TypeError, ValueError) before the pipeline runs.
+
+    Args:
+        counts: `(epochs, world_size, max_batches)`.
+        pipeline, config, alpha, timeout, examples, seed: as `check_pipeline`.
+    """
+    from mlm_ref.config import MaskingConfig
+
+    from . import registry
+    from .engine import DEFAULT_ALPHA
+    from .engine.arguments import check_alpha, check_testable, check_timeout
+    from .stream.pipeline_seed import check_seed_argument
+    config = config or MaskingConfig(**registry.BERT)
+    alpha = check_alpha(DEFAULT_ALPHA if alpha is None else alpha)
+    epochs, world_size, max_batches = counts
     for label, v, low in (("epochs", epochs, 1), ("world_size", world_size, 1),
                           ("max_batches", 1 if max_batches is None else max_batches, 1)):
         if isinstance(v, bool) or not isinstance(v, int):
@@ -107,6 +134,12 @@ def _check_arguments(pipeline, epochs, world_size, max_batches, timeout) -> None
     if not callable(pipeline):
         raise TypeError(f"pipeline must be callable as pipeline(*, epoch, rank, world_size), "
                         f"got {type(pipeline).__name__}")
+    if examples is not None and (isinstance(examples, bool) or not isinstance(examples, int)
+                                 or examples < 1):
+        raise ValueError(f"examples must be a positive int, got {examples!r}")
+    check_seed_argument(pipeline, seed)
+    check_testable(config)
+    return config, alpha
 
 
 def assert_pipeline_conforms(pipeline, config=None, **kwargs):
@@ -124,10 +157,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m verify.pipeline", description=(
         "Check the masks a data pipeline really produces, across batches, DataLoader workers, "
         "epochs and ranks: no repeated mask patterns, independent masks wherever they should "
-        "be, and the contract's distributions (docs/pipelines.md)."))
+        "be, and the contract's distributions; every example once per epoch, disjoint shares "
+        "for the ranks, a fresh order each epoch; attention_mask and token_type_ids where the "
+        "batches carry them; whole-word checks for batches with word_ids (docs/pipelines.md)."))
     p.add_argument("pipeline", metavar="MODULE:ATTR",
-                   help="ATTR(*, epoch, rank, world_size) returns an iterable of batches: "
-                        "mappings with input_ids and labels [batch, seq]")
+                   help="ATTR(*, epoch, rank, world_size[, seed]) returns an iterable of "
+                        "batches: mappings with input_ids and labels [batch, seq], optionally "
+                        "attention_mask, token_type_ids, word_ids [batch, seq] and index "
+                        "[batch]")
     p.add_argument("--epochs", type=int, default=2, help="epochs to run (default 2)")
     p.add_argument("--world-size", type=int, default=None,
                    help="ranks to simulate in one process (default 1; under torchrun: "
@@ -152,10 +189,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--timeout", type=cli.positive_seconds, default=None, metavar="SECONDS",
                    help="seconds each call into the pipeline (the call, each next batch) may "
                         "take before it fails (default: no limit)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="pass seed=SEED to the pipeline (it must take a seed keyword); "
+                        "default: call it without one")
+    p.add_argument("--wwm", action="store_true",
+                   help="gate whole-word masking: every batch must carry word_ids (batches "
+                        "that carry word_ids are gated so without it)")
+    p.add_argument("--examples", type=int, default=None, metavar="N",
+                   help="the dataset's size, for the coverage checks (default: the distinct "
+                        "examples the run shows)")
+    p.add_argument("--drop-last", action="store_true",
+                   help="the loader drops each rank's last partial batch (DataLoader("
+                        "drop_last=True)): allow up to batch-1 examples per rank left out")
+    p.add_argument("--no-shuffle", action="store_true",
+                   help="the pipeline keeps a fixed order on purpose: skip the reshuffle checks")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the stream's counts into DIR (needs "
-                        "matplotlib), as verify.stats --plot")
+                        "matplotlib), as verify.stats --plot; not for whole-word streams "
+                        "(--wwm, or batches with word_ids)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -165,6 +217,7 @@ def main(argv=None) -> int:
     ranks = None
     try:
         problem = (args.json and cli.file_problem(args.json)) or \
+            (args.plot and args.wwm and _NO_WORD_PLOTS) or \
             (args.plot and cli.dir_problem(args.plot))
         if problem:
             return usage_error("verify.pipeline", problem)
@@ -208,7 +261,8 @@ def _main(args, ranks) -> int:
             alpha=args.alpha, max_batches=args.max_batches,
             progress=not args.no_progress and (ranks is None or ranks.leader),
             name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world),
-            timeout=args.timeout)
+            timeout=args.timeout, seed=args.seed, wwm=args.wwm, examples=args.examples,
+            drop_last=args.drop_last, shuffle=not args.no_shuffle)
     except (ValueError, TypeError) as e:
         return usage_error("verify.pipeline", str(e))
     if report is None:
@@ -216,6 +270,8 @@ def _main(args, ranks) -> int:
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
+    if args.plot and report.words:     # the plots draw token-level counts, not WordCounts
+        return usage_error("verify.pipeline", f"{_NO_WORD_PLOTS}; the batches carry word_ids")
     if args.plot:
         from .plots import plot_report
         try:

@@ -28,9 +28,11 @@ from mlm_ref.config import MaskingConfig
 from ..cli import progress as progress_bar
 from ..engine import guard
 
-__all__ = ["Batch", "Stream", "Rows", "collect", "decode", "HF_IGNORE"]
+__all__ = ["Batch", "Stream", "Rows", "collect", "decode", "HF_IGNORE", "OPTIONAL"]
 
 HF_IGNORE = -100
+# keys a batch may carry besides input_ids and labels, and what the gate checks with them
+OPTIONAL = ("attention_mask", "token_type_ids", "word_ids", "index")
 
 
 @dataclasses.dataclass
@@ -42,6 +44,8 @@ class Batch:
     index: int                 # the batch's place in its (epoch, rank) stream
     input_ids: np.ndarray      # int64, what the model sees
     labels: np.ndarray         # int64, as given
+    # the optional keys the batch carried (`OPTIONAL`): [batch, seq], `index` [batch]
+    fields: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -66,6 +70,8 @@ def _array(value, what: str) -> np.ndarray:
     if hasattr(value, "detach"):                      # torch
         value = value.detach().cpu().numpy()
     a = np.asarray(value)
+    if a.dtype == bool:                               # a boolean attention mask, say
+        a = a.astype(np.int64)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
         raise TypeError(f"{what} must hold integers, got dtype {a.dtype}")
     if a.ndim != 2:
@@ -90,12 +96,29 @@ def decode(batch, epoch: int, rank: int, index: int) -> Batch:
     ids, labels = _array(batch["input_ids"], "input_ids"), _array(batch["labels"], "labels")
     if ids.shape != labels.shape:
         raise ValueError(f"input_ids {ids.shape} and labels {labels.shape} differ in shape")
-    return Batch(epoch, rank, index, ids, labels)
+    fields = {}
+    for key in OPTIONAL:
+        if key in batch and batch[key] is not None:
+            value = batch[key]
+            if key == "index":     # one example index per row
+                if hasattr(value, "detach"):                  # torch
+                    value = value.detach().cpu().numpy()
+                value = _array(np.asarray(value).reshape(-1, 1), key)[:, 0]
+                if value.shape != ids.shape[:1]:
+                    raise ValueError(f"index has {value.shape[0]} entries, the batch "
+                                     f"{ids.shape[0]} rows")
+            else:
+                value = _array(value, key)
+                if value.shape != ids.shape:
+                    raise ValueError(f"{key} {value.shape} and input_ids {ids.shape} differ "
+                                     f"in shape")
+            fields[key] = value
+    return Batch(epoch, rank, index, ids, labels, fields)
 
 
 def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | None = None,
             progress: bool = False, name: str = "pipeline",
-            timeout: float | None = None) -> Stream:
+            timeout: float | None = None, seed: int | None = None) -> Stream:
     """Run the pipeline for every epoch and rank and keep what it produced.
 
     Args:
@@ -109,6 +132,8 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
         name: the progress bar's label.
         timeout: seconds each call into the pipeline (the call itself, each next batch) may
             take; None: no limit.
+        seed: passed to the pipeline as `seed=` when not None (the caller checked that the
+            pipeline takes it).
 
     A pipeline that raises, exits, hangs past `timeout` (`verify.engine.guard`), or yields
     something that is not a batch, stops that `(epoch, rank)` stream; the problem is recorded
@@ -122,7 +147,7 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
     try:
         for epoch in range(epochs):
             for rank in mine:
-                _one_stream(fn, stream, (epoch, rank, world), max_batches, bar, timeout)
+                _one_stream(fn, stream, (epoch, rank, world), max_batches, bar, timeout, seed)
     finally:
         bar.close()
     if ranks is not None:
@@ -132,14 +157,17 @@ def collect(fn, *, epochs: int, world_size: int, ranks=None, max_batches: int | 
     return stream
 
 
-def _one_stream(fn, stream, at: tuple[int, int, int], max_batches, bar, timeout) -> None:
+def _one_stream(fn, stream, at: tuple[int, int, int], max_batches, bar, timeout,
+                seed) -> None:
     """The batches of one `(epoch, rank, world)`, every call into the pipeline guarded."""
     epoch, rank, world = at
     where = f"epoch {epoch}, rank {rank}"
-    call = f"pipeline(epoch={epoch}, rank={rank}, world_size={world})"
+    extra = {} if seed is None else {"seed": seed}
+    shown = "".join(f", {k}={v}" for k, v in extra.items())
+    call = f"pipeline(epoch={epoch}, rank={rank}, world_size={world}{shown})"
     try:
         batches = guard.run(fn, what=call, timeout=timeout, epoch=epoch, rank=rank,
-                            world_size=world)
+                            world_size=world, **extra)
         for index, batch in enumerate(guard.iterate(batches, what=call, timeout=timeout)):
             if max_batches is not None and index >= max_batches:
                 break
@@ -195,6 +223,9 @@ class Rows:
         self.labels = np.full((n, self.seq), pad, np.int64)
         self.sel = np.zeros((n, self.seq), bool)
         self.start, self.where = [], {}
+        self.batch_of = np.repeat(np.arange(len(batches)),
+                                  [b.input_ids.shape[0] for b in batches]).astype(np.int64)
+        self.batches = batches
         ignore = pad if stream.ignore is None else stream.ignore
         r = 0
         for i, b in enumerate(batches):
@@ -212,10 +243,21 @@ class Rows:
         self.ignore = ignore
         self.epoch = np.repeat([b.epoch for b in batches],
                                [b.input_ids.shape[0] for b in batches]).astype(np.int64)
-        # the example a row holds: the same original tokens are the same example
+        # the example a row holds: its `index` when every batch carries one, else its
+        # original tokens (the same tokens are the same example)
         keys = np.ascontiguousarray(self.orig).view(np.dtype((np.void, 8 * self.seq))).ravel()
-        self.example = np.unique(keys, return_inverse=True)[1].ravel() if n else \
+        self.fingerprint = np.unique(keys, return_inverse=True)[1].ravel() if n else \
             np.zeros(0, np.int64)
+        self.indexed = bool(batches) and all("index" in b.fields for b in batches)
+        self.example = np.unique(np.concatenate([b.fields["index"] for b in batches]),
+                                 return_inverse=True)[1].ravel() if self.indexed and n \
+            else self.fingerprint
+
+    def locate(self, row: int) -> str:
+        """Where a row of the stream came from: `epoch e, rank r, batch k, row j`."""
+        b = self.batches[int(self.batch_of[row])]
+        return f"epoch {b.epoch}, rank {b.rank}, batch {b.index}, row " \
+               f"{int(row - self.start[int(self.batch_of[row])][0])}"
 
     def sighting(self) -> np.ndarray:
         """An id per row of (example, epoch): a sampler may show an example twice in one

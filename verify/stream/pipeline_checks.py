@@ -32,30 +32,56 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
+from ..engine.primitives import Check
 from ..token.checks import masker_checks
 from ..token.counts import Counts
 from .collect import Rows, Stream
+from .pipeline_fields import field_checks
+from .pipeline_order import order_checks
 from .pipeline_pairs import shared_selection_checks
-from ..engine.primitives import Check
+from .pipeline_words import stream_words, word_checks, word_counts, word_view
 
 __all__ = ["pipeline_checks", "REPEAT_ALPHA"]
 
 REPEAT_ALPHA = 1e-7     # false-alarm bound of the repeat check, spent outside the Holm budget
 
 
-def pipeline_checks(stream: Stream, config: MaskingConfig, subject: str):
+def pipeline_checks(stream: Stream, config: MaskingConfig, subject: str, *,
+                    wwm: bool = False, examples: int | None = None, drop_last: bool = False,
+                    shuffle: bool = True):
     """Every check of a pipeline's stream, and the counts behind the distribution checks.
 
+    Args:
+        wwm: gate whole-word masking even if no batch carries `word_ids` (then every batch
+            must: a stream without them fails "batches carry word_ids").
+        examples, drop_last, shuffle: as `pipeline_order.order_checks`.
+
     Returns:
-        `(checks, host_counts)`: the checks are undecided until `holm`.
+        `(checks, counts, words)`: the checks are undecided until `holm`; `words` is True when
+        the stream was gated as whole-word masking (`counts` are then `WordCounts`).
     """
     rows = Rows(stream, config)
     checks = _invariants(stream, rows, config, subject)
+    checks += field_checks(stream, rows, config, subject)
+    checks += order_checks(stream, rows, subject, examples=examples, drop_last=drop_last,
+                           shuffle=shuffle)
+    words = stream_words(stream, rows)
+    if wwm or any("word_ids" in b.fields for b in stream.batches):
+        missing = sum("word_ids" not in b.fields for b in stream.batches)
+        checks.append(Check.exact("batches carry word_ids", subject, missing,
+                                  f"{missing} of {len(stream.batches)} batches have no "
+                                  f"word_ids" if missing else ""))
+    if words is not None:
+        view = word_view(rows, words)
+        checks.append(_repeats(view, config, subject))
+        checks += shared_selection_checks(stream, view, subject)
+        h = word_counts(stream, rows, words, config)
+        return checks + word_checks(h, config, subject), h, True
     checks.append(_repeats(rows, config, subject))
     checks += shared_selection_checks(stream, rows, subject)
     h = _counts(stream, rows, config)
     checks += [c for c in masker_checks(h, config, subject) if "replay" not in c.name]
-    return checks, h
+    return checks, h, False
 
 
 def _invariants(stream, rows, config, subject) -> list[Check]:
@@ -141,10 +167,12 @@ def _repeats(rows: Rows, config: MaskingConfig, subject: str) -> Check:
         found = distinct.shape[1] - np.unique(distinct[0]).size
         if found:
             repeats += found
-            g = int(np.flatnonzero(rare)[0])
-            twins = np.flatnonzero(inverse == g)[:2]
-            example = example or (f"rows {twins[0]} and {twins[1]} of the stream share their "
-                                  f"first {w} outcomes (probability "
+            groups, per = np.unique(distinct[0], return_counts=True)
+            g = int(groups[per > 1][0])                       # a group that repeats
+            members = np.flatnonzero(inverse == g)
+            twins = [members[0], members[sighting[members] != sighting[members[0]]][0]]
+            example = example or (f"{rows.locate(twins[0])} and {rows.locate(twins[1])} "
+                                  f"share their first {w} outcomes (probability "
                                   f"{math.exp(cum[first[g], w - 1]):.2g} each)")
     return Check.exact(name, subject, repeats, f"{repeats} row windows repeat an earlier row's "
                        f"outcomes; {example}" if repeats else "")
