@@ -74,7 +74,7 @@ def test_cli_wwm_exit_codes_and_json(tmp_path, capsys):
     report = json.loads(path.read_text())
     assert report["mode"] == "wwm" and report["verdict"] == "PASS"
     assert main(["--wwm", "--tokens", "3e5", "--masker", "tests.wwm_broken:AlwaysMask"]) == 1
-    assert main(ok + ["--plan"]) == 2
+    assert main(ok + ["--plot", str(tmp_path)]) == 2
     assert main(["--text", "imdb", "--tokens", "3e5"]) == 2     # --text without --wwm
     assert main(["--wwm", "--tokens", "3e5", "--masker", "no_such_module:X"]) == 2
     assert "Traceback" not in capsys.readouterr().err

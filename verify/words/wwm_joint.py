@@ -1,0 +1,259 @@
+"""Joint laws of whole-word masking: draws of different words independent, counted and checked.
+
+The WWM contract draws selection and category *per word, independently*: whatever one word
+got says nothing about another word of the same sequence, of another sequence of the call, or
+about a word that carries the same word id elsewhere. The marginal checks of `wwm_checks` pool
+words, so a draw shared by many words (one category per sequence, one selection per row of a
+call broadcast over its columns) keeps every marginal exact and passes them at any size. The
+checks here look at the joint law:
+
+* **concordance within groups**: for a group of words (a sequence; the words of one call that
+  start at the same position; the words of one call with the same index in their sequence),
+  the pairs of words with the same outcome, against what independent words give. Each pair's
+  indicator is split (Hoeffding) into what the two outcomes' marginal laws explain and a
+  degenerate remainder h2 = [c_i = c_j] - p_j(c_i) - p_i(c_j) + p_i . p_j, whose terms have
+  mean 0, are uncorrelated between pairs and have an exact variance under independence. The
+  laws p are estimated per stratum of words that share one law under the contract (length
+  class, and for categories whether every piece is drawable), from the *other* calls of the run
+  (so they are independent of the call's outcomes), and the estimate's O(1/n) bias is taken
+  out. The sum of h2 over all pairs is tested as a normal score, two-sided: a shared draw gives
+  too many concordant pairs, a draw forced to a quota (exactly 80% `[MASK]` per sequence) too
+  few; a wrong marginal law (every word `[MASK]`) moves it only at second order and is left to
+  the split checks.
+* **same word id elsewhere**: a word and the next word of its sequence holding the same word id
+  (a pair's segment B restarts the numbering; a word split by `[SEP]`) are different words:
+  2 x 2 independence of their selections.
+* **random pieces equal their original / show [MASK] at 1/V'**: a word with a piece showing
+  an id other than `[MASK]` and its original is a random word for certain; each *other* piece
+  of it is then an independent uniform draw, which equals its original (or `[MASK]`) with
+  probability exactly 1/V' (0 for an original that cannot be drawn). Exact binomial,
+  two-sided: a draw that avoids the original (or `[MASK]`) fails, so does one that favours it.
+  (Which pieces are tested depends on the other pieces' outcomes; the mean is exact, the
+  binomial variance holds up to a relative O(1/V').)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize, stats
+
+from mlm_ref.config import MaskingConfig
+
+from ..engine.primitives import Check, binomial_score, chi2_check, contingency
+
+__all__ = ["JointCounts", "joint_checks", "concordance_sums", "concordance_moments",
+           "JOINT_STATISTICAL"]
+
+JOINT_STATISTICAL = (
+    "word categories independent within a sequence",
+    "word categories independent across the sequences of a call (same first position)",
+    "word categories independent across the sequences of a call (same word index)",
+    "word selection independent across the sequences of a call (same first position)",
+    "word selection independent across the sequences of a call (same word index)",
+    "word selection independent of the next word with the same word id",
+    "random pieces of a word equal their original at rate 1/V'",
+    "random pieces of a word show [MASK] at rate 1/V'")
+
+
+def concordance_sums(group, stratum, cls, n_groups: int, n_strata: int,
+                     n_classes: int) -> dict:
+    """One call's sufficient sums for the concordance statistic of items in groups.
+
+    Returns `observed` (same-class pairs within groups), `a[c, s]` (ordered pairs i != j of one
+    group with `cls[i] = c`, `stratum[j] = s`), `b[s, s']` (ordered pairs i != j of one group by
+    the strata of i and j) and `n[s, c]` (items per stratum and class)."""
+    g, st, c = (np.asarray(v, np.int64) for v in (group, stratum, cls))
+    k = np.zeros((n_groups, n_classes))
+    np.add.at(k, (g, c), 1.0)
+    m = np.zeros((n_groups, n_strata))
+    np.add.at(m, (g, st), 1.0)
+    n = np.zeros((n_strata, n_classes))
+    np.add.at(n, (st, c), 1.0)
+    return {"observed": float((k * (k - 1) / 2).sum()), "a": k.T @ m - n.T,
+            "b": m.T @ m - np.diag(n.sum(1)), "n": n}
+
+
+def concordance_moments(calls: list[dict]) -> tuple[float, float, float]:
+    """(T, variance, pairs): T the sum over pairs of the degenerate remainder h2 with each
+    call's laws estimated from the other calls (bias removed), its variance under independence
+    (laws estimated from the whole run), and the number of pairs."""
+    if not calls:
+        return 0.0, 0.0, 0.0
+    total = sum(c["n"] for c in calls)
+    p_all = _laws(total)
+    t, var, pairs = 0.0, 0.0, 0.0
+    for c in calls:
+        rest = total - c["n"]
+        p = np.where(rest.sum(1, keepdims=True) > 0, _laws(rest), p_all)
+        size = np.maximum(np.where(rest.sum(1) > 0, rest.sum(1), total.sum(1)), 1)
+        dot = p @ p.T                                               # [S, S] p_s . p_s'
+        bias = 0.5 * (np.diag(c["b"]) * (p * (1 - p)).sum(1) / size).sum()
+        t += c["observed"] - (c["a"] * p.T).sum() + 0.5 * (c["b"] * dot).sum() - bias
+        d_all = p_all @ p_all.T
+        cube = (p_all ** 2) @ p_all.T                               # sum_c p_sc^2 p_s'c
+        v = d_all + d_all ** 2 - cube - cube.T
+        var += 0.5 * (c["b"] * v).sum()
+        pairs += 0.5 * c["b"].sum()
+    return t, var, pairs
+
+
+def _laws(n: np.ndarray) -> np.ndarray:
+    """Rows of counts as probability rows (zero rows stay zero)."""
+    return n / np.maximum(n.sum(1, keepdims=True), 1)
+
+
+class JointCounts:
+    """Running sums of the joint-law checks over a WWM run (fed by `WordCounts.update`).
+
+    Args:
+        config: the masking parameters.
+    """
+
+    GROUPS = ("sequence", "position", "index")
+
+    def __init__(self, config: MaskingConfig, length_classes: int):
+        self.config, self.length_classes = config, length_classes
+        self.category = {k: [] for k in self.GROUPS}         # per call: concordance_sums
+        self.selection = {k: [] for k in self.GROUPS[1:]}
+        self.same_id = np.zeros((2, 2), np.int64)
+        self.cell = {"original": np.zeros(3, np.int64),   # tests, hits, impossible hits
+                     "mask": np.zeros(3, np.int64)}
+
+    def update(self, *, col, start, eligible, sel, cls, lc, all_drawable, value, run, code,
+               piece_sel, drawable_x):
+        """Add one call. Per word (column-major run order): `col`, `start` (first row),
+        `eligible`, `sel`, `cls` (outcome class 0..3, read where selected), `lc` (length
+        class), `all_drawable` (every original can be drawn), `value` (its word id); per position
+        (column-major): `run`, `code` (0 `[MASK]`, 1 original, 2 other), `piece_sel`,
+        `drawable_x`."""
+        ordinal = np.arange(col.size) - np.searchsorted(col, col)     # word index in its column
+        keys = {"sequence": col, "position": start, "index": ordinal}
+        stratum = lc * 2 + all_drawable
+        for name, key in keys.items():
+            if sel.any():
+                self.category[name].append(concordance_sums(
+                    key[sel], stratum[sel], cls[sel], int(key.max()) + 1,
+                    2 * self.length_classes, 4))
+        e = eligible
+        if e.any():
+            for name in self.GROUPS[1:]:
+                self.selection[name].append(concordance_sums(
+                    keys[name][e], lc[e], sel[e], int(keys[name].max()) + 1,
+                    self.length_classes, 2))
+        self._same_id(col, value, eligible, sel)
+        self._cells(run, code, piece_sel, drawable_x)
+
+    def _same_id(self, col, value, eligible, sel):
+        """Pairs (a word, the next word of its column holding the same word id)."""
+        order = np.lexsort((np.arange(col.size), value, col))
+        c, v, e, s = col[order], value[order], eligible[order], sel[order]
+        pair = (c[1:] == c[:-1]) & (v[1:] == v[:-1]) & e[1:] & e[:-1]
+        self.same_id += np.bincount(s[:-1][pair].astype(np.int64) * 2 + s[1:][pair],
+                                    minlength=4).reshape(2, 2)
+
+    def _cells(self, run, code, piece_sel, drawable_x):
+        inside = run >= 0
+        r = run[inside]
+        other = piece_sel[inside] & (code[inside] == 2)
+        n_other = np.bincount(r, other, int(r.max()) + 1 if r.size else 0)
+        certified = piece_sel[inside] & (n_other[r] - other >= 1)   # another piece shows other
+        d, k = drawable_x[inside], code[inside]
+        self.cell["original"] += [int((certified & d).sum()), int((certified & d & (k == 1)).sum()),
+                                  int((certified & ~d & (k == 1)).sum())]
+        self.cell["mask"] += [int(certified.sum()), int((certified & (k == 0)).sum()), 0]
+
+
+def joint_checks(j: JointCounts, cfg: MaskingConfig, subject: str) -> dict:
+    """{name: Check or None} of every joint-law check of one masker."""
+    what = {"sequence": "of one sequence", "position": "of one call starting at the same row",
+            "index": "of one call with the same index in their sequence"}
+    names = iter(JOINT_STATISTICAL)
+    made = {}
+    for key in JointCounts.GROUPS:
+        made[next(names)] = (j.category[key], f"selected words {what[key]}")
+    for key in JointCounts.GROUPS[1:]:
+        made[next(names)] = (j.selection[key], f"eligible words {what[key]} (selected or not)")
+    made = {name: concordance_check(name, subject, sums, label)
+            for name, (sums, label) in made.items()}
+    made[JOINT_STATISTICAL[5]] = _same_id_check(j.same_id, subject)
+    q = 1.0 / cfg.n_random
+    made[JOINT_STATISTICAL[6]] = cell_check(JOINT_STATISTICAL[6], subject, *j.cell["original"],
+                                            q, "pieces equal to their original")
+    qm = q if cfg.is_random_id(cfg.mask_token) else 0.0
+    made[JOINT_STATISTICAL[7]] = cell_check(JOINT_STATISTICAL[7], subject, *j.cell["mask"],
+                                            qm, "pieces showing [MASK]")
+    return made
+
+
+def concordance_check(name: str, subject: str, calls: list, what: str) -> Check | None:
+    """The summed degenerate remainder of same-outcome pairs (`concordance_moments`) as a
+    normal score, two-sided. MDE: the absolute excess share of same-outcome pairs detected
+    with 50% power."""
+    t, variance, pairs = concordance_moments(calls)
+    if pairs == 0 or variance <= 0:
+        return None
+    sd = math.sqrt(variance)
+    z = t / sd
+    observed = sum(c["observed"] for c in calls)
+
+    def two(a):
+        crit = float(stats.norm.isf(a / 2))
+        return -crit, crit
+    return Check.statistical(
+        name, subject, z, two, float(min(1.0, 2 * stats.norm.sf(abs(z)))),
+        lambda a: two(a)[1] * sd / pairs, "absolute share of same-outcome pairs", n=int(pairs),
+        detail=f"pairs of {what}: same outcome {observed:.0f} of {pairs:.0f}, "
+               f"{t:+.1f} beyond what independent words give (expected 0 +- {sd:.1f})")
+
+
+def _same_id_check(table: np.ndarray, subject: str) -> Check | None:
+    stat, df, n = contingency(table)
+    if df == 0:
+        return None
+    expected = table[1].sum() * table[:, 1].sum() / max(n, 1)
+    return chi2_check(JOINT_STATISTICAL[5], subject, stat, df, n,
+                      f"both selected {table[1, 1]} of {n} pairs, expected {expected:.1f}")
+
+
+def cell_check(name: str, subject: str, n: int, k: int, impossible: int, q: float,
+               what: str) -> Check | None:
+    """`k` of `n` tested pieces hit, exact Binomial(n, q), two-sided (normal score of the exact
+    tail); a hit where none is possible (`impossible`, or any hit at q = 0) fails outright.
+    MDE: the relative decrease of the rate detected with 50% power (1: the cell never
+    happens); the detail gives the increase too."""
+    n, k, impossible = int(n), int(k), int(impossible)
+    if n == 0 or (q == 0 and k == 0 and impossible == 0):
+        return None
+    if impossible or q == 0 or q >= 1:
+        z = math.inf if (impossible or k) else 0.0
+    else:
+        z = binomial_score(k, n, q)
+
+    def two(a):
+        crit = float(stats.norm.isf(a / 2))
+        return -crit, crit
+    return Check.statistical(
+        name, subject, z, two, float(min(1.0, 2 * stats.norm.sf(abs(z)))),
+        lambda a: _cell_mde(n, q, a)[0], "relative decrease of the rate", n=n,
+        detail=f"{what}: expected {n * q:.1f} of {n} tested pieces, observed {k}"
+               + (f", {impossible} where the original cannot be drawn" if impossible else ""))
+
+
+def _cell_mde(n: int, q: float, a: float) -> tuple[float, float]:
+    """(relative decrease, relative increase) of the rate that the two-sided exact test at
+    level `a` detects with 50% power; nan when no count can reject."""
+    if not 0 < q < 1 or n == 0:
+        return math.nan, math.nan
+    lo = int(stats.binom.ppf(a / 2, n, q))
+    if stats.binom.cdf(lo, n, q) > a / 2:
+        lo -= 1
+    hi = int(stats.binom.isf(a / 2, n, q)) + 1      # smallest k with P(X >= k) <= a/2
+    down = math.nan
+    if lo >= 0:
+        down = 1 - optimize.brentq(lambda r: stats.binom.cdf(lo, n, r) - 0.5, 1e-300, q) / q
+    up = math.nan
+    if hi <= n:
+        up = optimize.brentq(lambda r: stats.binom.sf(hi - 1, n, r) - 0.5, q, 1.0) / q - 1
+    return down, up
