@@ -98,7 +98,9 @@ def test_hugging_face_whole_word_mode_is_all_mask():
 
 
 CONSERVATIVE = {"random ids: most extreme single id",          # Bonferroni over 2K tails
-                "random pieces of a word drawn independently"}  # bound 1/(K-1), discrete
+                "random pieces of a word drawn independently",  # bound 1/(K-1), discrete
+                "random pieces of a word equal their original at rate 1/V'",  # exact, discrete
+                "random pieces of a word show [MASK] at rate 1/V'"}
 
 
 def test_wwm_gate_is_calibrated():
