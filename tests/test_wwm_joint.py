@@ -16,7 +16,8 @@ from verify.words.wwm_joint import (JOINT_STATISTICAL, concordance_moments,
                                       concordance_sums)
 from verify.stats import main
 
-from .wwm_broken_joint import BROKEN_JOINT, CAUGHT_BY_JOINT, BatchFirst, PiecesWords
+from .wwm_broken_joint import (BROKEN_JOINT, CAUGHT_BY_JOINT, BatchFirst, OffsetsWords,
+                               PiecesWords)
 from .wwm_maskers import CorrectWWM
 
 KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=1000)
@@ -86,8 +87,9 @@ def test_joint_defect_is_caught_by_its_check(defect):
     assert CAUGHT_BY_JOINT[defect] in failed, f"{defect}: failed {sorted(failed)}\n{report}"
 
 
-def test_a_masker_that_derives_words_from_pieces_passes():
-    report = check_wwm_masker(PiecesWords(**KWARGS), CONFIG, tokens=TOKENS, seed=3)
+@pytest.mark.parametrize("masker", [PiecesWords, OffsetsWords])
+def test_a_masker_that_derives_words_from_pieces_or_offsets_passes(masker):
+    report = check_wwm_masker(masker(**KWARGS), CONFIG, tokens=TOKENS, seed=3)
     assert report.passed, str(report)
 
 

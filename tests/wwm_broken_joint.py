@@ -129,6 +129,25 @@ class PiecesWords(_FromPieces):
     """Correct: words from the pieces' `##` marks, as `mlm_ref.word_ids_from_pieces` reads them."""
 
 
+class OffsetsWords(CorrectWWM):
+    """Correct: derives the words from the offsets alone, as a fast tokenizer's offset mapping
+    gives them (a piece continues a word when it starts where the piece before it ended;
+    `(0, 0)` is outside words)."""
+
+    wants_offsets = True
+    derives_words = True
+
+    def __call__(self, x, *, word_ids, seed, offsets):
+        assert word_ids is None
+        start, end = offsets[..., 0], offsets[..., 1]
+        outside = (start == 0) & (end == 0)
+        prev_end = np.vstack([np.full((1, x.shape[1]), -1), end[:-1]])
+        prev_outside = np.vstack([np.ones((1, x.shape[1]), bool), outside[:-1]])
+        new = ~outside & ((start != prev_end) | prev_outside)
+        w = np.where(outside, -1, np.cumsum(new, axis=0))
+        return super().__call__(x, word_ids=w, seed=seed)
+
+
 class PiecesRowMajor(_FromPieces):
     """Reads the `[seq_len, batch]` pieces row by row (a flattening in the wrong order): its
     "words" run across the columns of a row."""

@@ -19,6 +19,9 @@ tail (word id -1) of uniform length; as in `SyntheticWords`, ids inside words ar
 the vocabulary (padding, `[MASK]` and no-mask ids occur inside words, which makes the word
 ineligible), 1% of the pieces hold `[MASK]` and 1% of the word starts are ordinary ids with word
 id -1. Without no-mask tokens in the config there are no `[CLS]`/`[SEP]` and one segment.
+Offsets are character spans as a fast tokenizer returns them: the pieces of a word touch, a
+word starts one character after the piece before it, and every position outside words
+(specials, padding, ordinary ids with word id -1) has the span `(0, 0)`.
 
 Beside the word ids and offsets, a batch can spell its pieces (`spell_pieces`), WordPiece style:
 a piece that continues a word is `##<id>`, one that starts a word `<id>`, `[CLS]`, `[SEP]` and
@@ -85,6 +88,7 @@ class PairWords(SyntheticWords):
         gap = np.where(word_starts(w) | (w < 0), 1, 0)
         end = np.cumsum(gap + piece_len, axis=0)
         offsets = np.stack([end - piece_len, end], axis=-1)
+        offsets = np.where((w < 0)[..., None], 0, offsets)       # as fast tokenizers: (0, 0)
         return WordBatch(x.astype(np.int64), w.astype(np.int64), offsets.astype(np.int64))
 
 

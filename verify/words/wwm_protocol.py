@@ -5,7 +5,8 @@ int64 arrays, returning `(x_masked, y)` of `x`'s shape and dtype. Attributes of 
 more, or less:
 
 * `wants_offsets = True`: also `offsets=`, int64, the character span `(start, end)` of each
-  piece on a last axis of 2 (pieces of a word touch; a word starts after a gap);
+  piece on a last axis of 2 (pieces of a word touch; a word starts after a gap; `(0, 0)`
+  outside words in the default inputs);
 * `wants_pieces = True`: also `pieces=`, an object array of str, the pieces spelled WordPiece
   style (`verify.words.pair_words.spell_pieces`: `##` continues a word; `[CLS]`, `[SEP]`,
   `[PAD]`, `</s>` are outside words), for a masker that reads words off the spellings;
