@@ -100,7 +100,8 @@ def test_hugging_face_whole_word_mode_is_all_mask():
 CONSERVATIVE = {"random ids: most extreme single id",          # Bonferroni over 2K tails
                 "random pieces of a word drawn independently",  # bound 1/(K-1), discrete
                 "random pieces of a word equal their original at rate 1/V'",  # exact, discrete
-                "random pieces of a word show [MASK] at rate 1/V'"}
+                "random pieces of a word show [MASK] at rate 1/V'",
+                "random ids of a word differ between replays (same input, new seed)"}
 
 
 def test_wwm_gate_is_calibrated():

@@ -97,6 +97,21 @@ class NeverOriginal(_Shaped):
         return ids + (ids >= self.xf)
 
 
+class SeedlessCategories(CorrectWWM):
+    """The categories come from a generator seeded once, not from the call's seed: a call and
+    its replay give a word the same category."""
+
+    def categories(self, rng, run, n_runs):
+        return super().categories(np.random.default_rng(12345), run, n_runs)
+
+
+class SeedlessRandomIds(CorrectWWM):
+    """The random ids come from a generator seeded once: a replay repeats them."""
+
+    def random_ids(self, rng, size):
+        return super().random_ids(np.random.default_rng(12345), size)
+
+
 class WordsByValue(CorrectWWM):
     """Words found as equal word ids of a column (`np.unique` per column): segment B's word k
     joins segment A's word k, and the halves of a word cut by [SEP] join."""
@@ -173,6 +188,8 @@ BROKEN_JOINT = {
     "category per word index, broadcast over the batch": IndexCategory,
     "selection per row, broadcast over the batch": RowSelection,
     "random id never the original": NeverOriginal,
+    "categories ignore the seed": SeedlessCategories,
+    "random ids ignore the seed": SeedlessRandomIds,
     "words by equal word id (B joins A)": WordsByValue,
     "pieces read row by row": PiecesRowMajor,
 }
@@ -187,6 +204,10 @@ CAUGHT_BY_JOINT = {
     "selection per row, broadcast over the batch":
         "word selection independent across the sequences of a call (same first position)",
     "random id never the original": "random pieces of a word equal their original at rate 1/V'",
+    "categories ignore the seed":
+        "word categories independent of a replayed call (same input, new seed)",
+    "random ids ignore the seed":
+        "random ids of a word differ between replays (same input, new seed)",
     "words by equal word id (B joins A)":
         "word selection independent of the next word with the same word id",
     "pieces read row by row": "words all-or-nothing",

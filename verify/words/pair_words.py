@@ -1,4 +1,4 @@
-"""Synthetic sentence pairs with word ids as real tokenizers give them: the WWM gate's default input.
+"""Sentence pairs with word ids as real tokenizers give them: the WWM gate's default input.
 
 `SyntheticWords` numbers the words of a column 0, 1, 2... from top to bottom. Real inputs are
 messier, and a masker that *builds* words from them can get it wrong in ways clean ids never

@@ -30,6 +30,10 @@ checks here look at the joint law:
   two-sided: a draw that avoids the original (or `[MASK]`) fails, so does one that favours it.
   (Which pieces are tested depends on the other pieces' outcomes; the mean is exact, the
   binomial variance holds up to a relative O(1/V').)
+* **replays**: a call's replay (same input, new seed) draws anew: a word selected in both
+  calls has independent categories (the concordance above over these pairs), and a piece
+  showing a random id in both shows the same id with probability 1/K, K the ids a visible
+  draw can take (exact binomial, two-sided).
 """
 
 from __future__ import annotations
@@ -37,11 +41,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from mlm_ref.config import MaskingConfig
 
-from ..engine.primitives import Check, binomial_score, chi2_check, contingency
+from ..engine.primitives import Check, chi2_check, contingency
 
 __all__ = ["JointCounts", "joint_checks", "concordance_sums", "concordance_moments",
            "JOINT_STATISTICAL"]
@@ -54,7 +58,9 @@ JOINT_STATISTICAL = (
     "word selection independent across the sequences of a call (same word index)",
     "word selection independent of the next word with the same word id",
     "random pieces of a word equal their original at rate 1/V'",
-    "random pieces of a word show [MASK] at rate 1/V'")
+    "random pieces of a word show [MASK] at rate 1/V'",
+    "word categories independent of a replayed call (same input, new seed)",
+    "random ids of a word differ between replays (same input, new seed)")
 
 
 def concordance_sums(group, stratum, cls, n_groups: int, n_strata: int,
@@ -120,14 +126,17 @@ class JointCounts:
         self.same_id = np.zeros((2, 2), np.int64)
         self.cell = {"original": np.zeros(3, np.int64),   # tests, hits, impossible hits
                      "mask": np.zeros(3, np.int64)}
+        self.replay: list[dict] = []                          # concordance_sums per replay
+        self.replay_ids = np.zeros(2, np.int64)               # (pieces random in both, equal)
+        self._prev = None                                     # the last call's outcomes
 
     def update(self, *, col, start, eligible, sel, cls, lc, all_drawable, value, run, code,
-               piece_sel, drawable_x):
+               piece_sel, drawable_x, call=0, out=None):
         """Add one call. Per word (column-major run order): `col`, `start` (first row),
         `eligible`, `sel`, `cls` (outcome class 0..3, read where selected), `lc` (length
         class), `all_drawable` (every original can be drawn), `value` (its word id); per position
         (column-major): `run`, `code` (0 `[MASK]`, 1 original, 2 other), `piece_sel`,
-        `drawable_x`."""
+        `drawable_x`, `out` (the outputs); `call` its index (odd calls replay the one before)."""
         ordinal = np.arange(col.size) - np.searchsorted(col, col)     # word index in its column
         keys = {"sequence": col, "position": start, "index": ordinal}
         stratum = lc * 2 + all_drawable
@@ -144,6 +153,27 @@ class JointCounts:
                     self.length_classes, 2))
         self._same_id(col, value, eligible, sel)
         self._cells(run, code, piece_sel, drawable_x)
+        now = {"call": call, "sel": sel, "cls": cls, "stratum": stratum, "out": out,
+               "random": piece_sel & (code == 2) & drawable_x}
+        if self._prev is not None and call % 2 == 1 and self._prev["call"] == call - 1 \
+                and self._prev["sel"].shape == sel.shape:
+            self._replayed(self._prev, now)
+        self._prev = now
+
+    def _replayed(self, a: dict, b: dict):
+        """A word selected in a call and in its replay: its two categories are independent
+        draws (groups of two); a piece random in both shows equal ids at chance."""
+        both = np.flatnonzero(a["sel"] & b["sel"])
+        if both.size:
+            group = np.repeat(np.arange(both.size), 2)
+            take = lambda d, k: d[k][both]  # noqa: E731
+            stratum = np.stack([take(a, "stratum"), take(b, "stratum")], 1).ravel()
+            cls = np.stack([take(a, "cls"), take(b, "cls")], 1).ravel()
+            self.replay.append(concordance_sums(group, stratum, cls, both.size,
+                                                2 * self.length_classes, 4))
+        if a["out"] is not None and b["out"] is not None:
+            twice = a["random"] & b["random"]
+            self.replay_ids += [int(twice.sum()), int((twice & (a["out"] == b["out"])).sum())]
 
     def _same_id(self, col, value, eligible, sel):
         """Pairs (a word, the next word of its column holding the same word id)."""
@@ -184,6 +214,12 @@ def joint_checks(j: JointCounts, cfg: MaskingConfig, subject: str) -> dict:
     qm = q if cfg.is_random_id(cfg.mask_token) else 0.0
     made[JOINT_STATISTICAL[7]] = cell_check(JOINT_STATISTICAL[7], subject, *j.cell["mask"],
                                             qm, "pieces showing [MASK]")
+    made[JOINT_STATISTICAL[8]] = concordance_check(
+        JOINT_STATISTICAL[8], subject, j.replay, "a word selected in a call and in its replay")
+    k = cfg.n_random - 1 - (1 if cfg.is_random_id(cfg.mask_token) else 0)
+    made[JOINT_STATISTICAL[9]] = None if k < 2 else cell_check(
+        JOINT_STATISTICAL[9], subject, *j.replay_ids, 0, 1.0 / k,
+        "pieces showing a random id in a call and in its replay, equal ids", "increase")
     return made
 
 
@@ -218,27 +254,40 @@ def _same_id_check(table: np.ndarray, subject: str) -> Check | None:
 
 
 def cell_check(name: str, subject: str, n: int, k: int, impossible: int, q: float,
-               what: str) -> Check | None:
+               what: str, direction: str = "decrease") -> Check | None:
     """`k` of `n` tested pieces hit, exact Binomial(n, q), two-sided (normal score of the exact
     tail); a hit where none is possible (`impossible`, or any hit at q = 0) fails outright.
-    MDE: the relative decrease of the rate detected with 50% power (1: the cell never
-    happens); the detail gives the increase too."""
+    MDE: the relative `direction` ("decrease", 1 meaning the cell never happens, or
+    "increase") of the rate detected with 50% power."""
     n, k, impossible = int(n), int(k), int(impossible)
     if n == 0 or (q == 0 and k == 0 and impossible == 0):
         return None
     if impossible or q == 0 or q >= 1:
         z = math.inf if (impossible or k) else 0.0
     else:
-        z = binomial_score(k, n, q)
+        z = two_sided_binomial_score(k, n, q)
 
     def two(a):
         crit = float(stats.norm.isf(a / 2))
         return -crit, crit
     return Check.statistical(
         name, subject, z, two, float(min(1.0, 2 * stats.norm.sf(abs(z)))),
-        lambda a: _cell_mde(n, q, a)[0], "relative decrease of the rate", n=n,
+        lambda a: _cell_mde(n, q, a)[direction == "increase"], f"relative {direction} of the "
+        f"rate", n=n,
         detail=f"{what}: expected {n * q:.1f} of {n} tested pieces, observed {k}"
                + (f", {impossible} where the original cannot be drawn" if impossible else ""))
+
+
+def two_sided_binomial_score(k: int, n: int, q: float) -> float:
+    """Signed normal score z with 2 P(Z > |z|) the exact two-sided binomial p-value
+    min(1, 2 min(P(X <= k), P(X >= k))); 0 when that is 1. (A count below the mean can have
+    P(X <= k) above 1/2 when n q is small, so the smaller tail decides, not the side.)"""
+    low, high = float(stats.binom.logcdf(k, n, q)), float(stats.binom.logsf(k - 1, n, q))
+    log_half_p = min(low, high)                       # log(p / 2)
+    if log_half_p >= math.log(0.5):
+        return 0.0
+    size = float(-special.ndtri_exp(log_half_p))
+    return size if high < low else -size
 
 
 def _cell_mde(n: int, q: float, a: float) -> tuple[float, float]:

@@ -51,6 +51,10 @@ NULLS = dict(zip(WWM_STATISTICAL, [
      "pieces of words certified random by another piece"),
     ("a random piece shows [MASK] with probability 1/V' (two-sided, exact)",
      "pieces of words certified random by another piece"),
+    ("categories in a call and its replay independent (two-sided)",
+     "a word selected in a call and in its replay"),
+    ("equal with probability 1/K, K the ids a visible draw can show (two-sided, exact)",
+     "a piece showing a random id in a call and in its replay"),
 ]))
 assert set(NULLS) == set(WWM_STATISTICAL) and set(JOINT_STATISTICAL) <= set(NULLS)
 
