@@ -159,3 +159,13 @@ def test_joint_checks_are_calibrated():
     for name, p in p_values.items():
         side = "greater" if name in DISCRETE else "two-sided"
         assert stats.kstest(p, "uniform", alternative=side).pvalue > 1e-3, name
+
+
+def test_hugging_face_whole_word_mode_fails_no_joint_check():
+    """Its words are all [MASK] (a wrong law, named by the split checks), but its draws are
+    independent between words and calls: no joint check may fire."""
+    pytest.importorskip("transformers")
+    report = check_wwm_masker("hf-wwm", CONFIG, tokens=TOKENS, seed=2)
+    failed = {c.name for c in report.failures}
+    assert "word outcome split (all [MASK], all original, all other, mixed)" in failed
+    assert not failed & set(JOINT_STATISTICAL), sorted(failed)
