@@ -89,6 +89,9 @@ def concordance_moments(calls: list[dict]) -> tuple[float, float, float]:
         return 0.0, 0.0, 0.0
     total = sum(c["n"] for c in calls)
     p_all = _laws(total)
+    d_all = p_all @ p_all.T
+    cube = (p_all ** 2) @ p_all.T                                   # sum_c p_sc^2 p_s'c
+    v = d_all + d_all ** 2 - cube - cube.T                          # Var h2 by strata
     t, var, pairs = 0.0, 0.0, 0.0
     for c in calls:
         rest = total - c["n"]
@@ -97,9 +100,6 @@ def concordance_moments(calls: list[dict]) -> tuple[float, float, float]:
         dot = p @ p.T                                               # [S, S] p_s . p_s'
         bias = 0.5 * (np.diag(c["b"]) * (p * (1 - p)).sum(1) / size).sum()
         t += c["observed"] - (c["a"] * p.T).sum() + 0.5 * (c["b"] * dot).sum() - bias
-        d_all = p_all @ p_all.T
-        cube = (p_all ** 2) @ p_all.T                               # sum_c p_sc^2 p_s'c
-        v = d_all + d_all ** 2 - cube - cube.T
         var += 0.5 * (c["b"] * v).sum()
         pairs += 0.5 * c["b"].sum()
     return t, var, pairs
@@ -115,6 +115,7 @@ class JointCounts:
 
     Args:
         config: the masking parameters.
+        length_classes: how many word length classes the strata use (`wwm_counts`).
     """
 
     GROUPS = ("sequence", "position", "index")
