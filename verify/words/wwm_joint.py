@@ -71,14 +71,17 @@ def concordance_sums(group, stratum, cls, n_groups: int, n_strata: int,
     group with `cls[i] = c`, `stratum[j] = s`), `b[s, s']` (ordered pairs i != j of one group by
     the strata of i and j) and `n[s, c]` (items per stratum and class)."""
     g, st, c = (np.asarray(v, np.int64) for v in (group, stratum, cls))
-    k = np.zeros((n_groups, n_classes))
-    np.add.at(k, (g, c), 1.0)
-    m = np.zeros((n_groups, n_strata))
-    np.add.at(m, (g, st), 1.0)
-    n = np.zeros((n_strata, n_classes))
-    np.add.at(n, (st, c), 1.0)
+    k = _table(g, c, n_groups, n_classes)
+    m = _table(g, st, n_groups, n_strata)
+    n = _table(st, c, n_strata, n_classes)
     return {"observed": float((k * (k - 1) / 2).sum()), "a": k.T @ m - n.T,
             "b": m.T @ m - np.diag(n.sum(1)), "n": n}
+
+
+def _table(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
+    """Counts of (row, col) pairs as a float `[n_rows, n_cols]` table."""
+    flat = np.bincount(rows * n_cols + cols, minlength=n_rows * n_cols)
+    return flat.reshape(n_rows, n_cols).astype(np.float64)
 
 
 def concordance_moments(calls: list[dict]) -> tuple[float, float, float]:
