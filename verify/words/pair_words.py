@@ -95,17 +95,13 @@ class PairWords(SyntheticWords):
 def spell_pieces(batch: WordBatch, config) -> np.ndarray:
     """The batch's pieces as WordPiece would spell them: object array of str, `x`'s shape."""
     x, w = batch.x, batch.word_ids
-    start = word_starts(w)
-    names = {config.padding_token: "[PAD]"}
+    digits = x.astype(str)
+    spelled = np.where(word_starts(w), digits, np.char.add("##", digits)).astype(object)
+    outside = w < 0
+    spelled[outside] = "</s>"
+    names = [(config.padding_token, "[PAD]")]
     if config.no_mask_tokens:
-        names[config.no_mask_tokens[0]] = "[CLS]"
-        names[config.no_mask_tokens[-1]] = "[SEP]"
-    out = np.empty(x.shape, object)
-    digits = x.astype(str).astype(object)
-    out[:] = np.where(start, digits, "##" + digits)
-    outside = np.flatnonzero((w < 0).ravel())
-    flat = out.reshape(-1)
-    xs = x.reshape(-1)
-    for i in outside:
-        flat[i] = names.get(int(xs[i]), "</s>")
-    return out
+        names += [(config.no_mask_tokens[0], "[CLS]"), (config.no_mask_tokens[-1], "[SEP]")]
+    for token, name in names:
+        spelled[outside & (x == token)] = name
+    return spelled
