@@ -169,3 +169,15 @@ def test_hugging_face_whole_word_mode_fails_no_joint_check():
     failed = {c.name for c in report.failures}
     assert "word outcome split (all [MASK], all original, all other, mixed)" in failed
     assert not failed & set(JOINT_STATISTICAL), sorted(failed)
+
+
+def test_two_sided_binomial_score_doubles_the_smaller_exact_tail():
+    from scipy import stats
+
+    from verify.words.wwm_joint import two_sided_binomial_score
+    for k, n, q in [(0, 10, 1e-3), (0, 19_000, 1e-3), (5, 19_000, 1e-3), (40, 19_000, 1e-3),
+                    (19, 19_000, 1e-3), (3, 20, 0.5)]:
+        z = two_sided_binomial_score(k, n, q)
+        exact = min(1.0, 2 * min(stats.binom.cdf(k, n, q), stats.binom.sf(k - 1, n, q)))
+        assert 2 * stats.norm.sf(abs(z)) == pytest.approx(exact, rel=1e-6)
+        assert (z < 0) == (exact < 1 and stats.binom.cdf(k, n, q) < stats.binom.sf(k - 1, n, q))
