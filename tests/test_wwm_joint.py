@@ -174,7 +174,7 @@ def test_hugging_face_whole_word_mode_fails_no_joint_check():
 def test_two_sided_binomial_score_doubles_the_smaller_exact_tail():
     from scipy import stats
 
-    from verify.words.wwm_joint import two_sided_binomial_score
+    from verify.words.wwm_cells import two_sided_binomial_score
     for k, n, q in [(0, 10, 1e-3), (0, 19_000, 1e-3), (5, 19_000, 1e-3), (40, 19_000, 1e-3),
                     (19, 19_000, 1e-3), (3, 20, 0.5)]:
         z = two_sided_binomial_score(k, n, q)

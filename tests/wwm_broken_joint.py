@@ -97,6 +97,39 @@ class NeverOriginal(_Shaped):
         return ids + (ids >= self.xf)
 
 
+class PositionCategory(_Shaped):
+    """[MASK] for 90% of the selected words that start in the first half of the sequence and
+    70% in the second half (80% on average; random and unchanged share the rest equally)."""
+
+    def categories(self, rng, run, n_runs):
+        _, row, _ = self.run_facts(run, n_runs)
+        mask = np.where(row < self.shape[0] // 2, 0.9, 0.7)
+        c = rng.random(n_runs)
+        to_mask = c < mask
+        to_random = ~to_mask & (c < mask + (1 - mask) / 2)
+        pick = np.maximum(run, 0)
+        return to_random[pick], to_mask[pick]
+
+
+class NeighbourCategory(_Shaped):
+    """A selected word whose predecessor in the sequence is selected too becomes [MASK] with
+    probability 0.5, any other with 0.853 (about 0.8 overall)."""
+
+    def select(self, rng, run, n_runs, eligible_word, length):
+        self.selected = super().select(rng, run, n_runs, eligible_word, length)
+        return self.selected
+
+    def categories(self, rng, run, n_runs):
+        col, _, _ = self.run_facts(run, n_runs)
+        after = np.r_[False, self.selected[:-1] & (col[1:] == col[:-1])]
+        mask = np.where(after, 0.5, 0.853)
+        c = rng.random(n_runs)
+        to_mask = c < mask
+        to_random = ~to_mask & (c < mask + (1 - mask) / 2)
+        pick = np.maximum(run, 0)
+        return to_random[pick], to_mask[pick]
+
+
 class SeedlessCategories(CorrectWWM):
     """The categories come from a generator seeded once, not from the call's seed: a call and
     its replay give a word the same category."""
@@ -189,6 +222,8 @@ BROKEN_JOINT = {
     "selection per row, broadcast over the batch": RowSelection,
     "random id never the original": NeverOriginal,
     "categories ignore the seed": SeedlessCategories,
+    "category depends on the position": PositionCategory,
+    "category depends on the previous word's selection": NeighbourCategory,
     "random ids ignore the seed": SeedlessRandomIds,
     "words by equal word id (B joins A)": WordsByValue,
     "pieces read row by row": PiecesRowMajor,
@@ -204,6 +239,9 @@ CAUGHT_BY_JOINT = {
     "selection per row, broadcast over the batch":
         "word selection independent across the sequences of a call (same first position)",
     "random id never the original": "random pieces of a word equal their original at rate 1/V'",
+    "category depends on the position": "word category homogeneous over positions",
+    "category depends on the previous word's selection":
+        "word category independent of the neighbouring word's selection",
     "categories ignore the seed":
         "word categories independent of a replayed call (same input, new seed)",
     "random ids ignore the seed":

@@ -174,7 +174,8 @@ class WordCounts:
         self.joint.update(col=col, start=start_pos, eligible=e, sel=sel, cls=cls, lc=lc,
                           all_drawable=(d == length).astype(np.int64),
                           value=w.T.ravel()[inside][first], run=run, code=code,
-                          piece_sel=piece_sel, drawable_x=drawable_x, call=self._call, out=of)
+                          piece_sel=piece_sel, drawable_x=drawable_x, call=self._call, out=of,
+                          seq_len=n)
         self._call += 1
 
     def _end_pieces(self, at_word, first, sel, length, drawable_x, code):

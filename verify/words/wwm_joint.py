@@ -29,7 +29,10 @@ checks here look at the joint law:
   probability exactly 1/V' (0 for an original that cannot be drawn). Exact binomial,
   two-sided: a draw that avoids the original (or `[MASK]`) fails, so does one that favours it.
   (Which pieces are tested depends on the other pieces' outcomes; the mean is exact, the
-  binomial variance holds up to a relative O(1/V').)
+  binomial variance holds up to a relative O(1/V'); `wwm_cells` tests these counts.)
+* **category by stratum**: a selected word's category law is the same at every first
+  position, in every call, and whether or not the eligible word before it was selected:
+  `k x 3` homogeneity of (all `[MASK]`, all original, other or mixed).
 * **replays**: a call's replay (same input, new seed) draws anew: a word selected in both
   calls has independent categories (the concordance above over these pairs), and a piece
   showing a random id in both shows the same id with probability 1/K, K the ids a visible
@@ -41,11 +44,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
-from ..engine.primitives import Check, chi2_check, contingency
+from ..engine.primitives import Check, chi2_check, contingency, rows_homogeneity
+from .wwm_cells import cell_check
 
 __all__ = ["JointCounts", "joint_checks", "concordance_sums", "concordance_moments",
            "JOINT_STATISTICAL"]
@@ -60,7 +64,9 @@ JOINT_STATISTICAL = (
     "random pieces of a word equal their original at rate 1/V'",
     "random pieces of a word show [MASK] at rate 1/V'",
     "word categories independent of a replayed call (same input, new seed)",
-    "random ids of a word differ between replays (same input, new seed)")
+    "random ids of a word differ between replays (same input, new seed)",
+    "word category homogeneous over positions", "word category homogeneous over calls",
+    "word category independent of the neighbouring word's selection")
 
 
 def concordance_sums(group, stratum, cls, n_groups: int, n_strata: int,
@@ -84,20 +90,25 @@ def _table(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> np.n
     return flat.reshape(n_rows, n_cols).astype(np.float64)
 
 
-def concordance_moments(calls: list[dict]) -> tuple[float, float, float]:
+def concordance_moments(calls: list[dict], total=None) -> tuple[float, float, float]:
     """(T, variance, pairs): T the sum over pairs of the degenerate remainder h2 with each
     call's laws estimated from the other calls (bias removed), its variance under independence
-    (laws estimated from the whole run), and the number of pairs."""
+    (laws estimated from the whole run), and the number of pairs.
+
+    Args:
+        calls: `concordance_sums` per call; an entry's optional `exclude[s, c]` is what to
+            leave out of the laws for it (default its own `n`).
+        total: `[S, C]` counts the laws are estimated from (default the sum of the `n`)."""
     if not calls:
         return 0.0, 0.0, 0.0
-    total = sum(c["n"] for c in calls)
+    total = sum(c["n"] for c in calls) if total is None else total
     p_all = _laws(total)
     d_all = p_all @ p_all.T
     cube = (p_all ** 2) @ p_all.T                                   # sum_c p_sc^2 p_s'c
     v = d_all + d_all ** 2 - cube - cube.T                          # Var h2 by strata
     t, var, pairs = 0.0, 0.0, 0.0
     for c in calls:
-        rest = total - c["n"]
+        rest = total - c.get("exclude", c["n"])
         p = np.where(rest.sum(1, keepdims=True) > 0, _laws(rest), p_all)
         size = np.maximum(np.where(rest.sum(1) > 0, rest.sum(1), total.sum(1)), 1)
         dot = p @ p.T                                               # [S, S] p_s . p_s'
@@ -133,14 +144,19 @@ class JointCounts:
         self.replay: list[dict] = []                          # concordance_sums per replay
         self.replay_ids = np.zeros(2, np.int64)               # (pieces random in both, equal)
         self._prev = None                                     # the last call's outcomes
+        # selected words by (all [MASK], all original, other or mixed): per position bucket,
+        # per call, and by whether the previous eligible word of the column was selected
+        self.cat_by_pos, self.cat_by_call = np.zeros((16, 3), np.int64), []
+        self.cat_by_nbr = np.zeros((2, 3), np.int64)
 
     def update(self, *, col, start, eligible, sel, cls, lc, all_drawable, value, run, code,
-               piece_sel, drawable_x, call=0, out=None):
+               piece_sel, drawable_x, call=0, out=None, seq_len=None):
         """Add one call. Per word (column-major run order): `col`, `start` (first row),
         `eligible`, `sel`, `cls` (outcome class 0..3, read where selected), `lc` (length
         class), `all_drawable` (every original can be drawn), `value` (its word id); per position
         (column-major): `run`, `code` (0 `[MASK]`, 1 original, 2 other), `piece_sel`,
-        `drawable_x`, `out` (the outputs); `call` its index (odd calls replay the one before)."""
+        `drawable_x`, `out` (the outputs); `call` its index (odd calls replay the one before);
+        `seq_len` the sequence length (default: past the last first row)."""
         ordinal = np.arange(col.size) - np.searchsorted(col, col)     # word index in its column
         keys = {"sequence": col, "position": start, "index": ordinal}
         stratum = lc * 2 + all_drawable
@@ -156,13 +172,28 @@ class JointCounts:
                     keys[name][e], lc[e], sel[e], int(keys[name].max()) + 1,
                     self.length_classes, 2))
         self._same_id(col, value, eligible, sel)
+        self._category_strata(col, start, eligible, sel, np.minimum(cls, 2),
+                              seq_len or int(start.max(initial=0)) + 1)
         self._cells(run, code, piece_sel, drawable_x)
         now = {"call": call, "sel": sel, "cls": cls, "stratum": stratum, "out": out,
-               "random": piece_sel & (code == 2) & drawable_x}
+               "random": piece_sel & (code == 2) & drawable_x,
+               "n": _table(stratum[sel], cls[sel], 2 * self.length_classes, 4)}
         if self._prev is not None and call % 2 == 1 and self._prev["call"] == call - 1 \
                 and self._prev["sel"].shape == sel.shape:
             self._replayed(self._prev, now)
         self._prev = now
+
+    def _category_strata(self, col, start, eligible, sel, three, seq_len: int):
+        """Outcomes of selected words (mixed merged with all other: their sum is the random
+        share, the same for every length) by position, call and the previous word's selection."""
+        n = 16
+        self.cat_by_pos += _rows(start[sel] * n // seq_len, three[sel], n)
+        self.cat_by_call.append(_rows(np.zeros(int(sel.sum()), np.int64), three[sel], 1)[0])
+        e = np.flatnonzero(eligible)                      # eligible words, column-major order
+        later = e[1:][col[e[1:]] == col[e[:-1]]]
+        before = e[:-1][col[e[1:]] == col[e[:-1]]]
+        keep = sel[later]
+        self.cat_by_nbr += _rows(sel[before][keep].astype(np.int64), three[later][keep], 2)
 
     def _replayed(self, a: dict, b: dict):
         """A word selected in a call and in its replay: its two categories are independent
@@ -173,8 +204,9 @@ class JointCounts:
             take = lambda d, k: d[k][both]  # noqa: E731
             stratum = np.stack([take(a, "stratum"), take(b, "stratum")], 1).ravel()
             cls = np.stack([take(a, "cls"), take(b, "cls")], 1).ravel()
-            self.replay.append(concordance_sums(group, stratum, cls, both.size,
-                                                2 * self.length_classes, 4))
+            sums = concordance_sums(group, stratum, cls, both.size, 2 * self.length_classes, 4)
+            sums["exclude"] = a["n"] + b["n"]         # laws from calls other than these two
+            self.replay.append(sums)
         if a["out"] is not None and b["out"] is not None:
             twice = a["random"] & b["random"]
             self.replay_ids += [int(twice.sum()), int((twice & (a["out"] == b["out"])).sum())]
@@ -219,19 +251,28 @@ def joint_checks(j: JointCounts, cfg: MaskingConfig, subject: str) -> dict:
     made[JOINT_STATISTICAL[7]] = cell_check(JOINT_STATISTICAL[7], subject, *j.cell["mask"],
                                             qm, "pieces showing [MASK]")
     made[JOINT_STATISTICAL[8]] = concordance_check(
-        JOINT_STATISTICAL[8], subject, j.replay, "a word selected in a call and in its replay")
+        JOINT_STATISTICAL[8], subject, j.replay, "a word selected in a call and in its replay",
+        total=sum(c["n"] for c in j.category["sequence"]) if j.category["sequence"] else None)
     k = cfg.n_random - 1 - (1 if cfg.is_random_id(cfg.mask_token) else 0)
     made[JOINT_STATISTICAL[9]] = None if k < 2 else cell_check(
         JOINT_STATISTICAL[9], subject, *j.replay_ids, 0, 1.0 / k,
         "pieces showing a random id in a call and in its replay, equal ids", "increase")
+    for name, table, what in (
+            (JOINT_STATISTICAL[10], j.cat_by_pos, "buckets of the word's first position"),
+            (JOINT_STATISTICAL[11], np.array(j.cat_by_call or np.zeros((0, 3))), "calls"),
+            (JOINT_STATISTICAL[12], j.cat_by_nbr, "rows (previous eligible word not selected, "
+                                                  "selected)")):
+        made[name] = rows_homogeneity(name, subject, table, what + "; columns all [MASK], "
+                                      "all original, other or mixed")
     return made
 
 
-def concordance_check(name: str, subject: str, calls: list, what: str) -> Check | None:
+def concordance_check(name: str, subject: str, calls: list, what: str,
+                      total=None) -> Check | None:
     """The summed degenerate remainder of same-outcome pairs (`concordance_moments`) as a
     normal score, two-sided. MDE: the absolute excess share of same-outcome pairs detected
     with 50% power."""
-    t, variance, pairs = concordance_moments(calls)
+    t, variance, pairs = concordance_moments(calls, total)
     if pairs == 0 or variance <= 0:
         return None
     sd = math.sqrt(variance)
@@ -248,6 +289,12 @@ def concordance_check(name: str, subject: str, calls: list, what: str) -> Check 
                f"{t:+.1f} beyond what independent words give (expected 0 +- {sd:.1f})")
 
 
+def _rows(row: np.ndarray, col: np.ndarray, n_rows: int) -> np.ndarray:
+    """`[n_rows, 3]` counts of (row, outcome) pairs."""
+    return _table(np.asarray(row, np.int64), np.asarray(col, np.int64), n_rows, 3).astype(
+        np.int64)
+
+
 def _same_id_check(table: np.ndarray, subject: str) -> Check | None:
     stat, df, n = contingency(table)
     if df == 0:
@@ -255,58 +302,3 @@ def _same_id_check(table: np.ndarray, subject: str) -> Check | None:
     expected = table[1].sum() * table[:, 1].sum() / max(n, 1)
     return chi2_check(JOINT_STATISTICAL[5], subject, stat, df, n,
                       f"both selected {table[1, 1]} of {n} pairs, expected {expected:.1f}")
-
-
-def cell_check(name: str, subject: str, n: int, k: int, impossible: int, q: float,
-               what: str, direction: str = "decrease") -> Check | None:
-    """`k` of `n` tested pieces hit, exact Binomial(n, q), two-sided (normal score of the exact
-    tail); a hit where none is possible (`impossible`, or any hit at q = 0) fails outright.
-    MDE: the relative `direction` ("decrease", 1 meaning the cell never happens, or
-    "increase") of the rate detected with 50% power."""
-    n, k, impossible = int(n), int(k), int(impossible)
-    if n == 0 or (q == 0 and k == 0 and impossible == 0):
-        return None
-    if impossible or q == 0 or q >= 1:
-        z = math.inf if (impossible or k) else 0.0
-    else:
-        z = two_sided_binomial_score(k, n, q)
-
-    def two(a):
-        crit = float(stats.norm.isf(a / 2))
-        return -crit, crit
-    return Check.statistical(
-        name, subject, z, two, float(min(1.0, 2 * stats.norm.sf(abs(z)))),
-        lambda a: _cell_mde(n, q, a)[direction == "increase"], f"relative {direction} of the "
-        f"rate", n=n,
-        detail=f"{what}: expected {n * q:.1f} of {n} tested pieces, observed {k}"
-               + (f", {impossible} where the original cannot be drawn" if impossible else ""))
-
-
-def two_sided_binomial_score(k: int, n: int, q: float) -> float:
-    """Signed normal score z with 2 P(Z > |z|) the exact two-sided binomial p-value
-    min(1, 2 min(P(X <= k), P(X >= k))); 0 when that is 1. (A count below the mean can have
-    P(X <= k) above 1/2 when n q is small, so the smaller tail decides, not the side.)"""
-    low, high = float(stats.binom.logcdf(k, n, q)), float(stats.binom.logsf(k - 1, n, q))
-    log_half_p = min(low, high)                       # log(p / 2)
-    if log_half_p >= math.log(0.5):
-        return 0.0
-    size = float(-special.ndtri_exp(log_half_p))
-    return size if high < low else -size
-
-
-def _cell_mde(n: int, q: float, a: float) -> tuple[float, float]:
-    """(relative decrease, relative increase) of the rate that the two-sided exact test at
-    level `a` detects with 50% power; nan when no count can reject."""
-    if not 0 < q < 1 or n == 0:
-        return math.nan, math.nan
-    lo = int(stats.binom.ppf(a / 2, n, q))
-    if stats.binom.cdf(lo, n, q) > a / 2:
-        lo -= 1
-    hi = int(stats.binom.isf(a / 2, n, q)) + 1      # smallest k with P(X >= k) <= a/2
-    down = math.nan
-    if lo >= 0:
-        down = 1 - optimize.brentq(lambda r: stats.binom.cdf(lo, n, r) - 0.5, 1e-300, q) / q
-    up = math.nan
-    if hi <= n:
-        up = optimize.brentq(lambda r: stats.binom.sf(hi - 1, n, r) - 0.5, q, 1.0) / q - 1
-    return down, up

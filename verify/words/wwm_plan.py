@@ -55,6 +55,12 @@ NULLS = dict(zip(WWM_STATISTICAL, [
      "a word selected in a call and in its replay"),
     ("equal with probability 1/K, K the ids a visible draw can show (two-sided, exact)",
      "a piece showing a random id in a call and in its replay"),
+    ("one split of (all [MASK], all original, other or mixed) at every first position",
+     "selected words by 16 position buckets"),
+    ("one split of (all [MASK], all original, other or mixed) in every call",
+     "selected words by call"),
+    ("one split of (all [MASK], all original, other or mixed) whether or not the previous "
+     "eligible word is selected", "selected words after an eligible word of their sequence"),
 ]))
 assert set(NULLS) == set(WWM_STATISTICAL) and set(JOINT_STATISTICAL) <= set(NULLS)
 
