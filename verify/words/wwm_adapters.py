@@ -10,7 +10,9 @@ The WWM gate feeds `x` and `word_ids`, int `[seq_len, batch]`, and reads `(x_mas
   `fn(x, word_ids=w, seed=s)` on NumPy int64 arrays `[seq_len, batch]` that returns
   `(x_masked, y)` as NumPy arrays of `x`'s shape and dtype. A callable with a true
   `wants_offsets` attribute also gets `offsets=`, int64 `[seq_len, batch, 2]`, the character
-  span of each piece (Hugging Face finds words from offset gaps).
+  span of each piece (Hugging Face finds words from offset gaps); `wants_pieces`, `pieces=`
+  (the pieces' WordPiece spellings); `derives_words`, `word_ids=None` (the masker finds the
+  words itself). `verify.words.wwm_protocol` has the details and the `batch-seq` layout.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mlm_ref.config import MaskingConfig
 from .. import registry
 from ..engine.frameworks import BACKENDS
 from ..engine.resolve import Unavailable, build, callable_name, factory_kwargs, load
+from .wwm_protocol import call_external
 
 __all__ = ["WordAdapter", "resolve_wwm"]
 
@@ -40,6 +43,7 @@ class WordAdapter:
 
     def __init__(self, name: str, masker, config: MaskingConfig, backend=None):
         self.name, self.masker, self.config, self.backend = name, masker, config, backend
+        self.layout = "seq-batch"   # or "batch-seq" (wwm_protocol), for outside maskers
 
     def __repr__(self) -> str:
         return f"WordAdapter({self.name!r})"
@@ -56,9 +60,7 @@ class WordAdapter:
                 return x, w, x, x, problems
             get = lambda a: b.to_numpy(a).astype(np.int64)  # noqa: E731
             return get(xn), get(wn), get(out), get(y), []
-        kw = {"offsets": batch.offsets.copy()} if getattr(self.masker, "wants_offsets", False) \
-            else {}
-        result = self.masker(x, word_ids=w, seed=seed, **kw)
+        result = call_external(self.masker, batch, x, w, seed, self.layout, self.config)
         if not (isinstance(result, (tuple, list)) and len(result) == 2):
             raise TypeError(f"{self.name} must return (x_masked, y), got {type(result).__name__}")
         out, y = result

@@ -34,6 +34,7 @@ from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score
 from ..token.random_ids import random_ids_all, random_ids_coarse, random_ids_extreme
 from ..token.random_ids import representative_original
 from .wwm_counts import LENGTH_CLASSES, OUTCOMES, WWM_INVARIANTS, WordCounts
+from .wwm_joint import JOINT_STATISTICAL, joint_checks
 
 __all__ = ["wwm_checks", "wwm_invariant_checks", "WWM_STATISTICAL"]
 
@@ -50,7 +51,7 @@ WWM_STATISTICAL = (
     "piece outcome split (last piece of multi-piece words)",
     "random ids uniform (all ids)", "random ids uniform (ranges)",
     "random ids: most extreme single id",
-    "random pieces of a word drawn independently")
+    "random pieces of a word drawn independently") + JOINT_STATISTICAL
 
 
 def wwm_invariant_checks(h: WordCounts, subject: str) -> list[Check]:
@@ -81,6 +82,7 @@ def wwm_checks(h: WordCounts, cfg: MaskingConfig, subject: str) -> list[Check]:
     made[WWM_STATISTICAL[12]] = random_ids_coarse(ids, cfg, subject)
     made[WWM_STATISTICAL[13]] = random_ids_extreme(ids, cfg, subject)
     made[WWM_STATISTICAL[14]] = _independent_pieces(h, cfg, subject)
+    made.update(joint_checks(h.joint, cfg, subject))   # independence between words
     return [c if c is not None else Check.not_applicable(name, subject)
             for name, c in made.items()]
 

@@ -31,6 +31,7 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from .word_batches import word_starts
+from .wwm_joint import JointCounts
 
 __all__ = ["WordCounts", "WWM_INVARIANTS", "LENGTH_CLASSES", "POS_BUCKETS",
            "word_outcome_probs", "word_runs", "OUTCOMES"]
@@ -101,6 +102,7 @@ class WordCounts:
         self.selected_pieces = 0
         self.equal_neighbours = np.zeros(2, np.int64)   # adjacent 'other' pieces of a word:
         #                                                 (pairs, of those equal ids)
+        self.joint = JointCounts(config, LENGTH_CLASSES)              # joint laws (wwm_joint)
         self.seconds, self.shape = 0.0, (seq_len, batch)
         self._prev = None   # (call, selected-word flags) of the last call
         self._call = 0
@@ -141,12 +143,11 @@ class WordCounts:
         inv["replacements are [MASK], original or a drawable id"] += int(
             (labelled & ~is_mask & ~is_orig & ~drawable_out).sum())
         # selection of eligible words: by length, first position, call, sequence
-        sel = selected & eligible
+        e, sel = eligible, selected & eligible
         first = np.flatnonzero(np.diff(np.concatenate([[-1], run[inside]])) != 0)
         start_pos = (np.flatnonzero(inside)[first] % n)                      # [words]
         col = np.flatnonzero(inside)[first] // n                             # [words]
         lc = np.minimum(length, LENGTH_CLASSES) - 1
-        e = eligible
         self.by_length += _two(lc[e], sel[e], LENGTH_CLASSES)
         self.by_pos += _two(start_pos[e] * POS_BUCKETS // n, sel[e], POS_BUCKETS)
         self.by_call[self._call] += [int((e & ~sel).sum()), int(sel.sum())]
@@ -166,15 +167,26 @@ class WordCounts:
                                    for j in range(4)], axis=1).astype(np.int64)
         probs = word_outcome_probs(cfg, length[sel], d[sel])                 # [selected, 4]
         np.add.at(self.expected, lc[sel], probs)
-        pos_first = np.flatnonzero(inside)[first]                            # flat index
-        pos_last = np.flatnonzero(inside)[np.append(first[1:], r.size) - 1]
-        for table, at in ((self.first_piece, pos_first[sel]),
-                          (self.last_piece, pos_last[sel & (length >= 2)])):
-            np.add.at(table, (drawable_x[at].astype(np.int64), code[at]), 1)
+        self._end_pieces(np.flatnonzero(inside), first, sel, length, drawable_x, code)
         self._random_ids(xf, of, piece_sel & (code == 2) & drawable_out, piece_sel & drawable_x,
                          inside[:-1] & (run[:-1] == run[1:]))
         self.selected_pieces += int(piece_sel.sum())
+        self.joint.update(col=col, start=start_pos, eligible=e, sel=sel, cls=cls, lc=lc,
+                          all_drawable=(d == length).astype(np.int64),
+                          value=w.T.ravel()[inside][first], run=run, code=code,
+                          piece_sel=piece_sel, drawable_x=drawable_x, call=self._call, out=of,
+                          seq_len=n)
         self._call += 1
+
+    def _end_pieces(self, at_word, first, sel, length, drawable_x, code):
+        """Outcomes of the first and last pieces of selected words, drawable ids or not
+        (`at_word`: the flat index of each position inside a word; `first`: of each word's
+        first piece among those)."""
+        pos_first = at_word[first]
+        pos_last = at_word[np.append(first[1:], at_word.size) - 1]
+        for table, at in ((self.first_piece, pos_first[sel]),
+                          (self.last_piece, pos_last[sel & (length >= 2)])):
+            np.add.at(table, (drawable_x[at].astype(np.int64), code[at]), 1)
 
     def _word_pairs(self, e, sel, col):
         """Selection of neighbouring eligible words of one column (consecutive runs), and of

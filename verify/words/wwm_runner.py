@@ -12,6 +12,7 @@ error" (before the WWM backends are merged, ours raise TypeError on `word_ids=`)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 
@@ -25,8 +26,9 @@ from ..engine.resolve import distinct_names
 from ..engine.primitives import holm
 from ..token.verdicts import Report
 from ..engine.arguments import check_run_arguments, check_testable, check_timeout, derive_seed
-from .word_batches import SyntheticWords
+from .pair_words import PAIR_SOURCE, PairWords
 from .wwm_adapters import WordAdapter, resolve_wwm
+from .wwm_protocol import WWM_LAYOUTS
 from .wwm_checks import wwm_checks, wwm_invariant_checks
 from .wwm_counts import OUTCOMES, WordCounts
 
@@ -40,7 +42,7 @@ SEQ_LEN = 128         # as the token-level gate's inputs
 class WWMReport(Report):
     """A `Report` of the WWM gate (`counts` hold `WordCounts`)."""
 
-    source: str = "synthetic words"
+    source: str = PAIR_SOURCE
     gate: str = "wwm"
 
     @property
@@ -87,14 +89,14 @@ def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
 
     Args:
         source: `source(call) -> WordBatch` of shape `[SEQ_LEN, batch]` and with a `batch`
-            attribute; default `SyntheticWords` of this config, seed and size.
+            attribute; default `PairWords` of this config, seed and size.
         timeout: seconds one masker call may take (None: no limit); an overrun fails the
             check "masker runs without error" (`verify.engine.guard`).
     """
     cfg = adapter.config
     if source is None:
         seq_len, batch, calls = _shape(tokens, chunk or WWM_CHUNK)
-        source = SyntheticWords(cfg, seq_len, batch, seed)
+        source = PairWords(cfg, seq_len, batch, seed)
     else:
         seq_len, batch = source.seq_len, source.batch
         calls = max(2, -(-tokens // (seq_len * batch)))
@@ -128,10 +130,24 @@ def _call(adapter: WordAdapter, batch, seed: int, index: int, timeout: float | N
                      name=adapter.name, tokens=index * batch.x.size)
 
 
+def _laid_out(adapters: list, layout: str) -> list:
+    """Copies of `adapters` fed in `layout` (the caller's adapters stay as they were)."""
+    if layout not in WWM_LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(WWM_LAYOUTS)}, got {layout!r}")
+    ours = [a.name for a in adapters if a.backend is not None]
+    if layout != "seq-batch" and ours:
+        raise ValueError(f"--layout {layout} is for outside maskers; {', '.join(ours)} "
+                         f"take [seq_len, batch]")
+    out = [copy.copy(a) for a in adapters]
+    for a in out:
+        a.layout = layout
+    return out
+
+
 def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, seed: int = 0,
                       alpha: float = DEFAULT_ALPHA, source=None, chunk: int | None = None,
-                      skipped: dict | None = None, source_name: str = "synthetic words",
-                      timeout: float | None = None) -> WWMReport:
+                      skipped: dict | None = None, source_name: str = PAIR_SOURCE,
+                      layout: str = "seq-batch", timeout: float | None = None) -> WWMReport:
     """Check whole-word maskers against the WWM contract; one Holm budget for all.
 
     Args:
@@ -141,9 +157,12 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
         tokens: tokens fed to each masker (rounded up to whole calls).
         seed: seeds the inputs and every masker call.
         alpha: family-wise false-alarm probability of the run.
-        source: the batches (default `SyntheticWords`); `source_name` names them in the report.
+        source: the batches (default `PairWords`); `source_name` names them in the report.
         chunk: tokens per call of the synthetic source (default 131,072).
         skipped: `{name: reason}` of maskers left out, listed in the report.
+        layout: `seq-batch`, or `batch-seq` to feed outside maskers `[batch, seq_len]`
+            (`wwm_protocol`); our backends take `[seq_len, batch]` only.
+        timeout: seconds one masker call may take (None: no limit; `verify.engine.guard`).
 
     Raises:
         TypeError, ValueError: a bad argument, before any masker runs.
@@ -153,7 +172,7 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
         raise TypeError(f"config must be a MaskingConfig, got {type(config).__name__}")
     check_testable(config)
     check_timeout(timeout)
-    adapters = distinct_names([resolve_wwm(m, config) for m in maskers])
+    adapters = _laid_out(distinct_names([resolve_wwm(m, config) for m in maskers]), layout)
     results = {a.name: run_wwm_masker(a, tokens=tokens, seed=seed, source=source, chunk=chunk,
                                       timeout=timeout) for a in adapters}
     checks = []
