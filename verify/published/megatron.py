@@ -24,6 +24,7 @@ the gate's `word_ids` a `##` string. The dataset object is created without its c
 from __future__ import annotations
 
 import types
+import warnings
 
 import numpy as np
 
@@ -50,7 +51,9 @@ class _Vocabulary(dict):
 
 
 def _dataset(config: MaskingConfig):
-    from megatron.core.datasets.bert_dataset import BERTMaskedWordPieceDataset
+    with warnings.catch_warnings():   # its import warns about optional GPU packages (Apex, ...)
+        warnings.simplefilter("ignore")
+        from megatron.core.datasets.bert_dataset import BERTMaskedWordPieceDataset
 
     if len(config.no_mask_tokens) < 2:
         raise ValueError("Megatron needs [CLS] and [SEP]: give at least two no_mask_tokens")
