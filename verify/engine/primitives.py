@@ -227,13 +227,29 @@ def lambda50(df: int, critical: float) -> float:
 
 
 def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: str = "",
-               ) -> Check:
-    """A right-tailed chi-square check with Cohen's w as its MDE."""
+               *, two_sided: bool = False, var: float | None = None) -> Check:
+    """A chi-square check with Cohen's w as its MDE: right-tailed, or with `two_sided` also
+    rejecting a statistic too small for chance (draws more regular than independent ones),
+    each tail at half the level. `var` is the statistic's exact null variance where known
+    (default `2 df`); the reference is then a chi-square matched in mean and variance."""
+    if not two_sided:
+        return Check.statistical(
+            name, subject, stat, lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
+            float(stats.chi2.sf(stat, df)),
+            lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
+            "Cohen's w", n=n, detail=detail)
+    var = 2.0 * df if var is None or not var > 0 else float(var)
+    scale, nu = var / (2.0 * df), 2.0 * df * df / var
+
+    def bounds(level):
+        return (scale * float(stats.chi2.ppf(level / 2, nu)),
+                scale * float(stats.chi2.isf(level / 2, nu)))
+    tail = min(stats.chi2.cdf(stat / scale, nu), stats.chi2.sf(stat / scale, nu))
     return Check.statistical(
-        name, subject, stat, lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
-        float(stats.chi2.sf(stat, df)),
-        lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
-        "Cohen's w", n=n, detail=detail)
+        name, subject, stat, bounds, float(min(1.0, 2 * tail)),
+        lambda level: math.sqrt(lambda50(df, bounds(level)[1]) / n), "Cohen's w", n=n,
+        detail=f"{detail}; statistic {stat:.1f}, expected {df} (sd {math.sqrt(var):.1f})"
+        if detail else f"statistic {stat:.1f}, expected {df} (sd {math.sqrt(var):.1f})")
 
 
 def binomial_score(k: int, n: int, p: float) -> float:
@@ -314,12 +330,14 @@ def extreme_binomial_check(name: str, subject: str, k, n, q, mde, mde_unit: str,
         mde_unit, n=int(n.sum()) if np.ndim(n) else int(n), detail=detail(worst))
 
 
-def rows_homogeneity(name: str, subject: str, table, what: str) -> Check | None:
+def rows_homogeneity(name: str, subject: str, table, what: str,
+                     two_sided: bool = False) -> Check | None:
     """Pearson's test that every row (stratum) of `table[k, m]` has the same column shares.
 
     Empty rows and columns are dropped; adjacent rows are merged until each merged row expects
     MIN_EXPECTED counts in the rarest column, so the chi-square approximation holds however
-    many strata there are. None when fewer than two rows or columns remain."""
+    many strata there are. None when fewer than two rows or columns remain. `two_sided`: a
+    table more even than chance (strata balanced by construction) fails too."""
     t = np.asarray(table, np.float64)
     t = t[:, t.sum(0) > 0]
     t = t[t.sum(1) > 0]
@@ -339,4 +357,4 @@ def rows_homogeneity(name: str, subject: str, table, what: str) -> Check | None:
     return chi2_check(name, subject, stat, (merged.shape[0] - 1) * (t.shape[1] - 1), int(n),
                       f"{merged.shape[0]} {what}; pooled shares ({fmt(share)}); most deviant "
                       f"group {worst}: ({fmt(merged[worst] / merged[worst].sum())}) over "
-                      f"{merged[worst].sum():.0f}")
+                      f"{merged[worst].sum():.0f}", two_sided=two_sided)

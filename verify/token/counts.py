@@ -24,6 +24,7 @@ from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
                           SEGMENTS, HostCounts, mask_share, repeated_patterns)
 from .inputs import is_replay
+from .token_joint import JointCounts
 
 __all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
            "ID_TABLE_MAX", "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES",
@@ -96,6 +97,7 @@ class Counts:
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         self._p = config.masking_prob
         self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
+        self.joint = JointCounts(config, seq_len, device, collisions=self.full)
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
@@ -142,6 +144,7 @@ class Counts:
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
+        self.joint.update(x, out, code, drawable_out)
         if self._first is None:
             self._first = (self._call, code)
         self._prev = (code, out)
@@ -276,7 +279,7 @@ class Counts:
                             self.other_hist, self.orig_hist, self.coarse_other, self.coarse_orig,
                             self.other_by_orig, self.other_by_pos, self.orig_by_pos,
                             self.replay_same_other, self.seq_hist, self.dispersion,
-                            self.patterns)
+                            self.patterns, *self.joint.tensors())
                 if t is not None]
 
     @property
@@ -345,4 +348,5 @@ class Counts:
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
             dispersion={level: tuple(float(v) for v in dispersion[i]) for i, level in
                         enumerate(("position in call", "id in call", "[MASK] per sequence"))},
-            host_problems={k: list(v) for k, v in self.host_problems.items()})
+            host_problems={k: list(v) for k, v in self.host_problems.items()},
+            joint=self.joint.host())
