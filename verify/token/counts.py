@@ -144,7 +144,7 @@ class Counts:
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
-        self.joint.update(x, out, code, drawable_out)
+        self.joint.update(x, out, code, drawable_out, tables=not is_replay(self._call))
         if self._first is None:
             self._first = (self._call, code)
         self._prev = (code, out)

@@ -16,12 +16,13 @@ from ..engine.primitives import Check, rows_homogeneity
 from .token_joint import collision_moments
 from .token_tests import max_lag_check, normal_two_sided
 
-__all__ = ["token_power_checks", "RUNS_WITHOUT_ERROR", "NAMES", "MIN_LAG_VARIANCE"]
+__all__ = ["token_power_checks", "runs_as_used", "RUNS_WITHOUT_ERROR", "NAMES", "MIN_LAG_VARIANCE"]
 
 RUNS_WITHOUT_ERROR = "masker runs as users call it (seeded once, nearby seeds, every shape)"
 # a shift is tested when its summed null variance (eligible pairs) reaches this: the products
-# of standardised Bernoulli indicators are skewed, and the normal tail needs many of them
-MIN_LAG_VARIANCE = 20_000.0
+# of standardised Bernoulli indicators are skewed, and even with the skewness corrected the
+# normal tail needs many of them
+MIN_LAG_VARIANCE = 4_000.0
 NAMES = {
     "neighbours": "category independent of the neighbours' selection",
     "order": "category independent of its order among the sequence's selected",
@@ -50,8 +51,9 @@ def _table(key: str, subject: str, table, what: str):
 def token_power_checks(h, cfg: MaskingConfig, subject: str) -> list:
     """(name, check or None) of every check of this module, in report order."""
     j, u, s = h.joint, h.usage, h.shapes
-    named = [(RUNS_WITHOUT_ERROR, _runs(u, s, subject))]
-    named += [(NAMES["neighbours"], j and _table("neighbours", subject, j["neighbours"],
+    p = cfg.masking_prob
+    skew = (1 - 2 * p) ** 2 / (p * (1 - p)) if 0 < p < 1 else 0.0
+    named = [(NAMES["neighbours"], j and _table("neighbours", subject, j["neighbours"],
                                                   "neighbour classes")),
               (NAMES["order"], j and _table("order", subject, j["order"], "order classes")),
               (NAMES["count"], j and _table("count", subject, j["count"],
@@ -63,10 +65,10 @@ def token_power_checks(h, cfg: MaskingConfig, subject: str) -> list:
                                              "rows (per-call seeds, first call after seeding, "
                                              "later calls)")),
               (NAMES["same"], u and max_lag_check(NAMES["same"], subject, u.same_num,
-                                                  u.same_var, u.lags, MIN_LAG_VARIANCE,
+                                                  u.same_var, u.lags, MIN_LAG_VARIANCE, skew,
                                                   "consecutive calls of one seeding")),
               (NAMES["near"], u and max_lag_check(NAMES["near"], subject, u.near_num,
-                                                  u.near_var, u.lags, MIN_LAG_VARIANCE,
+                                                  u.near_var, u.lags, MIN_LAG_VARIANCE, skew,
                                                   "the same call of seeds s and s+1"))]
     named += [(NAMES["shape"], s and _table("shape", subject,
                                             np.concatenate([main, _four(s.by_shape)]),
@@ -75,11 +77,15 @@ def token_power_checks(h, cfg: MaskingConfig, subject: str) -> list:
                                            "distance classes from either end")),
               (NAMES["lags"], s and max_lag_check(NAMES["lags"], subject, s.lag_num, s.lag_var,
                                                   np.arange(1, s.lag_num.size + 1),
-                                                  MIN_LAG_VARIANCE, "pairs within one call"))]
+                                                  MIN_LAG_VARIANCE, skew,
+                                                  "pairs within one call"))]
     return named
 
 
-def _runs(u, s, subject) -> Check | None:
+def runs_as_used(h, subject: str) -> Check:
+    """The exact check that the seeded-once and call-shape runs went through (not applicable
+    when neither was made)."""
+    u, s = h.usage, h.shapes
     if u is None and s is None:
         return Check.not_applicable(RUNS_WITHOUT_ERROR, subject, kind="exact")
     problems = (u.problems if u else []) + (s.problems if s else [])

@@ -110,38 +110,49 @@ class JointCounts:
         self.collision_sums = z(3)              # equal pairs, pairs apart, pairs same original
         self._class = torch.tensor(_count_class_table(seq_len, config.masking_prob),
                                    device=device)
+        self._pos = torch.arange(seq_len, dtype=torch.int16, device=device)[:, None]
 
     @torch.no_grad()
     def update(self, x: torch.Tensor, out: torch.Tensor, code: torch.Tensor,
-               drawable_out: torch.Tensor):
-        """Add one call (`[seq_len, batch]` input, output, codes and drawable outputs). Only the
-        selected positions are visited (one bincount over all three tables)."""
-        seq_len, batch = code.shape
-        sel = code >= 2                                                 # [seq_len, batch]
+               drawable_out: torch.Tensor, tables: bool = True):
+        """Add one call (`[seq_len, batch]` input, output, codes and drawable outputs): its
+        collisions, and with `tables` its joint tables (the runner tabulates every other call,
+        the first of each replayed pair: any choice of calls made without looking at the
+        outputs keeps the null, and half the calls halve the cost). Only the selected
+        positions are visited (one bincount over all three tables)."""
         flat = code.flatten()
         at = torch.nonzero((flat >= 2) & (flat <= 4)).squeeze(1)        # drawable originals
+        cat = (flat[at] - 2).long()
+        if self.collisions:
+            visible = at[(cat == 2) & drawable_out.flatten()[at]]
+            self._collide(x.flatten()[visible], out.flatten()[visible])
+        if tables:
+            self._tables(code, at, cat)
+
+    def _tables(self, code, at, cat):
+        seq_len, batch = code.shape
+        sel = code >= 2                                                 # [seq_len, batch]
         pos, col = at // batch, at % batch
-        sel_flat = sel.flatten()
+        flat, sel_flat = code.flatten(), sel.flatten()
         left = (pos > 0) & sel_flat[(at - batch).clamp(min=0)]
         right = (pos < seq_len - 1) & sel_flat[(at + batch).clamp(max=flat.numel() - 1)]
         neighbours = 2 * left.long() + right.long()
         k = sel.sum(0)                                                  # [batch]
-        rank = torch.cumsum(sel.to(torch.int32), 0).flatten()[at] - 1
-        kk = k[col]
-        order = torch.where(kk == 1, 0, torch.where(rank == 0, 1,
-                                                    torch.where(rank == kk - 1, 3, 2)))
+        # the first and last selected position of each column: two reductions, no cumsum
+        first = torch.where(sel, self._pos, seq_len).amin(0)            # [batch]
+        last = torch.where(sel, self._pos, -1).amax(0)                  # [batch]
+        order = torch.where(k[col] == 1, 0, torch.where(pos == first[col], 1,
+                                                        torch.where(pos == last[col], 3, 2)))
         count = self._class[(code >= 1).sum(0), k][col]
         stratum = torch.cat([neighbours, 4 + order, 8 + count])
-        cat = (flat[at] - 2).long().repeat(3)
-        self.tables += torch.bincount(stratum * 3 + cat, minlength=self.tables.numel()) \
-            .view_as(self.tables)
-        if self.collisions:
-            self._collide(x, out, (code == 4) & drawable_out)
+        self.tables += torch.bincount(stratum * 3 + cat.repeat(3),
+                                      minlength=self.tables.numel()).view_as(self.tables)
 
-    def _collide(self, x, out, visible):
+    def _collide(self, originals, ids):
+        """Equal pairs among a call's visible random `ids` (their `originals` beside them)."""
         v = self.config.n_tokens
-        h = torch.bincount(out[visible].clamp(0, v - 1), minlength=v)
-        m = torch.bincount(x[visible].clamp(0, v - 1), minlength=v)
+        h = torch.bincount(ids.clamp(0, v - 1), minlength=v)
+        m = torch.bincount(originals.clamp(0, v - 1), minlength=v)
         n = h.sum()
         same = (m * (m - 1) // 2).sum()
         self.collision_sums += torch.stack([(h * (h - 1) // 2).sum(), n * (n - 1) // 2 - same,

@@ -38,7 +38,7 @@ __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_
 # Few shapes: a compiling masker (JAX) compiles once per shape.
 SHAPES = ((1, 1), (5, 3), (127, 8), (129, 3), (1000, 1), (16, 130), (96, 63), (128, 31))
 END_BUCKETS = 11              # distance 0, 1-2, 3-6, ..., from each end (the last: the rest)
-MAX_CALLS_PER_SHAPE = 64
+MAX_CALLS_PER_SHAPE = 16
 
 
 @dataclasses.dataclass
