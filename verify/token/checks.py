@@ -34,8 +34,8 @@ from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score
                                  contingency, dispersion_check, extreme_binomial_check,
                                  pearson, rows_homogeneity)
 from .random_ids import random_id_checks, representative_original
-from .token_checks import token_power_checks
-from .token_tests import gof_check
+from .power.power_checks import token_power_checks
+from .power.two_sided import gof_check
 
 __all__ = ["masker_checks", "count_binomial", "agreement_checks", "AGREEMENT_NAMES",
            "STRATA"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .host_counts import INVARIANTS, HostCounts
 from ..engine.primitives import Check
-from .token_checks import runs_as_used
+from .power.power_checks import runs_as_used
 
 __all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks", "counted_invariants"]
 

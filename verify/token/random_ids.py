@@ -4,7 +4,7 @@ The contract: a random replacement is uniform over the drawable ids (`0 .. n_tok
 `random_exclude`), whatever the position, the original token or anything else. The observer
 sees a random draw only when it lands on neither the original nor `mask_token` (an *other*
 outcome), so each expectation below is the uniform law with exactly those ids taken out.
-Every test is two-sided (`verify.harness.token_tests`): ids spread more evenly than
+Every test is two-sided (`verify.token.power.two_sided`): ids spread more evenly than
 independent draws spread them (drawn without replacement, in turn) fail too.
 """
 
@@ -18,7 +18,7 @@ from mlm_ref.config import MaskingConfig
 
 from .host_counts import COARSE_BINS, HostCounts
 from ..engine.primitives import extreme_binomial_check
-from .token_tests import binomial_two_sided, gof_check
+from .power.two_sided import binomial_two_sided, gof_check
 
 __all__ = ["random_id_checks", "other_id_weights", "coarse_drawable_counts",
            "representative_original"]

@@ -25,8 +25,8 @@ from .invariants import invariant_checks
 from .adapters import Adapter, distinct_names, resolve
 from ..engine.primitives import holm
 from .verdicts import Report
-from .token_shapes import shapes_run
-from .token_usage import usage_run
+from .power.call_shapes import shapes_run
+from .power.seeding import usage_run
 
 __all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
            "LAYOUTS", "default_chunk"]

@@ -25,10 +25,10 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-from ..engine.guard import call as guarded_call
-from .inputs import SyntheticBatches, derive_seed
-from .token_joint import position_codes
-from .token_usage import (extra_tokens, flat_order, lags_from_spectrum, spectra,
+from ...engine.guard import call as guarded_call
+from ..inputs import SyntheticBatches, derive_seed
+from .joint import position_codes
+from .seeding import (extra_tokens, flat_order, lags_from_spectrum, spectra,
                           standardised_selection)
 
 __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]

@@ -31,9 +31,9 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-from ..engine.guard import call as guarded_call
-from .inputs import SyntheticBatches, derive_seed
-from .token_joint import position_codes
+from ...engine.guard import call as guarded_call
+from ..inputs import SyntheticBatches, derive_seed
+from .joint import position_codes
 
 __all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDINGS", "USAGE_SEQ", "USAGE_BATCH",
            "extra_tokens", "flat_order"]
@@ -128,7 +128,7 @@ class _Seeded:
 
 
 def _torch_problems(out, y, x) -> list[str]:
-    from ..engine.frameworks import BACKENDS
+    from ...engine.frameworks import BACKENDS
     return BACKENDS["torch"].problems(out, y, x)
 
 

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from scipy import special, stats
 
-from ..engine.primitives import Check, chi2_check, merge_sparse
+from ...engine.primitives import Check, chi2_check, merge_sparse
 
 __all__ = ["pearson_gof", "gof_check", "normal_two_sided", "binomial_two_sided",
            "max_lag_check", "two_sided_bounds"]

@@ -41,7 +41,7 @@ NEIGHBOUR_NAMES = ("neither neighbour selected", "right selected", "left selecte
 
 def position_codes(cfg: MaskingConfig, x: torch.Tensor, out: torch.Tensor, y: torch.Tensor,
                    ineligible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The harness's code of every position (`verify.harness.counts`: 0 ineligible, 1 eligible
+    """The harness's code of every position (`verify.token.counts`: 0 ineligible, 1 eligible
     not selected, 2..4 selected with a drawable original as mask / original / other, 5..7 the
     same for other originals) and the number of positions breaking each exact invariant
     (`counts.INVARIANTS` minus "input not mutated", in that order), for any shape."""

@@ -1,7 +1,7 @@
 """The token-level checks of joint laws, of the masker as users call it and of call shapes.
 
-Built from `HostCounts.joint` (`token_joint`), `.usage` (`token_usage`) and `.shapes`
-(`token_shapes`); each is a check of the run's one Holm family (or "not applicable" when its
+Built from `HostCounts.joint` (`joint`), `.usage` (`seeding`) and `.shapes`
+(`call_shapes`); each is a check of the run's one Holm family (or "not applicable" when its
 counts are missing). Every table test is two-sided: strata more alike than chance allows
 (balanced by construction) fail as well as strata that differ.
 """
@@ -12,9 +12,9 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from ..engine.primitives import Check, rows_homogeneity
-from .token_joint import collision_moments
-from .token_tests import max_lag_check, normal_two_sided
+from ...engine.primitives import Check, rows_homogeneity
+from .joint import collision_moments
+from .two_sided import max_lag_check, normal_two_sided
 
 __all__ = ["token_power_checks", "runs_as_used", "RUNS_WITHOUT_ERROR", "NAMES", "MIN_LAG_VARIANCE"]
 
