@@ -186,7 +186,7 @@ POWER_CAUGHT_BY = {
         "category independent of its order among the sequence's selected",
     "cap leaves the excess unchanged":
         "category independent of the number selected in its sequence",
-    "drops the partial tile": "selection and category the same at the ends of a call (flat order)",
+    "drops the partial tile": "selection the same at the ends of a call (flat order)",
     "small calls never random": "selection and category the same on every call shape",
     "squeezes a single sequence":
         "masker runs as users call it (seeded once, nearby seeds, every shape)",

@@ -28,7 +28,8 @@ CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_t
 KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)
 # CI sizes: most defects are caught with a third of the harness test's 1e6 tokens
 TOKENS = collections.defaultdict(lambda: 300_000, {"balanced categories": 1_000_000,
-                                                   "at least one [MASK] per sequence": 1_000_000})
+                                                   "drops the partial tile": 1_000_000,
+                                                   "at least one [MASK] per sequence": 2_000_000})
 
 
 def test_every_power_defect_has_a_designated_check():

@@ -10,8 +10,9 @@ sizes beside powers of two) these hold:
 * every call returns outputs of the input's shape that keep the invariants (exact);
 * the selection rate and category shares are the same in every shape, and as in the main run
   (`[unselected, [MASK], original, other]`, one row per shape);
-* the same at the ends of a call in the masker's own flat order (`END_CLASSES`: distance from
-  the first or the last position, 0, 1-2, 3-6, ... ), where a partial tile or a remainder lives;
+* the selection rate is the same at the ends of a call in the masker's own flat order
+  (`END_BUCKETS` classes of the distance from the first or the last position, 0, 1-2, 3-6,
+  ...), where a partial tile or a remainder lives;
 * the selections of any two positions of a call are independent, at every shift of the flat
   order, summed over the calls (a stream or a tile that repeats within a call).
 """
@@ -38,7 +39,7 @@ __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_
 # Few shapes: a compiling masker (JAX) compiles once per shape.
 SHAPES = ((1, 1), (5, 3), (127, 8), (129, 3), (1000, 1), (16, 130), (96, 63), (128, 31))
 END_BUCKETS = 11              # distance 0, 1-2, 3-6, ..., from each end (the last: the rest)
-MAX_CALLS_PER_SHAPE = 16
+MAX_CALLS_PER_SHAPE = 64
 
 
 @dataclasses.dataclass

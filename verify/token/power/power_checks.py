@@ -32,7 +32,7 @@ NAMES = {
     "same": "calls on one seeding give independent masks (all shifts)",
     "near": "nearby seeds (s, s+1) give independent masks (all shifts)",
     "shape": "selection and category the same on every call shape",
-    "ends": "selection and category the same at the ends of a call (flat order)",
+    "ends": "selection the same at the ends of a call (flat order)",
     "lags": "selection independent across the positions of a call, every shape (all shifts)",
 }
 
@@ -42,6 +42,12 @@ def _four(codes: np.ndarray) -> np.ndarray:
     originals together: their outcome laws differ by O(1/V))."""
     c = np.asarray(codes, np.int64)
     return np.stack([c[:, 1], c[:, 2] + c[:, 5], c[:, 3] + c[:, 6], c[:, 4] + c[:, 7]], axis=1)
+
+
+def _selection(codes: np.ndarray) -> np.ndarray:
+    """`[k, 8]` code counts as `[k, 2]`: eligible positions unselected, selected."""
+    c = np.asarray(codes, np.int64)
+    return np.stack([c[:, 1], c[:, 2:].sum(1)], axis=1)
 
 
 def _table(key: str, subject: str, table, what: str):
@@ -73,7 +79,7 @@ def token_power_checks(h, cfg: MaskingConfig, subject: str) -> list:
     named += [(NAMES["shape"], s and _table("shape", subject,
                                             np.concatenate([main, _four(s.by_shape)]),
                                             "shapes (the main run's first)")),
-              (NAMES["ends"], s and _table("ends", subject, _four(s.by_end),
+              (NAMES["ends"], s and _table("ends", subject, _selection(s.by_end),
                                            "distance classes from either end")),
               (NAMES["lags"], s and max_lag_check(NAMES["lags"], subject, s.lag_num, s.lag_var,
                                                   np.arange(1, s.lag_num.size + 1),

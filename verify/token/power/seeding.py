@@ -40,12 +40,12 @@ __all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDING
 
 SEEDINGS = 4            # nearby seeds s, s + 1, s + 2, s + 3
 USAGE_SEQ, USAGE_BATCH = 128, 31  # one of the call shapes too (a compiling masker: once)
-EXTRA_SHARE, EXTRA_MIN = 32, 1 << 15
+EXTRA_SHARE, EXTRA_MIN = 32, 1 << 16
 
 
 def extra_tokens(tokens: int) -> int:
     """Tokens of each extra run (seeded once, call shapes): 1/32 of the main run's, at least
-    32,768, so that `make verify` grows by about 6%."""
+    65,536, so that `make verify` grows by about 6%."""
     return max(tokens // EXTRA_SHARE, EXTRA_MIN)
 
 
