@@ -156,3 +156,42 @@ def test_our_numpy_masker_is_seeded_once_with_one_generator():
     assert not u.problems and u.calls >= 2 * SEEDINGS
     assert stats.norm.sf(np.abs(u.same_num[u.same_var > 0]
                                 / np.sqrt(u.same_var[u.same_var > 0]))).min() > 1e-9
+
+
+def _new_check_p_values(masker: str, runs: int) -> dict[str, list[float]]:
+    """p-values of the new and the newly two-sided checks over `runs` seeded runs."""
+    from verify.token.checks import masker_checks  # noqa: F401 (names come from the report)
+    p = collections.defaultdict(list)
+    for seed in range(runs):
+        report = check_masker(masker, CONFIG, tokens=1 << 18, seed=20_000 + seed, alpha=0.1,
+                              chunk=1 << 15)
+        for c in report.stat:
+            p[c.name].append(c.p_value)
+    return p
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("masker", ["numpy", "torch"])
+def test_new_checks_are_calibrated_over_200_seeds(masker):
+    """Calibration of every check of `verify.token.power` and of the checks made two-sided:
+    200 seeded runs of a correct masker; each check's p-values must look uniform (KS, at
+    1e-3 over the checks; one-sided for the Bonferroni maxima over shifts and the discrete
+    replay collisions, conservative by construction)."""
+    runs = 200
+    p = _new_check_p_values(masker, runs)
+    names = set(NAMES.values()) | {
+        "category split (mask, original, other)", "random ids uniform (all ids)",
+        "random ids uniform (ranges)", "random ids independent of the original's id range",
+        "random ids independent of position", "per-sequence count ~ Binomial (distribution)",
+        "random ids differ between replays (same input, new seed)",
+        "selection homogeneous over positions", "category homogeneous over calls",
+        "selection independent of neighbouring positions"}
+    assert names <= set(p), sorted(names - set(p))
+    bad = {}
+    for name in names:
+        assert len(p[name]) == runs, name
+        side = "greater" if "all shifts" in name or "between replays" in name else "two-sided"
+        ks = stats.kstest(p[name], "uniform", alternative=side).pvalue
+        if ks < 1e-3 / len(names):
+            bad[name] = ks
+    assert not bad, f"p-values not uniform (KS p-value per check): {bad}"
