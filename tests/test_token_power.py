@@ -160,7 +160,6 @@ def test_our_numpy_masker_is_seeded_once_with_one_generator():
 
 def _new_check_p_values(masker: str, runs: int) -> dict[str, list[float]]:
     """p-values of the new and the newly two-sided checks over `runs` seeded runs."""
-    from verify.token.checks import masker_checks  # noqa: F401 (names come from the report)
     p = collections.defaultdict(list)
     for seed in range(runs):
         report = check_masker(masker, CONFIG, tokens=1 << 18, seed=20_000 + seed, alpha=0.1,

@@ -16,7 +16,8 @@ from ...engine.primitives import Check, rows_homogeneity
 from .joint import collision_moments
 from .two_sided import max_lag_check, normal_two_sided
 
-__all__ = ["token_power_checks", "runs_as_used", "RUNS_WITHOUT_ERROR", "NAMES", "MIN_LAG_VARIANCE"]
+__all__ = ["token_power_checks", "runs_as_used", "RUNS_WITHOUT_ERROR", "NAMES",
+           "MIN_LAG_VARIANCE"]
 
 RUNS_WITHOUT_ERROR = "masker runs as users call it (seeded once, nearby seeds, every shape)"
 # a shift is tested when its summed null variance (eligible pairs) reaches this: the products

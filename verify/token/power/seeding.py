@@ -35,8 +35,8 @@ from ...engine.guard import call as guarded_call
 from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
 
-__all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDINGS", "USAGE_SEQ", "USAGE_BATCH",
-           "extra_tokens", "flat_order"]
+__all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDINGS", "USAGE_SEQ",
+           "USAGE_BATCH", "extra_tokens", "flat_order", "standardised_selection"]
 
 SEEDINGS = 4            # nearby seeds s, s + 1, s + 2, s + 3
 USAGE_SEQ, USAGE_BATCH = 128, 31  # one of the call shapes too (a compiling masker: once)

@@ -83,7 +83,8 @@ def binomial_two_sided(name: str, subject: str, k: int, n: int, p: float, unit: 
     else:
         z = float(special.ndtri_exp(min(0.0, float(stats.binom.logcdf(k, n, p)))))
     sd = math.sqrt(p * (1 - p) / n)
-    return Check.statistical(name, subject, z, two_sided_bounds, float(min(1.0, 2 * stats.norm.sf(abs(z)))),
+    p_value = float(min(1.0, 2 * stats.norm.sf(abs(z))))
+    return Check.statistical(name, subject, z, two_sided_bounds, p_value,
                              lambda a: two_sided_bounds(a)[1] * sd, f"absolute {unit}", n=n,
                              detail=f"expected {n * p:.1f} of {n}, observed {k}")
 
