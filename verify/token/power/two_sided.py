@@ -76,14 +76,18 @@ def normal_two_sided(name: str, subject: str, observed: float, mean: float, var:
 
 
 def binomial_two_sided(name: str, subject: str, k: int, n: int, p: float, unit: str) -> Check:
-    """`k` of `n` against Binomial(n, p), both tails, as the normal score of the exact tail on
-    the observed side. MDE: the absolute change of the share at 50% power."""
-    if k >= n * p:
-        z = float(-special.ndtri_exp(min(0.0, float(stats.binom.logsf(k - 1, n, p)))))
+    """`k` of `n` against Binomial(n, p), both tails: the smaller exact tail, P(X <= k) or
+    P(X >= k), as a signed normal score (0 when neither tail is below one half), p-value twice
+    that tail (conservative for a discrete count, also when `n p` is small). MDE: the absolute
+    change of the share at 50% power."""
+    upper = min(0.0, float(stats.binom.logsf(k - 1, n, p)))
+    lower = min(0.0, float(stats.binom.logcdf(k, n, p)))
+    if upper <= lower:
+        z = max(0.0, float(-special.ndtri_exp(upper)))
     else:
-        z = float(special.ndtri_exp(min(0.0, float(stats.binom.logcdf(k, n, p)))))
+        z = min(0.0, float(special.ndtri_exp(lower)))
     sd = math.sqrt(p * (1 - p) / n)
-    p_value = float(min(1.0, 2 * stats.norm.sf(abs(z))))
+    p_value = float(min(1.0, 2 * math.exp(min(upper, lower))))
     return Check.statistical(name, subject, z, two_sided_bounds, p_value,
                              lambda a: two_sided_bounds(a)[1] * sd, f"absolute {unit}", n=n,
                              detail=f"expected {n * p:.1f} of {n}, observed {k}")
