@@ -194,3 +194,14 @@ def test_new_checks_are_calibrated_over_200_seeds(masker):
         if ks < 1e-3 / len(names):
             bad[name] = ks
     assert not bad, f"p-values not uniform (KS p-value per check): {bad}"
+
+
+@pytest.mark.parametrize("n, p", [(20, 1 / 98), (400, 1 / 98), (5000, 0.3)])
+def test_the_two_sided_binomial_is_never_anticonservative(n, p):
+    from verify.token.power.two_sided import binomial_two_sided
+    k = np.random.default_rng(4).binomial(n, p, size=4000)
+    table = {int(v): binomial_two_sided("t", "m", int(v), n, p, "share").p_value
+             for v in np.unique(k)}
+    p_values = np.array([table[int(v)] for v in k])
+    assert stats.kstest(p_values, "uniform", alternative="greater").pvalue > 1e-3
+    assert (p_values <= 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / k.size)
