@@ -19,10 +19,9 @@ from tests.broken_power import POWER_BROKEN, POWER_CAUGHT_BY
 from verify import check_masker
 from verify.token.adapters import resolve
 from verify.token.power.call_shapes import SHAPES, shapes_run
-from verify.token.power.joint import collision_moments
 from verify.token.power.power_checks import NAMES, RUNS_WITHOUT_ERROR
 from verify.token.power.seeding import SEEDINGS, lags_from_spectrum, spectra, usage_run
-from verify.token.power.two_sided import pearson_gof
+from verify.token.power.two_sided import collision_moments, pearson_gof
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
 KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)

@@ -315,7 +315,7 @@ class Counts:
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""
         get = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
-        c1 = self.coarse + 1
+        c1, v = self.coarse + 1, self.config.n_tokens
         table = get(self.table).reshape(-1, CODES)
         strata = {k: table[self._offset[k]:self._offset[k] + size]
                   for k, size in self._strata.items() if size}
@@ -324,12 +324,10 @@ class Counts:
         dispersion = np.cumsum(get(self.dispersion), axis=0)[-1] if len(self.dispersion) \
             else np.zeros((3, 3))
         if self.full:
-            v = self.config.n_tokens
             edges = np.append(np.arange(v) * self.coarse // v, self.coarse)   # the last: rest
             coarse_other = np.bincount(edges, get(self.other_hist), c1).astype(np.int64)
             coarse_orig = np.bincount(edges, get(self.orig_hist), c1).astype(np.int64)
         if self.id_table:
-            v = self.config.n_tokens
             bins = np.arange(v) * self.coarse // v
             strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], self.coarse)
                                         for c in range(CODES)], axis=1).astype(np.int64)

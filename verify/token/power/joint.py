@@ -14,9 +14,9 @@ outcome (`[MASK]`, original, other) has one law whatever
   into "unchanged").
 
 And random ids are independent draws within a call: the number of equal pairs among a call's
-visible random ids has an exact mean and variance under the contract (`collision_moments`), so
-ids drawn without replacement (too few collisions) fail as surely as ids shared between
-positions (too many).
+visible random ids has an exact mean and variance under the contract
+(`two_sided.collision_moments`), so ids drawn without replacement (too few collisions) fail as
+surely as ids shared between positions (too many).
 
 Everything is a sum over calls of integer counts (`tensors`), so a distributed run sums it
 exactly like the other counters.
@@ -30,8 +30,7 @@ from scipy import stats
 
 from mlm_ref.config import MaskingConfig
 
-__all__ = ["JointCounts", "position_codes", "collision_moments", "COUNT_CLASSES", "ORDER_NAMES",
-           "NEIGHBOUR_NAMES"]
+__all__ = ["JointCounts", "position_codes", "COUNT_CLASSES", "ORDER_NAMES", "NEIGHBOUR_NAMES"]
 
 COUNT_CLASSES = 8
 ORDER_NAMES = ("only selected", "first selected", "middle", "last selected")
@@ -62,21 +61,6 @@ def position_codes(cfg: MaskingConfig, x: torch.Tensor, out: torch.Tensor, y: to
                           (labelled & ~eligible).sum(),
                           (labelled & ~is_mask & ~is_orig & ~drawable(out)).sum()])
     return code, broken
-
-
-def collision_moments(cfg: MaskingConfig, pairs_apart: float, pairs_same: float):
-    """(mean, variance) of the number of equal pairs among visible random ids under the
-    contract, given the pairs whose originals differ (`pairs_apart`) and are equal
-    (`pairs_same`): a visible random id of original o is uniform over the a - 1 drawable ids
-    other than `[MASK]` and o, so two of them agree with probability (a - 2)/(a - 1)^2 for
-    different originals and 1/(a - 1) for equal ones; pairs are pairwise independent. None
-    when fewer than three ids can be drawn."""
-    a = cfg.n_random - (1 if cfg.is_random_id(cfg.mask_token) else 0)
-    if a < 3:
-        return None
-    c1, c2 = (a - 2) / (a - 1) ** 2, 1.0 / (a - 1)
-    return (pairs_apart * c1 + pairs_same * c2,
-            pairs_apart * c1 * (1 - c1) + pairs_same * c2 * (1 - c2))
 
 
 def _count_class_table(seq_len: int, p: float) -> np.ndarray:

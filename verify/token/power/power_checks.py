@@ -13,8 +13,7 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from ...engine.primitives import Check, rows_homogeneity
-from .joint import collision_moments
-from .two_sided import max_lag_check, normal_two_sided
+from .two_sided import collision_moments, max_lag_check, normal_two_sided
 
 __all__ = ["token_power_checks", "runs_as_used", "RUNS_WITHOUT_ERROR", "NAMES",
            "MIN_LAG_VARIANCE"]

@@ -8,7 +8,8 @@ mean and variance it has under the contract:
 * `pearson_gof`: Pearson's goodness of fit against known cell probabilities; under a
   multinomial its mean is `k - 1` and its variance `2(k-1) + (sum 1/pi - k^2 - 2k + 2)/n`
   (the small-count correction matters in the lower tail);
-* `normal_two_sided`: a sum of independent terms with exact mean and variance (collisions);
+* `normal_two_sided`: a sum of independent terms with exact mean and variance (collisions,
+  whose moments `collision_moments` gives);
 * `binomial_two_sided`: an exact binomial count, both tails as normal scores;
 * `max_lag_check`: the largest of many standardised lag correlations (Bonferroni).
 """
@@ -20,10 +21,12 @@ import math
 import numpy as np
 from scipy import special, stats
 
+from mlm_ref.config import MaskingConfig
+
 from ...engine.primitives import Check, chi2_check, merge_sparse
 
 __all__ = ["pearson_gof", "gof_check", "normal_two_sided", "binomial_two_sided",
-           "max_lag_check", "two_sided_bounds"]
+           "max_lag_check", "two_sided_bounds", "collision_moments"]
 
 
 def pearson_gof(observed, expected) -> tuple[float, int, float]:
@@ -121,3 +124,18 @@ def max_lag_check(name: str, subject: str, num: np.ndarray, var: np.ndarray, lag
         detail=f"{m} shifts tested; most extreme at shift {int(lags[use][worst])}: z = "
                f"{float(z[worst]):.2f} (correlation {float(num[use][worst] / n[worst]):.4f}"
                f", expected 0); {detail}")
+
+
+def collision_moments(cfg: MaskingConfig, pairs_apart: float, pairs_same: float):
+    """(mean, variance) of the number of equal pairs among visible random ids under the
+    contract, given the pairs whose originals differ (`pairs_apart`) and are equal
+    (`pairs_same`): a visible random id of original o is uniform over the a - 1 drawable ids
+    other than `[MASK]` and o, so two of them agree with probability (a - 2)/(a - 1)^2 for
+    different originals and 1/(a - 1) for equal ones; pairs are pairwise independent. None
+    when fewer than three ids can be drawn."""
+    a = cfg.n_random - (1 if cfg.is_random_id(cfg.mask_token) else 0)
+    if a < 3:
+        return None
+    c1, c2 = (a - 2) / (a - 1) ** 2, 1.0 / (a - 1)
+    return (pairs_apart * c1 + pairs_same * c2,
+            pairs_apart * c1 * (1 - c1) + pairs_same * c2 * (1 - c2))
