@@ -102,7 +102,7 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
             x_ref = batches(2 * j)
             where = f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {j}"
             try:
-                x_after, out, y, bad = guarded_call(
+                _, out, y, bad = guarded_call(
                     adapter, x_ref.to(adapter.dtype, copy=True),
                     derive_seed(seed, f"shapes:{adapter.name}", made), index=made,
                     timeout=timeout)
@@ -114,9 +114,10 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
             made += 1
             code, broken = position_codes(config, x_ref, out.to(x_ref.device, torch.int64),
                                           y.to(x_ref.device, torch.int64), ineligible)
-            if int(broken.sum()) or not torch.equal(x_after.to(x_ref.device, torch.int64), x_ref):
+            # a masker that writes into its input fails "input not mutated" once, not here too
+            if int(broken.sum()):
                 problems.append(f"{where}: outputs break the contract's invariants (labels, "
-                                f"unchanged positions, eligibility, replacements or the input)")
+                                f"unchanged positions, eligibility, replacements)")
                 break
             by_shape[k] += np.bincount(code.flatten().cpu().numpy(), minlength=8)[:8]
             flat = flat_order(code, adapter.layout).long()

@@ -184,15 +184,14 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
             x_ref = batches.reference(j)
             where = f"seed {base + s} set once, call {j} after it"
             try:
-                x_after, out, y, bad = guarded_call(seeded, x_ref.to(adapter.dtype, copy=True),
+                _, out, y, bad = guarded_call(seeded, x_ref.to(adapter.dtype, copy=True),
                                                     0, index=made, timeout=timeout)
             except Exception as e:  # noqa: BLE001 (the masker's failure, reported as such)
                 bad = [f"{type(e).__name__}: {e}"]
             if not bad:
                 code, broken = position_codes(config, x_ref, out.to(x_ref.device, torch.int64),
                                               y.to(x_ref.device, torch.int64), ineligible)
-                if int(broken.sum()) or not torch.equal(x_after.to(x_ref.device, torch.int64),
-                                                        x_ref):
+                if int(broken.sum()):   # writing into the input: "input not mutated" says it
                     bad = ["outputs break the contract's invariants"]
             if bad:
                 problems.append(f"{where}: {bad[0]}")
