@@ -15,6 +15,7 @@ from verify.token.plan import parse_effect, plan  # noqa: E402
 from verify.engine.primitives import holm  # noqa: E402
 from verify.token.verdicts import Report  # noqa: E402
 from verify.token.checks import masker_checks  # noqa: E402
+from verify.token.power.call_shapes import SHAPES  # noqa: E402
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
 KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)
@@ -95,7 +96,9 @@ def test_the_batch_seq_layout_feeds_the_transpose_and_our_maskers_pass_in_it():
     report = check_masker(Correct(**KWARGS), CONFIG, tokens=200_000, seed=2, layout="batch-seq")
     assert report.passed, str(report)
     check_masker(BatchFirst(**KWARGS), CONFIG, tokens=10_000, seed=2, layout="batch-seq")
-    assert seen and all(s[0] < s[1] for s in seen)    # [batch, seq_len], batch 78 < 128
+    # [batch, seq_len]: the run's calls 78 < 128, the extra runs each call shape transposed
+    assert seen and seen[0] == (78, 128)
+    assert set(seen) <= {seen[0]} | {(batch, seq) for seq, batch in SHAPES}
 
 
 def test_the_planner_needs_more_tokens_for_smaller_effects_and_more_power():

@@ -94,7 +94,8 @@ def _non_uniform(p_values: dict, level: float) -> dict:
     bad = {}
     for name, p in p_values.items():
         # discrete or Bonferroni tests are conservative by construction: one-sided KS
-        side = "greater" if "extreme" in name or "between replays" in name else "two-sided"
+        side = "greater" if "extreme" in name or "between replays" in name \
+            or "all shifts" in name else "two-sided"
         ks = stats.kstest(p, "uniform", alternative=side).pvalue
         if ks < level / len(p_values):
             bad[name] = ks

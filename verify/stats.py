@@ -336,11 +336,17 @@ def _plan(args, config, alpha: float, maskers: int) -> int:
 
     from .token.checks import masker_checks
     from .token.counts import Counts
-    from .token.plan import DEFAULT_EFFECTS, format_plan, parse_effect, plan
+    from .token.plan import DEFAULT_EFFECTS, eligible_share, format_plan, parse_effect, plan
+    from .token.power.power_plan import format_power_rows, power_rows
     effects = [parse_effect(e) for e in args.effect] if args.effect else list(DEFAULT_EFFECTS)
     per_masker = len(masker_checks(Counts(config, 128, 2, 2, "cpu").host(), config, "m"))
     n_checks = per_masker * maskers + 4 * len(list(itertools.combinations(range(maskers), 2)))
-    print(format_plan(plan(config, effects, alpha=alpha, n_checks=n_checks), alpha, n_checks))
+    share = eligible_share(config)
+    print(format_plan(plan(config, effects, alpha=alpha, n_checks=n_checks, share=share), alpha,
+                      n_checks))
+    print()
+    print(format_power_rows(power_rows(config, tokens=args.tokens, level=alpha / n_checks,
+                                       share=share), args.tokens))
     return 0
 
 

@@ -24,6 +24,8 @@ from typing import Callable
 import numpy as np
 from scipy import optimize, special, stats
 
+from .moments import matched_chi2
+
 __all__ = ["Check", "Outcome", "merge_sparse", "greedy_groups", "pearson", "contingency",
            "binomial_score", "upper_binomial_check", "dispersion_check",
            "binomial_dispersion_sums", "extreme_binomial_check", "rows_homogeneity",
@@ -227,13 +229,22 @@ def lambda50(df: int, critical: float) -> float:
 
 
 def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: str = "",
-               ) -> Check:
-    """A right-tailed chi-square check with Cohen's w as its MDE."""
-    return Check.statistical(
-        name, subject, stat, lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
-        float(stats.chi2.sf(stat, df)),
-        lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
-        "Cohen's w", n=n, detail=detail)
+               *, two_sided: bool = False, var: float | None = None) -> Check:
+    """A chi-square check with Cohen's w as its MDE: right-tailed, or with `two_sided` also
+    rejecting a statistic too small for chance (draws more regular than independent ones)
+    against `matched_chi2` with `var`, the exact null variance where known (default `2 df`)."""
+    if not two_sided:
+        return Check.statistical(
+            name, subject, stat, lambda level: (-math.inf, float(stats.chi2.isf(level, df))),
+            float(stats.chi2.sf(stat, df)),
+            lambda level: math.sqrt(lambda50(df, float(stats.chi2.isf(level, df))) / n),
+            "Cohen's w", n=n, detail=detail)
+    var = 2.0 * df if var is None or not var > 0 else float(var)
+    bounds, p = matched_chi2(stat, df, var)
+    note = f"statistic {stat:.1f}, expected {df} (sd {math.sqrt(var):.1f})"
+    return Check.statistical(name, subject, stat, bounds, p,
+                             lambda level: math.sqrt(lambda50(df, bounds(level)[1]) / n),
+                             "Cohen's w", n=n, detail=f"{detail}; {note}" if detail else note)
 
 
 def binomial_score(k: int, n: int, p: float) -> float:
@@ -264,13 +275,9 @@ def dispersion_check(name: str, subject: str, d: float, groups: float, var: floa
     if groups <= 0 or var <= 0:
         return None
     mean = float(groups)
-    scale, nu = var / (2 * mean), 2 * mean ** 2 / var
-
-    def bounds(a):
-        return (scale * float(stats.chi2.ppf(a / 2, nu)), scale * float(stats.chi2.isf(a / 2, nu)))
-    tail = min(stats.chi2.cdf(d / scale, nu), stats.chi2.sf(d / scale, nu))
+    bounds, p = matched_chi2(float(d), mean, var)
     return Check.statistical(
-        name, subject, float(d), bounds, float(min(1.0, 2 * tail)),
+        name, subject, float(d), bounds, p,
         lambda a: bounds(a)[1] / mean - 1, "relative excess variance", n=int(mean),
         detail=f"variance ratio observed/binomial {d / mean:.4f} over {int(mean)} {what}")
 
@@ -314,12 +321,13 @@ def extreme_binomial_check(name: str, subject: str, k, n, q, mde, mde_unit: str,
         mde_unit, n=int(n.sum()) if np.ndim(n) else int(n), detail=detail(worst))
 
 
-def rows_homogeneity(name: str, subject: str, table, what: str) -> Check | None:
+def rows_homogeneity(name: str, subject: str, table, what: str, two_sided=False) -> Check | None:
     """Pearson's test that every row (stratum) of `table[k, m]` has the same column shares.
 
     Empty rows and columns are dropped; adjacent rows are merged until each merged row expects
     MIN_EXPECTED counts in the rarest column, so the chi-square approximation holds however
-    many strata there are. None when fewer than two rows or columns remain."""
+    many strata there are. None when fewer than two rows or columns remain. `two_sided`: a
+    table more even than chance (strata balanced by construction) fails too."""
     t = np.asarray(table, np.float64)
     t = t[:, t.sum(0) > 0]
     t = t[t.sum(1) > 0]
@@ -339,4 +347,4 @@ def rows_homogeneity(name: str, subject: str, table, what: str) -> Check | None:
     return chi2_check(name, subject, stat, (merged.shape[0] - 1) * (t.shape[1] - 1), int(n),
                       f"{merged.shape[0]} {what}; pooled shares ({fmt(share)}); most deviant "
                       f"group {worst}: ({fmt(merged[worst] / merged[worst].sum())}) over "
-                      f"{merged[worst].sum():.0f}")
+                      f"{merged[worst].sum():.0f}", two_sided=two_sided)

@@ -34,6 +34,8 @@ from ..engine.primitives import (Check, binomial_dispersion_sums, binomial_score
                                  contingency, dispersion_check, extreme_binomial_check,
                                  pearson, rows_homogeneity)
 from .random_ids import random_id_checks, representative_original
+from .power.power_checks import token_power_checks
+from .power.two_sided import gof_check
 
 __all__ = ["masker_checks", "count_binomial", "agreement_checks", "AGREEMENT_NAMES",
            "STRATA"]
@@ -58,7 +60,7 @@ def masker_checks(h: HostCounts, cfg: MaskingConfig, subject: str) -> list[Check
                selection_by_length(h.seq_hist, subject))]
     named += _dispersions(h, cfg, subject)
     named += [("per-sequence count ~ Binomial (distribution)",
-               count_binomial(h.seq_hist, cfg.masking_prob, subject))]
+               count_binomial(h.seq_hist, cfg.masking_prob, subject, two_sided=True))]
     named += [(f"selection independent of {what}", pair_selection(h.pairs[k], what, subject))
               for k, what in PAIRS.items()]
     named += [("category split (mask, original, other)", category_split(h, cfg, subject))]
@@ -69,6 +71,7 @@ def masker_checks(h: HostCounts, cfg: MaskingConfig, subject: str) -> list[Check
     named += [(f"category independent of {what}", pair_category(h.pairs[k], what, subject))
               for k, what in PAIRS.items()]
     named += random_id_checks(h, cfg, subject)
+    named += token_power_checks(h, cfg, subject)
     return [c if c is not None else Check.not_applicable(name, subject) for name, c in named]
 
 
@@ -94,7 +97,7 @@ def _selection_columns(t: np.ndarray) -> np.ndarray:
 
 def _homogeneity(name, subject, table, columns, label):
     t = columns(table) if columns is not None else table
-    return rows_homogeneity(name, subject, t, label)
+    return rows_homogeneity(name, subject, t, label, two_sided=True)
 
 
 def selection_rate(h, cfg, subject):
@@ -145,7 +148,7 @@ def selection_by_length(seq_hist, subject):
     sel = (seq_hist * k).sum(1)
     unsel = (seq_hist * np.maximum(n - k, 0)).sum(1)
     return rows_homogeneity("selection homogeneous over sequence lengths", subject,
-                            np.stack([unsel, sel], axis=1), "sequence lengths")
+                            np.stack([unsel, sel], axis=1), "sequence lengths", two_sided=True)
 
 
 def _dispersions(h, cfg, subject) -> list:
@@ -177,19 +180,24 @@ def _sequence_dispersion(seq_hist, p) -> tuple[float, float, float]:
 
 
 def count_binomial(seq_hist, p: float, subject: str,
-                   name: str = "per-sequence count ~ Binomial (distribution)"):
+                   name: str = "per-sequence count ~ Binomial (distribution)",
+                   two_sided: bool = False):
     """Pearson of the per-sequence selected count against Binomial(n, p), one histogram per
     n (the row of `seq_hist`: eligible positions, or eligible words) with sparse tails merged,
-    summed over n."""
+    summed over n. `two_sided`: also too close a fit, against the exact null moments."""
     total, df, m = 0.0, 0, 0
     if p in (0.0, 1.0):
         return None
+    parts = []
     for n in range(1, seq_hist.shape[0]):
         c = seq_hist[n, :n + 1].astype(np.float64)
         if c.sum() == 0:
             continue
-        stat, d = pearson(c, c.sum() * stats.binom.pmf(np.arange(n + 1), n, p))
+        parts.append((c, c.sum() * stats.binom.pmf(np.arange(n + 1), n, p)))
+        stat, d = pearson(*parts[-1])
         total, df, m = total + stat, df + d, m + int(c.sum())
+    if two_sided:
+        return gof_check(name, subject, parts, f"{m} sequences, {df} degrees of freedom")
     if df == 0:
         return None
     return chi2_check(name, subject, total, df, m, f"{m} sequences, {df} degrees of freedom")
@@ -207,7 +215,7 @@ def pair_selection(pairs, what, subject):
     (nn, ns), (sn, ss) = table
     return chi2_check(f"selection independent of {what}", subject, stat, df, n,
                       f"both selected {ss} of {n} eligible pairs, expected "
-                      f"{(sn + ss) * (ns + ss) / max(n, 1):.1f}")
+                      f"{(sn + ss) * (ns + ss) / max(n, 1):.1f}", two_sided=True)
 
 
 def pair_category(pairs, what, subject):
@@ -218,27 +226,26 @@ def pair_category(pairs, what, subject):
     if df == 0:
         return None
     return chi2_check(f"category independent of {what}", subject, stat, df, n,
-                      f"{n} pairs with both selected; same outcome {np.trace(table)}")
+                      f"{n} pairs with both selected; same outcome {np.trace(table)}",
+                      two_sided=True)
 
 
 def category_split(h, cfg, subject):
     """Observed outcomes (mask, original, other) of selected positions, Pearson per group of
     originals (a random draw can hit the original only if the original is drawable)."""
-    total, df, n, obs_all, exp_all = 0.0, 0, 0, np.zeros(3), np.zeros(3)
+    parts, n, obs_all, exp_all = [], 0, np.zeros(3), np.zeros(3)
     for drawable, counts in ((False, h.outcomes[0]), (True, h.outcomes[1])):
         m = int(counts.sum())
         if m == 0:
             continue
         expected = m * np.asarray(cfg.outcome_probs(
             representative_original(cfg, drawable)).as_tuple())
-        stat, d = pearson(counts, expected)
-        total, df, n = total + stat, df + d, n + m
-        obs_all, exp_all = obs_all + counts, exp_all + expected
-    if df == 0:
-        return None
-    fmt = lambda v: ", ".join(f"{x / n:.5f}" for x in v)  # noqa: E731
-    return chi2_check("category split (mask, original, other)", subject, total, df, n,
-                      f"expected ({fmt(exp_all)}), observed ({fmt(obs_all)}) of {n} selected")
+        parts.append((counts, expected))
+        n, obs_all, exp_all = n + m, obs_all + counts, exp_all + expected
+    fmt = lambda v: ", ".join(f"{x / max(n, 1):.5f}" for x in v)  # noqa: E731
+    # two-sided: a split held exactly at its expectation (quotas) is no draw either
+    return gof_check("category split (mask, original, other)", subject, parts,
+                     f"expected ({fmt(exp_all)}), observed ({fmt(obs_all)}) of {n} selected")
 
 
 # Cross-implementation agreement: whatever each masker's own checks say, two maskers fed the

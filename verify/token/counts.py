@@ -24,6 +24,7 @@ from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
                           SEGMENTS, HostCounts, mask_share, repeated_patterns)
 from .inputs import is_replay
+from .power.joint import JointCounts
 
 __all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
            "ID_TABLE_MAX", "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES",
@@ -96,6 +97,7 @@ class Counts:
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         self._p = config.masking_prob
         self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
+        self.joint = JointCounts(config, seq_len, device, collisions=self.full)
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
@@ -142,6 +144,7 @@ class Counts:
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
+        self.joint.update(x, out, code, drawable_out, tables=not is_replay(self._call))
         if self._first is None:
             self._first = (self._call, code)
         self._prev = (code, out)
@@ -276,7 +279,7 @@ class Counts:
                             self.other_hist, self.orig_hist, self.coarse_other, self.coarse_orig,
                             self.other_by_orig, self.other_by_pos, self.orig_by_pos,
                             self.replay_same_other, self.seq_hist, self.dispersion,
-                            self.patterns)
+                            self.patterns, *self.joint.tensors())
                 if t is not None]
 
     @property
@@ -312,7 +315,7 @@ class Counts:
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""
         get = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
-        c1 = self.coarse + 1
+        c1, v = self.coarse + 1, self.config.n_tokens
         table = get(self.table).reshape(-1, CODES)
         strata = {k: table[self._offset[k]:self._offset[k] + size]
                   for k, size in self._strata.items() if size}
@@ -321,12 +324,10 @@ class Counts:
         dispersion = np.cumsum(get(self.dispersion), axis=0)[-1] if len(self.dispersion) \
             else np.zeros((3, 3))
         if self.full:
-            v = self.config.n_tokens
             edges = np.append(np.arange(v) * self.coarse // v, self.coarse)   # the last: rest
             coarse_other = np.bincount(edges, get(self.other_hist), c1).astype(np.int64)
             coarse_orig = np.bincount(edges, get(self.orig_hist), c1).astype(np.int64)
         if self.id_table:
-            v = self.config.n_tokens
             bins = np.arange(v) * self.coarse // v
             strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], self.coarse)
                                         for c in range(CODES)], axis=1).astype(np.int64)
@@ -345,4 +346,5 @@ class Counts:
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
             dispersion={level: tuple(float(v) for v in dispersion[i]) for i, level in
                         enumerate(("position in call", "id in call", "[MASK] per sequence"))},
-            host_problems={k: list(v) for k, v in self.host_problems.items()})
+            host_problems={k: list(v) for k, v in self.host_problems.items()},
+            joint=self.joint.host())

@@ -102,6 +102,11 @@ class HostCounts:
             sums kept on the device.
         host_problems: breaches seen on the host (shape, dtype, determinism, errors), by check.
         seconds, shape, calls: how the run went (filled in by the runner).
+        joint: the joint tables of `verify.token.power.joint` (category by how a position
+            was selected; random-id collisions within calls).
+        usage, shapes: the runs of the masker as users call it, seeded once and with nearby
+            seeds (`power.seeding`), and on varied call shapes (`power.call_shapes`); None
+            when not made.
     """
 
     invariants: dict[str, int]
@@ -123,6 +128,9 @@ class HostCounts:
     seconds: float = 0.0
     shape: tuple[int, int] = (0, 0)
     calls: int = 0
+    joint: dict | None = None      # `verify.token.power.joint.JointCounts.host`
+    usage: object = None           # `verify.token.power.seeding.UsageCounts` (runner)
+    shapes: object = None          # `verify.token.power.call_shapes.ShapeCounts` (runner)
 
     @property
     def eligible(self) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .host_counts import INVARIANTS, HostCounts
 from ..engine.primitives import Check
+from .power.power_checks import runs_as_used
 
 __all__ = ["HOST_INVARIANTS", "REPEATS", "invariant_checks", "counted_invariants"]
 
@@ -43,4 +44,5 @@ def invariant_checks(h: HostCounts, subject: str) -> list[Check]:
                            f"{h.repeated_patterns} sequences repeat an earlier sequence's set of "
                            f"selected positions (a pool of masks, or draws that ignore the seed)"
                            if h.repeated_patterns else ""))
+    out.append(runs_as_used(h, subject))
     return out

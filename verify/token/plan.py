@@ -128,7 +128,7 @@ def plan(config: MaskingConfig, effects=DEFAULT_EFFECTS, *, alpha: float, n_chec
             q0 = _outcome_shares(config, *config.category_probs())
             q1 = _outcome_shares(config, *e.values)
             w = math.sqrt(float(((q1 - q0) ** 2 / q0).sum()))
-            crit = float(stats.chi2.isf(level, 2))
+            crit = float(stats.chi2.isf(level / 2, 2))  # the split is two-sided
             for power in powers:
                 n = _lambda_for_power(2, crit, power) / w ** 2 if w > 0 else math.inf
                 tokens[power] = n / (share * p)

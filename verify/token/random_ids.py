@@ -4,6 +4,8 @@ The contract: a random replacement is uniform over the drawable ids (`0 .. n_tok
 `random_exclude`), whatever the position, the original token or anything else. The observer
 sees a random draw only when it lands on neither the original nor `mask_token` (an *other*
 outcome), so each expectation below is the uniform law with exactly those ids taken out.
+Every test is two-sided (`verify.token.power.two_sided`): ids spread more evenly than
+independent draws spread them (drawn without replacement, in turn) fail too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from .host_counts import COARSE_BINS, HostCounts
-from ..engine.primitives import chi2_check, extreme_binomial_check, pearson, upper_binomial_check
+from ..engine.primitives import extreme_binomial_check
+from .power.two_sided import binomial_two_sided, gof_check
 
 __all__ = ["random_id_checks", "other_id_weights", "coarse_drawable_counts",
            "representative_original"]
@@ -82,11 +85,8 @@ def random_ids_all(h, cfg, subject):
     oe = _other_expected(h, cfg)
     if oe is None:
         return None
-    stat, df = pearson(*oe)
-    if df == 0:
-        return None
-    return chi2_check("random ids uniform (all ids)", subject, stat, df, int(oe[0].sum()),
-                      f"{int(oe[0].sum())} visible random ids over {df + 1} merged bins")
+    return gof_check("random ids uniform (all ids)", subject, [oe],
+                     f"{int(oe[0].sum())} visible random ids over {cfg.n_tokens} ids")
 
 
 def random_ids_coarse(h, cfg, subject):
@@ -99,11 +99,8 @@ def random_ids_coarse(h, cfg, subject):
     n = obs.sum()
     if n == 0:
         return None
-    stat, df = pearson(obs, n * w / w.sum())
-    if df == 0:
-        return None
-    return chi2_check("random ids uniform (ranges)", subject, stat, df, int(n),
-                      f"{int(n)} visible random ids over {c} equal id ranges")
+    return gof_check("random ids uniform (ranges)", subject, [(obs, n * w / w.sum())],
+                     f"{int(n)} visible random ids over {c} equal id ranges")
 
 
 def random_ids_extreme(h, cfg, subject):
@@ -134,20 +131,15 @@ def _conditional_gof(name, subject, observed_rows, originals_rows, cfg, what):
     if cfg.randomize_prob == 0:
         return None
     c = observed_rows.shape[1] - 1
-    total, df, n = 0.0, 0, 0
+    parts = []
     for obs, orig in zip(observed_rows[:, :c].astype(np.float64),
                          originals_rows[:, :c].astype(np.float64)):
         m = obs.sum()
-        if m == 0:
-            continue
         w = _row_expected(cfg, c, orig)
-        if w.sum() <= 0:
-            continue
-        stat, d = pearson(obs, m * w / w.sum())
-        total, df, n = total + stat, df + d, n + int(m)
-    if df == 0:
-        return None
-    return chi2_check(name, subject, total, df, n, f"{n} visible random ids, {what}")
+        if m > 0 and w.sum() > 0:
+            parts.append((obs, m * w / w.sum()))
+    n = int(sum(o.sum() for o, _ in parts))
+    return gof_check(name, subject, parts, f"{n} visible random ids, {what}")
 
 
 def random_ids_by_original(h, cfg, subject):
@@ -168,10 +160,10 @@ def random_ids_by_position(h, cfg, subject):
 def random_ids_replayed(h, cfg, subject):
     """Where both calls of a replay drew a visible random id at a position, the two ids agree
     with probability 1/K (K ids are possible there); more agreement means the draw ignores
-    the seed."""
+    the seed, less that the second draw avoids the first (two-sided, exact binomial)."""
     n, same = h.replay_same_other
     k = cfg.n_random - 1 - (1 if cfg.is_random_id(cfg.mask_token) else 0)
     if n == 0 or k <= 1:
         return None
-    return upper_binomial_check("random ids differ between replays (same input, new seed)",
-                                subject, same, n, 1.0 / k, "share of equal ids")
+    return binomial_two_sided("random ids differ between replays (same input, new seed)",
+                              subject, same, n, 1.0 / k, "share of equal ids")

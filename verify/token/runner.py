@@ -25,6 +25,8 @@ from .invariants import invariant_checks
 from .adapters import Adapter, distinct_names, resolve
 from ..engine.primitives import holm
 from .verdicts import Report
+from .power.call_shapes import shapes_run
+from .power.seeding import usage_run
 
 __all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
            "LAYOUTS", "default_chunk"]
@@ -89,6 +91,12 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
     if share is not None:
         share.reduce(counts, mine, stopped)
     h = counts.host()
+    if stopped is None and not h.host_problems:
+        # the masker as users call it: seeded once, nearby seeds, every call shape (small runs,
+        # made alike on every rank of a distributed run)
+        for attr, extra in (("usage", usage_run), ("shapes", shapes_run)):
+            setattr(h, attr, extra(adapter, cfg, tokens=tokens, seed=seed, device=device,
+                                   timeout=timeout))
     h.seconds, h.shape, h.calls = time.perf_counter() - start, (seq_len, batch), calls
     return h
 

@@ -1,0 +1,31 @@
+"""A two-sided reference for a statistic whose exact null mean and variance are known.
+
+Pearson's and dispersion statistics are near chi-square, but the lower tail (draws more regular
+than independent ones: quotas, draws without replacement) needs the statistic's exact variance,
+not the chi-square's `2 df`. The reference here is a scaled chi-square matched in both moments,
+each tail tested at half the level.
+"""
+
+from __future__ import annotations
+
+from scipy import stats
+
+__all__ = ["matched_chi2"]
+
+
+def matched_chi2(stat: float, mean: float, var: float):
+    """`(bounds, p_value)` of a two-sided test of `stat` against `scale * chi2(nu)` with the
+    null `mean` and `var`: `bounds(level) -> (lower, upper)`, each tail at `level / 2`.
+
+    Args:
+        stat: the observed statistic.
+        mean: its mean under the null (the degrees of freedom, for Pearson).
+        var: its variance under the null (positive).
+    """
+    scale, nu = var / (2.0 * mean), 2.0 * mean * mean / var
+
+    def bounds(level: float) -> tuple[float, float]:
+        return (scale * float(stats.chi2.ppf(level / 2, nu)),
+                scale * float(stats.chi2.isf(level / 2, nu)))
+    tail = min(stats.chi2.cdf(stat / scale, nu), stats.chi2.sf(stat / scale, nu))
+    return bounds, float(min(1.0, 2 * tail))

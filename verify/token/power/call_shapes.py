@@ -1,0 +1,135 @@
+"""The masker on many call shapes: batch sizes, lengths, odd sizes and tails.
+
+The main run feeds one shape (`[128, batch]`, a power of two in every dimension). A masker
+whose behaviour depends on the call's shape (a tiled kernel that drops or mishandles the
+partial last tile, a fast path for large calls and a slow one for small calls, a layout guessed
+from the shape) looks correct there. The contract treats every position alike in any shape, so
+on a spread of shapes (`SHAPES`: one position to a thousand, one sequence to hundreds, odd
+sizes beside powers of two) these hold:
+
+* every call returns outputs of the input's shape that keep the invariants (exact);
+* the selection rate and category shares are the same in every shape, and as in the main run
+  (`[unselected, [MASK], original, other]`, one row per shape);
+* the selection rate is the same at the ends of a call in the masker's own flat order
+  (`END_BUCKETS` classes of the distance from the first or the last position, 0, 1-2, 3-6,
+  ...), where a partial tile or a remainder lives;
+* the selections of any two positions of a call are independent, at every shift of the flat
+  order, summed over the calls (a stream or a tile that repeats within a call).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from mlm_ref.config import MaskingConfig
+
+from ...engine.guard import call as guarded_call
+from ..inputs import SyntheticBatches, derive_seed
+from .joint import position_codes
+from .seeding import (extra_tokens, flat_order, lags_from_spectrum, spectra,
+                          standardised_selection)
+
+__all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]
+
+# (seq_len, batch): one position, tiny and odd, one off a power of two either way, one long
+# sequence, many short ones, an odd batch of the main length (also the seeded-once run's shape).
+# Few shapes: a compiling masker (JAX) compiles once per shape.
+SHAPES = ((1, 1), (5, 3), (127, 8), (129, 3), (1000, 1), (16, 130), (96, 63), (128, 31))
+END_BUCKETS = 11              # distance 0, 1-2, 3-6, ..., from each end (the last: the rest)
+MAX_CALLS_PER_SHAPE = 64
+
+
+@dataclasses.dataclass
+class ShapeCounts:
+    """What the checks read of the shapes run.
+
+    Args:
+        by_shape: `[shapes, 8]` code counts per shape of `SHAPES`.
+        by_end: `[2 * END_BUCKETS, 8]` code counts by distance from the first (rows
+            0 .. END_BUCKETS-1) or the last position (the rest) of a call, flat order.
+        lag_num, lag_var: summed products and null variances of the standardised selection
+            indicators of two positions `L` apart in one call, `L` = 1, 2, ... (index L - 1).
+        calls: calls made; problems: what went wrong (the run stops at the first).
+    """
+
+    by_shape: np.ndarray
+    by_end: np.ndarray
+    lag_num: np.ndarray
+    lag_var: np.ndarray
+    calls: int
+    problems: list[str]
+
+
+def _end_classes(n: int, device) -> torch.Tensor:
+    """Row of `by_end` of each flat index of a call of `n` positions."""
+    i = torch.arange(n, device=device)
+    from_end = n - 1 - i
+    side = (from_end < i).long()
+    d = torch.minimum(i, from_end)
+    bucket = torch.floor(torch.log2(d.double() + 1)).long().clamp(max=END_BUCKETS - 1)
+    return side * END_BUCKETS + bucket
+
+
+def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
+               timeout: float | None = None) -> ShapeCounts | None:
+    """Feed `adapter` calls of every shape of `SHAPES` (about `extra_tokens(tokens)` in all,
+    spread evenly over the shapes, 1 to `MAX_CALLS_PER_SHAPE` calls each); None when
+    `masking_prob` leaves nothing random."""
+    p = config.masking_prob
+    if not 0 < p < 1:
+        return None
+    per_shape = extra_tokens(tokens) / len(SHAPES)
+    ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
+    longest = max(s * b for s, b in SHAPES)
+    by_shape = np.zeros((len(SHAPES), 8), np.int64)
+    by_end = torch.zeros(2 * END_BUCKETS * 8, dtype=torch.int64, device=device)
+    lag_num = torch.zeros(longest - 1, dtype=torch.float64, device=device)
+    lag_var = torch.zeros_like(lag_num)
+    problems, made = [], 0
+    for k, (seq_len, batch) in enumerate(SHAPES):
+        batches = SyntheticBatches(config, seq_len, batch, device,
+                                   derive_seed(seed, f"shape inputs {seq_len}x{batch}", 0))
+        n = seq_len * batch
+        ends = _end_classes(n, device) * 8
+        size = 1 << (2 * n - 1).bit_length()
+        power = [torch.zeros(size // 2 + 1, dtype=torch.float64, device=device)
+                 for _ in range(2)]          # summed |spectrum|^2 of selections, eligibility
+        calls = int(np.clip(round(per_shape / (seq_len * batch)), 1, MAX_CALLS_PER_SHAPE))
+        for j in range(calls):
+            x_ref = batches(2 * j)
+            where = f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {j}"
+            try:
+                _, out, y, bad = guarded_call(
+                    adapter, x_ref.to(adapter.dtype, copy=True),
+                    derive_seed(seed, f"shapes:{adapter.name}", made), index=made,
+                    timeout=timeout)
+            except Exception as e:  # noqa: BLE001 (the masker's failure, reported as such)
+                bad = [f"{type(e).__name__}: {e}"]
+            if bad:
+                problems.append(f"{where}: {bad[0]}")
+                break
+            made += 1
+            code, broken = position_codes(config, x_ref, out.to(x_ref.device, torch.int64),
+                                          y.to(x_ref.device, torch.int64), ineligible)
+            # a masker that writes into its input fails "input not mutated" once, not here too
+            if int(broken.sum()):
+                problems.append(f"{where}: outputs break the contract's invariants (labels, "
+                                f"unchanged positions, eligibility, replacements)")
+                break
+            by_shape[k] += np.bincount(code.flatten().cpu().numpy(), minlength=8)[:8]
+            flat = flat_order(code, adapter.layout).long()
+            by_end += torch.bincount(ends + flat, minlength=by_end.numel())
+            for acc, f in zip(power, spectra(*standardised_selection(flat, p), size)):
+                acc += f.real ** 2 + f.imag ** 2
+        num, var = (lags_from_spectrum(t.to(torch.complex128), n, size)[n:] for t in power)
+        lag_num[:n - 1] += num
+        lag_var[:n - 1] += torch.round(var)
+        if problems:
+            break
+    get = lambda t: t.cpu().numpy()  # noqa: E731
+    return ShapeCounts(by_shape=by_shape, by_end=get(by_end).reshape(2 * END_BUCKETS, 8),
+                       lag_num=get(lag_num), lag_var=get(lag_var), calls=made,
+                       problems=problems)
