@@ -299,6 +299,7 @@ def remove_stray_temporaries(out) -> None:
 
 # How a difference in a checkpoint's `meta` is told on the command line.
 _FLAGS = {"preset": "--preset", "seed": "--seed", "masking": "--masking", "steps": "--steps",
+          "minutes": "--minutes",
           "checkpoint_every": "--checkpoint-every"}
 
 

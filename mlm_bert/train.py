@@ -24,23 +24,26 @@ from verify import cli
 
 from .evaluate import format_predictions, topk, unigram_log_probs, unigram_perplexity
 from .items import MASKINGS
-from .plot import plot_curves
+from .tools.plot import plot_curves
 from .presets import PRESETS, build_model, get_preset, prepare
 from .runs import (RunError, check_run_dir, check_same_run, clear_run, read_checkpoint,
                    read_tokenizer, remove_stray_temporaries, write_text)
 from .trainer import BertTrainer, TrainConfig, read_metrics
 
-__all__ = ["build_parser", "run", "main", "positive_int", "EXIT_CODES"]
+__all__ = ["build_parser", "run", "main", "positive_int", "positive_float", "EXIT_CODES"]
 
 
 def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
-        steps: int | None = None, device: str = "auto", resume: bool = False,
+        steps: int | None = None, minutes: float | None = None, device: str = "auto", resume: bool = False,
         overwrite: bool = False, progress: bool = True, n_examples: int = 4,
         threads: int | None = None, checkpoint_every: int | None = None) -> dict:
     """Train one preset and write its results; returns the summary.
 
-    `threads` (default: the preset's, else torch's) sets torch's intra-op threads;
-    `checkpoint_every` overrides the preset's checkpoint interval.
+    `steps` trains that many steps (the learning rate decays over them, and the preset's time
+    budget is dropped unless `minutes` is given too); `minutes` sets the time budget (the
+    decay is then over the time, `steps` a cap). `threads` (default: the preset's, else
+    torch's) sets torch's intra-op threads; `checkpoint_every` overrides the preset's
+    checkpoint interval.
 
     Raises:
         mlm_bert.runs.RunError: the run directory holds another run (and neither `resume` nor
@@ -59,7 +62,7 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         torch.set_num_threads(threads or preset.threads)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    train_config = _train_config(preset.train, steps, checkpoint_every)
+    train_config = _train_config(preset.train, steps, minutes, checkpoint_every)
     meta = {"preset": preset.name, "seed": seed, "masking": masking, "size": preset.size,
             "batch_size": preset.batch_size, "corpus": preset.corpus}
     saved = None
@@ -95,14 +98,17 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         raise
 
 
-def _train_config(config: TrainConfig, steps: int | None,
+def _train_config(config: TrainConfig, steps: int | None, minutes: float | None,
                   checkpoint_every: int | None) -> TrainConfig:
-    """The preset's `TrainConfig` with `--steps` and `--checkpoint-every` applied."""
+    """The preset's `TrainConfig` with `--steps`, `--minutes` and `--checkpoint-every`
+    applied (`--steps` alone replaces a time budget by a step budget)."""
     if steps is not None:
         config = dataclasses.replace(
             config, steps=steps, warmup=min(config.warmup, steps),
             eval_every=min(config.eval_every, steps),
-            checkpoint_every=min(config.checkpoint_every, steps))
+            checkpoint_every=min(config.checkpoint_every, steps), minutes=minutes)
+    elif minutes is not None:
+        config = dataclasses.replace(config, minutes=minutes)
     if checkpoint_every is not None:
         config = dataclasses.replace(config, checkpoint_every=checkpoint_every)
     return config
@@ -173,7 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--masking", choices=MASKINGS, default="wwm",
                         help="wwm: whole words (default); ours: piece by piece; labml: "
                              "labml-nn's 81/9/10")
-    parser.add_argument("--steps", type=positive_int, help="override the preset's step count")
+    parser.add_argument("--steps", type=positive_int,
+                        help="train this many steps, the learning rate decaying over them "
+                             "(replaces the preset's time budget unless --minutes is given)")
+    parser.add_argument("--minutes", type=positive_float,
+                        help="time budget of the training loop (evaluations included): the "
+                             "learning rate decays over the time, the run stops when it is "
+                             "spent (default: the preset's)")
     parser.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
                         help="override the preset's checkpoint interval")
     parser.add_argument("--threads", type=positive_int,
@@ -205,7 +217,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
     try:
         summary = run(args.preset, out_dir=out, seed=args.seed, masking=args.masking,
-                      steps=args.steps, device=args.device, resume=args.resume,
+                      steps=args.steps, minutes=args.minutes, device=args.device, resume=args.resume,
                       overwrite=args.overwrite, progress=not args.no_progress,
                       threads=args.threads, checkpoint_every=args.checkpoint_every)
         if args.json:
@@ -232,6 +244,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from .runs import write_atomically
+from mlm_bert.runs import write_atomically
 
 __all__ = ["plot_curves"]
 

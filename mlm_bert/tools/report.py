@@ -25,15 +25,15 @@ import sys
 
 from verify import cli
 
-from .plot import plot_curves
-from .runs import RunError, read_metrics, write_text
+from mlm_bert.runs import RunError, read_metrics, write_text
+from mlm_bert.tools.plot import plot_curves
 
 __all__ = ["build_parser", "run_section", "experiment_section", "bench_section", "replace_section",
            "main",
            "DEFAULT_DOC"]
 
 # the page of the checkout that holds this package, wherever the command runs
-DEFAULT_DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "bert.md"
+DEFAULT_DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "bert.md"
 
 
 def run_section(run_dir, img_dir, doc_path) -> str:
