@@ -50,6 +50,7 @@ class BertConfig:
     type_vocab: int = 2
     dropout: float = 0.1
     position: str = "learned"
+    init: str = "bert"
 
 
     def __post_init__(self):
@@ -61,6 +62,8 @@ class BertConfig:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.init not in ("bert", "fan_in"):
+            raise ValueError(f"init must be 'bert' or 'fan_in', got {self.init!r}")
         if self.position not in POSITIONS:
             raise ValueError(f"position must be one of {POSITIONS}, got {self.position!r}")
 
@@ -196,11 +199,15 @@ class Bert(nn.Module):
         self.nsp = nn.Linear(config.hidden, 2)
         self.apply(self._init)
 
-    @staticmethod
-    def _init(module):
-        """BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms."""
+    def _init(self, module):
+        """BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms; with
+        `init="fan_in"` a linear layer's weights are N(0, 1 / fan_in) instead, so that
+        attention scores are not near zero (uniform attention) at the start."""
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
+            std = 0.02
+            if self.config.init == "fan_in" and isinstance(module, nn.Linear):
+                std = module.in_features ** -0.5
+            nn.init.normal_(module.weight, std=std)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
         if isinstance(module, nn.LayerNorm):

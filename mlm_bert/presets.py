@@ -44,6 +44,7 @@ class Preset:
     train: TrainConfig
     dropout: float = 0.1
     threads: int | None = None      # torch intra-op threads (None: torch's default)
+    position: str = "learned"       # mlm_bert.model.POSITIONS
 
 
 PRESETS = {p.name: p for p in (
@@ -111,8 +112,10 @@ def prepare(corpus: str, vocab_size: int, batch_size: int, out_dir, *, seed: int
     return Prepared(tok, starts, train_docs, train, held)
 
 
-def build_model(size: str, vocab_size: int, *, dropout: float = 0.1) -> Bert:
+def build_model(size: str, vocab_size: int, *, dropout: float = 0.1,
+                position: str = "learned") -> Bert:
     """A freshly initialised `Bert` of a named size (`SIZES`)."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}: choose from {', '.join(SIZES)}")
-    return Bert(BertConfig(vocab_size=vocab_size, dropout=dropout, **SIZES[size]))
+    return Bert(BertConfig(vocab_size=vocab_size, dropout=dropout, position=position,
+                           **SIZES[size]))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import sys
 import time
@@ -22,9 +23,12 @@ import torch
 
 from verify import cli
 
-from .evaluate import format_predictions, topk, unigram_log_probs, unigram_perplexity
-from .items import MASKINGS
+from .baselines import (ContextNgram, context_ngram_perplexity, unigram_log_probs,
+                        unigram_perplexity)
+from .evaluate import evaluate, format_predictions, topk
+from .items import EVAL_SEED, MASKINGS, PretrainingData
 from .tools.plot import plot_curves
+from .predict import context_examples, probes
 from .presets import PRESETS, build_model, get_preset, prepare
 from .runs import (RunError, check_run_dir, check_same_run, clear_run, read_checkpoint,
                    read_tokenizer, remove_stray_temporaries, write_text)
@@ -64,7 +68,8 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         device = "cuda" if torch.cuda.is_available() else "cpu"
     train_config = _train_config(preset.train, steps, minutes, checkpoint_every)
     meta = {"preset": preset.name, "seed": seed, "masking": masking, "size": preset.size,
-            "batch_size": preset.batch_size, "corpus": preset.corpus}
+            "batch_size": preset.batch_size, "corpus": preset.corpus,
+            "position": preset.position}
     saved = None
     if resume and (out / "checkpoint.pt").exists():
         saved = read_checkpoint(out / "checkpoint.pt")
@@ -76,13 +81,14 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
             raise RunError(f"{out / 'tokenizer.json'} has {vocab} pieces, more than --preset "
                            f"{preset.name}'s {preset.vocab_size}: it is another preset's "
                            "(--overwrite starts again)")
-    started = time.perf_counter()
+    started, load_start = time.perf_counter(), _load_average()
     trainer = None
     try:
         prep = prepare(preset.corpus, preset.vocab_size, preset.batch_size, out, seed=seed,
                        masking=masking)
         torch.manual_seed(seed)
-        model = build_model(preset.size, prep.tokenizer.get_vocab_size(), dropout=preset.dropout)
+        model = build_model(preset.size, prep.tokenizer.get_vocab_size(), dropout=preset.dropout,
+                            position=preset.position)
         if saved is not None and saved["model_config"] != dataclasses.asdict(model.config):
             raise RunError(f"{out / 'checkpoint.pt'} holds another model than "
                            f"{out / 'tokenizer.json'} and --preset {preset.name} make: start "
@@ -90,12 +96,25 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         trainer = BertTrainer(model, prep.train, train_config, out, eval_data=prep.held_out,
                               device=device, progress=progress, meta=meta)
         final = trainer.train(resume=resume) or _final_eval(trainer)
-        return _finish(out, trainer, prep, final, meta, device, n_examples, started)
+        summary = _finish(out, trainer, prep, final, meta, device, n_examples, started)
+        summary["machine"] = {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+                              "load_average": [load_start, _load_average()]}
+        write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        return summary
     except KeyboardInterrupt as e:
         e.step = trainer.step if trainer is not None else None
         e.saved_step = trainer.saved_step if trainer is not None else (
             saved["step"] if saved is not None else None)
         raise
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (None where the platform has none): a run's speed depends on
+    what else the machine does."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _train_config(config: TrainConfig, steps: int | None, minutes: float | None,
@@ -124,40 +143,61 @@ def _final_eval(trainer) -> dict:
 
 
 def _finish(out, trainer, prep, final, meta, device, n_examples, started) -> dict:
-    """Write the curves, the example predictions and summary.json (each atomically)."""
+    """Write the curves, the example predictions, the probes and summary.json (each
+    atomically), with the baselines scored on the held-out positions of `final`."""
     model = trainer.model
-    unigram = unigram_perplexity(unigram_log_probs(prep.train_docs,
-                                                   prep.tokenizer.get_vocab_size()),
-                                 prep.held_out)
     records = read_metrics(trainer.metrics_path)
     plot_curves(records, out / "curves.png",
                 title=f"{meta['preset']} preset, masking {meta['masking']}, seed {meta['seed']}")
     write_text(out / "predictions.txt", _examples(model, prep, n_examples, device) + "\n")
+    write_text(out / "probes.txt", probes(prep.tokenizer, model) + "\n")
+    write_text(out / "context_examples.txt",
+               context_examples(prep.tokenizer, model, prep.held_out) + "\n")
+    baselines = _baselines(prep, model, device, trainer.config.eval_batches)
     train_records = [r for r in records if r["kind"] == "train"]
     summary = {**meta, "steps": trainer.step, "device": device,
                "parameters": sum(p.numel() for p in model.parameters()),
                "vocab_size": prep.tokenizer.get_vocab_size(),
-               "held_out": final, "unigram_perplexity": unigram,
+               "held_out": final, **baselines,
                "train_tokens_per_s": (sum(r["tokens_per_s"] for r in train_records) /
                                       max(1, len(train_records))),
+               "minutes_budget": trainer.config.minutes, "train_s": trainer.elapsed,
+               "crossed_context_baseline_s": _crossing(
+                   records, baselines["context_baseline_perplexity_periodic"]),
                "wall_s": time.perf_counter() - started}
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def _examples(model, prep, n: int, device) -> str:
-    """The first `n` held-out items with their evaluation masks, predicted top-3."""
-    batch = prep.held_out.batch(0, 0)
-    original = torch.from_numpy(prep.held_out.items(0)["input_ids"][:n])
-    model = model.to(device)
-    ids, probs = topk(model, batch["input_ids"][:n].to(device),
-                      batch["token_type_ids"][:n].to(device),
-                      batch["attention_mask"][:n].to(device))
-    blocks = [format_predictions(prep.tokenizer, batch["input_ids"][r], ids[r].cpu(),
-                                 probs[r].cpu(), original_ids=original[r],
-                                 predict_at=(batch["labels"][r] != -100).tolist())
-              for r in range(min(n, len(original)))]
-    return "\n\n".join(blocks)
+def _baselines(prep, model, device, periodic_batches) -> dict:
+    """The unigram and context n-gram perplexities on the held-out positions (and the latter
+    on the `periodic_batches` that the evaluations during training score, to time when the
+    model crossed it), and the other masking level (pieces for a whole-word run, whole words
+    for a piece run) evaluated with its own baselines on its own positions."""
+    vocab = prep.tokenizer.get_vocab_size()
+    unigram = unigram_log_probs(prep.train_docs, vocab)
+    ngram = ContextNgram(prep.train_docs, vocab)
+    level = PretrainingData(prep.held_out.documents, prep.starts, seed=EVAL_SEED,
+                            batch_size=prep.held_out.batch_size, purpose="eval",
+                            masking="ours" if prep.held_out.masking == "wwm" else "wwm")
+    metrics = evaluate(model, level, device=device)
+    return {"unigram_perplexity": unigram_perplexity(unigram, prep.held_out),
+            "context_baseline_perplexity": context_ngram_perplexity(ngram, prep.held_out),
+            "context_baseline_perplexity_periodic": context_ngram_perplexity(
+                ngram, prep.held_out, max_batches=periodic_batches),
+            "other_level": {"masking": level.masking, **metrics,
+                            "unigram_perplexity": unigram_perplexity(unigram, level),
+                            "context_baseline_perplexity": context_ngram_perplexity(ngram,
+                                                                                    level)}}
+
+
+def _crossing(records, threshold: float) -> float | None:
+    """The training time (seconds) of the first evaluation during training below `threshold`
+    (the final, full evaluation included), or None."""
+    for r in records:
+        if r["kind"] == "eval" and r["perplexity"] < threshold:
+            return r.get("elapsed_s")
+    return None
 
 
 EXIT_CODES = """exit status: 0 done; 1 the run failed (a missing package, an error while training);

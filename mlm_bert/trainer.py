@@ -65,6 +65,7 @@ class TrainConfig:
     eval_batches: int | None = 20
     checkpoint_every: int = 500
     minutes: float | None = None
+    final_eval_batches: int | None = None     # the last evaluation's batches (None: all)
 
     def __post_init__(self):
         if self.steps < 1 or self.lr <= 0:
@@ -114,10 +115,10 @@ class BertTrainer:
             [{"params": decay, "weight_decay": config.weight_decay},
              {"params": no_decay, "weight_decay": 0.0}],
             lr=config.lr, betas=config.betas, eps=config.eps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self.step, self.epoch, self.position = 0, 0, 0
         self.elapsed = 0.0            # seconds spent training, over every process of the run
         self._clock = None            # perf_counter at the last update of `elapsed`
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self.saved_step = None        # the step of the last checkpoint written or read
 
     def lr_factor(self, step: int) -> float:
@@ -256,7 +257,7 @@ class BertTrainer:
 
     def run_eval(self, *, full: bool = False) -> dict:
         """Evaluate on the held-out data (all of it with `full`) and log the record."""
-        limit = None if full else self.config.eval_batches
+        limit = self.config.final_eval_batches if full else self.config.eval_batches
         metrics = evaluate(self.model, self.eval_data, max_batches=limit, device=self.device)
         self._write({"kind": "eval", "step": self.step, "full": full,
                      "elapsed_s": self.elapsed, **metrics})

@@ -28,9 +28,8 @@ from verify import cli
 from mlm_bert.runs import RunError, read_metrics, write_text
 from mlm_bert.tools.plot import plot_curves
 
-__all__ = ["build_parser", "run_section", "experiment_section", "bench_section", "replace_section",
-           "main",
-           "DEFAULT_DOC"]
+__all__ = ["build_parser", "run_section", "experiment_section", "bench_section",
+           "ablation_section", "replace_section", "main", "DEFAULT_DOC"]
 
 # the page of the checkout that holds this package, wherever the command runs
 DEFAULT_DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "bert.md"
@@ -44,35 +43,105 @@ def run_section(run_dir, img_dir, doc_path) -> str:
                        f"-m mlm_bert.train --out {run_dir} (--resume finishes an interrupted "
                        "one)")
     s = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    h = s["held_out"]
     png = plot_curves(read_metrics(run_dir / "metrics.jsonl"),
                       img_dir.resolve() / f"bert-curves-{s['preset']}.png",
                       title=f"{s['preset']} preset, masking {s['masking']}, seed {s['seed']}")
     rel = pathlib.Path(os.path.relpath(png, pathlib.Path(doc_path).resolve().parent))
-    examples = (run_dir / "predictions.txt").read_text(encoding="utf-8").strip()
-    return "\n".join([
-        f"Preset `{s['preset']}` ({s['size']} model, {s['parameters']:,} parameters, vocabulary "
-        f"{s['vocab_size']:,}, batch {s['batch_size']}), seed {s['seed']}, masking "
-        f"`{s['masking']}`, {s['steps']:,} steps on {s['device']} in {s['wall_s'] / 60:.1f} "
-        f"minutes (mean {s['train_tokens_per_s']:,.0f} tokens/s).",
-        "",
-        "| held-out ({:,} items, {:,} masked positions) | value |".format(h["n_items"],
-                                                                        h["n_selected"]),
-        "|---|---|",
-        f"| perplexity (masked positions) | {h['perplexity']:.2f} |",
-        f"| unigram-frequency baseline, same positions | {s['unigram_perplexity']:.2f} |",
-        f"| MLM accuracy (top-1, masked positions) | {h['mlm_acc']:.4f} |",
-        f"| NSP accuracy | {h['nsp_acc']:.4f} |",
-        "",
-        f"![training curves]({rel.as_posix()})",
-        "",
-        "Held-out examples with their evaluation masks (all selected positions are guessed, "
-        "including those left unchanged or randomised):",
-        "",
-        "```text",
-        examples,
-        "```",
-    ])
+    return "\n".join([*_run_header(s), "", *_metrics_table(s), "",
+                      f"![training curves]({rel.as_posix()})", "",
+                      *_text_block(run_dir, "probes.txt", "Probe sentences "
+                                   "(`mlm_bert.predict.PROBES`), top-5 at each `[MASK]`:"),
+                      *_text_block(run_dir, "context_examples.txt", "Held-out `[MASK]` "
+                                   "positions where the top-1 is right and is not one of the "
+                                   "20 most frequent pieces (the answer came from the "
+                                   "context):"),
+                      *_text_block(run_dir, "predictions.txt", "Held-out examples with their "
+                                   "evaluation masks (all selected positions are guessed, "
+                                   "including those left unchanged or randomised):")]).strip()
+
+
+def _run_header(s: dict) -> list[str]:
+    machine = s.get("machine", {})
+    load = machine.get("load_average")
+    where = (f" ({machine.get('cpus')} CPUs, {machine.get('threads')} torch threads, load "
+             f"average {load[0]:.1f} at the start and {load[1]:.1f} at the end)"
+             if load and None not in load else "")
+    budget = (f"a {s['minutes_budget']:g}-minute training budget"
+              if s.get("minutes_budget") else f"{s['steps']:,} steps")
+    flags = "" if s["masking"] == "wwm" else f" --masking {s['masking']}"
+    flags += f" --seed {s['seed']}" if s["seed"] else ""
+    return [f"`python -m mlm_bert.train --preset {s['preset']}{flags}`: {s['size']} model "
+            f"({s['parameters']:,} parameters, positions `{s.get('position', 'learned')}`), "
+            f"vocabulary {s['vocab_size']:,}, batch {s['batch_size']}, masking "
+            f"`{s['masking']}`, {budget}: {s['steps']:,} steps on {s['device']}{where}; "
+            f"training {s.get('train_s', 0) / 60:.1f} minutes, the whole command "
+            f"{s['wall_s'] / 60:.1f} minutes (mean {s['train_tokens_per_s']:,.0f} tokens/s)."]
+
+
+def _metrics_table(s: dict) -> list[str]:
+    h, o = s["held_out"], s.get("other_level")
+    crossed = s.get("crossed_context_baseline_s")
+    rows = [("perplexity at the selected positions", "perplexity", "{:.1f}"),
+            ("unigram-frequency baseline, same positions", "unigram_perplexity", "{:.1f}"),
+            ("context n-gram baseline (left + right neighbours), same positions",
+             "context_baseline_perplexity", "{:.1f}"),
+            ("top-1 accuracy, all selected positions (`mlm_acc`)", "mlm_acc", "{:.3f}"),
+            ("top-1 at `[MASK]` positions (`mask_acc`)", "mask_acc", "{:.3f}"),
+            ("top-1 at random-piece positions", "random_acc", "{:.3f}"),
+            ("top-1 at unchanged positions", "unchanged_acc", "{:.3f}"),
+            ("mean NLL at `[MASK]` / random / unchanged positions", None, None),
+            ("whole words: all pieces right / perplexity per word", None, None),
+            ("NSP accuracy", "nsp_acc", "{:.3f}")]
+    lines = [f"| held-out ({h['n_items']:,} items) | masking `{s['masking']}` "
+             f"({h['n_selected']:,} positions) | "
+             + (f"masking `{o['masking']}` ({o['n_selected']:,} positions) |" if o else "|"),
+             "|---|---|" + ("---|" if o else "")]
+    for label, key, fmt in rows:
+        cells = [_cell(m, key, fmt, label) for m in ([_flat(s, h), _flat(o, o)] if o
+                                                       else [_flat(s, h)])]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", f"Time at which the periodic evaluation (first batches) first beat the "
+              f"context baseline: " + (f"{crossed / 60:.1f} minutes of training."
+                                       if crossed is not None else "never.")]
+    return lines
+
+
+def _flat(top: dict, metrics: dict) -> dict:
+    """A run's (or other level's) metrics with its baselines beside them."""
+    return {**metrics, "unigram_perplexity": top["unigram_perplexity"],
+            "context_baseline_perplexity": top["context_baseline_perplexity"]}
+
+
+def _cell(m: dict, key, fmt, label) -> str:
+    if key is None and label.startswith("mean NLL"):
+        return " / ".join(f"{m[f'{c}_nll']:.2f}" for c in ("mask", "random", "unchanged"))
+    if key is None:
+        return f"{m['word_acc']:.3f} / {m['word_perplexity']:.0f}"
+    return fmt.format(m[key]) if m.get(key) is not None else "n/a"
+
+
+def _text_block(run_dir, name: str, caption: str) -> list[str]:
+    path = pathlib.Path(run_dir) / name
+    if not path.is_file():
+        return []
+    return [caption, "", "```text", path.read_text(encoding="utf-8").strip(), "```", ""]
+
+
+def ablation_section(path) -> str:
+    """The markdown table of `mlm_bert.tools.ablate`'s `ablation.json`."""
+    a = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    lines = ["| variant | settings | steps | tokens | held-out perplexity by step | "
+             "final `mask_acc` | final unchanged acc | tokens/s |", "|---|---|---|---|---|---|---|---|"]
+    for r in a["results"]:
+        v = r["settings"]
+        settings = (f"dropout {v['dropout']}, lr {v['lr']:g}, batch {v['batch']}, "
+                    f"positions {v['position']}, init {v.get('init', 'bert')}")
+        curve = " → ".join(f"{c['perplexity']:.0f}" for c in r["curve"])
+        f = r["final"]
+        lines.append(f"| `{r['variant']}` | {settings} | {r['steps']:,} | {r['tokens']:,} | "
+                     f"{curve} | {f['mask_acc']:.3f} | {f['unchanged_acc']:.3f} | "
+                     f"{r['tokens_per_s']:,.0f} |")
+    return "\n".join(lines)
 
 
 def experiment_section(path) -> str:
@@ -139,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="experiment.json of python -m mlm_bert.experiment")
     parser.add_argument("--bench", metavar="PATH",
                         help="the --json output of python -m mlm_bert.bench")
+    parser.add_argument("--ablation", metavar="PATH",
+                        help="ablation.json of python -m mlm_bert.tools.ablate")
     parser.add_argument("--doc", metavar="PATH",
                         help=f"the page to rewrite, which must hold the markers (default: "
                              f"docs/bert.md beside this package, {DEFAULT_DOC})")
@@ -151,8 +222,8 @@ def main(argv=None) -> int:
     prog = "python -m mlm_bert.report"
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not (args.run or args.experiment or args.bench):
-        parser.error("give a run directory, --experiment or --bench")
+    if not (args.run or args.experiment or args.bench or args.ablation):
+        parser.error("give a run directory, --experiment, --bench or --ablation")
     doc = pathlib.Path(args.doc) if args.doc else DEFAULT_DOC
     if not doc.is_file():
         hint = "" if args.doc else " (this package is not in a checkout): give --doc PATH"
@@ -166,6 +237,8 @@ def main(argv=None) -> int:
             text = replace_section(text, "experiment", experiment_section(args.experiment))
         if args.bench:
             text = replace_section(text, "bench", bench_section(args.bench))
+        if args.ablation:
+            text = replace_section(text, "ablation", ablation_section(args.ablation))
         write_text(doc, text)
     except KeyboardInterrupt:
         return cli.interrupted(prog)
