@@ -200,6 +200,21 @@ def _crossing(records, threshold: float) -> float | None:
     return None
 
 
+def _examples(model, prep, n: int, device) -> str:
+    """The first `n` held-out items with their evaluation masks, predicted top-3."""
+    batch = prep.held_out.batch(0, 0)
+    original = torch.from_numpy(prep.held_out.items(0)["input_ids"][:n])
+    model = model.to(device)
+    ids, probs = topk(model, batch["input_ids"][:n].to(device),
+                      batch["token_type_ids"][:n].to(device),
+                      batch["attention_mask"][:n].to(device))
+    blocks = [format_predictions(prep.tokenizer, batch["input_ids"][r], ids[r].cpu(),
+                                 probs[r].cpu(), original_ids=original[r],
+                                 predict_at=(batch["labels"][r] != -100).tolist())
+              for r in range(min(n, len(original)))]
+    return "\n\n".join(blocks)
+
+
 EXIT_CODES = """exit status: 0 done; 1 the run failed (a missing package, an error while training);
 2 usage error (a bad argument, or a run directory or file that cannot be used: the line says
 which and what to do); 130 interrupted (Ctrl-C: the last checkpoint is intact, --resume

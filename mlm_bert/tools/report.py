@@ -1,10 +1,12 @@
 """`python -m mlm_bert.report RUN_DIR`: write a run's measured results into docs/bert.md.
 
-docs/bert.md carries three generated sections between markers, `<!-- BEGIN bert:NAME -->` and
-`<!-- END bert:NAME -->`: `run` (the final held-out metrics beside the unigram baseline, the
-curves and example predictions of one training run, from its `summary.json`, `metrics.jsonl`
-and `predictions.txt`), `experiment` (from `--experiment experiment.json`) and `bench` (from
-`--bench bench.json`). A section is rewritten only when its input is given, so each result is
+docs/bert.md carries four generated sections between markers, `<!-- BEGIN bert:NAME -->` and
+`<!-- END bert:NAME -->`: `run` (the machine, command and time of one training run, its final
+held-out metrics beside the unigram and context baselines on the same positions, per masking
+category, per whole word and at the other masking level, the curves, the probe sentences and
+example predictions, from its `summary.json`, `metrics.jsonl`, `probes.txt`,
+`context_examples.txt` and `predictions.txt`), `ablation` (from `--ablation ablation.json`),
+`experiment` (from `--experiment experiment.json`) and `bench` (from `--bench bench.json`). A section is rewritten only when its input is given, so each result is
 regenerated from its own files; no figure is typed by hand. The curves go to
 `docs/img/bert-curves-<preset>.png`.
 
