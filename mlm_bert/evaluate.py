@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from .baselines import unigram_log_probs, unigram_perplexity   # re-exported
 from .tokenizer import CLS, MASK, PAD, SEP, detokenize
 
-__all__ = ["CATEGORIES", "categories", "word_groups", "evaluate", "unigram_log_probs", "unigram_perplexity", "topk", "format_predictions"]
+__all__ = ["CATEGORIES", "categories", "word_groups", "evaluate", "unigram_log_probs",
+           "unigram_perplexity", "topk", "format_predictions"]
 
 
 CATEGORIES = ("mask", "random", "unchanged")

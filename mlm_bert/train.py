@@ -38,7 +38,8 @@ __all__ = ["build_parser", "run", "main", "positive_int", "positive_float", "EXI
 
 
 def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
-        steps: int | None = None, minutes: float | None = None, device: str = "auto", resume: bool = False,
+        steps: int | None = None, minutes: float | None = None, device: str = "auto",
+        resume: bool = False,
         overwrite: bool = False, progress: bool = True, n_examples: int = 4,
         threads: int | None = None, checkpoint_every: int | None = None) -> dict:
     """Train one preset and write its results; returns the summary.
@@ -69,7 +70,7 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
     train_config = _train_config(preset.train, steps, minutes, checkpoint_every)
     meta = {"preset": preset.name, "seed": seed, "masking": masking, "size": preset.size,
             "batch_size": preset.batch_size, "corpus": preset.corpus,
-            "position": preset.position}
+            "position": preset.position, "init": preset.init, "dropout": preset.dropout}
     saved = None
     if resume and (out / "checkpoint.pt").exists():
         saved = read_checkpoint(out / "checkpoint.pt")
@@ -88,7 +89,7 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
                        masking=masking)
         torch.manual_seed(seed)
         model = build_model(preset.size, prep.tokenizer.get_vocab_size(), dropout=preset.dropout,
-                            position=preset.position)
+                            position=preset.position, init=preset.init)
         if saved is not None and saved["model_config"] != dataclasses.asdict(model.config):
             raise RunError(f"{out / 'checkpoint.pt'} holds another model than "
                            f"{out / 'tokenizer.json'} and --preset {preset.name} make: start "
@@ -272,7 +273,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
     try:
         summary = run(args.preset, out_dir=out, seed=args.seed, masking=args.masking,
-                      steps=args.steps, minutes=args.minutes, device=args.device, resume=args.resume,
+                      steps=args.steps, minutes=args.minutes, device=args.device,
+                      resume=args.resume,
                       overwrite=args.overwrite, progress=not args.no_progress,
                       threads=args.threads, checkpoint_every=args.checkpoint_every)
         if args.json:

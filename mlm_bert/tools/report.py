@@ -73,7 +73,8 @@ def _run_header(s: dict) -> list[str]:
     flags = "" if s["masking"] == "wwm" else f" --masking {s['masking']}"
     flags += f" --seed {s['seed']}" if s["seed"] else ""
     return [f"`python -m mlm_bert.train --preset {s['preset']}{flags}`: {s['size']} model "
-            f"({s['parameters']:,} parameters, positions `{s.get('position', 'learned')}`), "
+            f"({s['parameters']:,} parameters, positions `{s.get('position', 'learned')}`, "
+            f"init `{s.get('init', 'bert')}`, dropout {s.get('dropout', 0.1)}), "
             f"vocabulary {s['vocab_size']:,}, batch {s['batch_size']}, masking "
             f"`{s['masking']}`, {budget}: {s['steps']:,} steps on {s['device']}{where}; "
             f"training {s.get('train_s', 0) / 60:.1f} minutes, the whole command "
@@ -133,7 +134,8 @@ def ablation_section(path) -> str:
     """The markdown table of `mlm_bert.tools.ablate`'s `ablation.json`."""
     a = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
     lines = ["| variant | settings | steps | tokens | held-out perplexity by step | "
-             "final `mask_acc` | final unchanged acc | tokens/s |", "|---|---|---|---|---|---|---|---|"]
+             "final `mask_acc` | final unchanged acc | tokens/s |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in a["results"]:
         v = r["settings"]
         settings = (f"dropout {v['dropout']}, lr {v['lr']:g}, batch {v['batch']}, "
