@@ -13,7 +13,8 @@ The variants (`VARIANTS`): `base` (the former `cpu` recipe: dropout 0.1, peak lr
 learned absolute positions), `nodrop` (dropout 0), `lr3` (dropout 0, peak lr 3e-3), `relative`
 and `rotary` (as `lr3`, with the position handling of `mlm_bert.model.POSITIONS`),
 `relative-lr1` (relative at 1e-3), `batch128` (as `lr3`, 128 items a batch), `fan-in` (as
-`lr3`, linear weights initialised at N(0, 1/fan_in) instead of N(0, 0.02)). Each writes
+`lr3`, linear weights initialised at N(0, 1/fan_in) instead of N(0, 0.02)), `rotary-fan-in`
+(both). Each writes
 `OUT/<variant>-<steps>/metrics.jsonl` and `result.json`; `OUT/ablation.json` gathers the
 results of every finished variant in OUT, and `python -m mlm_bert.report --ablation
 OUT/ablation.json` puts them into docs/bert.md.
@@ -48,6 +49,7 @@ VARIANTS = {
     "relative-lr1": dict(dropout=0.0, lr=1e-3, position="relative"),
     "batch128": dict(dropout=0.0, lr=3e-3, batch=128),
     "fan-in": dict(dropout=0.0, lr=3e-3, init="fan_in"),
+    "rotary-fan-in": dict(dropout=0.0, lr=3e-3, init="fan_in", position="rotary"),
 }
 
 

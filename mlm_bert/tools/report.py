@@ -65,7 +65,7 @@ def run_section(run_dir, img_dir, doc_path) -> str:
 def _run_header(s: dict) -> list[str]:
     machine = s.get("machine", {})
     load = machine.get("load_average")
-    where = (f" ({machine.get('cpus')} CPUs, {machine.get('threads')} torch threads, load "
+    where = (f" ({machine.get('cpus')} CPUs, {machine.get('threads')} torch thread(s), load "
              f"average {load[0]:.1f} at the start and {load[1]:.1f} at the end)"
              if load and None not in load else "")
     budget = (f"a {s['minutes_budget']:g}-minute training budget"
@@ -131,20 +131,25 @@ def _text_block(run_dir, name: str, caption: str) -> list[str]:
 
 
 def ablation_section(path) -> str:
-    """The markdown table of `mlm_bert.tools.ablate`'s `ablation.json`."""
+    """The markdown table of `mlm_bert.tools.ablate`'s `ablation.json`: per variant its
+    held-out perplexity and top-1 at `[MASK]` at each evaluation step (a run stopped early
+    shows a dash where it has no evaluation)."""
     a = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    lines = ["| variant | settings | steps | tokens | held-out perplexity by step | "
-             "final `mask_acc` | final unchanged acc | tokens/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    steps = sorted({c["step"] for r in a["results"] for c in r["curve"]})
+    at = ", ".join(f"{s:,}" for s in steps)
+    lines = [f"| variant | settings | held-out perplexity at steps {at} | `mask_acc` at the "
+             f"same steps | unchanged acc, last | tokens/s |", "|---|---|---|---|---|---|"]
     for r in a["results"]:
         v = r["settings"]
         settings = (f"dropout {v['dropout']}, lr {v['lr']:g}, batch {v['batch']}, "
                     f"positions {v['position']}, init {v.get('init', 'bert')}")
-        curve = " → ".join(f"{c['perplexity']:.0f}" for c in r["curve"])
-        f = r["final"]
-        lines.append(f"| `{r['variant']}` | {settings} | {r['steps']:,} | {r['tokens']:,} | "
-                     f"{curve} | {f['mask_acc']:.3f} | {f['unchanged_acc']:.3f} | "
-                     f"{r['tokens_per_s']:,.0f} |")
+        by_step = {c["step"]: c for c in r["curve"]}
+        ppl = " / ".join(f"{by_step[s]['perplexity']:.0f}" if s in by_step else "–"
+                         for s in steps)
+        acc = " / ".join(f"{by_step[s]['mask_acc']:.3f}" if s in by_step else "–"
+                         for s in steps)
+        lines.append(f"| `{r['variant']}` | {settings} | {ppl} | {acc} | "
+                     f"{r['final']['unchanged_acc']:.3f} | {r['tokens_per_s']:,.0f} |")
     return "\n".join(lines)
 
 
