@@ -1,7 +1,19 @@
 """The model: joint embedding, pre-LN encoder blocks, an MLM head tied to the embedding, NSP.
 
 Input ids `[batch, seq]` become vectors in `JointEmbedding`: the sum of a token embedding, a
-segment embedding (A or B) and a *learned* position embedding, normalised and dropped out.
+segment embedding (A or B) and, in BERT's original design, a *learned* position embedding,
+normalised and dropped out.
+
+Where a piece is can be told three ways (`BertConfig.position`). `learned` is BERT's: a vector
+per position added to the input, initialised at random, so the model must first learn which
+positions are near each other. `rotary` (RoFormer, Su et al., 2021) adds nothing to the
+input; instead q and k are rotated by an angle proportional to their position, so the
+attention score of two pieces depends on their distance from the first step, and a piece's
+own vector reaches the output undisturbed by a position vector. On the tiny model this is what
+lets it leave the word-frequency plateau within a few hundred steps (docs/bert.md, ablation).
+`relative` keeps the learned embedding and adds a learned bias per head and signed distance to
+the attention scores, initialised to favour near neighbours (as ALiBi's slopes).
+
 Then `n_layers` encoder blocks, each
 
     x = x + Dropout(SelfAttention(LayerNorm(x)))     # pre-LN: the norm is on the branch input,

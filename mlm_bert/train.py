@@ -139,7 +139,8 @@ def _final_eval(trainer) -> dict:
     that far (so a resume adds no duplicate record), else evaluated now."""
     for record in reversed(read_metrics(trainer.metrics_path)):
         if record["kind"] == "eval" and record.get("full") and record["step"] == trainer.step:
-            return {k: v for k, v in record.items() if k not in ("kind", "step", "full")}
+            return {k: v for k, v in record.items()
+                    if k not in ("kind", "step", "full", "elapsed_s")}
     return trainer.run_eval(full=True)
 
 

@@ -257,7 +257,7 @@ def test_report_writes_the_page_beside_the_package_wherever_it_runs(smoke_run, t
     doc.write_bytes(page)
     assert report.main([str(smoke_run), "--doc", str(doc)]) == 0
     assert (tmp_path / "docs" / "img" / "bert-curves-smoke.png").is_file()   # beside the page
-    assert "Preset `smoke`" in doc.read_text() and doc.read_bytes() != page
+    assert "--preset smoke`" in doc.read_text() and doc.read_bytes() != page
 
 
 PARSERS = {"train": train, "predict": predict, "report": report, "experiment": experiment,
