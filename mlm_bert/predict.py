@@ -116,8 +116,8 @@ def probes(tok, model, *, k: int = 5) -> str:
 def context_examples(tok, model, data, *, n: int = 10, frequent: int = 20,
                      width: int = 8, max_batches: int = 4) -> str:
     """Held-out `[MASK]` positions where the model's top-1 is right and is not one of the
-    `frequent` most common pieces (so the answer came from the context, not from word
-    frequency): a window of `width` pieces either side, the truth and the top-3.
+    `frequent` most common pieces of the held-out text (so the answer came from the context,
+    not from word frequency): a window of `width` pieces either side, the truth and the top-3.
 
     Args:
         data: held-out `PretrainingData` (eval purpose); its first `max_batches` batches are
