@@ -14,9 +14,10 @@ run everywhere.
 - `gpu`: BERT-base size with BERT's recipe (learned positions, dropout 0.1), sized by
   arithmetic for about 10 minutes on one H100 (docs/bert.md); not measured.
 
-The CPU presets use two intra-op threads on the `cpu` preset (on an otherwise idle 2-core
-machine a second thread gave 1.7x the tokens/s) and one on `smoke` (its matrices are too small
-to share); `--threads` overrides it.
+The CPU presets use one intra-op thread: at these sizes the matrices are small, and on a
+machine shared with other jobs a second thread mostly waits for the first (with one other job
+running, two threads gave a quarter of one thread's tokens/s); on an idle 2-core machine
+`--threads 2` gave 1.7x the tokens/s.
 
 `prepare` builds (or reloads) the run's tokenizer and the training and held-out
 `PretrainingData`; the tokenizer is saved in the run directory, so a resumed run and
@@ -62,7 +63,7 @@ PRESETS = {p.name: p for p in (
     # a time budget: `steps` only caps it (a fast machine stops there)
     Preset("cpu", "reviews", 8192, "tiny", 32,
            TrainConfig(steps=200_000, lr=3e-3, warmup=200, log_every=50, eval_every=500,
-                       eval_batches=10, checkpoint_every=500, minutes=22.0), threads=2,
+                       eval_batches=10, checkpoint_every=500, minutes=22.0), threads=1,
            dropout=0.0, position="rotary"),
     Preset("gpu", "reviews", 16384, "base", 128,
            TrainConfig(steps=6000, lr=3e-4, warmup=500, log_every=50, eval_every=1000,
