@@ -105,8 +105,29 @@ def _metrics_table(s: dict) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", f"Time at which the periodic evaluation (first batches) first beat the "
               f"context baseline: " + (f"{crossed / 60:.1f} minutes of training."
-                                       if crossed is not None else "never.")]
+                                       if crossed is not None else "never."), "",
+              *_targets(s)]
     return lines
+
+
+def _targets(s: dict) -> list[str]:
+    """The `cpu` preset's targets (docs/bert.md), each with the run's figure and whether it
+    is met."""
+    h = s["held_out"]
+    ratio = h["perplexity"] / s["unigram_perplexity"]
+    checks = [("perplexity / unigram baseline's", f"{ratio:.3f}", "<= 0.15", ratio <= 0.15),
+              ("top-1 at `[MASK]` (`mask_acc`)", f"{h['mask_acc']:.3f}", ">= 0.25",
+               h["mask_acc"] >= 0.25),
+              ("perplexity against the context baseline's",
+               f"{h['perplexity']:.1f} vs {s['context_baseline_perplexity']:.1f}", "below",
+               h["perplexity"] < s["context_baseline_perplexity"]),
+              ("NSP accuracy", f"{h['nsp_acc']:.3f}", ">= 0.75 (aim)", h["nsp_acc"] >= 0.75),
+              ("the whole command", f"{s['wall_s'] / 60:.1f} minutes", "<= 30 minutes",
+               s["wall_s"] <= 1800)]
+    return ["The `cpu` preset's targets, at its masking level and vocabulary:", "",
+            "| target | this run | wanted | met? |", "|---|---|---|---|",
+            *[f"| {name} | {value} | {want} | {'yes' if ok else 'no'} |"
+              for name, value, want, ok in checks]]
 
 
 def _flat(top: dict, metrics: dict) -> dict:
