@@ -60,8 +60,9 @@ bench: $(DEPS)
 gpu-check: $(DEPS)
 	$(PY) -m verify.bench.gpu_check
 
-# The teaching BERT (docs/bert.md): the cpu preset on the IMDB reviews (about 15 minutes on
-# 2 CPU cores), then its measured results written into docs/bert.md and docs/img/.
+# The teaching BERT (docs/bert.md): the cpu preset on the IMDB reviews (a 22-minute training
+# budget, under 30 minutes in all on 2 CPU cores), then its results written into docs/bert.md
+# and docs/img/.
 bert: $(DEPS)
 	$(PY) -m mlm_bert.train --preset cpu --overwrite
 	$(PY) -m mlm_bert.report out/bert-cpu

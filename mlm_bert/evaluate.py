@@ -6,9 +6,12 @@ the model is asked "what was here?" at every selected position. The held-out mas
 their own stream (`"eval"`, a fixed seed and epoch), so every evaluation of every run scores
 the same positions, and a baseline can be scored on exactly the same ones.
 
-The baseline is the unigram model: it ignores the context and predicts each piece with its
-frequency in the training documents (add-one smoothed). A model that learnt anything from the
-context must beat it. Its perplexity is `exp(-mean log p(piece))` over the same positions.
+The selected positions are also scored by what the masker put there: `[MASK]` (80%), a random
+piece (10%) or the piece itself (10%). A model that only copies what it sees and predicts word
+frequencies elsewhere is right at the unchanged positions and at frequency level at the
+others; `mask_acc`, the top-1 accuracy at `[MASK]` positions, shows when it starts to read the
+context. Whole-word figures treat a word's selected pieces together (right when all are right;
+its NLL the sum of theirs). The baselines on the same positions are in `mlm_bert.baselines`.
 
 `topk` and `format_predictions` print predictions in a fixed format: the text, the text with
 its masks, and one line per rank k with the k-th guess at each masked position and its
@@ -19,13 +22,72 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .baselines import unigram_log_probs, unigram_perplexity   # re-exported
 from .tokenizer import CLS, MASK, PAD, SEP, detokenize
 
-__all__ = ["evaluate", "unigram_log_probs", "unigram_perplexity", "topk", "format_predictions"]
+__all__ = ["CATEGORIES", "categories", "word_groups", "evaluate", "unigram_log_probs",
+           "unigram_perplexity", "topk", "format_predictions"]
+
+
+CATEGORIES = ("mask", "random", "unchanged")
+
+
+def categories(input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """What the masker put at each selected position, in row-major order: 0 `[MASK]`,
+    1 a random piece, 2 the piece itself (a random draw of the piece itself counts as
+    unchanged: the model cannot tell them apart). `[n_selected]`."""
+    selected = labels != -100
+    seen, target = input_ids[selected], labels[selected]
+    return torch.where(seen == MASK, 0, torch.where(seen == target, 2, 1))
+
+
+def word_groups(labels: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+    """The whole word each selected position belongs to, numbered 0.. in row-major order
+    `[n_selected]` (pieces of one word in one row share a number)."""
+    selected = labels != -100
+    rows = torch.nonzero(selected)[:, 0]
+    key = rows * (word_ids.shape[1] + 1) + word_ids[selected]
+    return torch.unique(key, return_inverse=True)[1]
+
+
+class _Tally:
+    """Sums of NLL, hits and counts over positions, per category and per whole word."""
+
+    def __init__(self):
+        self.sums = {name: [0.0, 0, 0] for name in ("all", *CATEGORIES, "word")}
+
+    def add(self, name, nll, hit):
+        s = self.sums[name]
+        s[0] += nll.sum().item()
+        s[1] += hit.sum().item()
+        s[2] += nll.numel()
+
+    def add_batch(self, batch, nll, hit):
+        self.add("all", nll, hit)
+        kind = categories(batch["input_ids"], batch["labels"])
+        for c, name in enumerate(CATEGORIES):
+            self.add(name, nll[kind == c], hit[kind == c])
+        group = word_groups(batch["labels"], batch["word_ids"])
+        n = int(group.max()) + 1 if group.numel() else 0
+        word_nll = torch.zeros(n, dtype=nll.dtype).index_add_(0, group, nll)
+        misses = torch.zeros(n, dtype=torch.long).index_add_(0, group, (~hit).long())
+        word_hit = misses == 0                         # a word is right when all its pieces are
+        self.add("word", word_nll, word_hit)
+
+    def metrics(self) -> dict:
+        nll, hits, count = self.sums["all"]
+        out = {"mlm_nll": nll / count, "perplexity": math.exp(nll / count),
+               "mlm_acc": hits / count, "n_selected": count}
+        for name in (*CATEGORIES, "word"):
+            nll, hits, count = self.sums[name]
+            out[f"{name}_nll"] = nll / count if count else None
+            out[f"{name}_acc"] = hits / count if count else None
+            out[f"n_{name}"] = count
+        out["word_perplexity"] = math.exp(out["word_nll"]) if out["n_word"] else None
+        return out
 
 
 @torch.no_grad()
@@ -34,50 +96,28 @@ def evaluate(model, data, *, max_batches: int | None = None, device="cpu") -> di
 
     Returns:
         `mlm_nll` (mean over selected positions), `perplexity`, `mlm_acc`, `nsp_acc`,
-        `n_selected`, `n_items`.
+        `n_selected`, `n_items`; per category of selected position (`mask`, `random`,
+        `unchanged`) `<category>_nll`, `<category>_acc` and `n_<category>` (`mask_acc` is the
+        top-1 accuracy at `[MASK]` positions); per whole word `word_nll` (the summed NLL of
+        its selected pieces), `word_acc` (all of them right), `word_perplexity`, `n_word`.
     """
     was_training = model.training
     model.eval()
-    nll = correct = selected = nsp_correct = items = 0
+    tally, nsp_correct, items = _Tally(), 0, 0
     n = data.n_batches(0)
     for position in range(n if max_batches is None else min(n, max_batches)):
         batch = {k: v.to(device) for k, v in data.batch(0, position).items()}
         out = model(**batch)
         logits = out["mlm_logits"].float()
-        nll += F.cross_entropy(logits, out["mlm_targets"], reduction="sum").item()
-        correct += (logits.argmax(-1) == out["mlm_targets"]).sum().item()
-        selected += out["mlm_targets"].numel()
+        nll = F.cross_entropy(logits, out["mlm_targets"], reduction="none").cpu()
+        hit = (logits.argmax(-1) == out["mlm_targets"]).cpu()
+        tally.add_batch({k: v.cpu() for k, v in batch.items()}, nll, hit)
         nsp_correct += (out["nsp_logits"].argmax(-1) == batch["nsp_label"]).sum().item()
         items += len(batch["nsp_label"])
     model.train(was_training)
-    if selected == 0:
+    if tally.sums["all"][2] == 0:
         raise ValueError("no selected positions in the evaluation batches")
-    return {"mlm_nll": nll / selected, "perplexity": math.exp(nll / selected),
-            "mlm_acc": correct / selected, "nsp_acc": nsp_correct / items,
-            "n_selected": selected, "n_items": items}
-
-
-def unigram_log_probs(documents, vocab_size: int) -> np.ndarray:
-    """log p(piece) from the pieces of the training documents, add-one smoothed: `[vocab]`."""
-    counts = np.ones(vocab_size, dtype=np.float64)
-    for doc in documents:
-        for sentence in doc:
-            np.add.at(counts, np.asarray(sentence, dtype=np.int64), 1)
-    return np.log(counts / counts.sum())
-
-
-def unigram_perplexity(log_probs: np.ndarray, data, *, max_batches: int | None = None) -> float:
-    """Perplexity of the unigram model on the selected positions of `data`'s batches."""
-    total, count = 0.0, 0
-    n = data.n_batches(0)
-    for position in range(n if max_batches is None else min(n, max_batches)):
-        labels = data.batch(0, position)["labels"]
-        targets = labels[labels != -100].numpy()
-        total -= log_probs[targets].sum()
-        count += targets.size
-    if count == 0:
-        raise ValueError("no selected positions in the evaluation batches")
-    return math.exp(total / count)
+    return {**tally.metrics(), "nsp_acc": nsp_correct / items, "n_items": items}
 
 
 @torch.no_grad()

@@ -1,7 +1,19 @@
 """The model: joint embedding, pre-LN encoder blocks, an MLM head tied to the embedding, NSP.
 
 Input ids `[batch, seq]` become vectors in `JointEmbedding`: the sum of a token embedding, a
-segment embedding (A or B) and a *learned* position embedding, normalised and dropped out.
+segment embedding (A or B) and, in BERT's original design, a *learned* position embedding,
+normalised and dropped out.
+
+Where a piece is can be told three ways (`BertConfig.position`). `learned` is BERT's: a vector
+per position added to the input, initialised at random, so the model must first learn which
+positions are near each other. `rotary` (RoFormer, Su et al., 2021) adds nothing to the
+input; instead q and k are rotated by an angle proportional to their position, so the
+attention score of two pieces depends on their distance from the first step, and a piece's
+own vector reaches the output undisturbed by a position vector. On the tiny model this is what
+lets it leave the word-frequency plateau within a few hundred steps (docs/bert.md, ablation).
+`relative` keeps the learned embedding and adds a learned bias per head and signed distance to
+the attention scores, initialised to favour near neighbours (as ALiBi's slopes).
+
 Then `n_layers` encoder blocks, each
 
     x = x + Dropout(SelfAttention(LayerNorm(x)))     # pre-LN: the norm is on the branch input,
@@ -49,6 +61,9 @@ class BertConfig:
     max_len: int = 128
     type_vocab: int = 2
     dropout: float = 0.1
+    position: str = "learned"
+    init: str = "bert"
+
 
     def __post_init__(self):
         for name in ("vocab_size", "hidden", "layers", "heads", "intermediate", "max_len",
@@ -59,7 +74,16 @@ class BertConfig:
             raise ValueError(f"hidden ({self.hidden}) must be a multiple of heads ({self.heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.init not in ("bert", "fan_in"):
+            raise ValueError(f"init must be 'bert' or 'fan_in', got {self.init!r}")
+        if self.position not in POSITIONS:
+            raise ValueError(f"position must be one of {POSITIONS}, got {self.position!r}")
 
+
+# how the model knows where a piece is: "learned" absolute embeddings (BERT's), "relative" (a
+# learned bias per head and signed distance, initialised to favour near neighbours, on top of
+# the learned absolute embeddings), "rotary" (q and k rotated by position, no absolute table)
+POSITIONS = ("learned", "relative", "rotary")
 
 # named sizes: `micro` for tests, `tiny` (BERT-tiny's shape) for the CPU, `small` and `mini`
 # in between, `base` is BERT-base
@@ -73,37 +97,77 @@ SIZES = {
 
 
 class JointEmbedding(nn.Module):
-    """Token + segment + learned position embeddings, LayerNorm, dropout."""
+    """Token + segment + learned position embeddings, LayerNorm, dropout (with rotary
+    positions there is no position table: the attention reads positions instead)."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.tokens = nn.Embedding(config.vocab_size, config.hidden)
         self.segments = nn.Embedding(config.type_vocab, config.hidden)
-        self.positions = nn.Embedding(config.max_len, config.hidden)
+        self.positions = (nn.Embedding(config.max_len, config.hidden)
+                          if config.position != "rotary" else None)
         self.norm = nn.LayerNorm(config.hidden)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        seq = input_ids.shape[1]
-        pos = self.positions.weight[:seq]                                   # [seq, hidden]
-        x = self.tokens(input_ids) + self.segments(token_type_ids) + pos    # [batch, seq, hidden]
+        x = self.tokens(input_ids) + self.segments(token_type_ids)       # [batch, seq, hidden]
+        if self.positions is not None:
+            x = x + self.positions.weight[:input_ids.shape[1]]              # + [seq, hidden]
         return self.dropout(self.norm(x))
 
 
+def locality_prior(heads: int, max_len: int) -> torch.Tensor:
+    """The initial relative bias `[heads, 2 * max_len - 1]`: `-slope_h * |distance|`, with
+    slopes from 1 (a head that starts by reading the next few pieces) down to 2**-8 * heads
+    (a head that starts by reading the whole item), as ALiBi's."""
+    slopes = 2.0 ** (-8.0 * torch.arange(heads) / heads)                         # [heads]
+    distance = torch.arange(-(max_len - 1), max_len).abs().float()         # [2 * max_len - 1]
+    return -slopes[:, None] * distance[None, :]
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding: each pair of dimensions of `x` `[..., seq, d]` rotated by
+    an angle proportional to its position, so that q . k depends on the distance."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+
+
 class SelfAttention(nn.Module):
-    """Multi-head self-attention: fused q/k/v projection, SDPA, output projection."""
+    """Multi-head self-attention: fused q/k/v projection, SDPA, output projection; with
+    `position="relative"` a learned bias per head and signed distance is added to the scores,
+    with `"rotary"` q and k are rotated by position."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.heads, self.dropout = config.heads, config.dropout
         self.qkv = nn.Linear(config.hidden, 3 * config.hidden)
         self.out = nn.Linear(config.hidden, config.hidden)
+        n = config.max_len
+        self.relative = None
+        if config.position == "relative":
+            self.relative = nn.Parameter(locality_prior(config.heads, n))
+            # distance index of (query i, key j): j - i, shifted to [0, 2n - 2]
+            index = torch.arange(n)[None, :] - torch.arange(n)[:, None] + n - 1
+            self.register_buffer("distance", index, persistent=False)          # [n, n]
+        if config.position == "rotary":
+            d = config.hidden // config.heads
+            angle = torch.outer(torch.arange(n).float(),
+                                10000.0 ** (-torch.arange(0, d, 2).float() / d))   # [n, d/2]
+            self.register_buffer("cos", angle.cos(), persistent=False)
+            self.register_buffer("sin", angle.sin(), persistent=False)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
         batch, seq, hidden = x.shape
         qkv = self.qkv(x).view(batch, seq, 3, self.heads, hidden // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)              # [batch, heads, seq, d]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
+        mask = keep
+        if self.relative is not None:
+            bias = self.relative[:, self.distance[:seq, :seq]]              # [heads, seq, seq]
+            mask = bias if keep is None else bias.masked_fill(~keep, float("-inf"))
+        if hasattr(self, "cos"):
+            q, k = rotate(q, self.cos[:seq], self.sin[:seq]), rotate(k, self.cos[:seq],
+                                                                      self.sin[:seq])
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(batch, seq, hidden))    # [batch, seq, hidden]
 
@@ -147,11 +211,15 @@ class Bert(nn.Module):
         self.nsp = nn.Linear(config.hidden, 2)
         self.apply(self._init)
 
-    @staticmethod
-    def _init(module):
-        """BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms."""
+    def _init(self, module):
+        """BERT's initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms; with
+        `init="fan_in"` a linear layer's weights are N(0, 1 / fan_in) instead, so that
+        attention scores are not near zero (uniform attention) at the start."""
         if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, std=0.02)
+            std = 0.02
+            if self.config.init == "fan_in" and isinstance(module, nn.Linear):
+                std = module.in_features ** -0.5
+            nn.init.normal_(module.weight, std=std)
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
         if isinstance(module, nn.LayerNorm):

@@ -21,6 +21,7 @@ import pathlib
 import re
 import sys
 
+import numpy as np
 import torch
 
 from verify import cli
@@ -28,9 +29,26 @@ from verify import cli
 from .evaluate import format_predictions, topk
 from .model import Bert, BertConfig
 from .runs import RunError, read_checkpoint, read_tokenizer
-from .tokenizer import CLS, MASK, SEP
+from .tokenizer import CLS, MASK, PAD, SEP, detokenize
 
-__all__ = ["build_parser", "load_run", "predict", "baseline_note", "main"]
+__all__ = ["PROBES", "build_parser", "load_run", "predict", "probes", "context_examples",
+           "baseline_note", "main"]
+
+# Fixed probe sentences: each asks for a word that only the context decides (an adverb before
+# "good", a verb between "i" and "this movie", a noun that can be "too long", ...). Every run
+# writes their top-5 to `probes.txt`, so runs and recipes compare on the same questions.
+PROBES = (
+    "the acting was [MASK] good .",
+    "i [MASK] this movie .",
+    "the [MASK] was too long .",
+    "this is one of the [MASK] movies i have ever seen .",
+    "i would [MASK] recommend this film to anyone .",
+    "the special [MASK] were amazing .",
+    "he plays the [MASK] of a young doctor .",
+    "it was a waste of [MASK] .",
+    "the story takes place in [MASK] york .",
+    "i gave it a [MASK] out of ten .",
+)
 
 # `[mask]`, `[Mask]`, ...: the uncased tokenizer would read them as three pieces
 _ANY_CASE_MASK = re.compile(r"\[mask\]", re.IGNORECASE)
@@ -86,6 +104,47 @@ def predict(tok, model, text: str, *, k: int = 3) -> str:
     x = torch.tensor([ids], device=device)                                   # [1, seq]
     top_ids, top_probs = topk(model, x, torch.zeros_like(x), torch.ones_like(x), k=k)
     return format_predictions(tok, x[0].cpu(), top_ids[0].cpu(), top_probs[0].cpu())
+
+
+def probes(tok, model, *, k: int = 5) -> str:
+    """The top-`k` predictions for every sentence of `PROBES`, blocks separated by a blank
+    line."""
+    return "\n\n".join(predict(tok, model, text, k=k) for text in PROBES)
+
+
+@torch.no_grad()
+def context_examples(tok, model, data, *, n: int = 10, frequent: int = 20,
+                     width: int = 8, max_batches: int = 4) -> str:
+    """Held-out `[MASK]` positions where the model's top-1 is right and is not one of the
+    `frequent` most common pieces of the held-out text (so the answer came from the context,
+    not from word frequency): a window of `width` pieces either side, the truth and the top-3.
+
+    Args:
+        data: held-out `PretrainingData` (eval purpose); its first `max_batches` batches are
+            searched.
+    """
+    from .baselines import unigram_log_probs
+    common = set(np.argsort(-unigram_log_probs(data.documents, model.config.vocab_size))
+                 [:frequent].tolist())
+    device = next(model.parameters()).device
+    lines = []
+    for position in range(min(max_batches, data.n_batches(0))):
+        batch = data.batch(0, position)
+        ids, probs = topk(model, batch["input_ids"].to(device),
+                          batch["token_type_ids"].to(device),
+                          batch["attention_mask"].to(device), k=3)
+        for r, c in torch.nonzero((batch["input_ids"] == MASK) & (batch["labels"] != -100)):
+            truth = int(batch["labels"][r, c])
+            if int(ids[r, c, 0]) != truth or truth in common or len(lines) >= n:
+                continue
+            lo, hi = max(1, int(c) - width), int(c) + width + 1
+            window = [tok.id_to_token(i) for i in batch["input_ids"][r, lo:hi].tolist()
+                      if i not in (PAD, CLS, SEP)]
+            guesses = ", ".join(f"{tok.id_to_token(int(i))} {100 * float(q):.0f}%"
+                                for i, q in zip(ids[r, c], probs[r, c]))
+            lines.append(f"{detokenize(window)}\n    truth: {tok.id_to_token(truth)}; "
+                         f"top-3: {guesses}")
+    return "\n".join(lines) if lines else "(no such position in the searched batches)"
 
 
 def baseline_note(run_dir) -> str | None:

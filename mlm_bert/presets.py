@@ -1,16 +1,23 @@
 """Named training runs and the preparation they share: corpus, tokenizer, items, model.
 
-A preset fixes everything a run depends on (corpus, vocabulary size, model size, batch size,
-steps, learning rate), so `python -m mlm_bert.train --preset cpu` means the same run everywhere.
+A preset fixes everything a run depends on (corpus, vocabulary size, model size and recipe,
+batch size, budget, learning rate), so `python -m mlm_bert.train --preset cpu` means the same
+run everywhere.
 
-- `smoke`: 300 reviews, a micro model, 120 steps: seconds, checks that everything runs.
-- `cpu`: all 25,000 reviews, the tiny model (BERT-tiny's shape: 2 layers, 128 wide), sized
-  for about 15 minutes on 2 CPU cores from a timed short run (docs/bert.md says how).
-- `gpu`: BERT-base size, sized by arithmetic for about 10 minutes on one H100 (docs/bert.md).
+- `smoke`: 300 reviews, a micro model, 120 steps: seconds, checks that everything runs (with
+  the `cpu` preset's recipe, so that the tests run the shipped code path).
+- `cpu`: all 25,000 reviews, the tiny model (BERT-tiny's shape: 2 layers, 128 wide) with the
+  recipe that leaves the word-frequency plateau soonest in docs/bert.md's ablation (rotary
+  positions, no dropout, peak lr 3e-3), trained for a *time budget*: 22 minutes of training,
+  so that `make bert` (data, vocabulary, training, final evaluation, report) stays within 30
+  minutes on 2 CPU cores; a slower machine trains fewer steps on the same schedule.
+- `gpu`: BERT-base size with BERT's recipe (learned positions, dropout 0.1), sized by
+  arithmetic for about 10 minutes on one H100 (docs/bert.md); not measured.
 
-The two CPU presets use one intra-op thread: at these sizes the matrices are small, and on a
-machine shared with other jobs a second thread mostly waits (it made steps several times
-slower); `--threads 2` overrides it.
+The CPU presets use one intra-op thread: at these sizes the matrices are small, and on a
+machine shared with other jobs a second thread mostly waits for the first (with one other job
+running, two threads gave a quarter of one thread's tokens/s); on an idle 2-core machine
+`--threads 2` gave 1.7x the tokens/s.
 
 `prepare` builds (or reloads) the run's tokenizer and the training and held-out
 `PretrainingData`; the tokenizer is saved in the run directory, so a resumed run and
@@ -44,15 +51,20 @@ class Preset:
     train: TrainConfig
     dropout: float = 0.1
     threads: int | None = None      # torch intra-op threads (None: torch's default)
+    position: str = "learned"       # mlm_bert.model.POSITIONS
+    init: str = "bert"              # BertConfig.init
 
 
 PRESETS = {p.name: p for p in (
     Preset("smoke", "reviews:300", 2048, "micro", 16,
-           TrainConfig(steps=120, lr=2e-3, warmup=12, log_every=10, eval_every=120,
-                       eval_batches=None, checkpoint_every=120), threads=1),
+           TrainConfig(steps=120, lr=3e-3, warmup=12, log_every=10, eval_every=120,
+                       eval_batches=None, checkpoint_every=120), threads=1,
+           dropout=0.0, position="rotary"),
+    # a time budget: `steps` only caps it (a fast machine stops there)
     Preset("cpu", "reviews", 8192, "tiny", 32,
-           TrainConfig(steps=2400, lr=1e-3, warmup=120, log_every=20, eval_every=400,
-                       eval_batches=10, checkpoint_every=400), threads=1),
+           TrainConfig(steps=200_000, lr=3e-3, warmup=200, log_every=50, eval_every=500,
+                       eval_batches=10, checkpoint_every=500, minutes=22.0), threads=1,
+           dropout=0.0, position="rotary"),
     Preset("gpu", "reviews", 16384, "base", 128,
            TrainConfig(steps=6000, lr=3e-4, warmup=500, log_every=50, eval_every=1000,
                        eval_batches=None, checkpoint_every=1000)),
@@ -111,8 +123,10 @@ def prepare(corpus: str, vocab_size: int, batch_size: int, out_dir, *, seed: int
     return Prepared(tok, starts, train_docs, train, held)
 
 
-def build_model(size: str, vocab_size: int, *, dropout: float = 0.1) -> Bert:
+def build_model(size: str, vocab_size: int, *, dropout: float = 0.1,
+                position: str = "learned", init: str = "bert") -> Bert:
     """A freshly initialised `Bert` of a named size (`SIZES`)."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}: choose from {', '.join(SIZES)}")
-    return Bert(BertConfig(vocab_size=vocab_size, dropout=dropout, **SIZES[size]))
+    return Bert(BertConfig(vocab_size=vocab_size, dropout=dropout, position=position,
+                           init=init, **SIZES[size]))

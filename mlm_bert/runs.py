@@ -45,7 +45,8 @@ FAULT_ENV = "MLM_BERT_FAULT"
 # The files that make a directory a run's: present, they are not overwritten unless asked.
 RUN_RECORDS = ("checkpoint.pt", "metrics.jsonl", "summary.json")
 # Every file a run writes (what --overwrite removes).
-RUN_FILES = ("tokenizer.json", *RUN_RECORDS, "curves.png", "predictions.txt")
+RUN_FILES = ("tokenizer.json", *RUN_RECORDS, "curves.png", "predictions.txt", "probes.txt",
+             "context_examples.txt")
 CHECKPOINT_KEYS = {"model": dict, "optimizer": dict, "scheduler": dict, "step": int,
                    "epoch": int, "position": int, "model_config": dict, "train_config": dict,
                    "meta": dict, "rng": object}
@@ -299,6 +300,7 @@ def remove_stray_temporaries(out) -> None:
 
 # How a difference in a checkpoint's `meta` is told on the command line.
 _FLAGS = {"preset": "--preset", "seed": "--seed", "masking": "--masking", "steps": "--steps",
+          "minutes": "--minutes",
           "checkpoint_every": "--checkpoint-every"}
 
 

@@ -8,6 +8,15 @@ and embeddings, none on biases and LayerNorms, as BERT did) under a linear warm-
 decay of the learning rate. On CUDA the forward pass runs under bf16
 autocast (no gradient scaler needed: bf16 has float32's exponent range).
 
+The budget is steps or minutes. With `minutes` (as Cramming, Geiping and Goldstein 2022, trains
+"in a day"), the run stops when that much time has been spent training (evaluations and
+checkpoints included; `steps` is then only a cap), and the learning rate decays over the
+*time*: its factor after the warm-up is `1 - elapsed / budget`, so a slower machine trains for
+fewer steps on the same schedule instead of running over. The time spent so far is saved in
+the checkpoint, so a resumed run continues the same budget (it is then not bit-exact: the
+schedule depends on the clock). Without `minutes`, the decay is over the steps and a resumed
+run repeats an uninterrupted one exactly.
+
 A checkpoint holds the model, optimizer and scheduler states, the step, the (epoch, position)
 of the next batch and the random-generator state (dropout), so `train(resume=True)` continues
 exactly where the run stopped: the same batches, the same masks, and on the same machine the
@@ -32,7 +41,8 @@ from .evaluate import evaluate
 from .runs import (deferred_interrupt, fault, fault_point, read_checkpoint, read_metrics,
                    write_atomically, write_text)
 
-__all__ = ["TrainConfig", "BertTrainer", "linear_schedule", "read_metrics"]
+__all__ = ["TrainConfig", "BertTrainer", "linear_schedule", "budget_schedule",
+           "read_metrics"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +64,14 @@ class TrainConfig:
     eval_every: int = 500
     eval_batches: int | None = 20
     checkpoint_every: int = 500
+    minutes: float | None = None
+    final_eval_batches: int | None = None     # the last evaluation's batches (None: all)
 
     def __post_init__(self):
         if self.steps < 1 or self.lr <= 0:
             raise ValueError(f"steps and lr must be positive, got {self.steps}, {self.lr}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
         if not 0 <= self.warmup <= self.steps:
             raise ValueError(f"warmup must lie in [0, steps={self.steps}], got {self.warmup}")
 
@@ -67,6 +81,12 @@ def linear_schedule(step: int, warmup: int, total: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def budget_schedule(step: int, warmup: int, fraction: float) -> float:
+    """The learning-rate factor of a time budget: 0 -> 1 over `warmup` steps, times
+    `1 - fraction` (the share of the budget spent), which reaches 0 when the time is up."""
+    return min(1.0, (step + 1) / max(1, warmup)) * max(0.0, 1.0 - fraction)
 
 
 class BertTrainer:
@@ -95,10 +115,30 @@ class BertTrainer:
             [{"params": decay, "weight_decay": config.weight_decay},
              {"params": no_decay, "weight_decay": 0.0}],
             lr=config.lr, betas=config.betas, eps=config.eps)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: linear_schedule(s, config.warmup, config.steps))
         self.step, self.epoch, self.position = 0, 0, 0
+        self.elapsed = 0.0            # seconds spent training, over every process of the run
+        self._clock = None            # perf_counter at the last update of `elapsed`
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
         self.saved_step = None        # the step of the last checkpoint written or read
+
+    def lr_factor(self, step: int) -> float:
+        """The learning-rate factor at `step`: over the steps, or over the time budget."""
+        if self.config.minutes is None:
+            return linear_schedule(step, self.config.warmup, self.config.steps)
+        return budget_schedule(step, self.config.warmup, self.budget_spent())
+
+    def budget_spent(self) -> float:
+        """The share of the budget spent: of the time with `minutes`, else of the steps."""
+        if self.config.minutes is None:
+            return self.step / self.config.steps
+        return self.elapsed / (60.0 * self.config.minutes)
+
+    def _tick(self) -> None:
+        """Add the time since the last tick to `elapsed`."""
+        now = time.perf_counter()
+        if self._clock is not None:
+            self.elapsed += now - self._clock
+        self._clock = now
 
     @property
     def checkpoint_path(self) -> pathlib.Path:
@@ -147,7 +187,8 @@ class BertTrainer:
         return batch
 
     def train(self, *, resume: bool = False, stop_at: int | None = None) -> dict | None:
-        """Train to `config.steps` (or stop early at `stop_at`, as an interruption would).
+        """Train until the budget (`config.steps`, or `config.minutes`) is spent, or stop
+        early at `stop_at` steps (as an interruption would).
 
         Returns:
             The last evaluation's metrics, or None without `eval_data`.
@@ -159,50 +200,67 @@ class BertTrainer:
             self.metrics_path.unlink()
         target = self.config.steps if stop_at is None else min(stop_at, self.config.steps)
         self._truncate_metrics()
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=self.config.steps, initial=self.step, unit="step", leave=True)
-        sums, n, tick, tokens, last_eval = {}, 0, time.perf_counter(), 0, None
+        bar = self._progress_bar()
+        self._sums, self._n, self._tokens = {}, 0, 0
+        last_eval, self._clock, tick = None, None, time.perf_counter()
+        self._tick()
         self.model.train()
-        while self.step < target:
+        while self.step < target and not self.out_of_time():
             batch = self.next_batch()
-            tokens += batch["input_ids"].numel()
+            self._tokens += batch["input_ids"].numel()
             for k, v in self.train_step(batch).items():
-                sums[k] = sums.get(k, 0.0) + v
-            n += 1
+                self._sums[k] = self._sums.get(k, 0.0) + v
+            self._n += 1
             self.step += 1
+            self._tick()
             kind = fault_point("step", self.step)        # MLM_BERT_FAULT (tests)
             if kind:
                 fault(kind)
             if bar is not None:
                 bar.update(1)
-            if self.step % self.config.log_every == 0 or self.step == target:
-                elapsed = time.perf_counter() - tick
-                record = {"kind": "train", "step": self.step, "epoch": self.epoch,
-                          "lr": self.scheduler.get_last_lr()[0],
-                          **{k: v / n for k, v in sums.items()},
-                          "tokens_per_s": tokens / elapsed}
-                self._write(record)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{record['loss']:.3f}",
-                                    mlm_acc=f"{record['mlm_acc']:.3f}",
-                                    nsp_acc=f"{record['nsp_acc']:.3f}")
-                sums, n, tick, tokens = {}, 0, time.perf_counter(), 0
-            done = self.step == self.config.steps
+            done = self.step == self.config.steps or self.out_of_time()
+            stopping = done or self.step == target
+            if self.step % self.config.log_every == 0 or stopping:
+                self._log_train(time.perf_counter() - tick, bar)
+                tick = time.perf_counter()
             if self.eval_data is not None and (self.step % self.config.eval_every == 0 or done):
                 last_eval = self.run_eval(full=done)
-            if self.step % self.config.checkpoint_every == 0 or self.step == target:
+            if self.step % self.config.checkpoint_every == 0 or stopping:
+                self._tick()
                 self.save_checkpoint()
         if bar is not None:
             bar.close()
         return last_eval
 
+    def out_of_time(self) -> bool:
+        """Whether the time budget (`config.minutes`) is spent; never without one."""
+        return self.config.minutes is not None and self.budget_spent() >= 1.0
+
+    def _progress_bar(self):
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+        total = self.config.steps if self.config.minutes is None else None
+        return tqdm(total=total, initial=self.step, unit="step", leave=True)
+
+    def _log_train(self, seconds: float, bar) -> None:
+        """Write the means over the steps since the last record, and reset them."""
+        record = {"kind": "train", "step": self.step, "epoch": self.epoch,
+                  "lr": self.scheduler.get_last_lr()[0],
+                  **{k: v / self._n for k, v in self._sums.items()},
+                  "tokens_per_s": self._tokens / seconds, "elapsed_s": self.elapsed}
+        self._write(record)
+        if bar is not None:
+            bar.set_postfix(loss=f"{record['loss']:.3f}", mlm_acc=f"{record['mlm_acc']:.3f}",
+                            nsp_acc=f"{record['nsp_acc']:.3f}")
+        self._sums, self._n, self._tokens = {}, 0, 0
+
     def run_eval(self, *, full: bool = False) -> dict:
         """Evaluate on the held-out data (all of it with `full`) and log the record."""
-        limit = None if full else self.config.eval_batches
+        limit = self.config.final_eval_batches if full else self.config.eval_batches
         metrics = evaluate(self.model, self.eval_data, max_batches=limit, device=self.device)
-        self._write({"kind": "eval", "step": self.step, "full": full, **metrics})
+        self._write({"kind": "eval", "step": self.step, "full": full,
+                     "elapsed_s": self.elapsed, **metrics})
         return metrics
 
     def _write(self, record: dict) -> None:
@@ -229,7 +287,7 @@ class BertTrainer:
         path = pathlib.Path(path or self.checkpoint_path)
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "step": self.step,
-                 "epoch": self.epoch, "position": self.position,
+                 "epoch": self.epoch, "position": self.position, "elapsed_s": self.elapsed,
                  "rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                  "model_config": dataclasses.asdict(self.model.config),
@@ -256,6 +314,7 @@ class BertTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self.elapsed = float(state.get("elapsed_s", 0.0))      # absent in older checkpoints
         self.saved_step = self.step
         # generator states are CPU byte tensors, wherever map_location put the rest
         torch.set_rng_state(state["rng"].cpu())

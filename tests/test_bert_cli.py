@@ -257,7 +257,7 @@ def test_report_writes_the_page_beside_the_package_wherever_it_runs(smoke_run, t
     doc.write_bytes(page)
     assert report.main([str(smoke_run), "--doc", str(doc)]) == 0
     assert (tmp_path / "docs" / "img" / "bert-curves-smoke.png").is_file()   # beside the page
-    assert "Preset `smoke`" in doc.read_text() and doc.read_bytes() != page
+    assert "--preset smoke`" in doc.read_text() and doc.read_bytes() != page
 
 
 PARSERS = {"train": train, "predict": predict, "report": report, "experiment": experiment,
@@ -307,3 +307,26 @@ def test_ctrl_c_is_one_line_and_exit_130_in_every_command(smoke_run, tmp_path, c
         err = capsys.readouterr().err
         assert "interrupted" in err and _one_line(err), (name, err)
     assert doc.read_text() == page                    # the page is unchanged
+
+
+def test_ablate_refuses_an_unknown_variant_in_one_line(capsys):
+    from mlm_bert.tools import ablate
+    assert ablate.main(["no-such-variant", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown variant" in err and _one_line(err)
+
+
+def test_ablation_table_marks_the_steps_a_variant_did_not_reach(tmp_path):
+    def result(name, steps):
+        curve = [{"step": s, "perplexity": 800.0 - s, "mask_acc": 0.05, "unchanged_acc": 0.1}
+                 for s in steps]
+        return {"variant": name, "settings": {"dropout": 0.0, "lr": 3e-3, "batch": 32,
+                                              "position": "rotary"},
+                "steps": steps[-1], "tokens_per_s": 1000.0, "curve": curve,
+                "final": curve[-1]}
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps({"results": [result("rotary", [100, 200]),
+                                            result("lr3", [100])]}))
+    rows = report.ablation_section(path).splitlines()
+    assert "steps 100, 200" in rows[0]
+    assert "| 700 / 600 |" in rows[2] and "| 700 / – |" in rows[3]

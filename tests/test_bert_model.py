@@ -1,5 +1,6 @@
-"""mlm_bert.model and mlm_bert.evaluate: shapes, tied weights, selected-position loss,
-perplexity, the unigram baseline and the prediction format."""
+"""mlm_bert.model, mlm_bert.evaluate and mlm_bert.baselines: shapes, tied weights, position
+handling, selected-position loss, perplexity and its split by masking category and word, the
+unigram and context baselines on the same positions, and the prediction format."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlm_bert.evaluate import evaluate, format_predictions, topk, unigram_log_probs, \
-    unigram_perplexity
+from mlm_bert.baselines import ContextNgram, context_ngram_perplexity
+from mlm_bert.evaluate import (categories, evaluate, format_predictions, topk, unigram_log_probs,
+                               unigram_perplexity, word_groups)
 from mlm_bert.model import SIZES, Bert, BertConfig
 from mlm_bert.predict import predict
 from mlm_bert.presets import prepare
@@ -159,3 +161,69 @@ def test_experiment_comparison():
     assert diff["p"] < 0.01 and diff["exceeds_noise"]          # consistent shift: detected
     assert out["perplexity"]["ours"]["sd"] == pytest.approx(1.0)
     assert not out["mlm_acc"]["labml_minus_ours"]["exceeds_noise"]   # no difference at all
+
+
+@pytest.mark.parametrize("position", ["relative", "rotary"])
+def test_other_position_handlings_keep_padding_out(position):
+    torch.manual_seed(0)
+    model = Bert(BertConfig(vocab_size=128, position=position, **SIZES["micro"])).eval()
+    x = torch.randint(5, 128, (2, 20))
+    att = torch.ones_like(x)
+    att[1, 12:] = 0
+    y = x.clone()
+    y[1, 12:] = 5
+    assert torch.allclose(model(x, None, att)["hidden"][1, :12],
+                          model(y, None, att)["hidden"][1, :12], atol=1e-5)
+    # the order of the pieces matters: a position-blind model would give permuted outputs
+    # (attention sharpened first: at BERT's initialisation rotary attention is near uniform)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.attention.qkv.weight.mul_(20)
+    h = model(x)["hidden"][0]
+    h_rev = model(x.flip(1))["hidden"][0].flip(0)
+    assert not torch.allclose(h[1:-1], h_rev[1:-1], atol=1e-3)
+    assert (model.embedding.positions is None) == (position == "rotary")
+
+
+def test_relative_bias_starts_by_favouring_near_neighbours():
+    model = Bert(BertConfig(vocab_size=64, position="relative", **SIZES["micro"]))
+    bias = model.blocks[0].attention.relative[:, model.blocks[0].attention.distance[10, :21]]
+    # from query 10: keys 9 and 11 score highest after 10 itself, symmetric, decaying away
+    assert torch.equal(bias.argmax(-1), torch.full((2,), 10))
+    assert torch.equal(bias[:, 9], bias[:, 11]) and (bias[:, 9] > bias[:, 0]).all()
+
+
+def test_held_out_positions_split_by_what_the_masker_put_there(prep):
+    model = _model(prep.tokenizer.get_vocab_size())
+    m = evaluate(model, prep.held_out)
+    assert m["n_mask"] + m["n_random"] + m["n_unchanged"] == m["n_selected"]
+    assert m["n_mask"] > m["n_random"] > 0 and m["n_unchanged"] > 0       # 80/10/10
+    total = sum(m[f"{c}_nll"] * m[f"n_{c}"] for c in ("mask", "random", "unchanged"))
+    assert total / m["n_selected"] == pytest.approx(m["mlm_nll"])
+    # whole-word masking: a word's pieces are selected together, fewer words than pieces
+    assert 0 < m["n_word"] <= m["n_selected"] and m["word_nll"] >= m["mlm_nll"] - 1e-9
+    ids = torch.tensor([[2, 4, 9, 8, 4, 3]])
+    labels = torch.tensor([[-100, 7, 9, 6, 5, -100]])
+    assert categories(ids, labels).tolist() == [0, 2, 1, 0]
+    words = torch.tensor([[-1, 0, 1, 1, 2, -1]])
+    assert word_groups(labels, words).tolist() == [0, 1, 1, 2]
+
+
+def test_context_baseline_is_a_distribution_scored_on_the_same_positions(prep):
+    vocab = prep.tokenizer.get_vocab_size()
+    ngram = ContextNgram(prep.train_docs, vocab)
+    every = np.arange(vocab)
+    for left, right in [(10, 12), (MASK, 12), (10, MASK), (MASK, MASK), (vocab - 1, 5)]:
+        p = ngram.prob(np.full(vocab, left), every, np.full(vocab, right))
+        assert p.min() > 0 and p.sum() == pytest.approx(1.0)
+    # the generated corpus is a template: the neighbours predict far better than frequency,
+    # and both are scored on the positions the model is scored on
+    uni = unigram_perplexity(unigram_log_probs(prep.train_docs, vocab), prep.held_out)
+    ctx = context_ngram_perplexity(ngram, prep.held_out)
+    assert ctx < 0.7 * uni
+    one = context_ngram_perplexity(ngram, prep.held_out, max_batches=1)
+    b = prep.held_out.batch(0, 0)
+    rows, cols = np.nonzero(b["labels"].numpy() != -100)
+    ids = b["input_ids"].numpy()
+    probs = ngram.prob(ids[rows, cols - 1], b["labels"].numpy()[rows, cols], ids[rows, cols + 1])
+    assert one == pytest.approx(math.exp(-np.log(probs).mean()))

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mlm_bert.presets import build_model, prepare
-from mlm_bert.trainer import BertTrainer, TrainConfig, linear_schedule, read_metrics
+from mlm_bert.trainer import (BertTrainer, TrainConfig, budget_schedule, linear_schedule,
+                              read_metrics)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +96,33 @@ def test_checkpoint_refuses_another_config(prep, tmp_path):
 
 def test_linear_schedule():
     assert [linear_schedule(s, 4, 12) for s in (0, 3, 4, 8, 12)] == [0.25, 1.0, 1.0, 0.5, 0.0]
+
+
+def test_budget_schedule_warms_up_then_decays_over_the_time_spent():
+    assert budget_schedule(0, 4, 0.0) == 0.25
+    assert budget_schedule(10, 4, 0.0) == 1.0
+    assert budget_schedule(10, 4, 0.25) == 0.75
+    assert budget_schedule(10, 4, 1.0) == 0.0 and budget_schedule(10, 4, 1.5) == 0.0
+
+
+def test_time_budget_stops_training_and_carries_over_a_resume(prep, tmp_path):
+    torch.manual_seed(0)
+    model = build_model("micro", prep.tokenizer.get_vocab_size())
+    # a cap far beyond what 3 seconds allow: the clock, not the cap, must end the run
+    config = TrainConfig(steps=10**6, lr=3e-3, warmup=2, log_every=5, eval_every=10**6,
+                         eval_batches=1, final_eval_batches=1, checkpoint_every=10,
+                         minutes=0.05)
+    trainer = BertTrainer(model, prep.train, config, tmp_path, eval_data=prep.held_out,
+                          progress=False)
+    trainer.train()
+    assert 0 < trainer.step < 10**6
+    assert trainer.elapsed >= 3.0 and trainer.out_of_time()
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert records[-1]["kind"] == "eval" and records[-1]["full"]    # the final evaluation ran
+    lrs = [r["lr"] for r in records if r["kind"] == "train"]
+    assert lrs[-1] < 0.2 * max(lrs)                 # the decay reached (nearly) zero in time
+    # the time spent is in the checkpoint: a resumed run knows the budget is spent
+    again = BertTrainer(build_model("micro", prep.tokenizer.get_vocab_size()), prep.train,
+                        config, tmp_path, eval_data=prep.held_out, progress=False)
+    again.train(resume=True)
+    assert again.step == trainer.step and again.elapsed >= 3.0

@@ -1,10 +1,11 @@
-"""The curves of a run: training losses, accuracies and held-out perplexity, from metrics.jsonl."""
+"""The curves of a run: training losses, accuracies (held-out also at `[MASK]` and unchanged
+positions) and held-out perplexity, from metrics.jsonl."""
 
 from __future__ import annotations
 
 import pathlib
 
-from .runs import write_atomically
+from mlm_bert.runs import write_atomically
 
 __all__ = ["plot_curves"]
 
@@ -30,6 +31,12 @@ def plot_curves(records: list[dict], path, *, title: str = "") -> pathlib.Path:
                  label="MLM accuracy (held-out)")
         ax2.plot([r["step"] for r in evals], [r["nsp_acc"] for r in evals], "s-",
                  label="NSP accuracy (held-out)")
+        # the stages: copying shows at the unchanged positions, context at [MASK]
+        for key, label in (("mask_acc", "at [MASK] (held-out)"),
+                           ("unchanged_acc", "at unchanged (held-out)")):
+            points = [(r["step"], r[key]) for r in evals if r.get(key) is not None]
+            if points:
+                ax2.plot(*zip(*points), "^--", label=f"MLM accuracy {label}")
         ax3.plot([r["step"] for r in evals], [r["perplexity"] for r in evals], "o-")
         ax3.set_yscale("log")
     ax2.set_xlabel("step")

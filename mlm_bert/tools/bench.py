@@ -25,10 +25,10 @@ import torch
 
 from verify import cli
 
-from .model import SIZES
-from .presets import PRESETS, build_model, get_preset, prepare
-from .runs import write_text
-from .train import positive_int
+from mlm_bert.model import SIZES
+from mlm_bert.presets import PRESETS, build_model, get_preset, prepare
+from mlm_bert.runs import write_text
+from mlm_bert.train import positive_int
 
 __all__ = ["build_parser", "hf_model", "measure", "main"]
 

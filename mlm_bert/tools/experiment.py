@@ -27,9 +27,9 @@ import sys
 
 from verify import cli
 
-from .presets import PRESETS
-from .runs import RunError, clear_run, write_atomically, write_text
-from .train import positive_int, run
+from mlm_bert.presets import PRESETS
+from mlm_bert.runs import RunError, clear_run, write_atomically, write_text
+from mlm_bert.train import positive_int, run
 
 __all__ = ["build_parser", "compare", "main"]
 
