@@ -307,8 +307,10 @@ def _wwm(args) -> int:
             from .words.text_words import TextWords
             source = TextWords(seed=args.seed)
             config, source_name = source.config, source.description
-        if args.plan:
-            return _wwm_plan(args, config, alpha, len(names), source)
+        if args.plan:      # each check's null, stratum, false-alarm share and MDE
+            from .words.wwm_plan import print_wwm_plan
+            return print_wwm_plan(config, tokens=args.tokens, seed=args.seed, alpha=alpha,
+                                  maskers=len(names), source=source)
         report = check_wwm_maskers(names, config, tokens=args.tokens, seed=args.seed,
                                    alpha=alpha, source=source, source_name=source_name,
                                    skipped=skipped, timeout=args.timeout, layout=args.layout)
@@ -318,16 +320,6 @@ def _wwm(args) -> int:
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
     return exit_status(report.verdict)
-
-
-def _wwm_plan(args, config, alpha: float, maskers: int, source) -> int:
-    """`--wwm --plan`: each whole-word check's null, stratum, false-alarm share and MDE at
-    --tokens, measured on our NumPy reference (`verify.words.wwm_plan`)."""
-    from .words.wwm_plan import format_wwm_plan, wwm_plan
-    rows = wwm_plan(config, tokens=args.tokens, seed=args.seed, alpha=alpha, maskers=maskers,
-                    source=source)
-    print(format_wwm_plan(rows, args.tokens, alpha))
-    return 0
 
 
 def _plan(args, config, alpha: float, maskers: int) -> int:

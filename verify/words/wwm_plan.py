@@ -15,7 +15,7 @@ from mlm_ref.config import MaskingConfig
 from .wwm_checks import WWM_STATISTICAL, wwm_checks
 from .wwm_joint import JOINT_STATISTICAL
 
-__all__ = ["NULLS", "wwm_plan", "format_wwm_plan"]
+__all__ = ["NULLS", "wwm_plan", "format_wwm_plan", "print_wwm_plan"]
 
 _PAIR = "pairs of eligible words"
 # check -> (null hypothesis, stratum)
@@ -106,3 +106,13 @@ def format_wwm_plan(rows: list[dict], tokens: int, alpha: float) -> str:
                    f"(n = {r['n']:,})\n    false-alarm share <= {r['level']:.3g}; MDE "
                    f"{r['mde']:.3g} {r['unit']}")
     return "\n".join(out)
+
+
+def print_wwm_plan(config, *, tokens: int, seed: int, alpha: float, maskers: int,
+                   source=None) -> int:
+    """`verify.stats --wwm --plan`: print the plan at `tokens` (measured on our NumPy
+    reference) and return the exit status 0."""
+    rows = wwm_plan(config, tokens=tokens, seed=seed, alpha=alpha, maskers=maskers,
+                    source=source)
+    print(format_wwm_plan(rows, tokens, alpha))
+    return 0
