@@ -24,6 +24,7 @@ from mlm_ref.config import MaskingConfig
 from .. import cli, registry
 from ..registry import BERT
 from ..token.verdicts import format_critical, format_number
+from .sections import section_between, splice_between
 from .audit_notes import NOTES, WWM_NOTES
 from .page import findings, summary_rows
 
@@ -129,21 +130,12 @@ def render_section(report, wwm_report, *, command: str, versions: str, date: str
 
 def splice(page: str, section: str) -> str:
     """`page` with its audit section replaced by `section` (appended when it has none)."""
-    if AUDIT_BEGIN in page and AUDIT_END in page:
-        head, rest = page.split(AUDIT_BEGIN, 1)
-        return head + section.rstrip("\n") + rest.split(AUDIT_END, 1)[1]
-    return page.rstrip("\n") + "\n\n" + section
+    return splice_between(page, section, AUDIT_BEGIN, AUDIT_END)
 
 
 def existing_section(path: str) -> str | None:
     """The audit section of the page at `path`, or None."""
-    if not os.path.exists(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        page = f.read()
-    if AUDIT_BEGIN not in page or AUDIT_END not in page:
-        return None
-    return AUDIT_BEGIN + page.split(AUDIT_BEGIN, 1)[1].split(AUDIT_END, 1)[0] + AUDIT_END + "\n"
+    return section_between(path, AUDIT_BEGIN, AUDIT_END)
 
 
 def main(argv=None) -> int:
