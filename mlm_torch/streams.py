@@ -124,31 +124,16 @@ def _mask_int64_numpy(x: np.ndarray, k0: np.ndarray, k1: np.ndarray, config: Mas
     `mlm_torch.exact.mask_from_bits`: `u < p` is compared on the draw's mantissa bits
     (`_select_below`), randint is `threefry.randint_from_bits`' formula in uint64.
     """
-    batch, seq = x.shape
+    seq = x.shape[1]
     eligible, top, p_select, p_random, p_random_or_keep = _numpy_tables(config)
     y = np.full_like(x, config.padding_token)
     x_masked = x.copy()
     where = np.flatnonzero(eligible[np.minimum(x, top)])                 # [n] flat positions
-    rows, cols = np.divmod(where, seq)
-    s0, s1 = threefry.threefry2x32_numpy(k0[:, None], k1[:, None],
-                                         np.arange(3, dtype=np.uint32))  # [batch, 3]: split
-    n = len(where)
-    y0, y1 = threefry.threefry2x32_numpy(                                # [n + 2 * batch]
-        np.concatenate([s0[rows, 0], np.repeat(s0[:, 2], 2)]),
-        np.concatenate([s1[rows, 0], np.repeat(s1[:, 2], 2)]),
-        np.concatenate([cols.astype(np.uint32), np.tile(np.arange(2, dtype=np.uint32), batch)]))
-    chosen = ((y0[:n] ^ y1[:n]) >> np.uint32(9)) < p_select             # [n]: u < p_select
-    t0, t1 = y0[n:].reshape(batch, 2), y1[n:].reshape(batch, 2)          # split(k_tok, 2)
-    hit, r, c = where[chosen], rows[chosen], cols[chosen]                # [m] each
+    span, multiplier = threefry.randint_span(0, config.n_random)
+    chosen, _, bits = _staged_bits(k0, k1, where, seq, p_select, multiplier)
+    hit = where[chosen]                                                  # [m]
     if not len(hit):
         return x_masked, y
-    span, multiplier = threefry.randint_span(0, config.n_random)
-    draws = [(s0[r, 1], s1[r, 1]), (t0[r, 1], t1[r, 1])] + \
-        ([(t0[r, 0], t1[r, 0])] if multiplier else [])                  # k_cat, k_lo, k_hi
-    y0, y1 = threefry.threefry2x32_numpy(np.concatenate([a for a, _ in draws]),
-                                         np.concatenate([b for _, b in draws]),
-                                         np.tile(c.astype(np.uint32), len(draws)))
-    bits = (y0 ^ y1).reshape(len(draws), -1)                             # [2|3, m]
     category = bits[0] >> np.uint32(9)
     t = bits[1].astype(np.int64) % span                                  # randint's lo % span
     if multiplier:
@@ -222,13 +207,40 @@ def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig
     gathered in NumPy (small arrays: per-call cost decides), the outcomes are
     `mask_from_bits`', as in the dense pass.
     """
-    batch, seq = x.shape
+    seq = x.shape[1]
     x_masked, y = x.clone(), torch.empty_like(x)
     signed_view(y).fill_(as_signed_bits(config.padding_token, x.dtype))
     where = np.flatnonzero(eligible_mask(x, config).numpy())            # [n] flat positions
-    rows, cols = np.divmod(where, seq)
     k = keys if isinstance(keys, np.ndarray) else keys.numpy().astype(np.uint32)  # [batch, 2]
-    s0, s1 = threefry.threefry2x32_numpy(k[:, :1], k[:, 1:],
+    _, multiplier = threefry.randint_span(0, config.n_random)
+    chosen, sel, draws = _staged_bits(k[:, 0], k[:, 1], where, seq, _select_below(config),
+                                      multiplier)
+    if draws is None:
+        return x_masked, y
+    bits = np.concatenate([sel[None], draws]).view(np.int32)            # [1 + 2|3, m]
+    hit = torch.from_numpy(where[chosen])
+    xm, yr = mask_from_bits(signed_view(x).view(-1)[hit], torch.from_numpy(bits), config)
+    signed_view(x_masked).view(-1)[hit] = xm
+    signed_view(y).view(-1)[hit] = yr
+    return x_masked, y
+
+
+def _staged_bits(k0, k1, where, seq: int, below, multiplier: int):
+    """The two hashing stages of a staged pass, for row keys `(k0, k1)` (uint32 `[batch]`)
+    and the eligible flat positions `where` of a `[batch, seq]` batch.
+
+    The row keys' three-way split hashed beside randint's key split of `k_tok`, then the
+    selection bits at `where`; then, at the selected positions only, the bits of `k_cat`,
+    `k_lo` and (when `multiplier`) `k_hi`.
+
+    Returns:
+        `(chosen, sel, draws)`: bool `[n]` (selected among `where`), the selection bits of
+        the selected `[m]`, and uint32 `[2|3, m]` (category, lo[, hi]); `draws` is None when
+        nothing is selected.
+    """
+    batch = len(k0)
+    rows, cols = np.divmod(where, seq)
+    s0, s1 = threefry.threefry2x32_numpy(k0[:, None], k1[:, None],
                                          np.arange(3, dtype=np.uint32))  # [batch, 3]: split
     n = len(where)
     y0, y1 = threefry.threefry2x32_numpy(                                # [n + 2 * batch]
@@ -237,20 +249,13 @@ def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig
         np.concatenate([cols.astype(np.uint32), np.tile(np.arange(2, dtype=np.uint32), batch)]))
     sel = y0[:n] ^ y1[:n]                                                # k_sel's bits, [n]
     t0, t1 = y0[n:].reshape(batch, 2), y1[n:].reshape(batch, 2)          # split(k_tok, 2)
-    chosen = (sel >> np.uint32(9)) < _select_below(config)               # [n]: u < p_select
+    chosen = (sel >> np.uint32(9)) < below                               # [n]: u < p_select
     if not chosen.any():
-        return x_masked, y
-    hit, r, c = where[chosen], rows[chosen], cols[chosen]                # [m] each
-    _, multiplier = threefry.randint_span(0, config.n_random)
+        return chosen, sel[chosen], None
+    r, c = rows[chosen], cols[chosen]                                    # [m] each
     draws = [(s0[r, 1], s1[r, 1]), (t0[r, 1], t1[r, 1])] + \
         ([(t0[r, 0], t1[r, 0])] if multiplier else [])                  # k_cat, k_lo, k_hi
     y0, y1 = threefry.threefry2x32_numpy(np.concatenate([a for a, _ in draws]),
                                          np.concatenate([b for _, b in draws]),
                                          np.tile(c.astype(np.uint32), len(draws)))
-    bits = np.concatenate([sel[chosen], y0 ^ y1]).view(np.int32)        # [(1 + 2|3) * m]
-    hit = torch.from_numpy(hit)
-    xm, yr = mask_from_bits(signed_view(x).view(-1)[hit],
-                            torch.from_numpy(bits).view(len(draws) + 1, -1), config)
-    signed_view(x_masked).view(-1)[hit] = xm
-    signed_view(y).view(-1)[hit] = yr
-    return x_masked, y
+    return chosen, sel[chosen], (y0 ^ y1).reshape(len(draws), -1)
