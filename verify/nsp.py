@@ -42,8 +42,10 @@ def google_pairs(documents, *, seed, epoch=0, **kwargs):
     return make_pairs(documents, seed=seed, epoch=epoch, google_compat=True, **kwargs)
 
 
-def _resolve(generator):
-    """`(callable, name)` for a callable, a name of `GENERATORS` or `MODULE:ATTR`."""
+def _resolve(generator, timeout: float | None = None):
+    """`(callable, name)` for a callable, a name of `GENERATORS` or `MODULE:ATTR` (imported
+    within `timeout`; a module whose import fails gives a `Failed` stand-in, whose call fails
+    "the generator runs on the corpus")."""
     if callable(generator):
         return generator, getattr(generator, "__name__", type(generator).__name__)
     if not isinstance(generator, str):
@@ -52,7 +54,7 @@ def _resolve(generator):
     from .engine.resolve import Unavailable, load
     spec = GENERATORS.get(generator, generator)
     try:
-        fn = load(spec, what="generator", choices=", ".join(GENERATORS))
+        fn = load(spec, what="generator", choices=", ".join(GENERATORS), timeout=timeout)
     except Unavailable as e:
         raise ValueError(str(e)) from None
     if not callable(fn):
@@ -88,7 +90,7 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
     from .engine.primitives import Check
     alpha = DEFAULT_ALPHA if alpha is None else alpha
     _check_arguments(pairs, seed, max_seq_len, alpha, timeout)
-    fn, name = _resolve(generator)
+    fn, name = _resolve(generator, timeout)
     extra = {} if max_seq_len == 128 else {"max_seq_len": max_seq_len}
     corpus = synthetic_corpus(min(50_000, 50 + pairs // 4), seed=seed, max_seq_len=max_seq_len)
     made, by_epoch, epochs, start = [], [], 0, time.perf_counter()
@@ -236,7 +238,8 @@ def _imdb(args) -> int:
     from .sentence_pairs.nsp_imdb import imdb_documents, label_rate
     from .token.summary import wilson
     try:
-        fn, name = _resolve("google" if args.google else args.generator or "ours")
+        fn, name = _resolve("google" if args.google else args.generator or "ours",
+                            args.timeout)
         documents = imdb_documents()
     except (ValueError, TypeError, ImportError) as e:
         return usage_error("verify.nsp", str(e))

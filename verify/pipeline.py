@@ -246,7 +246,7 @@ def _main(args, ranks) -> int:
     from .engine.resolve import Unavailable, load
     try:
         config = cli.masking_config(args)
-        fn = load(args.pipeline, what="pipeline")
+        fn = load(args.pipeline, what="pipeline", timeout=args.timeout)
         ok = True
     except (ValueError, TypeError, Unavailable) as e:
         message, ok = str(e), False
