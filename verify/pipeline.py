@@ -208,6 +208,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also write PNG plots of the stream's counts into DIR (needs "
                         "matplotlib), as verify.stats --plot; not for whole-word streams "
                         "(--wwm, or batches with word_ids)")
+    p.add_argument("--plan", action="store_true",
+                   help="instead of the gate: each statistical check's false-alarm share and "
+                        "minimal detectable effect for a stream of --examples (default "
+                        "4096) examples x --epochs x --world-size (measured on our reference "
+                        "pipeline; MODULE:ATTR is not run), and the positions each --effect "
+                        "needs")
+    p.add_argument("--effect", action="append", default=None, metavar="KIND=VALUES",
+                   help="an effect for --plan (token-level streams), as verify.stats --effect: "
+                        "selection=0.1505 or split=0.81,0.09,0.10 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -218,9 +227,12 @@ def main(argv=None) -> int:
     try:
         problem = (args.json and cli.file_problem(args.json)) or \
             (args.plot and args.wwm and _NO_WORD_PLOTS) or \
-            (args.plot and cli.dir_problem(args.plot))
+            (args.plot and cli.dir_problem(args.plot)) or _plan_problem(args)
         if problem:
             return usage_error("verify.pipeline", problem)
+        if args.plan:
+            with guard.watch_ctrl_c():
+                return _plan(args)
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         if world > 1 and "RANK" in os.environ:
             if args.world_size not in (None, world):
@@ -240,6 +252,49 @@ def main(argv=None) -> int:
     finally:
         if ranks is not None:
             ranks.close()
+
+
+def _plan_problem(args) -> str | None:
+    """Why --plan or --effect is refused, or None."""
+    if args.effect and not args.plan:
+        return "--effect is for --plan"
+    if args.plan and (args.json or args.plot):
+        return "--plan prints the plan: no --json or --plot"
+    if args.effect and args.wwm:
+        return "--effect plans token-level effects: not with --wwm"
+    if args.plan:
+        from .token.plan import parse_effect
+        try:
+            for effect in args.effect or []:
+                parse_effect(effect)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
+def _plan(args) -> int:
+    """`--plan`: the MDEs at the planned size, on our reference pipeline (the user's is not
+    imported), and the eligible positions each effect needs."""
+    from .stream.pipeline_plan import PLAN_EXAMPLES, format_pipeline_plan, reference_pipeline
+    try:
+        config = cli.masking_config(args)
+        examples = args.examples or PLAN_EXAMPLES
+        world = args.world_size or 1
+        report = check_pipeline(
+            reference_pipeline(config, examples=examples, seed=args.seed or 0, wwm=args.wwm),
+            config, epochs=args.epochs, world_size=world, alpha=args.alpha, wwm=args.wwm,
+            examples=examples, progress=not args.no_progress, name="reference")
+        rows = None
+        if not args.wwm:
+            from .token.plan import DEFAULT_EFFECTS, parse_effect, plan
+            effects = [parse_effect(e) for e in args.effect] if args.effect else DEFAULT_EFFECTS
+            n_checks = sum(c.kind == "statistical" and c.applicable for c in report.checks)
+            rows = plan(config, effects, alpha=report.alpha, n_checks=n_checks, share=1.0)
+    except (ValueError, TypeError, ImportError) as e:
+        return usage_error("verify.pipeline", str(e))
+    print(format_pipeline_plan(report.checks, alpha=report.alpha, sizes=(
+        examples, args.epochs, world, report.tokens), effects_rows=rows))
+    return 0
 
 
 def _main(args, ranks) -> int:

@@ -18,22 +18,23 @@ __all__ = ["mde_rows", "format_mde_rows"]
 
 
 def mde_rows(checks: list[Check], alpha: float, *, family: int | None = None) -> list[dict]:
-    """One row per statistical check: `check`, `level`, `mde`, `unit`, `n`.
+    """One row per applicable statistical check: `check`, `level`, `mde`, `unit`, `n` (a check
+    the planned counts cannot support is left out, as a run leaves it out of Holm's family).
 
     Args:
-        checks: the checks of a planning run (undecided; exact ones are left out).
+        checks: the checks of a planning run (exact ones are left out).
         alpha: the run's family-wise false-alarm probability.
         family: statistical checks in the Holm family (default: those in `checks`; more when
             several subjects share the run).
     """
-    statistical = [c for c in checks if c.kind == "statistical"]
-    level = alpha / max(1, family or len(statistical))
+    statistical = [c for c in checks if c.kind == "statistical" and c.applicable]
+    level = alpha / max(1, family or len(statistical))     # Holm's family: the applicable ones
     rows = []
     for c in statistical:
-        usable = c.mde is not None and c.applicable
+        usable = c.mde is not None
         rows.append({"check": c.name, "level": level,
                      "mde": float(c.mde(level)) if usable else math.nan,
-                     "unit": c.mde_unit if usable else "not applicable", "n": c.n})
+                     "unit": c.mde_unit if usable else "no MDE", "n": c.n})
     return rows
 
 
