@@ -208,6 +208,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="also write PNG plots of the stream's counts into DIR (needs "
                         "matplotlib), as verify.stats --plot; not for whole-word streams "
                         "(--wwm, or batches with word_ids)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _plan_flags(p)
+    return p.parse_args(argv)
+
+
+def _plan_flags(p: argparse.ArgumentParser) -> None:
+    """`--plan` and its `--effect`."""
     p.add_argument("--plan", action="store_true",
                    help="instead of the gate: each statistical check's false-alarm share and "
                         "minimal detectable effect for a stream of --examples (default "
@@ -217,8 +224,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--effect", action="append", default=None, metavar="KIND=VALUES",
                    help="an effect for --plan (token-level streams), as verify.stats --effect: "
                         "selection=0.1505 or split=0.81,0.09,0.10 (repeatable)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
 
 
 def main(argv=None) -> int:

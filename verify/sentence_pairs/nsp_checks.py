@@ -44,8 +44,8 @@ from scipy import special, stats
 from .nsp_corpus import BASE, CLASSES, Corpus
 from .nsp_pairs import unpack
 from ..engine.primitives import Check, binomial_score, holm, rows_homogeneity
-from ..engine.report import (clean, failure_message, format_critical, format_number, skeleton,
-                             table)
+from ..engine.reporting import (clean, failure_message, format_critical, format_number,
+                                skeleton, table)
 
 __all__ = ["NSPReport", "analyse", "coin_check", "PLACE_BINS", "LABEL_RATE", "NSP_SCHEMA"]
 
@@ -247,7 +247,7 @@ class NSPReport:
         return "\n".join(out)
 
     def to_dict(self) -> dict:
-        """The shared skeleton (`verify.engine.report.skeleton`, `gate: "nsp"`) and this
+        """The shared skeleton (`verify.engine.reporting.skeleton`, `gate: "nsp"`) and this
         gate's sections: the generator, its pairs and every check in one list (`checks`)."""
         return {**skeleton("nsp", passed=self.passed, verdict=self.verdict, alpha=self.alpha,
                            seed=self.seed, checks=self.checks),

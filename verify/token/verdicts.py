@@ -9,7 +9,8 @@ from mlm_ref.config import MaskingConfig
 
 from .host_counts import HostCounts
 from ..engine.primitives import Check
-from ..engine.report import SCHEMA, failure_message, format_critical, format_number, skeleton
+from ..engine.reporting import (SCHEMA, failure_message, format_critical, format_number,
+                                skeleton)
 from .summary import effective
 
 __all__ = ["Report", "SCHEMA", "format_number", "format_critical"]
@@ -126,7 +127,7 @@ class Report:
         return failure_message(self.checks)
 
     def to_dict(self) -> dict:
-        """The JSON report: the shared skeleton (`verify.engine.report.skeleton`) and this
+        """The JSON report: the shared skeleton (`verify.engine.reporting.skeleton`) and this
         gate's sections (docs/report-schema.md)."""
         shared = skeleton(self.gate, passed=self.passed, verdict=self.verdict, alpha=self.alpha,
                           seed=self.seed, checks=self.checks)
