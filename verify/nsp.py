@@ -11,7 +11,9 @@ Generators by name: `ours` (`mlm_ref.nsp.make_pairs`, the default) and `google` 
 `google_compat=True`, the published algorithm; `--google` for short), or `MODULE:ATTR`.
 
 Exit status, as `verify.stats`: 0 pass, 1 a check failed, 2 usage error (a message, never a
-traceback), 3 inconclusive (no pair was made), 130 interrupted.
+traceback), 3 inconclusive (no pair was made), 130 interrupted. `--plan` prints each check's
+MDE at `--pairs` measured on our generator (`verify.sentence_pairs.nsp_plan`); `--plot DIR`
+draws every check against its critical value.
 """
 
 from __future__ import annotations

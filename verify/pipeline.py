@@ -14,7 +14,9 @@ gates batches that carry `word_ids` with the whole-word checks (`pipeline_words`
 budget for the statistical checks. `--seed S` passes `seed=S` to a pipeline that takes it.
 
 Exit status as `verify.stats`: 0 pass, 1 fail, 2 usage error (a message, never a traceback),
-3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted.
+3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted. `--plan`
+prints each check's MDE for a stream of the planned size, measured on our reference pipeline
+(`verify.stream.pipeline_plan`), without importing MODULE:ATTR.
 
 Under `torchrun --nproc-per-node R -m verify.pipeline MODULE:ATTR --epochs E` each process runs
 the pipeline for its own rank (RANK, WORLD_SIZE from torchrun; `--world-size` must then be
