@@ -108,3 +108,11 @@ def test_a_spec_that_names_nothing_is_a_usage_error(gate, spec, needle, capsys):
     out, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in out + err, (code, out, err)
     assert len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+@pytest.mark.parametrize("gate", GATES)
+def test_a_module_whose_attribute_lookup_raises_fails_runs_without_error(gate, capsys,
+                                                                          tmp_path):
+    _one_failed_run(gate, "tests.bad_imports.lookup_raises:make",
+                    ("tests.bad_imports.lookup_raises.make", "RuntimeError: boom looking up make"),
+                    capsys, tmp_path)

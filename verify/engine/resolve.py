@@ -91,10 +91,13 @@ def load(spec: str, *, what: str, choices: str = "", timeout: float | None = Non
         raise Unavailable(f"cannot import {module!r} for {what} {spec!r}: {e}") from None
     except Exception as e:  # noqa: BLE001 (the module's own code failed, exited or hung)
         return _failed(call, e)
+    lookup = f"{module}.{attr} ({what} {spec!r})"  # a module's __getattr__ is user code too
     try:
-        return registry.attribute(obj, module, attr)
+        return guard.run(registry.attribute, obj, module, attr, what=lookup, timeout=timeout)
     except ValueError as e:
         raise ValueError(f"{e} ({what} {spec!r})") from None
+    except Exception as e:  # noqa: BLE001 (the module's own attribute lookup failed)
+        return _failed(lookup, e)
 
 
 def build(factory, kwargs: dict, *, name: str, what: str = "masker",
