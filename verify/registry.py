@@ -16,7 +16,8 @@ import dataclasses
 import importlib
 import importlib.util
 
-__all__ = ["MaskerInfo", "REGISTRY", "WWM_REGISTRY", "OURS", "PUBLISHED", "BERT", "get", "load"]
+__all__ = ["MaskerInfo", "REGISTRY", "WWM_REGISTRY", "OURS", "PUBLISHED", "BERT", "get", "load",
+           "split_spec", "attribute"]
 
 # BERT-base's special ids and vocabulary: what the published maskers are used with.
 BERT = dict(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522)
@@ -120,19 +121,38 @@ def get(name: str) -> MaskerInfo:
                          f"MODULE:ATTR") from None
 
 
-def load(spec: str):
-    """The object named by `MODULE:ATTR` (ATTR may be dotted).
+def split_spec(spec) -> tuple[str, str]:
+    """`(module, attr)` of `MODULE:ATTR`.
 
     Raises:
-        ValueError: `spec` is not `MODULE:ATTR`, or the attribute does not exist.
-        ImportError: the module cannot be imported (its own error is chained).
+        ValueError: `spec` is not `MODULE:ATTR` (no module, no attribute, or not a string).
     """
-    module, _, attr = spec.partition(":")
+    module, _, attr = spec.partition(":") if isinstance(spec, str) else ("", "", "")
     if not module or not attr:
         raise ValueError(f"expected MODULE:ATTR, got {spec!r}")
-    obj = importlib.import_module(module)
+    return module, attr
+
+
+def attribute(obj, module: str, attr: str):
+    """`obj.attr` for a dotted `attr` (`obj` is the imported `module`).
+
+    Raises:
+        ValueError: an attribute on the way does not exist.
+    """
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ValueError(f"{module!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def load(spec: str):
+    """The object named by `MODULE:ATTR` (ATTR may be dotted). `verify.engine.resolve.load`
+    is the same lookup (`split_spec`, `attribute`) with the user's import under the guard.
+
+    Raises:
+        ValueError: `spec` is not `MODULE:ATTR`, or the attribute does not exist.
+        ImportError: the module cannot be imported (its own error is chained).
+    """
+    module, attr = split_spec(spec)
+    return attribute(importlib.import_module(module), module, attr)

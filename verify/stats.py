@@ -115,14 +115,15 @@ def _fail(message: str) -> int:
     return usage_error("verify.stats", message)
 
 
-def _adapters(names, config, explicit: bool):
-    """Resolve maskers; a default backend whose framework is missing is skipped."""
+def _adapters(names, config, explicit: bool, timeout: float | None = None):
+    """Resolve maskers (importing a module and calling a factory within `timeout`); a default
+    backend whose framework is missing is skipped."""
     from .engine.resolve import Unavailable
     from .token.adapters import resolve
     adapters, skipped = [], {}
     for name in names:
         try:
-            adapters.append(resolve(name, config))
+            adapters.append(resolve(name, config, timeout=timeout))
         except Unavailable as e:
             if explicit:
                 raise
@@ -247,7 +248,7 @@ def _main(args, ranks=None) -> int:
     try:
         config = cli.masking_config(args)
         adapters, skipped = _adapters(args.masker or registry.OURS, config,
-                                      args.masker is not None)
+                                      args.masker is not None, args.timeout)
         if not adapters:
             return _fail("no masker to check: " + "; ".join(skipped.values()))
         alpha = DEFAULT_ALPHA if args.alpha is None else args.alpha

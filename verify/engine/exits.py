@@ -4,8 +4,10 @@
 | status | meaning |
 |---|---|
 | 0 | every check passed |
-| 1 | a check failed (the user's code raising, exiting or hanging included) |
-| 2 | usage error: a bad argument, an unknown or unimportable `MODULE:ATTR` (one line) |
+| 1 | a check failed (the user's code raising, exiting or hanging included, while its module
+      is imported and its factory called too: "... runs without error") |
+| 2 | usage error: a bad argument, a `MODULE:ATTR` that names nothing (malformed, a module not
+      installed, no such attribute; one line) |
 | 3 | inconclusive: nothing was tested that matters (no eligible position, no pair) |
 | 130 | interrupted by Ctrl-C (one line) |
 """

@@ -29,7 +29,7 @@ import threading
 import time
 
 __all__ = ["UserCodeError", "MaskerError", "Interrupted", "run", "iterate", "call",
-           "seconds_per_token", "watch_ctrl_c"]
+           "seconds_per_token", "watch_ctrl_c", "reason"]
 
 
 class UserCodeError(Exception):
@@ -87,6 +87,13 @@ def watch_ctrl_c():
 def _is_ctrl_c() -> bool:
     """A `KeyboardInterrupt` just caught: the user's Ctrl-C (True), or raised by user code."""
     return _CtrlC.pressed or not _CtrlC.watching
+
+
+def reason(e: Exception) -> str:
+    """What went wrong, on one line: a `UserCodeError`'s message (it names the call already),
+    `Type: message` for anything else the user's code raised."""
+    text = str(e) if isinstance(e, UserCodeError) else f"{type(e).__name__}: {e}"
+    return " ".join(text.split())
 
 
 def _failure(what: str, e: BaseException) -> UserCodeError:

@@ -44,10 +44,13 @@ from scipy import special, stats
 from .nsp_corpus import BASE, CLASSES, Corpus
 from .nsp_pairs import unpack
 from ..engine.primitives import Check, binomial_score, holm, rows_homogeneity
-from ..token.verdicts import format_critical, format_number
+from ..engine.reporting import (clean, failure_message, format_critical, format_number,
+                                skeleton, table)
 
 __all__ = ["NSPReport", "analyse", "coin_check", "PLACE_BINS", "LABEL_RATE", "NSP_SCHEMA"]
 
+# the NSP gate's own schema before it shared the skeleton's (`mlm-verify.report/1`): still
+# written, as `nsp_schema`, for readers that looked for it
 NSP_SCHEMA = "mlm-verify.nsp-report/1"
 # strata of a pair's place among the consecutive pairs of its A's document: 1st, 2nd, 3rd-4th, ...
 PLACE_BINS = (1, 2, 3, 5, 9)
@@ -219,10 +222,7 @@ class NSPReport:
         return self.passed
 
     def failure_message(self) -> str:
-        return "\n".join(
-            f"{c.subject}: {c.name}: {c.detail or c.violations}" if c.kind == "exact" else
-            f"{c.subject}: {c.name}: statistic {format_number(c.statistic)} outside "
-            f"{format_critical(c)} at level {c.level:.3g}; {c.detail}" for c in self.failures)
+        return failure_message(self.checks)
 
     def __str__(self) -> str:
         head = ("generator", "check", "statistic", "critical", "MDE (50% power)", "verdict")
@@ -234,14 +234,12 @@ class NSPReport:
                   f"{format_number(c.mde_value)} ({c.mde_unit})",
                   "FAIL" if c.failed else c.outcome.value)
                  for c in self.checks if c.kind == "statistical" and c.applicable]
-        width = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
-        line = lambda r: "  ".join(s.ljust(w) for s, w in zip(r, width)).rstrip()  # noqa: E731
         n_stat = sum(c.kind == "statistical" and c.applicable for c in self.checks)
         out = [f"NSP pairs of {self.subject}: {self.pairs} pairs from {self.epochs} epoch(s) of "
                f"the synthetic corpus in {self.seconds:.1f} s, max_seq_len {self.max_seq_len}, "
                f"seed {self.seed}",
                f"family-wise alpha {self.alpha:g} split by Holm over {n_stat} statistical checks",
-               line(head), line(tuple("-" * w for w in width)), *map(line, rows)]
+               *table(head, rows)]
         if self.failures:
             out += [f"FAIL: {len(self.failures)} check(s)", self.failure_message()]
         else:
@@ -249,11 +247,13 @@ class NSPReport:
         return "\n".join(out)
 
     def to_dict(self) -> dict:
-        clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
-        return {"schema": NSP_SCHEMA, "gate": "nsp", "subject": self.subject,
-                "verdict": self.verdict,
-                "passed": self.passed, "alpha": self.alpha, "seed": self.seed,
+        """The shared skeleton (`verify.engine.reporting.skeleton`, `gate: "nsp"`) and this
+        gate's sections: the generator, its pairs and every check in one list (`checks`)."""
+        return {**skeleton("nsp", passed=self.passed, verdict=self.verdict, alpha=self.alpha,
+                           seed=self.seed, checks=self.checks),
+                "nsp_schema": NSP_SCHEMA, "subject": self.subject,
                 "max_seq_len": self.max_seq_len, "pairs": self.pairs, "epochs": self.epochs,
+                "seconds": self.seconds,
                 "checks": [{"name": c.name, "kind": c.kind, "outcome": c.outcome.value,
                             "violations": c.violations, "statistic": clean(c.statistic),
                             "critical": [clean(x) for x in c.critical], "level": clean(c.level),

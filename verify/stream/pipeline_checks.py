@@ -34,7 +34,6 @@ from mlm_ref.config import MaskingConfig
 
 from ..engine.primitives import Check
 from ..token.checks import masker_checks
-from ..token.counts import Counts
 from .collect import Rows, Stream
 from .pipeline_fields import field_checks
 from .pipeline_order import order_checks
@@ -180,8 +179,20 @@ def _repeats(rows: Rows, config: MaskingConfig, subject: str) -> Check:
 
 def _counts(stream: Stream, rows: Rows, config: MaskingConfig):
     """The stream counted as `verify.stats` counts a masker's calls: one call per batch, padded
-    to the largest batch (padding is ineligible, so it changes no count that is tested)."""
-    import torch
+    to the largest batch (padding is ineligible, so it changes no count that is tested).
+
+    Raises:
+        ImportError: PyTorch is not installed (the token-level counting is torch's; a
+            whole-word stream is counted in NumPy).
+    """
+    try:
+        import torch
+
+        from ..token.counts import Counts
+    except ImportError:
+        raise ImportError("counting a token-level stream needs PyTorch, which is not installed "
+                          "(pip install torch); a whole-word stream (word_ids, --wwm) needs "
+                          "NumPy and SciPy alone") from None
     seq = max(rows.seq, 2)
     width = max([n for _, n in rows.start] + [2])
     calls = max(2, len(rows.start))

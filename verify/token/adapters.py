@@ -85,19 +85,22 @@ def _ours(name: str, config: MaskingConfig) -> Adapter:
     return Adapter(name, mlm, config, backend)
 
 
-def _external(spec: str, config: MaskingConfig, name: str | None = None) -> Adapter:
-    factory = load(spec, what="masker", choices=", ".join(registry.REGISTRY))
+def _external(spec: str, config: MaskingConfig, name: str | None = None,
+              timeout: float | None = None) -> Adapter:
+    factory = load(spec, what="masker", choices=", ".join(registry.REGISTRY), timeout=timeout)
     if config.random_exclude:
         raise ValueError("random_exclude is not part of the module description's constructor, "
                          f"so it cannot be passed to {spec!r}")
-    masker = build(factory, factory_kwargs(config), name=name or spec)
+    masker = build(factory, factory_kwargs(config), name=name or spec, timeout=timeout)
     return Adapter(name or spec, masker, config)
 
 
-def resolve(masker, config: MaskingConfig | None) -> Adapter:
+def resolve(masker, config: MaskingConfig | None, *, timeout: float | None = None) -> Adapter:
     """An adapter for a registry name (`numpy`, `torch`, `jax`, `labml`, `hf-torch`,
     `hf-numpy`), `MODULE:ATTR`, one of our `MLM` instances, or any callable with the module
-    description's contract (`config` required).
+    description's contract (`config` required). A module whose import, or a factory whose
+    call, raises, exits or overruns `timeout` gives an adapter whose every call fails
+    (`verify.engine.resolve.Failed`): the run records it as "masker runs without error".
 
     Raises:
         Unavailable: the framework or module is missing.
@@ -110,14 +113,14 @@ def resolve(masker, config: MaskingConfig | None) -> Adapter:
             raise ValueError(f"masker {masker!r} needs a MaskingConfig")
         info = registry.REGISTRY.get(masker)
         if info is None:
-            return _external(masker, config)
+            return _external(masker, config, timeout=timeout)
         if info.ours:
             return _ours(masker, config)
         missing = info.missing()
         if missing:
             raise Unavailable(f"masker {masker!r} needs {', '.join(missing)}, which is not "
                               f"installed")
-        return _external(info.factory, config, name=masker)
+        return _external(info.factory, config, name=masker, timeout=timeout)
     backend = BACKENDS.get({"mlm_ref": "numpy", "mlm_torch": "torch", "mlm_jax": "jax"}.get(
         type(masker).__module__.split(".")[0], ""))
     if backend is not None and isinstance(getattr(masker, "config", None), MaskingConfig):

@@ -20,6 +20,7 @@ from .checks import agreement_checks, masker_checks
 from .counts import Counts
 from .host_counts import HostCounts
 from ..engine.guard import call as guarded_call
+from ..engine.guard import reason as guard_reason
 from .inputs import SyntheticBatches, derive_seed
 from .invariants import invariant_checks
 from .adapters import Adapter, distinct_names, resolve
@@ -84,7 +85,7 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
             counts.update(x_ref, x_after, out, y)
             bar.update(seq_len * batch)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
-        counts.problem("masker runs without error", f"{type(e).__name__}: {e}")
+        counts.problem("masker runs without error", guard_reason(e))
         stopped = t
     finally:
         bar.close()
@@ -146,7 +147,7 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     check_timeout(timeout)
-    adapters = distinct_names([resolve(m, config) for m in maskers])
+    adapters = distinct_names([resolve(m, config, timeout=timeout) for m in maskers])
     config = config or adapters[0].config
     check_testable(config)
     # copies: the layout is this run's, and the caller's adapters stay as they were given

@@ -4,36 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 
 from mlm_ref.config import MaskingConfig
 
 from .host_counts import HostCounts
 from ..engine.primitives import Check
+from ..engine.reporting import (SCHEMA, failure_message, format_critical, format_number,
+                                skeleton)
 from .summary import effective
 
 __all__ = ["Report", "SCHEMA", "format_number", "format_critical"]
-
-# The JSON report's schema name and version (docs/report-schema.md); bump the number on any
-# change that removes or renames a field.
-SCHEMA = "mlm-verify.report/1"
-
-
-def format_number(v: float | None) -> str:
-    """A statistic as the report prints it: 4 significant digits, `-` for a missing value."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float) and math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return f"{v:.4g}"
-
-
-def format_critical(c: Check) -> str:
-    """A statistical check's acceptance region: `<= hi` (one-sided) or `[lo, hi]`."""
-    lo, hi = c.critical
-    return f"<= {format_number(hi)}" if lo == -math.inf else \
-        f"[{format_number(lo)}, {format_number(hi)}]"
-
 
 @dataclasses.dataclass
 class Report:
@@ -144,34 +124,18 @@ class Report:
 
     def failure_message(self) -> str:
         """What failed, expected vs observed, in the style of JAX's `_CheckChiSquared`."""
-        lines = []
-        for c in self.failures:
-            if c.kind == "exact":
-                lines.append(f"{c.subject}: {c.name}: {c.detail or c.violations}")
-            else:
-                lines.append(f"{c.subject}: {c.name}: statistic {format_number(c.statistic)} "
-                             f"outside {format_critical(c)} at level {c.level:.3g}; {c.detail}")
-        return "\n".join(lines)
+        return failure_message(self.checks)
 
     def to_dict(self) -> dict:
-        clean = lambda v: None if isinstance(v, float) and not math.isfinite(v) else v  # noqa: E731
-        return {
-            "schema": SCHEMA, "gate": self.gate, "passed": self.passed, "verdict": self.verdict,
-            "alpha": self.alpha, "seed": self.seed,
-            "tokens": self.tokens, "device": self.device,
-            "config": dataclasses.asdict(self.config), "runs": self.runs,
-            "skipped": self.skipped,
-            "exact": [{"name": c.name, "subject": c.subject, "violations": c.violations,
-                       "detail": c.detail, "passed": c.passed} for c in self.exact],
-            "statistical": [{
-                "subject": c.subject, "name": c.name, "statistic": clean(c.statistic),
-                "critical": [clean(c.critical[0]), clean(c.critical[1])], "level": c.level,
-                "p_value": c.p_value, "mde": clean(c.mde_value), "mde_unit": c.mde_unit,
-                "n": c.n, "passed": c.passed, "detail": c.detail} for c in self.stat],
-            "not_applicable": [{"name": c.name, "subject": c.subject}
-                               for c in self.not_applicable],
-            "effective": {name: _effective(self.config, h) for name, h in self.counts.items()},
-        }
+        """The JSON report: the shared skeleton (`verify.engine.reporting.skeleton`) and this
+        gate's sections (docs/report-schema.md)."""
+        shared = skeleton(self.gate, passed=self.passed, verdict=self.verdict, alpha=self.alpha,
+                          seed=self.seed, checks=self.checks)
+        checks = {k: shared.pop(k) for k in ("exact", "statistical", "not_applicable")}
+        return {**shared, "tokens": self.tokens, "device": self.device,
+                "config": dataclasses.asdict(self.config), "runs": self.runs,
+                "skipped": self.skipped, **checks,
+                "effective": {name: _effective(self.config, h) for name, h in self.counts.items()}}
 
     def to_json(self, **kw) -> str:
         return json.dumps(self.to_dict(), **kw)

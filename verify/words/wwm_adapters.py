@@ -79,9 +79,11 @@ def _jax_x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def resolve_wwm(masker, config: MaskingConfig) -> WordAdapter:
+def resolve_wwm(masker, config: MaskingConfig, *, timeout: float | None = None) -> WordAdapter:
     """A `WordAdapter` for `numpy`, `torch`, `jax`, a `WWM_REGISTRY` name (`hf-wwm`),
-    `MODULE:ATTR` (a factory) or a callable with the protocol above.
+    `MODULE:ATTR` (a factory) or a callable with the protocol above. A module whose import,
+    or a factory whose call, raises, exits or overruns `timeout` gives an adapter whose every
+    call fails (`verify.engine.resolve.Failed`): "masker runs without error" fails.
 
     Raises:
         Unavailable: the framework or module is missing.
@@ -106,9 +108,10 @@ def resolve_wwm(masker, config: MaskingConfig) -> WordAdapter:
         raise Unavailable(f"masker {masker!r} needs {', '.join(info.missing())}, which is "
                           f"not installed")
     spec = info.factory if info is not None else masker
-    factory = load(spec, what="whole-word masker", choices=", ".join(registry.WWM_REGISTRY))
+    factory = load(spec, what="whole-word masker", choices=", ".join(registry.WWM_REGISTRY),
+                   timeout=timeout)
     if config.random_exclude:
         raise ValueError(f"random_exclude cannot be passed to {spec!r} (not a constructor "
                          f"keyword of the module description)")
-    fn = build(factory, factory_kwargs(config), name=masker)
+    fn = build(factory, factory_kwargs(config), name=masker, timeout=timeout)
     return WordAdapter(masker, fn, config)

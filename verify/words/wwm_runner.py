@@ -113,7 +113,7 @@ def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
                     counts.problem("same seed gives same output", "two calls with the same "
                                    "seed and input gave different outputs")
         except Exception as e:  # noqa: BLE001 (a masker that raises fails a check)
-            counts.problem("masker runs without error", f"{type(e).__name__}: {e}")
+            counts.problem("masker runs without error", guard.reason(e))
             break
         if problems:
             for p in problems:
@@ -172,7 +172,8 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
         raise TypeError(f"config must be a MaskingConfig, got {type(config).__name__}")
     check_testable(config)
     check_timeout(timeout)
-    adapters = _laid_out(distinct_names([resolve_wwm(m, config) for m in maskers]), layout)
+    adapters = _laid_out(distinct_names([resolve_wwm(m, config, timeout=timeout)
+                                         for m in maskers]), layout)
     results = {a.name: run_wwm_masker(a, tokens=tokens, seed=seed, source=source, chunk=chunk,
                                       timeout=timeout) for a in adapters}
     checks = []
