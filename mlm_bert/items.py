@@ -41,7 +41,9 @@ MAX_LEN = 128
 SHUFFLE_TAG = 0x53485546      # "SHUF": the stream of each epoch's item order
 LABML_TAG = 0x4C41424D        # "LABM": the per-batch seeds of labml's (stateful) masker
 EVAL_SEED = 0                 # held-out pairs and masks are the same for every run
-MASKINGS = ("wwm", "ours", "labml")   # whole words (ours), pieces (ours), pieces (labml's)
+MASKINGS = ("wwm", "ours", "labml", "mask-only")
+# whole words (ours), pieces (ours), pieces (labml's), and a broken masking for the experiment:
+# pieces, every selected one replaced by [MASK] (no random or unchanged categories)
 
 
 def encode_documents(tok, documents: list[list[str]]) -> list[list[list[int]]]:
@@ -117,7 +119,10 @@ class PretrainingData:
         masking: `"wwm"` (whole words: every piece of a selected word masked together, one
             80/10/10 draw per word, `MLMCollator` with `word_ids`), `"ours"` (piece by piece,
             the token-level contract) or `"labml"` (labml-nn's MLM through
-            `verify.registry`, 0.81/0.09/0.10, seeded per batch: for the experiment).
+            `verify.registry`, 0.81/0.09/0.10, seeded per batch: for the experiment) or
+            `"mask-only"` (a deliberately broken masking for the experiment: pieces, every
+            selected one becomes `[MASK]`, so the model never learns to predict a piece it
+            can see).
         purpose: `"mlm"` for training, `"eval"` for held-out items (always epoch 0, in order).
         masking_prob: probability that a piece is selected.
 
@@ -137,6 +142,8 @@ class PretrainingData:
         self.seed, self.batch_size, self.masking, self.purpose = seed, batch_size, masking, purpose
         params = dict(padding_token=PAD, mask_token=MASK, no_mask_tokens=[CLS, SEP],
                       n_tokens=len(starts), masking_prob=masking_prob)
+        if masking == "mask-only":                  # 1.0/0.0/0.0 instead of 0.8/0.1/0.1
+            params.update(randomize_prob=0.0, no_change_prob=0.0)
         self.collator = MLMCollator(seed=seed, purpose=purpose, **params)
         self._labml = None
         if masking == "labml":
@@ -173,7 +180,7 @@ class PretrainingData:
         rows = self.order(epoch)[position * self.batch_size:(position + 1) * self.batch_size]
         if len(rows) == 0:
             raise IndexError(f"epoch {epoch} has no batch {position}")
-        if self.masking in ("wwm", "ours"):
+        if self.masking != "labml":
             examples = [{"input_ids": items["input_ids"][r], "index": int(items["index"][r]),
                          "token_type_ids": items["token_type_ids"][r], "epoch": epoch}
                         for r in rows]

@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "[0, 2**63) (default 0)")
     parser.add_argument("--masking", choices=MASKINGS, default="wwm",
                         help="wwm: whole words (default); ours: piece by piece; labml: "
-                             "labml-nn's 81/9/10")
+                             "labml-nn's 81/9/10; mask-only: broken on purpose (every selected "
+                             "piece [MASK]), for the masking experiment")
     parser.add_argument("--steps", type=positive_int,
                         help="train this many steps, the learning rate decaying over them "
                              "(replaces the preset's time budget unless --minutes is given)")

@@ -24,12 +24,15 @@ WWM_SELECTIONS = ("bernoulli", "budget")
 
 
 def non_negative_int(name: str, value, what: str = "token id") -> int:
-    """A non-negative integer, e.g. a token id (bools and floats are refused, even 3.0)."""
+    """A non-negative integer below 2**63 (it must fit the int64 arrays that carry ids), e.g. a
+    token id (bools and floats are refused, even 3.0)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative integer {what}, got {value!r} "
                         f"of type {type(value).__name__}")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer {what}, got {value!r}")
+    if value >= 2**63:
+        raise ValueError(f"{name} must be below 2**63 (an int64 {what}), got {value!r}")
     return int(value)
 
 

@@ -122,6 +122,19 @@ def test_labml_masking_through_the_registry(prep):
         PretrainingData(prep.train.documents, prep.starts, seed=0, batch_size=8, masking="x")
 
 
+def test_mask_only_masking_replaces_every_selected_piece_by_mask(prep):
+    data = PretrainingData(prep.train.documents, prep.starts, seed=3, batch_size=8,
+                           masking="mask-only")
+    ours = PretrainingData(prep.train.documents, prep.starts, seed=3, batch_size=8,
+                           masking="ours")
+    a, b = data.batch(0, 1), ours.batch(0, 1)
+    selected = a["labels"] != -100
+    assert selected.any()
+    assert (a["input_ids"][selected] == MASK).all()              # no random, no unchanged
+    assert (b["input_ids"][b["labels"] != -100] != MASK).any()   # ours keeps both
+    assert torch.equal(a["input_ids"][~selected], b["input_ids"][~selected])
+
+
 def test_corpus_helpers():
     docs = documents_from_reviews(["One. Two!<br /><br />Three?", "", "Four"])
     assert docs == [["One.", "Two!", "Three?"], ["Four"]]

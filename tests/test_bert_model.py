@@ -4,6 +4,7 @@ unigram and context baselines on the same positions, and the prediction format."
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -150,17 +151,42 @@ def test_predict_cli_errors(tmp_path, capsys):
     assert e.value.code == 2
 
 
-def test_experiment_comparison():
+def _experiment_runs(perplexities, shifts, nsp=(0.01, 0.0, 0.02)):
+    return [{"perplexity": p + d, "mlm_acc": 0.3, "mask_acc": 0.2, "unchanged_acc": 0.9,
+             "nsp_acc": 0.6 + s} for p, d, s in zip(perplexities, shifts, nsp)]
+
+
+def test_experiment_comparison_pairs_each_masking_with_ours_and_gives_an_interval():
     from mlm_bert.experiment import compare
-    ours = [{"perplexity": p, "mlm_acc": 0.3, "nsp_acc": 0.6 + s}
-            for p, s in [(50.0, 0.01), (52.0, 0.0), (51.0, 0.02)]]
-    labml = [dict(r, perplexity=r["perplexity"] + d) for r, d in zip(ours, (5.0, 5.2, 4.9))]
-    out = compare({"ours": ours, "labml": labml})
+    base = (50.0, 52.0, 51.0)
+    ours = _experiment_runs(base, (0, 0, 0))
+    labml = _experiment_runs(base, (5.0, 5.2, 4.9))
+    broken = _experiment_runs(base, (3.0, -2.0, 0.5))         # a shift the noise swamps
+    out = compare({"ours": ours, "labml": labml, "mask-only": broken})
     diff = out["perplexity"]["labml_minus_ours"]
     assert diff["mean_diff"] == pytest.approx(5.033, abs=1e-3)
+    assert diff["ci_low"] < 5.033 < diff["ci_high"] and diff["ci_low"] > 0
     assert diff["p"] < 0.01 and diff["exceeds_noise"]          # consistent shift: detected
+    noisy = out["perplexity"]["mask-only_minus_ours"]
+    assert noisy["ci_low"] < 0 < noisy["ci_high"] and not noisy["exceeds_noise"]
     assert out["perplexity"]["ours"]["sd"] == pytest.approx(1.0)
     assert not out["mlm_acc"]["labml_minus_ours"]["exceeds_noise"]   # no difference at all
+
+
+def test_experiment_section_shows_every_masking_and_its_interval(tmp_path):
+    from mlm_bert.experiment import compare
+    from mlm_bert.report import experiment_section
+    base = (50.0, 52.0, 51.0)
+    comparison = compare({"ours": _experiment_runs(base, (0, 0, 0)),
+                          "labml": _experiment_runs(base, (5.0, 5.2, 4.9)),
+                          "mask-only": _experiment_runs(base, (30.0, 31.0, 29.0))})
+    path = tmp_path / "experiment.json"
+    path.write_text(json.dumps({"preset": "cpu", "seeds": 3, "first_seed": 0, "steps": 600,
+                                "comparison": comparison}))
+    table = experiment_section(path)
+    assert "mask-only (1/0/0, broken)" in table and "labml - ours [95% CI]" in table
+    d = comparison["perplexity"]["mask-only_minus_ours"]
+    assert f"**+30.0000 [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]**" in table
 
 
 @pytest.mark.parametrize("position", ["relative", "rotary"])
@@ -227,3 +253,22 @@ def test_context_baseline_is_a_distribution_scored_on_the_same_positions(prep):
     ids = b["input_ids"].numpy()
     probs = ngram.prob(ids[rows, cols - 1], b["labels"].numpy()[rows, cols], ids[rows, cols + 1])
     assert one == pytest.approx(math.exp(-np.log(probs).mean()))
+
+
+def test_hugging_face_reference_has_our_interface_and_tied_head():
+    pytest.importorskip("transformers")
+    from mlm_bert.tools.hf_reference import HFBert
+    torch.manual_seed(0)
+    model = HFBert(BertConfig(vocab_size=128, max_len=128, dropout=0.0, **SIZES["micro"])).eval()
+    x = torch.randint(5, 128, (2, 16))
+    labels = torch.full_like(x, -100)
+    labels[0, [1, 5]], labels[1, 9] = torch.tensor([3, 4]), 8
+    out = model(x, torch.zeros_like(x), torch.ones_like(x), labels)
+    assert out["mlm_logits"].shape == (3, 128) and out["nsp_logits"].shape == (2, 2)
+    assert torch.equal(out["mlm_targets"], torch.tensor([3, 4, 8]))
+    full = model(x, all_positions=True)["mlm_logits"]                 # [2, 16, 128]
+    assert torch.allclose(full[labels != -100], out["mlm_logits"], atol=1e-5)
+    decoder = model.hf.cls.predictions.decoder.weight
+    assert decoder.data_ptr() == model.hf.bert.embeddings.word_embeddings.weight.data_ptr()
+    with pytest.raises(ValueError, match="learned"):
+        HFBert(BertConfig(vocab_size=128, position="rotary", **SIZES["micro"]))

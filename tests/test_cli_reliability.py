@@ -242,3 +242,13 @@ def test_write_atomically_leaves_the_old_file_when_writing_fails(tmp_path):
     with pytest.raises(TypeError):
         write_atomically(str(path), 42)  # not text: fails mid-write
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_written_reports_get_the_usual_permissions_not_private_ones(tmp_path):
+    from verify.cli import write_atomically
+    old = os.umask(0o022)
+    try:
+        write_atomically(str(tmp_path / "report.json"), "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644

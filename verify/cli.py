@@ -141,6 +141,9 @@ def write_atomically(path: str, text: str) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)        # mkstemp makes it private; a report is not
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -14,7 +14,8 @@ learned absolute positions), `nodrop` (dropout 0), `lr3` (dropout 0, peak lr 3e-
 and `rotary` (as `lr3`, with the position handling of `mlm_bert.model.POSITIONS`),
 `relative-lr1` (relative at 1e-3), `batch128` (as `lr3`, 128 items a batch), `fan-in` (as
 `lr3`, linear weights initialised at N(0, 1/fan_in) instead of N(0, 0.02)), `rotary-fan-in`
-(both). Each writes
+(both), and `hf-bert` (as `lr3`, with Hugging Face's `BertForPreTraining` of the same size in
+place of our model: `mlm_bert.tools.hf_reference`, the defect check). Each writes
 `OUT/<variant>-<steps>/metrics.jsonl` and `result.json`; `OUT/ablation.json` gathers the
 results of every finished variant in OUT, and `python -m mlm_bert.report --ablation
 OUT/ablation.json` puts them into docs/bert.md.
@@ -50,20 +51,26 @@ VARIANTS = {
     "batch128": dict(dropout=0.0, lr=3e-3, batch=128),
     "fan-in": dict(dropout=0.0, lr=3e-3, init="fan_in"),
     "rotary-fan-in": dict(dropout=0.0, lr=3e-3, init="fan_in", position="rotary"),
+    "hf-bert": dict(dropout=0.0, lr=3e-3, model="hf"),
 }
 
 
 def run_variant(name: str, steps: int, out, *, eval_batches: int = 10, threads: int = 1,
                 seed: int = 0) -> dict:
     """Train one variant for `steps` steps in `out/<name>-<steps>`; returns its result."""
-    v = {"batch": 32, "position": "learned", "init": "bert", **VARIANTS[name]}
+    v = {"batch": 32, "position": "learned", "init": "bert", "model": "ours", **VARIANTS[name]}
     preset = get_preset("cpu")
     torch.set_num_threads(threads)
     out = pathlib.Path(out)
     prep = prepare(preset.corpus, preset.vocab_size, v["batch"], out / "shared", seed=seed)
     torch.manual_seed(seed)
-    model = Bert(BertConfig(vocab_size=prep.tokenizer.get_vocab_size(), dropout=v["dropout"],
-                            position=v["position"], init=v["init"], **SIZES[preset.size]))
+    config = BertConfig(vocab_size=prep.tokenizer.get_vocab_size(), dropout=v["dropout"],
+                        position=v["position"], init=v["init"], **SIZES[preset.size])
+    if v["model"] == "hf":                     # the reference implementation, same size
+        from mlm_bert.tools.hf_reference import HFBert
+        model = HFBert(config)
+    else:
+        model = Bert(config)
     config = TrainConfig(steps=steps, lr=v["lr"], warmup=max(1, steps // 20), log_every=50,
                          eval_every=max(1, steps // 4), eval_batches=eval_batches,
                          final_eval_batches=eval_batches, checkpoint_every=steps)

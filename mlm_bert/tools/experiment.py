@@ -1,4 +1,4 @@
-"""`python -m mlm_bert.experiment --n-seeds 3`: labml's masking against ours, in real training.
+"""`python -m mlm_bert.experiment --n-seeds 3`: labml's masking and a broken one against ours.
 
 labml-nn's widely copied `MLM` draws its "random" and "unchanged" decisions independently and
 lets "random" win where both fire, so a selected piece becomes `[MASK]` with probability
@@ -33,19 +33,52 @@ from mlm_bert.train import positive_int, run
 
 __all__ = ["build_parser", "compare", "main"]
 
-METRICS = ("perplexity", "mlm_acc", "nsp_acc")
-# piece-level masking both ways: the contract's 80/10/10 (ours) against labml's 81/9/10, so
-# that the only difference between the two runs of a seed is the category split
-MASKINGS = ("ours", "labml")
+METRICS = ("perplexity", "mlm_acc", "mask_acc", "unchanged_acc", "nsp_acc")
+# piece-level masking every way: the contract's 80/10/10 (ours) against labml's 81/9/10, so
+# that the only difference between the two runs of a seed is the category split, and against
+# a clearly broken masking (every selected piece [MASK], no random or unchanged categories),
+# which shows the size of an effect the experiment can see
+MASKINGS = ("ours", "labml", "mask-only")
+REFERENCE = "ours"
+
+
+def paired_difference(a: list[float], b: list[float], *, level: float = 0.95) -> dict:
+    """The mean of the paired differences `a - b` over seeds, with its confidence interval.
+
+    Args:
+        a, b: one value per seed, the seeds in the same order.
+        level: the confidence level of the interval (Student's t over the seeds).
+
+    Returns:
+        `mean_diff`, `sd_diff`, `ci_low`, `ci_high` (None with fewer than 2 seeds or no
+        spread), `t` and `p` (the paired t-test) when defined, and `exceeds_noise`
+        (the interval excludes 0).
+    """
+    from scipy import stats
+    diffs = [x - y for x, y in zip(a, b)]
+    out = {"mean_diff": statistics.fmean(diffs),
+           "sd_diff": statistics.stdev(diffs) if len(diffs) > 1 else None,
+           "ci_level": level, "ci_low": None, "ci_high": None}
+    if out["sd_diff"]:
+        half = (stats.t.ppf(0.5 + level / 2, len(diffs) - 1) * out["sd_diff"] /
+                len(diffs) ** 0.5)
+        out["ci_low"], out["ci_high"] = out["mean_diff"] - half, out["mean_diff"] + half
+        test = stats.ttest_rel(a, b)
+        out["t"], out["p"] = float(test.statistic), float(test.pvalue)
+    out["exceeds_noise"] = bool(out["ci_low"] is not None and
+                                (out["ci_low"] > 0 or out["ci_high"] < 0))
+    return out
 
 
 def compare(results: dict[str, list[dict]]) -> dict:
-    """Mean, sd per masking and the paired comparison (labml - ours) per metric.
+    """Mean, sd per masking and the paired comparison (masking - ours) per metric.
 
     Args:
         results: masking -> the held-out metrics of each seed, seeds in the same order.
+
+    Returns:
+        metric -> {masking: {values, mean, sd}, "<masking>_minus_ours": paired difference}.
     """
-    from scipy import stats
     out = {}
     for metric in METRICS:
         row = {}
@@ -53,15 +86,11 @@ def compare(results: dict[str, list[dict]]) -> dict:
             values = [r[metric] for r in runs]
             row[masking] = {"values": values, "mean": statistics.fmean(values),
                             "sd": statistics.stdev(values) if len(values) > 1 else None}
-        diffs = [a[metric] - b[metric] for a, b in zip(results["labml"], results["ours"])]
-        paired = {"mean_diff": statistics.fmean(diffs),
-                  "sd_diff": statistics.stdev(diffs) if len(diffs) > 1 else None}
-        if len(diffs) > 1 and paired["sd_diff"]:
-            test = stats.ttest_rel([r[metric] for r in results["labml"]],
-                                   [r[metric] for r in results["ours"]])
-            paired["t"], paired["p"] = float(test.statistic), float(test.pvalue)
-        paired["exceeds_noise"] = bool(paired.get("p") is not None and paired["p"] < 0.05)
-        row["labml_minus_ours"] = paired
+        reference = [r[metric] for r in results[REFERENCE]]
+        for masking, runs in results.items():
+            if masking != REFERENCE:
+                row[f"{masking}_minus_{REFERENCE}"] = paired_difference(
+                    [r[metric] for r in runs], reference)
         out[metric] = row
     return out
 
@@ -164,11 +193,15 @@ def _one_run(args, out: pathlib.Path, seed: int, masking: str) -> dict:
 
 def _print_comparison(report: dict) -> None:
     for metric, row in report["comparison"].items():
-        d = row["labml_minus_ours"]
-        print(f"{metric}: ours {row['ours']['mean']:.4f} ± {row['ours']['sd']:.4f}, labml "
-              f"{row['labml']['mean']:.4f} ± {row['labml']['sd']:.4f}; labml - ours "
-              f"{d['mean_diff']:+.4f} (paired p = {d.get('p', float('nan')):.3f}), "
-              f"{'exceeds' if d['exceeds_noise'] else 'within'} run-to-run noise")
+        for key, d in row.items():
+            if not key.endswith(f"_minus_{REFERENCE}"):
+                continue
+            masking = key[:-len(f"_minus_{REFERENCE}")]
+            ci = ("" if d["ci_low"] is None else
+                  f", {d['ci_level']:.0%} CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]")
+            print(f"{metric}: {masking} - ours {d['mean_diff']:+.4f}{ci} "
+                  f"(ours {row[REFERENCE]['mean']:.4f}, {masking} {row[masking]['mean']:.4f}): "
+                  f"{'exceeds' if d['exceeds_noise'] else 'within'} run-to-run noise")
 
 
 if __name__ == "__main__":

@@ -164,6 +164,8 @@ def ablation_section(path) -> str:
         v = r["settings"]
         settings = (f"dropout {v['dropout']}, lr {v['lr']:g}, batch {v['batch']}, "
                     f"positions {v['position']}, init {v.get('init', 'bert')}")
+        if v.get("model") == "hf":
+            settings += ", Hugging Face's `BertForPreTraining`"
         by_step = {c["step"]: c for c in r["curve"]}
         ppl = " / ".join(f"{by_step[s]['perplexity']:.0f}" if s in by_step else "–"
                          for s in steps)
@@ -174,22 +176,35 @@ def ablation_section(path) -> str:
     return "\n".join(lines)
 
 
+SPLITS = {"ours": "0.8/0.1/0.1", "labml": "0.81/0.09/0.10", "mask-only": "1/0/0, broken"}
+
+
 def experiment_section(path) -> str:
-    """The markdown table of an `experiment.json`."""
+    """The markdown table of an `experiment.json`: each masking's mean ± sd over seeds and
+    its paired difference from ours with a confidence interval."""
     e = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
     first = e.get("first_seed", 0)             # absent in files older than --seed
+    others = [k[:-len("_minus_ours")] for k in next(iter(e["comparison"].values()))
+              if k.endswith("_minus_ours")]
+    head = " | ".join(f"{m} ({SPLITS.get(m, '?')})" for m in ["ours", *others])
+    diffs = " | ".join(f"{m} - ours [95% CI]" for m in others)
     lines = [f"Preset `{e['preset']}`, {e['steps']:,} steps, seeds "
              f"{first}..{first + e['seeds'] - 1}; "
-             "mean ± sd over seeds; the difference is paired by seed.", "",
-             "| held-out metric | ours (0.8/0.1/0.1) | labml (0.81/0.09/0.10) | labml - ours "
-             "| paired t-test p | exceeds run-to-run noise? |",
-             "|---|---|---|---|---|---|"]
+             "mean ± sd over seeds; differences paired by seed, with a 95% confidence interval "
+             "(Student's t over the seeds); **bold**: the interval excludes 0.", "",
+             f"| held-out metric | {head} | {diffs} |",
+             "|---|" + "---|" * (1 + 2 * len(others))]
     for metric, row in e["comparison"].items():
-        d = row["labml_minus_ours"]
-        p = f"{d['p']:.3f}" if d.get("p") is not None else "n/a"
-        lines.append(f"| {metric} | {row['ours']['mean']:.4f} ± {row['ours']['sd']:.4f} | "
-                     f"{row['labml']['mean']:.4f} ± {row['labml']['sd']:.4f} | "
-                     f"{d['mean_diff']:+.4f} | {p} | {'yes' if d['exceeds_noise'] else 'no'} |")
+        cells = [f"{row[m]['mean']:.4f} ± {row[m]['sd']:.4f}" for m in ["ours", *others]]
+        for m in others:
+            d = row[f"{m}_minus_ours"]
+            text = f"{d['mean_diff']:+.4f}"
+            if d.get("ci_low") is not None:
+                text += f" [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+            elif d.get("p") is not None:                  # files written before intervals
+                text += f" (p {d['p']:.3f})"
+            cells.append(f"**{text}**" if d["exceeds_noise"] else text)
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
