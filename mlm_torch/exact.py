@@ -102,29 +102,33 @@ def _bits_below(p: float) -> int:
 def _mask_slice_cpu(flat_x: np.ndarray, flat_y: np.ndarray, start: int, keys, bounds,
                     config: MaskingConfig) -> None:
     """Exact mode on positions `start + i` holding `flat_x[i]`; `flat_x`, `flat_y` written in
-    place. `keys`: uint32 `(k0, k1)` of k_sel, k_cat, k_lo and (when drawn) k_hi."""
+    place. `keys`: uint32 `(k0, k1)` of k_sel, k_cat, k_lo and (when drawn) k_hi.
+
+    A subset is taken as indices (`flatnonzero`, then `take`), once for all the arrays that
+    share it: a boolean mask index costs about twice as much per array, and a random 15% mask
+    defeats the branch predictor.
+    """
     b_select, b_random, b_random_or_keep = bounds
     where = np.flatnonzero(eligible_ids(flat_x, config))           # only these can be selected
     counters = np.add(where, start, dtype=np.uint32, casting="unsafe")  # flat index < 2**32
     y0, y1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
     y0 ^= y1                                                       # k_sel's bits
-    selected = y0 < b_select         # an operator: a bound of 2**32 compares as a Python int
-    where, counters = where[selected], counters[selected]          # [m]
+    # an operator: a bound of 2**32 compares as a Python int
+    where = where.take(np.flatnonzero(y0 < b_select))              # the selected: [m]
     if not where.size:
         return
-    flat_y[where] = flat_x[where]
+    flat_y[where] = flat_x.take(where)
     # k_cat, k_lo and k_hi side by side: one pass of the rounds over 2|3 * m counters
-    y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:], counters)
+    y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:],
+                                         np.add(where, start, dtype=np.uint32, casting="unsafe"))
     y0 ^= y1                                                       # [2|3, m]
-    flat_x[where[y0[0] >= b_random_or_keep]] = config.mask_token
-    to_random = y0[0] < b_random
-    lo = y0[1, to_random]
-    hi = y0[2, to_random] if len(keys) == 4 else None
+    flat_x[where.take(np.flatnonzero(y0[0] >= b_random_or_keep))] = config.mask_token
+    to_random = np.flatnonzero(y0[0] < b_random)
     span, multiplier = threefry.randint_span(0, config.n_random)
-    t = lo.astype(np.int64) % span                 # randint_from_bits' arithmetic, in int64
+    t = y0[1].take(to_random).astype(np.int64) % span  # randint_from_bits' arithmetic, int64
     if multiplier:
-        t = (t + hi.astype(np.int64) % span * multiplier) % span
-    flat_x[where[to_random]] = random_ids(t, config)
+        t = (t + y0[2].take(to_random).astype(np.int64) % span * multiplier) % span
+    flat_x[where.take(to_random)] = random_ids(t, config)
 
 
 def exact_keys(key, config: MaskingConfig) -> np.ndarray:
