@@ -21,7 +21,7 @@ from mlm_ref.config import MaskingConfig
 from mlm_ref.keys import key_words
 
 from . import fused, threefry
-from .cpu import eligible_ids, random_ids
+from .cpu import eligible_ids, fill_slice, new_outputs, random_ids
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
 
@@ -86,20 +86,12 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
     """
     keys = exact_keys(key, config)
     bounds = [_bits_below(float(p)) for p in config.exact_thresholds()]
-    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
-    source = x.numpy()
-    if not source.flags.c_contiguous:                 # one strided copy, then slices of it
-        np.copyto(x_masked.numpy(), source)
-        source = flat_x
-    source = source.reshape(-1)
-
     pending, count = [], 0                            # selected, outcomes not yet drawn
     for start in range(0, flat_x.size, CPU_CHUNK):
         s = slice(start, min(flat_x.size, start + CPU_CHUNK))
-        if source is not flat_x:      # NumPy's copy: single-threaded, no thread-pool barrier
-            flat_x[s] = source[s]
-        flat_y[s] = config.padding_token
+        fill_slice(flat_x, flat_y, s, source, padding)
         where = _select_slice(flat_x[s], start, keys[0], bounds[0], config)
         flat_y[where] = flat_x.take(where)            # the slice is still in cache
         pending.append(where)
