@@ -57,17 +57,25 @@ def _torch_call(mode: str, dtype: str):
 
 
 def _jax_call(mode: str, dtype: str):
-    """JAX has one mode (exact); `native` is the same call. Ids go in as JAX arrays; int64
-    ones under JAX's 64-bit mode, switched on around the call only."""
+    """JAX has one mode (exact); `native` is the same call. Ids go in as JAX arrays (made
+    before the call, as torch's tensors are: `_jax_input`); int64 ones under JAX's 64-bit
+    mode, switched on around the call only."""
     import jax
     import mlm_jax
     config = mlm_jax.MaskingConfig(**config_kwargs(dtype))
 
     def call(x):
         with jax.enable_x64(np.dtype(dtype).itemsize == 8):
-            out = mlm_jax.mask_tokens(jax.numpy.asarray(x), config, key=0)
-            return jax.block_until_ready(out)
+            return jax.block_until_ready(mlm_jax.mask_tokens(x, config, key=0))
     return call
+
+
+def _jax_input(x: np.ndarray):
+    """`x` as a JAX array on the CPU (the conversion holds a host copy and a device copy of
+    the ids for a moment: it is the caller's data pipeline, not the masking call)."""
+    import jax
+    with jax.enable_x64(x.dtype.itemsize == 8):
+        return jax.block_until_ready(jax.numpy.asarray(x))
 
 
 def _peak_tracemalloc(call, x) -> int:
@@ -143,6 +151,8 @@ def measure(n: int = 2**24, dtypes=("uint8", "int64"), backends=("numpy", "torch
                 if backend == "torch":
                     import torch
                     x = torch.from_numpy(x)
+                elif backend == "jax":
+                    x = _jax_input(x)
                 # warm-up: JAX compiles for the full shape (its compiler's memory is not the
                 # call's); the others on a slice
                 call(x if backend == "jax" else x[:4096])
