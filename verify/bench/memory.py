@@ -4,8 +4,10 @@ For each backend, mode and dtype, one call on `n` token ids: the peak of the mem
 holds beyond what was held before it (its two outputs included), divided by the input's bytes.
 NumPy's allocations are counted with `tracemalloc` (NumPy reports its buffers to it); torch's
 CPU allocations are not, so for torch the process's peak resident set (`VmHWM`, reset through
-`/proc/self/clear_refs`, Linux only) is read around the call instead. Each measurement follows a
-small warm-up call, so that one-time costs (imports, caches, thread pools) are not counted.
+`/proc/self/clear_refs`, Linux only) is read around the call instead. The input is made a
+tensor or a JAX array before the call. Each measurement follows a warm-up call (a small one;
+JAX's on the full shape, as it compiles per shape), so that one-time costs (imports, caches,
+thread pools, compilation) are not counted.
 
     python -m verify.bench.memory [--n 16777216] [--dtypes uint8,int64] [--json]
 
