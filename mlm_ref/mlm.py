@@ -77,26 +77,40 @@ def mask_tokens(x, config: MaskingConfig, *, rng=None) -> tuple[np.ndarray, np.n
     x = check_input(x, config)
     rng = as_generator(rng)
 
-    # 1. Eligibility: padding, [MASK] and the no_mask_tokens are never selected.
-    eligible = ~np.isin(x, np.array(special_ids(config, np.iinfo(x.dtype).max), x.dtype))
-
-    # 2. Selection: every position flips its own coin, eligible or not (row-major order).
-    selected = eligible & _uniform_below(rng, x.shape, config.masking_prob)
+    # 1. Selection: every position flips its own coin, eligible or not (row-major order).
+    # 2. Eligibility: padding, [MASK] and the no_mask_tokens are never selected.
+    selected = _uniform_below(rng, x.shape, config.masking_prob)
+    selected &= _eligible(x, config)
 
     # 3. Category: one more uniform per selected position (row-major order) picks exactly one
     #    of mask, random and unchanged, so the three are exclusive and have exactly their
     #    configured probabilities.
-    category = np.full(x.shape, NOT_SELECTED, dtype=np.int8)
-    category[selected] = _categories(rng, np.count_nonzero(selected), config)
+    category = _categories(rng, np.count_nonzero(selected), config)     # [n_selected]
 
     # 4. Outputs. A "mask" position shows [MASK]; "unchanged" positions keep their token, as
     #    unselected ones do; a "random" position shows an id drawn for it (row-major order).
     #    The labels hold the original token at every selected position, padding elsewhere.
-    x_masked = np.where(category == MASK, x.dtype.type(config.mask_token), x)
+    #    (The selected positions only are worked on: beyond the outputs, the call holds one
+    #    byte per position, `selected`.)
+    shown = x[selected]                                                  # [n_selected]
+    shown[category == MASK] = config.mask_token
     to_random = category == RANDOM
-    x_masked[to_random] = _random_ids(rng, np.count_nonzero(to_random), config, x.dtype)
+    shown[to_random] = _random_ids(rng, np.count_nonzero(to_random), config, x.dtype)
+    x_masked = x.copy()
+    x_masked[selected] = shown
     y = np.where(selected, x, x.dtype.type(config.padding_token))
     return x_masked, y
+
+
+def _eligible(x: np.ndarray, config: MaskingConfig) -> np.ndarray:
+    """True where `x` may be selected, a slice at a time (`np.isin`'s temporaries take up to
+    8 bytes per id: the index of a table lookup)."""
+    special = np.array(special_ids(config, np.iinfo(x.dtype).max), x.dtype)
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, dtype=bool)
+    for start in range(0, flat.size, CHUNK):
+        out[start:start + CHUNK] = np.isin(flat[start:start + CHUNK], special, invert=True)
+    return out.reshape(x.shape)
 
 
 def _uniform_below(rng: np.random.Generator, shape, threshold: float) -> np.ndarray:

@@ -12,8 +12,10 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
 * for the other positions (the candidates, ~15%) draws one 64-bit word each: its low 16 bits
   complete `k`, its upper 48 bits become the random id should the position need one;
 * does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
-  with less dispatch cost per op than torch's. The copy of `x` and the fill of `y` are NumPy's
-  too, a slice at a time just before the slice's candidates are written (still in cache).
+  with less dispatch cost per op than torch's, and subsets taken as indices, never as boolean
+  masks. The copy of `x` and the fill of `y` are NumPy's too, a slice at a time just before the
+  slice's candidates are written (still in cache); a batch under torch's parallel grain (32 Ki
+  positions) gets them as one torch clone and one fill, cheaper there (`new_outputs`).
   NumPy runs them on the calling thread; a torch op on a large batch runs on the intra-op
   thread pool, whose barrier waits for every thread, and on a loaded machine a descheduled
   thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
@@ -48,10 +50,14 @@ import torch
 from mlm_ref.config import MaskingConfig
 from mlm_ref.validation import special_ids
 
-__all__ = ["mask_tokens_cpu", "eligible_ids", "random_ids", "CHUNK", "TABLE_MAX"]
+__all__ = ["mask_tokens_cpu", "eligible_ids", "random_ids", "new_outputs", "fill_slice", "CHUNK",
+           "TABLE_MAX", "TORCH_GRAIN"]
 
 # Positions per slice of the candidate work (~15% of them are candidates).
 CHUNK = 2**16
+# Below this many elements a torch op on the CPU stays on the calling thread (at::internal::
+# GRAIN_SIZE); from it on, the intra-op pool, whose barrier waits for a descheduled thread.
+TORCH_GRAIN = 2**15
 # Eligibility is a table lookup when the largest special id is at most this; else np.isin.
 TABLE_MAX = 2**16
 
@@ -118,43 +124,73 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     plan = _plan(config)
-    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    x_masked, y, source, padding = new_outputs(x, config, CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
-    source = x.numpy()
-    if not source.flags.c_contiguous:              # one strided copy, then slices of it
-        np.copyto(x_masked.numpy(), source)
-        source = flat_x
-    source = source.reshape(-1)
     high = _high_bytes(flat_x.size, generator)                              # [N]
     for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
         s = slice(start, min(flat_x.size, start + CHUNK))
-        # NumPy's copy and fill, a cache-sized slice at a time: single-threaded, so no
-        # thread-pool barrier, and the slice is still in cache when its candidates are written
-        if source is not flat_x:
-            flat_x[s] = source[s]
-        flat_y[s] = config.padding_token
+        fill_slice(flat_x, flat_y, s, source, padding)
         _mask_candidates(flat_x[s], flat_y[s], high[s], plan, config, generator)
     return x_masked, y
 
 
+def new_outputs(x: torch.Tensor, config: MaskingConfig, chunk: int):
+    """The outputs of a CPU call, and what `fill_slice` still has to write into them.
+
+    A contiguous batch of at most one slice (`chunk` positions) and below torch's parallel
+    grain (`TORCH_GRAIN`) is copied and filled by two torch calls, a clone and a full, on the
+    calling thread (about half the cost of NumPy's at that size). A larger one is filled by
+    NumPy a cache-sized slice at a time: single-threaded, so no thread-pool barrier, and the
+    slice is still in cache when its selected positions are written.
+
+    Returns:
+        `(x_masked, y, source, padding)`: `source` the flat ids left to copy into `x_masked`
+        and `padding` the id left to fill `y` with, each None when already done.
+    """
+    if x.numel() <= min(chunk, TORCH_GRAIN) and x.is_contiguous() and type(x) is torch.Tensor:
+        return (x.clone(memory_format=torch.contiguous_format),
+                torch.full(x.shape, config.padding_token, dtype=x.dtype), None, None)
+    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    source = x.numpy()
+    if not source.flags.c_contiguous:              # one strided copy, nothing left to copy
+        np.copyto(x_masked.numpy(), source)
+        return x_masked, y, None, config.padding_token
+    return x_masked, y, source.reshape(-1), config.padding_token
+
+
+def fill_slice(flat_x: np.ndarray, flat_y: np.ndarray, s: slice, source, padding) -> None:
+    """Copy `source[s]` into `flat_x[s]` and fill `flat_y[s]` with `padding`, where left to do
+    (`new_outputs`)."""
+    if source is not None:
+        flat_x[s] = source[s]
+    if padding is not None:
+        flat_y[s] = padding
+
+
 def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
-    """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place."""
+    """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place.
+
+    Subsets are taken as indices (`flatnonzero`, then `take` on each array that shares them):
+    a boolean mask index costs about twice as much per array, and the masks here are random.
+    """
     k_random, k_keep, k_select, candidate_bytes = plan[:4]
     where = (np.flatnonzero(high < candidate_bytes) if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
-    k = np.left_shift(high[where], _LOW_BITS, dtype=np.uint32)
+    k = np.left_shift(high.take(where), _LOW_BITS, dtype=np.uint32)
     k |= _low16(word)
 
-    original = flat_x[where]
+    original = flat_x.take(where)
     selected = eligible_ids(original, config)
     selected &= k < k_select
-    where, k, word = where[selected], k[selected], word[selected]          # the selected
-    flat_y[where] = original[selected]
-    flat_x[where[k >= k_keep]] = config.mask_token
-    to_random = k < k_random
-    flat_x[where[to_random]] = random_ids((word[to_random] >> _LOW_BITS) % config.n_random,
-                                          config)
+    chosen = np.flatnonzero(selected)
+    where, k = where.take(chosen), k.take(chosen)                           # the selected
+    flat_y[where] = original.take(chosen)
+    flat_x[where.take(np.flatnonzero(k >= k_keep))] = config.mask_token
+    to_random = np.flatnonzero(k < k_random)
+    draws = word.take(chosen.take(to_random))
+    draws >>= _LOW_BITS
+    flat_x[where.take(to_random)] = random_ids(draws % config.n_random, config)
 
 
 def random_ids(t: np.ndarray, config: MaskingConfig) -> np.ndarray:

@@ -21,15 +21,21 @@ from mlm_ref.config import MaskingConfig
 from mlm_ref.keys import key_words
 
 from . import fused, threefry
-from .cpu import eligible_ids, random_ids
+from .cpu import eligible_ids, fill_slice, new_outputs, random_ids
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
 
 __all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_tokens_exact_cpu",
-           "mask_from_bits", "chunk_size", "CPU_CHUNK"]
+           "mask_from_bits", "chunk_size", "CPU_CHUNK", "PENDING", "SPLIT"]
 
 # Positions per slice of the CPU path: its three uint32 hash buffers (768 KiB) fit in L2.
 CPU_CHUNK = 2**16
+# Selected positions gathered across slices before their outcomes are drawn (memory: ~40
+# bytes each, bounded whatever the batch).
+PENDING = 2**16
+# From this many selected positions, randint's bits are hashed for the random ones only: two
+# hashes of ~110 calls each then cost less than three rows for every selected position.
+SPLIT = 2**12
 
 
 def chunk_size(device: torch.device) -> int:
@@ -66,31 +72,33 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
 
     A position's draws depend on the key and its flat index alone, so the selection bits are
     hashed for every eligible position (a slice at a time, in NumPy's uint32 where the rounds
-    need no masking), and the category and random-id bits only for the ~15% selected ones. On
-    the calling thread: slices handed to a pool of two threads ran slower on a loaded 2-core
-    machine (the pool waits for its slowest thread), and DataLoader workers run one thread.
-    The uniform draws are compared as integers: `u = (bits >> 9) * 2**-23` exactly, so
-    `u < p` is `bits < ceil(p * 2**23) << 9` with p rounded to float32 first, as JAX does.
+    need no masking), the category bits for the ~15% selected ones, and the random-id bits
+    for the ~1.5% that become random tokens. The selected positions of several slices are
+    gathered (up to `PENDING`) before their draws are hashed: a hash is ~110 NumPy calls
+    whatever its length, so fewer, longer ones cost less. On the calling thread: slices handed
+    to a pool of two threads ran slower on a loaded 2-core machine (the pool waits for its
+    slowest thread), and DataLoader workers run one thread. The uniform draws are compared as
+    integers: `u = (bits >> 9) * 2**-23` exactly, so `u < p` is `bits < ceil(p * 2**23) << 9`
+    with p rounded to float32 first, as JAX does.
 
     Returns:
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     keys = exact_keys(key, config)
     bounds = [_bits_below(float(p)) for p in config.exact_thresholds()]
-    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
-    source = x.numpy()
-    if not source.flags.c_contiguous:                 # one strided copy, then slices of it
-        np.copyto(x_masked.numpy(), source)
-        source = flat_x
-    source = source.reshape(-1)
-
+    pending, count = [], 0                            # selected, outcomes not yet drawn
     for start in range(0, flat_x.size, CPU_CHUNK):
         s = slice(start, min(flat_x.size, start + CPU_CHUNK))
-        if source is not flat_x:      # NumPy's copy: single-threaded, no thread-pool barrier
-            flat_x[s] = source[s]
-        flat_y[s] = config.padding_token
-        _mask_slice_cpu(flat_x[s], flat_y[s], start, keys, bounds, config)
+        fill_slice(flat_x, flat_y, s, source, padding)
+        where = _select_slice(flat_x[s], start, keys[0], bounds[0], config)
+        flat_y[where] = flat_x.take(where)            # the slice is still in cache
+        pending.append(where)
+        count += where.size
+        if count >= PENDING or s.stop == flat_x.size:
+            _draw_outcomes(flat_x, np.concatenate(pending), keys[1:], bounds, config)
+            pending, count = [], 0
     return x_masked, y
 
 
@@ -99,32 +107,47 @@ def _bits_below(p: float) -> int:
     return math.ceil(p * 2**23) << 9
 
 
-def _mask_slice_cpu(flat_x: np.ndarray, flat_y: np.ndarray, start: int, keys, bounds,
-                    config: MaskingConfig) -> None:
-    """Exact mode on positions `start + i` holding `flat_x[i]`; `flat_x`, `flat_y` written in
-    place. `keys`: uint32 `(k0, k1)` of k_sel, k_cat, k_lo and (when drawn) k_hi."""
-    b_select, b_random, b_random_or_keep = bounds
+def _select_slice(flat_x: np.ndarray, start: int, key: np.ndarray, below: int,
+                  config: MaskingConfig) -> np.ndarray:
+    """The selected positions among `start + i` (holding `flat_x[i]`): int64 flat indices.
+
+    A subset is taken as indices (`flatnonzero`, then `take`): a boolean mask index costs
+    about twice as much per array, as a random 15% mask defeats the branch predictor.
+    """
     where = np.flatnonzero(eligible_ids(flat_x, config))           # only these can be selected
-    counters = np.add(where, start, dtype=np.uint32, casting="unsafe")  # flat index < 2**32
-    y0, y1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
-    y0 ^= y1                                                       # k_sel's bits
-    selected = y0 < b_select         # an operator: a bound of 2**32 compares as a Python int
-    where, counters = where[selected], counters[selected]          # [m]
-    if not where.size:
-        return
-    flat_y[where] = flat_x[where]
-    # k_cat, k_lo and k_hi side by side: one pass of the rounds over 2|3 * m counters
-    y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:], counters)
-    y0 ^= y1                                                       # [2|3, m]
-    flat_x[where[y0[0] >= b_random_or_keep]] = config.mask_token
-    to_random = y0[0] < b_random
-    lo = y0[1, to_random]
-    hi = y0[2, to_random] if len(keys) == 4 else None
+    where += start
+    counters = where.astype(np.uint32)                              # flat index < 2**32
+    y0, y1 = threefry.threefry2x32_numpy(key[0], key[1], counters)
+    y0 ^= y1                                                        # k_sel's bits
+    return where.take(np.flatnonzero(y0 < below))  # an operator: a bound of 2**32 compares
+
+
+def _draw_outcomes(flat_x: np.ndarray, where: np.ndarray, keys: np.ndarray, bounds,
+                   config: MaskingConfig) -> None:
+    """The outcomes of the selected positions `where` (int64 flat indices), written into
+    `flat_x`. `keys`: uint32 `(k0, k1)` of k_cat, k_lo and (when drawn) k_hi."""
+    _, b_random, b_random_or_keep = bounds
+    counters = where.astype(np.uint32)
+    if where.size < SPLIT:        # few: k_cat, k_lo and k_hi side by side, one pass
+        y0, y1 = threefry.threefry2x32_numpy(keys[:, :1], keys[:, 1:], counters)
+        y0 ^= y1                                                    # [2|3, m]
+        category = y0[0]
+        to_random = np.flatnonzero(category < b_random)
+        draws = [row.take(to_random) for row in y0[1:]]
+    else:                          # many: randint's bits for the random ones only (~1/10)
+        category, c1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
+        category ^= c1
+        to_random = np.flatnonzero(category < b_random)
+        y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:],
+                                             counters.take(to_random))
+        y0 ^= y1
+        draws = list(y0)
+    flat_x[where.take(np.flatnonzero(category >= b_random_or_keep))] = config.mask_token
     span, multiplier = threefry.randint_span(0, config.n_random)
-    t = lo.astype(np.int64) % span                 # randint_from_bits' arithmetic, in int64
+    t = draws[0].astype(np.int64) % span          # randint_from_bits' arithmetic, in int64
     if multiplier:
-        t = (t + hi.astype(np.int64) % span * multiplier) % span
-    flat_x[where[to_random]] = random_ids(t, config)
+        t = (t + draws[1].astype(np.int64) % span * multiplier) % span
+    flat_x[where.take(to_random)] = random_ids(t, config)
 
 
 def exact_keys(key, config: MaskingConfig) -> np.ndarray:

@@ -17,8 +17,10 @@ MASK32 = 0xFFFFFFFF
 PARITY32 = 0x1BD11BDA                 # Threefish key-schedule parity, 32-bit words
 ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 
-# (r, 32 - r) as NumPy scalars: a Python int operand costs a conversion on every call
-_NP_ROTATIONS = tuple(tuple((np.uint32(r), np.uint32(32 - r)) for r in rs) for rs in ROTATIONS)
+# (r, 32 - r) as 0-d uint32 arrays: a ufunc call takes a 0-d array operand in about half the
+# time it takes a NumPy scalar, and a Python int costs a conversion on every call
+_NP_ROTATIONS = tuple(tuple((np.array(r, np.uint32), np.array(32 - r, np.uint32)) for r in rs)
+                      for rs in ROTATIONS)
 
 
 def threefry2x32_numpy(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
@@ -34,20 +36,26 @@ def threefry2x32_numpy(k0: np.ndarray, k1: np.ndarray, x1: np.ndarray):
     k0, k1 = np.asarray(k0, np.uint32), np.asarray(k1, np.uint32)   # arrays: ufuncs wrap
     ks = (k0, k1, k0 ^ k1 ^ np.uint32(PARITY32))
     # injection g + 1 adds ks[(g + 1) % 3] to word 0 and ks[(g + 2) % 3] + g + 1 to word 1
-    adds = [(ks[(g + 1) % 3], ks[(g + 2) % 3] + np.uint32(g + 1)) for g in range(5)]
+    adds = [(np.asarray(ks[(g + 1) % 3]), np.asarray(ks[(g + 2) % 3] + np.uint32(g + 1)))
+            for g in range(5)]                          # 0-d arrays, not scalars (see above)
     shape = np.broadcast_shapes(k0.shape, k1.shape, x1.shape)
-    x0 = np.broadcast_to(k0, shape).copy()              # 0 + ks[0]
     x1 = np.add(x1, k1, out=np.empty(shape, np.uint32))  # a new buffer: the caller's is kept
-    tmp = np.empty_like(x1)
+    # word 0 starts as k0 (its counter word is 0), so the first mix is x1 + k0: one pass
+    # where a broadcast copy and an add would be two
+    x0 = np.add(x1, k0, out=np.empty(shape, np.uint32))
+    tmp = np.empty(shape, np.uint32)
+    # the ufuncs as locals, called with a positional out: a small hash is ~110 calls' overhead
+    add, shl, shr, bor, bxor = np.add, np.left_shift, np.right_shift, np.bitwise_or, np.bitwise_xor
     for group in range(5):
-        for left, right in _NP_ROTATIONS[group % 2]:
-            x0 += x1                                    # mix: add, rotate left by r, xor
-            np.left_shift(x1, left, out=tmp)
-            x1 >>= right
-            x1 |= tmp
-            x1 ^= x0
-        x0 += adds[group][0]
-        x1 += adds[group][1]
+        for i, (left, right) in enumerate(_NP_ROTATIONS[group % 2]):
+            if group or i:
+                add(x0, x1, x0)                         # mix: add, rotate left by r, xor
+            shl(x1, left, tmp)
+            shr(x1, right, x1)
+            bor(x1, tmp, x1)
+            bxor(x1, x0, x1)
+        add(x0, adds[group][0], x0)
+        add(x1, adds[group][1], x1)
     return x0, x1
 
 

@@ -8,7 +8,7 @@ that changes its bits.
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from tests.strategies import batches, configs
 from verify import exact
@@ -99,5 +99,31 @@ def test_a_seed_means_the_same_key_whatever_the_dtype(backend, seed, dtype):
     numpy = BACKENDS["numpy"]
     want = numpy.mask(numpy.mlm(**cfg), x, key=[0, seed % 2**32])
     got = backend.mask(backend.mlm(**cfg), x, key=seed)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_jax_masks_a_large_batch_a_slice_at_a_time_with_the_oracles_bits(data):
+    """Above `SLICED_ABOVE` positions JAX hashes a slice of counters at a time (memory bound);
+    small stand-ins for the two constants make every batch take that path, the last slice
+    overlapping the one before it."""
+    pytest.importorskip("jax")
+    from mlm_jax import mlm as jax_mlm
+    kw = data.draw(configs())
+    x = data.draw(batches(kw))
+    key = data.draw(KEYS)
+    numpy = BACKENDS["numpy"]
+    want = numpy.mask(numpy.mlm(**kw), x, key=key)
+    saved = jax_mlm.SLICED_ABOVE, jax_mlm.SLICE
+    try:
+        jax_mlm.SLICE = data.draw(st.integers(1, max(1, x.size)))
+        jax_mlm.SLICED_ABOVE = jax_mlm.SLICE - 1       # sliced whenever a slice fits
+        jax_mlm.mask_tokens_jit.clear_cache()          # the constants are read when tracing
+        got = BACKENDS["jax"].mask(BACKENDS["jax"].mlm(**kw), x, key=key)
+    finally:
+        jax_mlm.SLICED_ABOVE, jax_mlm.SLICE = saved
+        jax_mlm.mask_tokens_jit.clear_cache()
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])

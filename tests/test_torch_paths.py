@@ -113,8 +113,9 @@ def test_cpu_stream_follows_logical_positions_not_memory_layout():
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
 def test_cpu_exact_path_gives_the_torch_formulations_bits_in_any_slices(data):
-    # the CPU exact path hashes only the draws that decide an outcome, a slice at a time;
-    # slices as small as one position must not change a bit
+    # the CPU exact path hashes only the draws that decide an outcome, a slice at a time,
+    # gathering the selected positions of several slices, with randint's bits hashed for all
+    # selected positions or for the random ones only: no choice may change a bit
     from mlm_torch import exact
     kw = data.draw(configs())
     x = torch.from_numpy(data.draw(batches(kw)))
@@ -123,12 +124,14 @@ def test_cpu_exact_path_gives_the_torch_formulations_bits_in_any_slices(data):
     key = data.draw(st.integers(0, 2**63 - 1))
     cfg = MaskingConfig(**kw)
     want = exact.mask_tokens_exact_torch(x, cfg, key=key)
-    chunk = exact.CPU_CHUNK
+    saved = exact.CPU_CHUNK, exact.PENDING, exact.SPLIT
     try:
         exact.CPU_CHUNK = data.draw(st.sampled_from([1, 5, 64, 2**16]))
+        exact.PENDING = data.draw(st.sampled_from([1, 7, 2**16]))
+        exact.SPLIT = data.draw(st.sampled_from([0, 3, 2**12]))
         got = exact.mask_tokens_exact_cpu(x, cfg, key=key)
     finally:
-        exact.CPU_CHUNK = chunk
+        exact.CPU_CHUNK, exact.PENDING, exact.SPLIT = saved
     for g, w in zip(got, want):
         assert g.dtype == x.dtype and g.shape == x.shape
         np.testing.assert_array_equal(g.numpy(), w.numpy())

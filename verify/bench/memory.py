@@ -4,8 +4,10 @@ For each backend, mode and dtype, one call on `n` token ids: the peak of the mem
 holds beyond what was held before it (its two outputs included), divided by the input's bytes.
 NumPy's allocations are counted with `tracemalloc` (NumPy reports its buffers to it); torch's
 CPU allocations are not, so for torch the process's peak resident set (`VmHWM`, reset through
-`/proc/self/clear_refs`, Linux only) is read around the call instead. Each measurement follows a
-small warm-up call, so that one-time costs (imports, caches, thread pools) are not counted.
+`/proc/self/clear_refs`, Linux only) is read around the call instead. The input is made a
+tensor or a JAX array before the call. Each measurement follows a warm-up call (a small one;
+JAX's on the full shape, as it compiles per shape), so that one-time costs (imports, caches,
+thread pools, compilation) are not counted.
 
     python -m verify.bench.memory [--n 16777216] [--dtypes uint8,int64] [--json]
 
@@ -57,17 +59,25 @@ def _torch_call(mode: str, dtype: str):
 
 
 def _jax_call(mode: str, dtype: str):
-    """JAX has one mode (exact); `native` is the same call. Ids go in as JAX arrays; int64
-    ones under JAX's 64-bit mode, switched on around the call only."""
+    """JAX has one mode (exact); `native` is the same call. Ids go in as JAX arrays (made
+    before the call, as torch's tensors are: `_jax_input`); int64 ones under JAX's 64-bit
+    mode, switched on around the call only."""
     import jax
     import mlm_jax
     config = mlm_jax.MaskingConfig(**config_kwargs(dtype))
 
     def call(x):
         with jax.enable_x64(np.dtype(dtype).itemsize == 8):
-            out = mlm_jax.mask_tokens(jax.numpy.asarray(x), config, key=0)
-            return jax.block_until_ready(out)
+            return jax.block_until_ready(mlm_jax.mask_tokens(x, config, key=0))
     return call
+
+
+def _jax_input(x: np.ndarray):
+    """`x` as a JAX array on the CPU (the conversion holds a host copy and a device copy of
+    the ids for a moment: it is the caller's data pipeline, not the masking call)."""
+    import jax
+    with jax.enable_x64(x.dtype.itemsize == 8):
+        return jax.block_until_ready(jax.numpy.asarray(x))
 
 
 def _peak_tracemalloc(call, x) -> int:
@@ -143,6 +153,8 @@ def measure(n: int = 2**24, dtypes=("uint8", "int64"), backends=("numpy", "torch
                 if backend == "torch":
                     import torch
                     x = torch.from_numpy(x)
+                elif backend == "jax":
+                    x = _jax_input(x)
                 # warm-up: JAX compiles for the full shape (its compiler's memory is not the
                 # call's); the others on a slice
                 call(x if backend == "jax" else x[:4096])

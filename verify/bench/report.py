@@ -55,8 +55,10 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
 - **Memory:** on a CPU the run also measures the peak extra memory of one call of every path
   (NumPy native and exact, torch native and exact, JAX exact; uint8 and int64 ids), each in a
   fresh process (`verify.bench.memory`): NumPy's allocations with `tracemalloc`, torch's and
-  JAX's as the peak resident set (`VmHWM`). The multiple is that peak over the input's bytes;
-  the call's two outputs alone make 2x. JSON: the key `memory` holds `n`, `goal_multiple`,
+  JAX's as the peak resident set (`VmHWM`), on inputs made a tensor and a JAX array before
+  the call (JAX's conversion of NumPy ids copies them: the data pipeline's cost, not the
+  masker's). The multiple is that peak over the input's bytes; the call's two outputs alone
+  make 2x. JSON: the key `memory` holds `n`, `goal_multiple`,
   `command` and `rows` (per backend, mode and dtype: `input_bytes`, `peak_extra_bytes`,
   `multiple`, `method`).
 - **Load:** `load_average` holds the 1-minute load average `before` and `after` the timing and
