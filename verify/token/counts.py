@@ -1,5 +1,5 @@
-"""On-device accumulation of everything the checks need, one batch at a time (each position's
-outcome code is described in `host_counts`).
+"""On-device accumulation (torch tensors; NumPy arrays for a pipeline's stream) of everything
+the checks need, one batch at a time (each position's outcome code is described in `host_counts`).
 
 The contract says every probability holds conditionally on everything observable, so the
 codes are tabulated against every stratum a masker could get wrong, each `[stratum, code]`:
