@@ -1,8 +1,10 @@
 """A correct data pipeline in NumPy alone (no torch): `batches(*, epoch, rank, world_size)`
 shuffles the examples afresh each epoch, gives each rank a disjoint equal share, pads, and
 masks each example with its own stateless key (`mlm_ref.streams`), labels -100 where nothing
-is predicted; `whole_words` masks whole words (`mlm_ref.wwm`) and carries `word_ids`. For
-the test that the pipeline gate runs without PyTorch."""
+is predicted; `whole_words` masks whole words (`mlm_ref.wwm`) and carries `word_ids`.
+`only_mask_tokens` is a broken token-level pipeline: every selected position becomes [MASK]
+(the 10% original and 10% random ids forgotten), which only the counted checks can see. For
+the tests that the pipeline gate runs without PyTorch."""
 
 from __future__ import annotations
 
@@ -59,6 +61,13 @@ def batches(*, epoch, rank, world_size):
         masked, y = mask_rows(x, example_keys(SEED, epoch, index), CONFIG)
         labels = np.where(y == CONFIG.padding_token, -100, y)
         yield {"input_ids": masked, "labels": labels, "index": index}
+
+
+def only_mask_tokens(*, epoch, rank, world_size):
+    """As `batches`, but every selected position is [MASK] (a wrong category split)."""
+    for batch in batches(epoch=epoch, rank=rank, world_size=world_size):
+        selected = batch["labels"] != -100
+        yield dict(batch, input_ids=np.where(selected, CONFIG.mask_token, batch["input_ids"]))
 
 
 def whole_words(*, epoch, rank, world_size):

@@ -1,7 +1,7 @@
 """Each gate needs only what it uses: with PyTorch hidden (as if not installed), the NSP gate,
-the whole-word gate on NumPy and JAX maskers and the pipeline gate on a NumPy whole-word
-pipeline run to PASS; a token-level stream, which is counted with torch, is refused in one
-line (exit 2), never a traceback."""
+the whole-word gate on NumPy and JAX maskers and the pipeline gate on NumPy pipelines, whole-word
+and token-level (a token-level stream is counted in NumPy), run to PASS; a broken token-level
+NumPy pipeline FAILs there with the counted check that shows it, never a traceback."""
 
 import importlib.util
 import os
@@ -40,6 +40,8 @@ GATES = {
     "wwm-numpy": ["verify.stats", "--wwm", "--masker", "numpy", "--tokens", "1e5"],
     "wwm-jax": ["verify.stats", "--wwm", "--masker", "jax", "--tokens", "1e5"],
     "pipeline-wwm": ["verify.pipeline", "tests.numpy_pipeline:whole_words", "--epochs", "2"],
+    "pipeline-token": ["verify.pipeline", "tests.numpy_pipeline:batches", "--epochs", "2",
+                       "--world-size", "2"],
 }
 
 
@@ -52,11 +54,14 @@ def test_the_gate_passes_without_torch(gate):
     assert "Traceback" not in done.stderr and done.stdout.rstrip().endswith("PASS")
 
 
-def test_a_token_level_stream_without_torch_is_refused_in_one_line():
-    done = _run("verify.pipeline", "tests.numpy_pipeline:batches", "--epochs", "1",
+def test_a_broken_token_level_numpy_pipeline_fails_without_torch():
+    done = _run("verify.pipeline", "tests.numpy_pipeline:only_mask_tokens", "--epochs", "2",
                 "--no-progress")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1 and "needs PyTorch" in done.stderr
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert "Traceback" not in done.stderr and any(line.startswith("FAIL") for line in lines)
+    failed = [line for line in lines if line.rstrip().endswith("FAIL")]
+    assert any("category split" in line for line in failed), failed
 
 
 def test_the_numpy_pipeline_passes_the_token_level_gate_with_torch():

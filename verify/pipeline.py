@@ -325,7 +325,7 @@ def _main(args, ranks) -> int:
             name=args.pipeline, ranks=None if ranks is None else (ranks.rank, ranks.world),
             timeout=args.timeout, seed=args.seed, wwm=args.wwm, examples=args.examples,
             drop_last=args.drop_last, shuffle=not args.no_shuffle)
-    except (ValueError, TypeError, ImportError) as e:   # ImportError: no torch to count with
+    except (ValueError, TypeError, ImportError) as e:   # ImportError: a missing optional package
         return usage_error("verify.pipeline", str(e))
     if report is None:
         return 0

@@ -8,6 +8,11 @@ body checks all three. Frameworks are imported lazily: a backend whose framework
 reports itself unavailable instead of failing at import. `MLM_BACKENDS=numpy,torch`
 (environment) narrows the set; the default is every installed backend.
 
+Counting code that must run on torch tensors and on NumPy arrays alike is written once against
+`array_namespace("torch")` or `array_namespace("numpy")`: the handful of operations the
+counters use (`verify.token.counts`), with one meaning in both. A pipeline's stream is NumPy
+already and is counted without torch; the token gate counts on the masker's device in torch.
+
 Seeding: `numpy` takes `rng=seed`; `torch` a `torch.Generator` on the tensor's device seeded
 with `seed`; `jax` takes `key=seed` (meaning `jax.random.key(seed)`). Exact mode is `key=` in all
 three.
@@ -21,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Backend", "BACKENDS", "selected_backends"]
+__all__ = ["Backend", "BACKENDS", "selected_backends", "array_namespace", "NumPyOps", "TorchOps"]
 
 
 class Backend:
@@ -186,3 +191,139 @@ def selected_backends(environ: Callable[[str], str | None] = os.environ.get) -> 
         raise ValueError(f"MLM_BACKENDS names unknown backends {unknown}; "
                          f"choose from {sorted(BACKENDS)}")
     return [BACKENDS[n] for n in chosen]
+
+
+class NumPyOps:
+    """The operations on NumPy arrays (`device` arguments are accepted and ignored)."""
+
+    name = "numpy"
+    int16, int32, int64, float64, bool = np.int16, np.int32, np.int64, np.float64, np.bool_
+
+    def asarray(self, a, dtype=None, device=None):
+        """`a` (a list, an array) as an array of `dtype`."""
+        return np.asarray(a, dtype)
+
+    def zeros(self, shape, dtype, device=None):
+        return np.zeros(shape, dtype)
+
+    def ones(self, shape, dtype, device=None):
+        return np.ones(shape, dtype)
+
+    def arange(self, n: int, dtype=None, device=None):
+        return np.arange(n, dtype=dtype or np.int64)
+
+    def astype(self, a, dtype):
+        return np.asarray(a).astype(dtype)
+
+    def clip(self, a, lo=None, hi=None):
+        return np.clip(a, lo, hi)
+
+    def bincount(self, a, minlength: int):
+        return np.bincount(a, minlength=minlength).astype(np.int64, copy=False)
+
+    def cumsum(self, a, axis: int, dtype):
+        return np.cumsum(a, axis=axis, dtype=dtype)
+
+    def amin(self, a, axis: int):
+        return a.min(axis)
+
+    def amax(self, a, axis: int):
+        return a.max(axis)
+
+    def flatnonzero(self, a):
+        """Indices of the true entries of `a` flattened, as int64."""
+        return np.flatnonzero(a)
+
+    def numel(self, a) -> int:
+        return int(a.size)
+
+    def contiguous(self, a):
+        return np.ascontiguousarray(a)
+
+    def to_numpy(self, a):
+        return np.asarray(a)
+
+    isin, where, stack, log2 = (staticmethod(np.isin), staticmethod(np.where),
+                                staticmethod(np.stack), staticmethod(np.log2))
+    concatenate, broadcast_to, tile = (staticmethod(np.concatenate),
+                                       staticmethod(np.broadcast_to), staticmethod(np.tile))
+
+
+class TorchOps:
+    """The operations on torch tensors (what the token gate has always counted with)."""
+
+    name = "torch"
+
+    def __init__(self):
+        import torch
+        self.torch = torch
+        self.int16, self.int32, self.int64 = torch.int16, torch.int32, torch.int64
+        self.float64, self.bool = torch.float64, torch.bool
+        self.isin, self.where, self.stack, self.log2 = (torch.isin, torch.where, torch.stack,
+                                                        torch.log2)
+        self.broadcast_to = torch.broadcast_to
+
+    def asarray(self, a, dtype=None, device=None):
+        """`a` (a list, an array, a tensor) as a tensor of `dtype` on `device`."""
+        if isinstance(a, self.torch.Tensor):
+            return a.to(device if device is not None else a.device, dtype or a.dtype)
+        return self.torch.tensor(a, dtype=dtype, device=device)
+
+    def zeros(self, shape, dtype, device=None):
+        return self.torch.zeros(shape, dtype=dtype, device=device)
+
+    def ones(self, shape, dtype, device=None):
+        return self.torch.ones(shape, dtype=dtype, device=device)
+
+    def arange(self, n: int, dtype=None, device=None):
+        return self.torch.arange(n, dtype=dtype, device=device)
+
+    def astype(self, a, dtype):
+        return a.to(dtype)
+
+    def clip(self, a, lo=None, hi=None):
+        return a.clamp(lo, hi)
+
+    def bincount(self, a, minlength: int):
+        return self.torch.bincount(a, minlength=minlength)
+
+    def cumsum(self, a, axis: int, dtype):
+        return self.torch.cumsum(a, axis, dtype=dtype)
+
+    def amin(self, a, axis: int):
+        return a.amin(axis)
+
+    def amax(self, a, axis: int):
+        return a.amax(axis)
+
+    def flatnonzero(self, a):
+        return self.torch.nonzero(a.reshape(-1)).squeeze(1)
+
+    def numel(self, a) -> int:
+        return a.numel()
+
+    def contiguous(self, a):
+        return a.contiguous()
+
+    def to_numpy(self, a):
+        return a.cpu().numpy()
+
+    def tile(self, a, reps: int):
+        return a.repeat(reps)
+
+    def concatenate(self, arrays, axis: int = 0):
+        return self.torch.cat(arrays, axis)
+
+
+def array_namespace(name: str):
+    """The operations of `name` (`"torch"` or `"numpy"`).
+
+    Raises:
+        ImportError: `"torch"` and PyTorch is not installed.
+        ValueError: another name.
+    """
+    if name == "numpy":
+        return NumPyOps()
+    if name == "torch":
+        return TorchOps()
+    raise ValueError(f"no array namespace {name!r} (torch or numpy)")

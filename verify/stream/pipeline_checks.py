@@ -34,6 +34,7 @@ from mlm_ref.config import MaskingConfig
 
 from ..engine.primitives import Check
 from ..token.checks import masker_checks
+from ..token.counts import Counts
 from .collect import Rows, Stream
 from .pipeline_fields import field_checks
 from .pipeline_order import order_checks
@@ -179,24 +180,12 @@ def _repeats(rows: Rows, config: MaskingConfig, subject: str) -> Check:
 
 def _counts(stream: Stream, rows: Rows, config: MaskingConfig):
     """The stream counted as `verify.stats` counts a masker's calls: one call per batch, padded
-    to the largest batch (padding is ineligible, so it changes no count that is tested).
-
-    Raises:
-        ImportError: PyTorch is not installed (the token-level counting is torch's; a
-            whole-word stream is counted in NumPy).
-    """
-    try:
-        import torch
-
-        from ..token.counts import Counts
-    except ImportError:
-        raise ImportError("counting a token-level stream needs PyTorch, which is not installed "
-                          "(pip install torch); a whole-word stream (word_ids, --wwm) needs "
-                          "NumPy and SciPy alone") from None
+    to the largest batch (padding is ineligible, so it changes no count that is tested). The
+    stream is NumPy already, so it is counted with NumPy arrays: no torch needed."""
     seq = max(rows.seq, 2)
     width = max([n for _, n in rows.start] + [2])
     calls = max(2, len(rows.start))
-    counts = Counts(config, seq, width, calls, "cpu")
+    counts = Counts(config, seq, width, calls, "cpu", arrays="numpy")
     pad = config.padding_token
     for c in range(calls):
         x = np.full((width, seq), pad, np.int64)
@@ -207,7 +196,7 @@ def _counts(stream: Stream, rows: Rows, config: MaskingConfig):
             x[:n, :rows.seq] = rows.orig[part]
             out[:n, :rows.seq] = rows.out[part]
             y[:n, :rows.seq] = np.where(rows.sel[part], rows.orig[part], pad)
-        t = [torch.from_numpy(np.ascontiguousarray(a.T)) for a in (x, out, y)]  # [seq, batch]
+        t = [np.ascontiguousarray(a.T) for a in (x, out, y)]                    # [seq, batch]
         counts.update(t[0], t[0], t[1], t[2])
     h = counts.host()
     h.shape, h.calls = (seq, width), calls

@@ -4,8 +4,9 @@ its device what it did, decide the checks.
 Layers, each importing only those above it in this list (and `verify.engine`):
 
 * `inputs`: the synthetic batches; `adapters`: every masker seen as torch -> torch;
-* `counts`: on-device accumulation, read back once as `HostCounts` (`host_counts`, NumPy
-  only, with the outcome codes);
+* `counts`: on-device accumulation (torch tensors, or NumPy arrays for a pipeline's stream,
+  without torch), read back once as `HostCounts` (`host_counts`, NumPy only, with the outcome
+  codes and `is_replay`);
 * `random_ids`, `checks` (agreement between maskers too), `invariants`: checks built from
   `HostCounts`;
 * `summary`: effective probabilities with intervals; `verdicts`: the report, printed or JSON;

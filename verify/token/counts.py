@@ -1,5 +1,5 @@
-"""On-device accumulation of everything the checks need, one batch at a time (each position's
-outcome code is described in `host_counts`).
+"""On-device accumulation (torch tensors; NumPy arrays for a pipeline's stream) of everything
+the checks need, one batch at a time (each position's outcome code is described in `host_counts`).
 
 The contract says every probability holds conditionally on everything observable, so the
 codes are tabulated against every stratum a masker could get wrong, each `[stratum, code]`:
@@ -16,14 +16,13 @@ nothing is per-token in Python.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from mlm_ref.config import MaskingConfig
 
+from ..engine.frameworks import array_namespace
 from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX,
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
-                          SEGMENTS, HostCounts, mask_share, repeated_patterns)
-from .inputs import is_replay
+                          SEGMENTS, HostCounts, is_replay, mask_share, repeated_patterns)
 from .power.joint import JointCounts
 
 __all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
@@ -41,16 +40,19 @@ class Counts:
         device: where the counters live (the masker's device).
         start: the index of the first call counted here (a distributed run's rank counts a
             block of calls, `verify.engine.distributed`).
+        arrays: `"torch"` (tensors on `device`: the token gate) or `"numpy"` (a pipeline's
+            stream, counted without torch); one code counts both (`verify.engine.frameworks`).
     """
 
     def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device,
-                 start: int = 0):
+                 start: int = 0, arrays: str = "torch"):
         self.config, self.seq_len, self.batch, self.device = config, seq_len, batch, device
+        self.xp = xp = array_namespace(arrays)
         v = config.n_tokens
         self.full = v <= FULL_HISTOGRAM_MAX
         self.id_table = v <= ID_TABLE_MAX
         self.coarse = min(COARSE_BINS, v)
-        z = lambda *n: torch.zeros(n, dtype=torch.int64, device=device)  # noqa: E731
+        z = lambda *n: xp.zeros(n, xp.int64, device)  # noqa: E731
         self.invariants = z(len(INVARIANTS))
         # one combined table: [stratum offset + stratum index, code]
         self._strata = {"pos": seq_len, "col": batch, "seg": SEGMENTS, "idbin": self.coarse,
@@ -72,75 +74,73 @@ class Counts:
         self.seq_hist = z((seq_len + 1) ** 2)   # [n_eligible * (seq_len + 1) + n_selected]
         # a 64-bit fingerprint of each sequence's selected positions (0: too few selected)
         self.patterns = z(calls, batch)
-        g = torch.Generator().manual_seed(0x5EED)
-        self._pattern_weights = torch.randint(-2**63, 2**63 - 1, (seq_len, 1), generator=g,
-                                              dtype=torch.int64).to(device)
+        weights = np.random.default_rng(0x5EED).integers(-2**63, 2**63 - 1, (seq_len, 1))
+        self._pattern_weights = xp.asarray(weights, xp.int64, device)
         # dispersion sums per call: [call, position / id / [MASK] per sequence, 3], summed in
         # call order on the host (the same float sum whatever ranks counted which calls)
-        self.dispersion = torch.zeros(calls, 3, 3, dtype=torch.float64, device=device)
+        self.dispersion = xp.zeros((calls, 3, 3), xp.float64, device)
         self.host_problems: dict[str, list[str]] = {}
         self._prev = None  # codes and outputs of the previous call
         self._input = None  # (input, what depends on it alone): a replay reuses it
         self._call = start
         self._first = None  # (index, codes) of the first call counted
-        self._ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
-        self._exclude = torch.tensor(config.random_exclude, dtype=torch.int64, device=device)
+        self._ineligible = xp.asarray(list(config.ineligible_tokens), xp.int64, device)
+        self._exclude = xp.asarray(list(config.random_exclude), xp.int64, device)
         top = max(config.ineligible_tokens) + 1
         self._eligible_id = None                                    # [top] where small enough
         if top <= ID_TABLE_MAX:
-            self._eligible_id = torch.ones(top, dtype=torch.bool, device=device)
+            self._eligible_id = xp.ones(top, xp.bool, device)
             self._eligible_id[list(config.ineligible_tokens)] = False
-        self._pos = torch.arange(seq_len, device=device)[:, None].expand(seq_len, batch)
-        self._col = torch.arange(batch, device=device)[None, :].expand(seq_len, batch)
-        self._pos_base = (self._pos * CODES).to(torch.int32).contiguous()    # [seq_len, batch]
-        self._col_base = (self._col * CODES).to(torch.int32).contiguous()    # [seq_len, batch]
+        self._pos = xp.broadcast_to(xp.arange(seq_len, device=device)[:, None], (seq_len, batch))
+        col = xp.broadcast_to(xp.arange(batch, device=device)[None, :], (seq_len, batch))
+        self._pos_base = xp.contiguous(xp.astype(self._pos * CODES, xp.int32))  # [seq, batch]
+        self._col_base = xp.contiguous(xp.astype(col * CODES, xp.int32))        # [seq, batch]
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         self._p = config.masking_prob
         self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
-        self.joint = JointCounts(config, seq_len, device, collisions=self.full)
+        self.joint = JointCounts(config, seq_len, device, collisions=self.full, xp=xp)
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
         self.host_problems.setdefault(check, []).append(message)
 
-    def _is_eligible(self, x: torch.Tensor) -> torch.Tensor:
+    def _is_eligible(self, x):
         if self._eligible_id is None:
-            return ~torch.isin(x, self._ineligible)
+            return ~self.xp.isin(x, self._ineligible)
         # a table lookup is cheaper than isin; every id past the table is eligible
-        top = self._eligible_id.numel()
-        return torch.where(x < top, self._eligible_id[x.clamp(0, top - 1)], True)
+        top = self._eligible_id.shape[0]
+        return self.xp.where(x < top, self._eligible_id[self.xp.clip(x, 0, top - 1)], True)
 
-    def _drawable(self, t: torch.Tensor) -> torch.Tensor:
+    def _drawable(self, t):
         ok = (t >= 0) & (t < self.config.n_tokens)
-        return ok & ~torch.isin(t, self._exclude) if self._exclude.numel() else ok
+        return ok & ~self.xp.isin(t, self._exclude) if self.xp.numel(self._exclude) else ok
 
-    @torch.no_grad()
-    def update(self, x: torch.Tensor, x_after: torch.Tensor, out: torch.Tensor, y: torch.Tensor):
+    def update(self, x, x_after, out, y):
         """Add one call: `x` the harness's copy of the input, `x_after` the caller's input as it
         is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here. What
         depends on the input alone is computed once per input object (a replay passes the same
-        one again)."""
-        cfg = self.config
-        x, x_after, out, y = (t.to(self.device, torch.int64) for t in (x, x_after, out, y))
+        one again). Tensors or NumPy arrays, as the counters (`arrays`)."""
+        cfg, xp = self.config, self.xp
+        x, x_after, out, y = (xp.asarray(t, xp.int64, self.device) for t in (x, x_after, out, y))
         inp = self._input_terms(x)
         eligible = inp["eligible"]                                    # [seq_len, batch]
         labelled = y != cfg.padding_token                             # [seq_len, batch]
         sel = labelled & eligible                                     # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
         drawable_out = self._drawable(out)
-        self.invariants += torch.stack([
+        self.invariants += xp.stack([
             (x_after != x).sum(), (labelled & (y != x)).sum(), (~labelled & (out != x)).sum(),
             (labelled & ~eligible).sum(), (labelled & ~is_mask & ~is_orig & ~drawable_out).sum()])
         # int32 codes: half the memory traffic of int64 through every table below
-        outcome = torch.where(is_mask, 0, torch.where(is_orig, 1, 2)).to(torch.int32)
-        code = torch.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
+        outcome = xp.astype(xp.where(is_mask, 0, xp.where(is_orig, 1, 2)), xp.int32)
+        code = xp.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
         at_col = self._tables(inp, code)
         # fingerprints of the sequences with >= PATTERN_MIN selected and unselected positions:
         # two independent draws coincide there with probability < p^20 q^20 max(p,q)^(n-40),
         # below 1e-24 for every p, so a repeat means the masks are not drawn afresh
         both = (at_col[:, 2:].sum(1) >= PATTERN_MIN) & (at_col[:, 1] >= PATTERN_MIN)
-        fingerprint = (sel.long() * self._pattern_weights).sum(0)     # wraps modulo 2**64
-        self.patterns[self._call] = torch.where(both, fingerprint, 0)
+        fingerprint = (xp.astype(sel, xp.int64) * self._pattern_weights).sum(0)  # mod 2**64
+        self.patterns[self._call] = xp.where(both, fingerprint, 0)
         self._pairs(code, out)
         self._random_ids(x, out, code, drawable_out)
         self._sequences(at_col)
@@ -150,39 +150,39 @@ class Counts:
         self._prev = (code, out)
         self._call += 1
 
-    def _input_terms(self, x: torch.Tensor) -> dict:
+    def _input_terms(self, x) -> dict:
         """Everything that depends on the input alone, cached for the same input object."""
         if self._input is not None and self._input[0] is x:
             return self._input[1]
-        v = self.config.n_tokens
+        v, xp = self.config.n_tokens, self.xp
         eligible = self._is_eligible(x)
         drawable_x = self._drawable(x)
-        xi = x.clamp(0, v - 1)   # ids past the vocabulary are special ones: code 0
+        xi = xp.clip(x, 0, v - 1)   # ids past the vocabulary are special ones: code 0
         terms = {"eligible": eligible, "xi": xi,
-                 "sel_base": 2 + 3 * (~drawable_x).to(torch.int32),   # code of a [MASK] outcome
-                 "unsel_code": eligible.to(torch.int32)}
+                 "sel_base": 2 + 3 * xp.astype(~drawable_x, xp.int32),  # code of a [MASK]
+                 "unsel_code": xp.astype(eligible, xp.int32)}
         # the neighbourhood: whether the left and the right neighbour are eligible (an edge of
         # the sequence counts as ineligible): boundaries are where off-by-ones live
-        edge = torch.zeros_like(eligible[:1])
-        left = torch.cat([edge, eligible[:-1]]).to(torch.int32)
-        right = torch.cat([eligible[1:], edge]).to(torch.int32)
+        edge = xp.zeros(eligible[:1].shape, xp.bool, self.device)
+        left = xp.astype(xp.concatenate([edge, eligible[:-1]]), xp.int32)
+        right = xp.astype(xp.concatenate([eligible[1:], edge]), xp.int32)
         strata = {"pos": self._pos_base, "col": self._col_base,
                   "nbr": (2 * left + right) * CODES}
         if self._sep is not None:
-            is_sep = (x == self._sep).to(torch.int32)
-            strata["seg"] = (torch.cumsum(is_sep, 0, dtype=torch.int32) - is_sep) \
-                .clamp_(max=SEGMENTS - 1) * CODES
+            is_sep = xp.astype(x == self._sep, xp.int32)
+            strata["seg"] = xp.clip(xp.cumsum(is_sep, 0, xp.int32) - is_sep,
+                                    hi=SEGMENTS - 1) * CODES
         if not self.id_table:  # else the id ranges are summed from the id table on the host
-            strata["idbin"] = (xi * self.coarse // v).to(torch.int32) * CODES
+            strata["idbin"] = xp.astype(xi * self.coarse // v, xp.int32) * CODES
         else:
-            occurrences = torch.bincount(torch.where(eligible, xi, v).flatten(),
-                                         minlength=v + 1)[:v]                # [n_tokens]
+            occurrences = xp.bincount(xp.where(eligible, xi, v).reshape(-1),
+                                      minlength=v + 1)[:v]                   # [n_tokens]
             # how much more often than a uniform id the id occurs in this call, in octaves
-            share = occurrences.to(torch.float64) * (v / xi.numel())
-            rep = (torch.log2(share.clamp_(min=1e-9)) + REPEAT_CLASSES // 2).to(torch.int32) \
-                .clamp_(0, REPEAT_CLASSES - 1)                               # [n_tokens]
+            share = xp.astype(occurrences, xp.float64) * (v / xp.numel(xi))
+            rep = xp.clip(xp.astype(xp.log2(xp.clip(share, lo=1e-9)) + REPEAT_CLASSES // 2,
+                                    xp.int32), 0, REPEAT_CLASSES - 1)        # [n_tokens]
             strata["repeat"] = rep[xi] * CODES
-            strata["id"] = xi.to(torch.int32) * CODES
+            strata["id"] = xp.astype(xi, xp.int32) * CODES
             terms["occurrences"] = occurrences
         terms["strata"] = strata
         self._input = (x, terms)
@@ -190,21 +190,20 @@ class Counts:
 
     def _tables(self, inp: dict, code):
         """Add the code counts of every stratum, each into its own slice of the table."""
-        per_call = {}
+        per_call, xp = {}, self.xp
         for name, base in inp["strata"].items():
             lo, size = self._offset[name] * CODES, self._strata[name] * CODES
-            per_call[name] = torch.bincount((base + code).flatten(), minlength=size)
+            per_call[name] = xp.bincount((base + code).reshape(-1), minlength=size)
             self.table[lo:lo + size] += per_call[name]
         if "occurrences" in inp:  # selected count of each id vs Binomial(its occurrences, p)
             v = self.config.n_tokens
-            k = torch.bincount(torch.where(code >= 2, inp["xi"], v).flatten(),
-                               minlength=v + 1)[:v]
+            k = xp.bincount(xp.where(code >= 2, inp["xi"], v).reshape(-1), minlength=v + 1)[:v]
             self._dispersion_terms(k, inp["occurrences"], 1)
-        at_pos = per_call["pos"].view(self.seq_len, CODES)               # [seq_len, CODES]
+        at_pos = per_call["pos"].reshape(self.seq_len, CODES)               # [seq_len, CODES]
         self.by_call[self._call] += at_pos.sum(0)
         # selected count at each position across the call's columns vs Binomial(eligible, p)
         self._dispersion_terms(at_pos[:, 2:].sum(1), at_pos[:, 1:].sum(1), 0)
-        return per_call["col"].view(self.batch, CODES)                   # [batch, CODES]
+        return per_call["col"].reshape(self.batch, CODES)                   # [batch, CODES]
 
     def _dispersion_terms(self, k, m, index: int, p: float | None = None):
         """Add sum (k - m p)^2 / (m p q), the group count and the summed variance of the terms
@@ -213,13 +212,14 @@ class Counts:
         p = self._p if p is None else p
         if p <= 0.0 or p >= 1.0:
             return
-        k, m = k.double(), m.double()
+        xp = self.xp
+        k, m = xp.astype(k, xp.float64), xp.astype(m, xp.float64)
         use = m >= DISPERSION_MIN
-        npq = torch.where(use, m * p * (1 - p), 1.0)
-        term = torch.where(use, (k - m * p) ** 2 / npq, 0.0)
-        var = torch.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
-        self.dispersion[self._call, index] += torch.stack([term.sum(), use.sum().double(),
-                                                           var.sum()])
+        npq = xp.where(use, m * p * (1 - p), 1.0)
+        term = xp.where(use, (k - m * p) ** 2 / npq, 0.0)
+        var = xp.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
+        self.dispersion[self._call, index] += xp.stack([
+            term.sum(), xp.astype(use.sum(), xp.float64), var.sum()])
 
     def _pairs(self, code, out):
         self._add_pairs(0, code[:-1], code[1:])              # neighbouring positions
@@ -232,47 +232,47 @@ class Counts:
             return
         self._add_pairs(2, prev_code, code)
         both = (prev_code == 4) & (code == 4)
-        self.replay_same_other += torch.stack([both.sum(), (both & (prev_out == out)).sum()])
+        self.replay_same_other += self.xp.stack([both.sum(), (both & (prev_out == out)).sum()])
 
     def _add_pairs(self, kind: int, first, second):
-        self.pairs[kind] += torch.bincount((first * CODES + second).flatten(),
-                                           minlength=CODES * CODES)
+        self.pairs[kind] += self.xp.bincount((first * CODES + second).reshape(-1),
+                                             minlength=CODES * CODES)
 
     def _random_ids(self, x, out, code, drawable_out):
-        v, c = self.config.n_tokens, self.coarse
+        v, c, xp = self.config.n_tokens, self.coarse, self.xp
         # only selected positions matter here (about masking_prob of them): compact first
-        at = torch.nonzero((code >= 2).flatten()).squeeze(1)                # [n_selected]
-        x, out, code = x.flatten()[at], out.flatten()[at], code.flatten()[at]
-        drawable_out, pos = drawable_out.flatten()[at], self._pos.flatten()[at]
+        at = xp.flatnonzero(code >= 2)                                      # [n_selected]
+        x, out, code = x.reshape(-1)[at], out.reshape(-1)[at], code.reshape(-1)[at]
+        drawable_out, pos = drawable_out.reshape(-1)[at], self._pos.reshape(-1)[at]
         other = (code == 4) & drawable_out  # a visible random id, drawable original
         orig = code <= 4                    # drawable originals that a random draw could hit
         visible = ((code == 4) | (code == 7)) & drawable_out
         if self.full:
-            self.other_hist += torch.bincount(torch.where(visible, out, v), minlength=v + 1)
-            self.orig_hist += torch.bincount(torch.where(orig, x, v), minlength=v + 1)
-        out_bin = torch.where(visible, out.clamp(0, v - 1) * c // v, c)
-        x_bin = x.clamp(0, v - 1) * c // v
+            self.other_hist += xp.bincount(xp.where(visible, out, v), minlength=v + 1)
+            self.orig_hist += xp.bincount(xp.where(orig, x, v), minlength=v + 1)
+        out_bin = xp.where(visible, xp.clip(out, 0, v - 1) * c // v, c)
+        x_bin = xp.clip(x, 0, v - 1) * c // v
         if not self.full:  # else summed from the per-id histograms on the host
-            self.coarse_other += torch.bincount(out_bin, minlength=c + 1)
-            self.coarse_orig += torch.bincount(torch.where(orig, x_bin, c), minlength=c + 1)
+            self.coarse_other += xp.bincount(out_bin, minlength=c + 1)
+            self.coarse_orig += xp.bincount(xp.where(orig, x_bin, c), minlength=c + 1)
         c1 = c + 1
-        other_bin = torch.where(other, out_bin, c)
-        self.other_by_orig += torch.bincount(torch.where(other, x_bin, 0) * c1 + other_bin,
-                                             minlength=c * c1)
+        other_bin = xp.where(other, out_bin, c)
+        self.other_by_orig += xp.bincount(xp.where(other, x_bin, 0) * c1 + other_bin,
+                                          minlength=c * c1)
         bucket = pos * POS_BUCKETS // self.seq_len
-        self.other_by_pos += torch.bincount(bucket * c1 + other_bin, minlength=POS_BUCKETS * c1)
-        self.orig_by_pos += torch.bincount(bucket * c1 + torch.where(other, x_bin, c),
-                                           minlength=POS_BUCKETS * c1)
+        self.other_by_pos += xp.bincount(bucket * c1 + other_bin, minlength=POS_BUCKETS * c1)
+        self.orig_by_pos += xp.bincount(bucket * c1 + xp.where(other, x_bin, c),
+                                        minlength=POS_BUCKETS * c1)
 
     def _sequences(self, at_col):
         """Per sequence (column): the selected count, and [MASK] among selected drawable
         originals vs the binomial; `at_col` holds the call's code counts `[batch, CODES]`."""
         n1 = self.seq_len + 1
         idx = at_col[:, 1:].sum(1) * n1 + at_col[:, 2:].sum(1)             # [batch]
-        self.seq_hist += torch.bincount(idx, minlength=n1 * n1)
+        self.seq_hist += self.xp.bincount(idx, minlength=n1 * n1)
         self._dispersion_terms(at_col[:, 2], at_col[:, 2:5].sum(1), 2, self._q_mask)
 
-    def tensors(self) -> list[torch.Tensor]:
+    def tensors(self) -> list:
         """Every counter, each a sum over calls (per-call rows, `by_call`, `dispersion` and the
         `patterns` fingerprints, are zero where not counted)."""
         return [t for t in (self.invariants, self.table, self.by_call, self.pairs,
@@ -304,17 +304,17 @@ class Counts:
     def restart(self) -> None:
         """Forget everything counted (a rank whose block lies after a stopped call)."""
         for t in self.tensors():
-            t.zero_()
+            t[...] = 0
         self.host_problems.clear()
         self._call, self._prev, self._first = 0, None, None
 
-    def add_fresh_pair(self, prev_code: torch.Tensor, code: torch.Tensor):
+    def add_fresh_pair(self, prev_code, code):
         """Count the fresh consecutive-call pair (`prev_code` of the call before, `code`)."""
         self._add_pairs(3, prev_code, code)
 
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""
-        get = lambda t: None if t is None else t.cpu().numpy()  # noqa: E731
+        get = lambda t: None if t is None else self.xp.to_numpy(t)  # noqa: E731
         c1, v = self.coarse + 1, self.config.n_tokens
         table = get(self.table).reshape(-1, CODES)
         strata = {k: table[self._offset[k]:self._offset[k] + size]

@@ -26,7 +26,7 @@ from mlm_ref.config import MaskingConfig
 
 __all__ = ["HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX", "ID_TABLE_MAX",
            "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES", "DISPERSION_MIN",
-           "PATTERN_MIN", "mask_share", "repeated_patterns"]
+           "PATTERN_MIN", "mask_share", "repeated_patterns", "is_replay"]
 
 CODES = 8
 # Exact invariants counted on the device: the number of positions that violate each.
@@ -49,6 +49,12 @@ DISPERSION_MIN = 8       # groups with fewer trials are left out of the dispersi
 # above ID_TABLE_MAX the per-id code table and the in-call repeat classes are.
 FULL_HISTOGRAM_MAX = 1 << 22
 ID_TABLE_MAX = 1 << 18
+
+
+def is_replay(call: int) -> bool:
+    """Whether `call` feeds the same batch as the call before it (the harness feeds every
+    batch twice, `verify.token.inputs`)."""
+    return call % 2 == 1
 
 
 def repeated_patterns(patterns: np.ndarray) -> int:

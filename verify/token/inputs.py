@@ -28,16 +28,12 @@ import torch
 from mlm_ref.config import MaskingConfig
 
 from ..engine.arguments import derive_seed
+from .host_counts import is_replay
 
 __all__ = ["SyntheticBatches", "derive_seed", "is_replay"]
 
 MASK_FRACTION = 0.02
 ZIPF_EXPONENT = 1.1
-
-
-def is_replay(call: int) -> bool:
-    """Whether `call` feeds the same batch as the call before it."""
-    return call % 2 == 1
 
 
 class SyntheticBatches:

@@ -24,11 +24,15 @@ exactly like the other counters.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from scipy import stats
 
 from mlm_ref.config import MaskingConfig
+
+if TYPE_CHECKING:  # torch is imported where it counts (`position_codes`)
+    import torch
 
 __all__ = ["JointCounts", "position_codes", "COUNT_CLASSES", "ORDER_NAMES", "NEIGHBOUR_NAMES"]
 
@@ -44,6 +48,7 @@ def position_codes(cfg: MaskingConfig, x: torch.Tensor, out: torch.Tensor, y: to
     not selected, 2..4 selected with a drawable original as mask / original / other, 5..7 the
     same for other originals) and the number of positions breaking each exact invariant
     (`counts.INVARIANTS` minus "input not mutated", in that order), for any shape."""
+    import torch  # the token gate's call shapes count on the device; a stream needs no torch
     eligible = ~torch.isin(x, ineligible)
     labelled = y != cfg.padding_token
     sel = labelled & eligible
@@ -76,7 +81,8 @@ def _count_class_table(seq_len: int, p: float) -> np.ndarray:
 
 
 class JointCounts:
-    """Joint tables of one masker's run, `[seq_len, batch]` calls, on `device`.
+    """Joint tables of one masker's run, `[seq_len, batch]` calls, on `device`, in the array
+    namespace `xp` (`verify.engine.frameworks`: torch tensors, or NumPy arrays for a stream).
 
     Args:
         config: the masking parameters.
@@ -86,68 +92,66 @@ class JointCounts:
             vocabulary per call; off above `counts.FULL_HISTOGRAM_MAX`).
     """
 
-    def __init__(self, config: MaskingConfig, seq_len: int, device, collisions: bool):
-        self.config, self.collisions = config, collisions
-        z = lambda *n: torch.zeros(n, dtype=torch.int64, device=device)  # noqa: E731
+    def __init__(self, config: MaskingConfig, seq_len: int, device, collisions: bool, xp):
+        self.config, self.collisions, self.xp = config, collisions, xp
+        z = lambda *n: xp.zeros(n, xp.int64, device)  # noqa: E731
         # [stratum, outcome]: 4 neighbour classes, 4 order classes, COUNT_CLASSES count classes
         self.tables = z(8 + COUNT_CLASSES, 3)
         self.collision_sums = z(3)              # equal pairs, pairs apart, pairs same original
-        self._class = torch.tensor(_count_class_table(seq_len, config.masking_prob),
-                                   device=device)
-        self._pos = torch.arange(seq_len, dtype=torch.int16, device=device)[:, None]
+        self._class = xp.asarray(_count_class_table(seq_len, config.masking_prob),
+                                 device=device)
+        self._pos = xp.arange(seq_len, xp.int16, device)[:, None]
 
-    @torch.no_grad()
-    def update(self, x: torch.Tensor, out: torch.Tensor, code: torch.Tensor,
-               drawable_out: torch.Tensor, tables: bool = True):
+    def update(self, x, out, code, drawable_out, tables: bool = True):
         """Add one call (`[seq_len, batch]` input, output, codes and drawable outputs): its
         collisions, and with `tables` its joint tables (the runner tabulates every other call,
         the first of each replayed pair: any choice of calls made without looking at the
         outputs keeps the null, and half the calls halve the cost). Only the selected
         positions are visited (one bincount over all three tables)."""
-        flat = code.flatten()
-        at = torch.nonzero((flat >= 2) & (flat <= 4)).squeeze(1)        # drawable originals
-        cat = (flat[at] - 2).long()
+        xp, flat = self.xp, code.reshape(-1)
+        at = xp.flatnonzero((flat >= 2) & (flat <= 4))                   # drawable originals
+        cat = xp.astype(flat[at] - 2, xp.int64)
         if self.collisions:
-            visible = at[(cat == 2) & drawable_out.flatten()[at]]
-            self._collide(x.flatten()[visible], out.flatten()[visible])
+            visible = at[(cat == 2) & drawable_out.reshape(-1)[at]]
+            self._collide(x.reshape(-1)[visible], out.reshape(-1)[visible])
         if tables:
             self._tables(code, at, cat)
 
     def _tables(self, code, at, cat):
-        seq_len, batch = code.shape
+        (seq_len, batch), xp = code.shape, self.xp
         sel = code >= 2                                                 # [seq_len, batch]
         pos, col = at // batch, at % batch
-        flat, sel_flat = code.flatten(), sel.flatten()
-        left = (pos > 0) & sel_flat[(at - batch).clamp(min=0)]
-        right = (pos < seq_len - 1) & sel_flat[(at + batch).clamp(max=flat.numel() - 1)]
-        neighbours = 2 * left.long() + right.long()
+        sel_flat = sel.reshape(-1)
+        left = (pos > 0) & sel_flat[xp.clip(at - batch, lo=0)]
+        right = (pos < seq_len - 1) & sel_flat[xp.clip(at + batch, hi=seq_len * batch - 1)]
+        neighbours = 2 * xp.astype(left, xp.int64) + xp.astype(right, xp.int64)
         k = sel.sum(0)                                                  # [batch]
         # the first and last selected position of each column: two reductions, no cumsum
-        first = torch.where(sel, self._pos, seq_len).amin(0)            # [batch]
-        last = torch.where(sel, self._pos, -1).amax(0)                  # [batch]
-        order = torch.where(k[col] == 1, 0, torch.where(pos == first[col], 1,
-                                                        torch.where(pos == last[col], 3, 2)))
+        first = xp.amin(xp.where(sel, self._pos, seq_len), 0)           # [batch]
+        last = xp.amax(xp.where(sel, self._pos, -1), 0)                 # [batch]
+        order = xp.where(k[col] == 1, 0, xp.where(pos == first[col], 1,
+                                                  xp.where(pos == last[col], 3, 2)))
         count = self._class[(code >= 1).sum(0), k][col]
-        stratum = torch.cat([neighbours, 4 + order, 8 + count])
-        self.tables += torch.bincount(stratum * 3 + cat.repeat(3),
-                                      minlength=self.tables.numel()).view_as(self.tables)
+        stratum = xp.concatenate([neighbours, 4 + order, 8 + count])
+        self.tables += xp.bincount(stratum * 3 + xp.tile(cat, 3),
+                                   minlength=xp.numel(self.tables)).reshape(self.tables.shape)
 
     def _collide(self, originals, ids):
         """Equal pairs among a call's visible random `ids` (their `originals` beside them)."""
-        v = self.config.n_tokens
-        h = torch.bincount(ids.clamp(0, v - 1), minlength=v)
-        m = torch.bincount(originals.clamp(0, v - 1), minlength=v)
+        v, xp = self.config.n_tokens, self.xp
+        h = xp.bincount(xp.clip(ids, 0, v - 1), minlength=v)
+        m = xp.bincount(xp.clip(originals, 0, v - 1), minlength=v)
         n = h.sum()
         same = (m * (m - 1) // 2).sum()
-        self.collision_sums += torch.stack([(h * (h - 1) // 2).sum(), n * (n - 1) // 2 - same,
+        self.collision_sums += xp.stack([(h * (h - 1) // 2).sum(), n * (n - 1) // 2 - same,
                                             same])
 
-    def tensors(self) -> list[torch.Tensor]:
+    def tensors(self) -> list:
         """Every counter (sums over calls)."""
         return [self.tables, self.collision_sums]
 
     def host(self) -> dict:
-        get = lambda t: t.cpu().numpy()  # noqa: E731
+        get = self.xp.to_numpy
         t = get(self.tables)
         return {"neighbours": t[:4], "order": t[4:8], "count": t[8:],
                 "collisions": tuple(int(v) for v in get(self.collision_sums))
