@@ -248,10 +248,20 @@ def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: st
 
 
 def binomial_score(k: int, n: int, p: float) -> float:
-    """The normal score of the exact binomial tail of `k` (signed; no underflow)."""
-    if k >= n * p:
-        return float(-special.ndtri_exp(min(0.0, stats.binom.logsf(k - 1, n, p))))
-    return float(special.ndtri_exp(min(0.0, stats.binom.logcdf(k, n, p))))
+    """Signed normal score `z` of `k` against Binomial(n, p): `2 P(Z > |z|)` is the exact
+    two-sided p-value `min(1, 2 min(P(X <= k), P(X >= k)))`, positive when the upper tail is
+    the smaller, 0 when neither tail is below 1/2; computed in logs (no underflow).
+
+    The smaller tail decides, not the side of the mean: with a small mean `n p`, a count
+    below it (0) can have `P(X <= k)` near 1, whose normal quantile is large and *positive*
+    (0 of n at n p = 1e-7 scored +5.2, "too many", a false alarm at the gates' levels).
+    """
+    low, high = float(stats.binom.logcdf(k, n, p)), float(stats.binom.logsf(k - 1, n, p))
+    log_half_p = min(low, high, 0.0)                  # log(p-value / 2)
+    if log_half_p >= math.log(0.5):
+        return 0.0
+    size = float(-special.ndtri_exp(log_half_p))
+    return size if high < low else -size
 
 
 def upper_binomial_check(name: str, subject: str, k: int, n: int, p: float, unit: str) -> Check:
