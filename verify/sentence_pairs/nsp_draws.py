@@ -280,9 +280,9 @@ def _start_by_length(w: _Where, p: Parsed, random, subject: str) -> Check:
         lambda a: bounds(a)[1] / math.sqrt(total), "theta of a start weighted by "
         "length ** theta (1: by token)", n=int(x.size),
         detail=f"{x.size} random B in long-sentences documents: B's sentence is on average "
-               f"{shift:+.4f} in log-length from its document's mean, expected 0 "
-               f"(+-{math.sqrt(total) / max(1, x.size):.4f}); {'longer' if shift > 0 else 'shorter'}"
-               f" sentences favoured")
+               f"{shift:+.4f} in log-length from its document's mean, expected 0 (standard "
+               f"error {math.sqrt(total) / max(1, x.size):.4f}; above 0: long sentences "
+               f"favoured, as by a start at a uniform token)")
 
 
 def _cuts(w: _Where, p: Parsed, subject: str) -> list[Check]:
