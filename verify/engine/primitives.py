@@ -2,10 +2,9 @@
 minimal detectable effect (MDE) and Holm's step-down over one family-wise budget.
 
 Everything here works on small host arrays (histograms already reduced on the device) in
-float64. A check is decided by comparing its statistic with a critical value computed for its
-Holm level, never by a p-value: at 1e9 tokens a real defect gives p-values that underflow to
-0.0, and a comparison of statistics stays exact. The p-value is still reported (it may be 0.0)
-because the calibration test needs it.
+float64. A check is decided by comparing its statistic with a critical value for its Holm
+level, never by a p-value: at 1e9 tokens a real defect's p-values underflow to 0.0, and a
+comparison of statistics stays exact. The p-value is still reported (the calibration tests).
 
 MDE, everywhere in this package: the effect at which the check, at the level it was finally
 tested at, has 50% power (the statistic's distribution under that effect has its median at the
@@ -248,19 +247,10 @@ def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: st
 
 
 def binomial_score(k: int, n: int, p: float) -> float:
-    """Signed normal score `z` of `k` against Binomial(n, p): `2 P(Z > |z|)` is the exact
-    two-sided p-value `min(1, 2 min(P(X <= k), P(X >= k)))`, positive when the upper tail is
-    the smaller, 0 when neither tail is below 1/2; computed in logs (no underflow).
-
-    The smaller tail decides, not the side of the mean: with a small mean `n p`, a count
-    below it (0) can have `P(X <= k)` near 1, whose normal quantile is large and *positive*
-    (0 of n at n p = 1e-7 scored +5.2, "too many", a false alarm at the gates' levels).
-    """
+    """Signed normal score z of k against Binomial(n, p): 2 P(Z > |z|) = min(1, 2 min(P(X <= k),
+    P(X >= k))), the sign the smaller tail's (not the mean's side: at n p = 1e-7, k = 0 is 0)."""
     low, high = float(stats.binom.logcdf(k, n, p)), float(stats.binom.logsf(k - 1, n, p))
-    log_half_p = min(low, high, 0.0)                  # log(p-value / 2)
-    if log_half_p >= math.log(0.5):
-        return 0.0
-    size = float(-special.ndtri_exp(log_half_p))
+    size = max(0.0, float(-special.ndtri_exp(min(low, high, math.log(0.5)))))   # in logs
     return size if high < low else -size
 
 

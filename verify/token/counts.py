@@ -103,16 +103,6 @@ class Counts:
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
         self.host_problems.setdefault(check, []).append(message)
 
-    @torch.no_grad()
-    def input_changed(self, x: torch.Tensor, x_after: torch.Tensor):
-        """Add to "input not mutated" the positions of `x` that a call other than `update`'s
-        (the determinism replay) changed in the caller's copy `x_after`."""
-        if x_after.shape != x.shape:
-            self.invariants[0] += x.numel()
-            return
-        self.invariants[0] += (x_after.to(self.device, torch.int64) !=
-                               x.to(self.device, torch.int64)).sum()
-
     def _is_eligible(self, x: torch.Tensor) -> torch.Tensor:
         if self._eligible_id is None:
             return ~torch.isin(x, self._ineligible)

@@ -26,11 +26,10 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-from ...engine.guard import call as guarded_call
 from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
-from .seeding import (changed_positions, extra_tokens, flat_order, lags_from_spectrum,
-                      spectra, standardised_selection)
+from .seeding import (extra_tokens, flat_order, lags_from_spectrum, masked_copy, spectra,
+                      standardised_selection)
 
 __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]
 
@@ -105,14 +104,9 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
         for j in range(calls):
             x_ref = batches(2 * j)
             where = f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {j}"
-            try:
-                x_after, out, y, bad = guarded_call(
-                    adapter, x_ref.to(adapter.dtype, copy=True),
-                    derive_seed(seed, f"shapes:{adapter.name}", made), index=made,
-                    timeout=timeout)
-                changed = changed_positions(x_ref, x_after)
-            except Exception as e:  # noqa: BLE001 (the masker's failure, reported as such)
-                bad, changed = [f"{type(e).__name__}: {e}"], 0
+            out, y, bad, changed = masked_copy(
+                adapter, x_ref, derive_seed(seed, f"shapes:{adapter.name}", made),
+                adapter.dtype, index=made, timeout=timeout)
             if changed:     # every call the gate makes keeps the caller's input
                 mutated, mutated_at = mutated + changed, mutated_at or where
             if bad:

@@ -37,7 +37,7 @@ from .joint import position_codes
 
 __all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDINGS", "USAGE_SEQ",
            "USAGE_BATCH", "extra_tokens", "flat_order", "standardised_selection",
-           "changed_positions"]
+           "changed_positions", "masked_copy"]
 
 SEEDINGS = 4            # nearby seeds s, s + 1, s + 2, s + 3
 USAGE_SEQ, USAGE_BATCH = 128, 31  # one of the call shapes too (a compiling masker: once)
@@ -145,6 +145,18 @@ def changed_positions(x_ref: torch.Tensor, x_after) -> int:
     return int((x_after.to(x_ref.device, torch.int64) != x_ref).sum())
 
 
+def masked_copy(fn, x_ref: torch.Tensor, seed: int, dtype, *, index: int, timeout):
+    """One guarded call of `fn` (an adapter or a `_Seeded`) on a copy of `x_ref`: `(out, y,
+    problems, changed)`, `changed` the positions of the copy it wrote into; a raise is a
+    problem (the masker's failure, reported as such)."""
+    try:
+        x_after, out, y, bad = guarded_call(fn, x_ref.to(dtype, copy=True), seed, index=index,
+                                            timeout=timeout)
+    except Exception as e:  # noqa: BLE001
+        return None, None, [f"{type(e).__name__}: {e}"], 0
+    return out, y, bad, changed_positions(x_ref, x_after)
+
+
 def flat_order(t: torch.Tensor, layout: str) -> torch.Tensor:
     """`t` (`[seq_len, batch]`) flattened in the order the masker saw it."""
     return (t.T if layout == "batch-seq" else t).reshape(-1)
@@ -197,12 +209,8 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
         for j in range(calls):
             x_ref = batches.reference(j)
             where = f"seed {base + s} set once, call {j} after it"
-            try:
-                x_after, out, y, bad = guarded_call(seeded, x_ref.to(adapter.dtype, copy=True),
-                                                    0, index=made, timeout=timeout)
-                changed = changed_positions(x_ref, x_after)
-            except Exception as e:  # noqa: BLE001 (the masker's failure, reported as such)
-                bad, changed = [f"{type(e).__name__}: {e}"], 0
+            out, y, bad, changed = masked_copy(seeded, x_ref, 0, adapter.dtype, index=made,
+                                               timeout=timeout)
             if changed:     # every call the gate makes keeps the caller's input
                 mutated, mutated_at = mutated + changed, mutated_at or where
             if not bad:
