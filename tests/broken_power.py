@@ -1,6 +1,7 @@
 """Maskers with one planted defect each, of the four classes the token-level gate's newer checks
 look for: draws too regular, a masker that is only right when seeded before every call, a
-category tied to how its position was selected, and behaviour that depends on the call's shape.
+category tied to how its position was selected, behaviour that depends on the call's shape,
+and an input written into only in the calls of those runs.
 
 Each is a one-method override of `tests.broken_maskers.Correct` (the third-party contract, a
 factory with the module description's keywords returning a callable on a torch long tensor,
@@ -162,6 +163,38 @@ class SqueezesSingleSequence(Correct):
         return out.squeeze(), y.squeeze()
 
 
+# -- writes into its input only in calls the main run does not make -----------------------------
+
+
+class WritesInputAfterFirstCall(Correct):
+    """Writes its output into the caller's tensor from the second call after a seeding on (a
+    buffer reused "once warmed up"): a masker seeded before every call never does it."""
+
+    calls = 0
+
+    def __call__(self, x):
+        seed = torch.initial_seed()
+        if torch.equal(torch.get_rng_state(), torch.Generator().manual_seed(seed).get_state()):
+            self.calls = 0                    # freshly seeded
+        self.calls += 1
+        out, y = super().__call__(x)
+        if self.calls > 1:
+            x.copy_(out)
+        return out, y
+
+
+class WritesInputTail(Correct):
+    """Masks the tail of a call whose size is not a multiple of 64 in place (a tiled kernel's
+    remainder done on the input's buffer): the main run's calls have no tail."""
+
+    def __call__(self, x):
+        out, y = super().__call__(x)
+        tail = x.numel() % 64
+        if tail:
+            x.view(-1)[-tail:] = out.reshape(-1)[-tail:]
+        return out, y
+
+
 POWER_BROKEN = {
     "balanced random ids": BalancedRandomIds,
     "balanced categories": BalancedCategories,
@@ -173,6 +206,8 @@ POWER_BROKEN = {
     "drops the partial tile": DropsPartialTile,
     "small calls never random": SmallCallsNoRandom,
     "squeezes a single sequence": SqueezesSingleSequence,
+    "writes into its input after the first call": WritesInputAfterFirstCall,
+    "writes into its input's tail": WritesInputTail,
 }
 
 # The check named for each defect (others may fail as well).
@@ -190,4 +225,6 @@ POWER_CAUGHT_BY = {
     "small calls never random": "selection and category the same on every call shape",
     "squeezes a single sequence":
         "masker runs as users call it (seeded once, nearby seeds, every shape)",
+    "writes into its input after the first call": "input not mutated",
+    "writes into its input's tail": "input not mutated",
 }

@@ -158,6 +158,7 @@ DEFECTS = {
     "fixed_partner": (FixedPartner, "random B redrawn each epoch"),
     "starts_at_first_sentence": (StartsAtFirstSentence, "random B starts at a uniform sentence"),
     "start_never_last": (StartNeverLast, "random B starts at a uniform sentence"),
+    "start_by_token": (StartByToken, "random B's start independent of sentence length"),
     "random_b_one_sentence": (RandomBOneSentence, "B reaches the target (random next)"),
     "isnext_b_one_sentence": (IsNextBOneSentence, "B reaches the target (IsNext)"),
     "random_b_ignores_a": (RandomBIgnoresA, "B read only to the target less A's"),

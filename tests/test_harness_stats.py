@@ -9,7 +9,8 @@ from scipy import stats
 
 from mlm_ref import MaskingConfig
 from verify import check_masker
-from verify.engine.primitives import Check, chi2_check, holm, lambda50, merge_sparse, pearson
+from verify.engine.primitives import (Check, binomial_score, chi2_check, holm, lambda50,
+                                      merge_sparse, pearson)
 from verify.token.random_ids import coarse_drawable_counts, other_id_weights
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
@@ -35,6 +36,25 @@ def test_holm_on_critical_values_matches_holm_on_sorted_p_values(seed):
             break
         want.add(int(j))
     assert {i for i, c in enumerate(checks) if not c.passed} == want
+
+
+@pytest.mark.parametrize("k, n, p", [(0, 100, 1e-9), (0, 10, 1e-3), (0, 19_000, 1e-3),
+                                     (1, 10, 0.09), (2, 10, 0.09), (5, 19_000, 1e-3),
+                                     (40, 19_000, 1e-3), (3, 20, 0.5), (10, 20, 0.5),
+                                     (17, 20, 0.5), (520, 1000, 0.5)])
+def test_binomial_score_is_the_two_sided_exact_p_value_signed_by_the_smaller_tail(k, n, p):
+    """With a small mean, a count of 0 has P(X <= 0) near 1: it is no evidence of anything,
+    and a score taken from the tail on the count's side of the mean calls it "too many"."""
+    z = binomial_score(k, n, p)
+    low, high = stats.binom.cdf(k, n, p), stats.binom.sf(k - 1, n, p)
+    exact = min(1.0, 2 * min(low, high))
+    assert 2 * stats.norm.sf(abs(z)) == pytest.approx(exact, rel=1e-6)
+    assert np.sign(z) == (0 if exact == 1 else (1 if high < low else -1))
+
+
+def test_binomial_score_of_no_event_at_a_tiny_mean_passes_any_two_sided_test():
+    z = binomial_score(0, 100, 1e-9)          # expected 1e-7 events, none seen
+    assert z == 0.0
 
 
 def test_merge_sparse_keeps_totals_and_reaches_the_minimum():

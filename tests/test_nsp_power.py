@@ -15,26 +15,30 @@ from tests import nsp_defects
 from tests.nsp_thirdparty import ThirdParty, empty_for_one_document, thirdparty
 from verify import check_nsp
 from verify.sentence_pairs.nsp_corpus import synthetic_corpus
-from verify.sentence_pairs.nsp_draws import CUT_CHECKS
+from verify.sentence_pairs.nsp_draws import CUT_CHECKS, START_BY_LENGTH
 from verify.sentence_pairs.nsp_epochs import EPOCH_CHECKS, binomial_check
 from verify.sentence_pairs.nsp_pairs import ASSEMBLED, assembled_checks
 
 PAIRS = 2500
+# defects whose check needs more pairs than PAIRS for a sure failure (the start weighted by
+# length: z about 9 at the CI size of 20,000 pairs, 3 at 2,500)
+PAIRS_FOR = {"start_by_token": 12000}
 NEW_STATISTICAL = (*EPOCH_CHECKS, "B reaches the target (IsNext)",
                    "B reaches the target (random next)",
                    "random B's document uniform over document sizes",
                    "random B's document uniform over the corpus order",
                    "random B's documents spread as independent draws",
-                   "random B starts at a uniform sentence", *CUT_CHECKS)
-# bounds, rare-event counts and Bonferroni maxima: conservative p-values (never below uniform)
+                   "random B starts at a uniform sentence", START_BY_LENGTH, *CUT_CHECKS)
+# bounds, rare-event counts, Bonferroni maxima and exact binomials over a few hundred
+# documents (atoms of about 0.05 at 1,500 pairs): conservative p-values (never below uniform)
 CONSERVATIVE = {"B reaches the target (IsNext)", "B reaches the target (random next)",
-                "random B redrawn each epoch",
+                "random B redrawn each epoch", "labels redrawn each epoch",
                 "labels independent of nearby documents in the other epoch"}
 
 
 @functools.lru_cache(maxsize=None)
 def _report(name):
-    return check_nsp(getattr(nsp_defects, name), pairs=PAIRS, seed=1)
+    return check_nsp(getattr(nsp_defects, name), pairs=PAIRS_FOR.get(name, PAIRS), seed=1)
 
 
 @pytest.mark.parametrize("name", list(nsp_defects.DEFECTS))
@@ -165,3 +169,20 @@ def test_each_new_check_is_calibrated_over_200_seeds(name):
     side = "greater" if name in CONSERVATIVE else "two-sided"
     assert stats.kstest(p, "uniform", alternative=side).pvalue > 1e-3, name
     assert alarms <= stats.binom.isf(1e-3, 200, 0.1)
+
+
+def test_pearson_over_blocks_with_fixed_totals_has_one_constraint_per_block():
+    """Rows of a table whose totals are fixed (random pairs per A's group) each lose one
+    degree of freedom: over 8 x 8 cells the statistic's null mean is 56, not 63."""
+    from verify.sentence_pairs.nsp_draws import blockwise_pearson
+    rng = np.random.default_rng(0)
+    shares = rng.dirichlet(np.ones(8) * 5, size=8)
+    block = np.repeat(np.arange(8), 8)
+    expected = (shares * 200).ravel()
+    stats_ = []
+    for _ in range(1000):
+        observed = np.concatenate([rng.multinomial(200, s) for s in shares])
+        stat, df = blockwise_pearson(observed, expected, block)
+        stats_.append(stat)
+    assert df == 56
+    assert abs(np.mean(stats_) - 56) < 1.5      # standard error about 0.33

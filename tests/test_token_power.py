@@ -34,7 +34,8 @@ TOKENS = collections.defaultdict(lambda: 300_000, {"balanced categories": 1_000_
 def test_every_power_defect_has_a_designated_check():
     assert set(POWER_CAUGHT_BY) == set(POWER_BROKEN)
     assert set(POWER_CAUGHT_BY.values()) - {"category homogeneous over calls",
-                                            "category split (mask, original, other)"} \
+                                            "category split (mask, original, other)",
+                                            "input not mutated"} \
         <= set(NAMES.values()) | {RUNS_WITHOUT_ERROR}
 
 
@@ -204,3 +205,13 @@ def test_the_two_sided_binomial_is_never_anticonservative(n, p):
     p_values = np.array([table[int(v)] for v in k])
     assert stats.kstest(p_values, "uniform", alternative="greater").pvalue > 1e-3
     assert (p_values <= 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / k.size)
+
+
+@pytest.mark.parametrize("defect, where", [
+    ("writes into its input after the first call", "set once, call 1 after it"),
+    ("writes into its input's tail", "shape [1, 1]")])
+def test_input_written_only_in_the_extra_runs_fails_input_not_mutated_and_says_where(defect,
+                                                                                    where):
+    report = check_masker(POWER_BROKEN[defect](**KWARGS), CONFIG, tokens=1 << 16, seed=7)
+    c = next(c for c in report.failures if c.name == "input not mutated")
+    assert "0 in the main run" in c.detail and where in c.detail, c.detail

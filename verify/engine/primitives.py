@@ -2,10 +2,9 @@
 minimal detectable effect (MDE) and Holm's step-down over one family-wise budget.
 
 Everything here works on small host arrays (histograms already reduced on the device) in
-float64. A check is decided by comparing its statistic with a critical value computed for its
-Holm level, never by a p-value: at 1e9 tokens a real defect gives p-values that underflow to
-0.0, and a comparison of statistics stays exact. The p-value is still reported (it may be 0.0)
-because the calibration test needs it.
+float64. A check is decided by comparing its statistic with a critical value for its Holm
+level, never by a p-value: at 1e9 tokens a real defect's p-values underflow to 0.0, and a
+comparison of statistics stays exact. The p-value is still reported (the calibration tests).
 
 MDE, everywhere in this package: the effect at which the check, at the level it was finally
 tested at, has 50% power (the statistic's distribution under that effect has its median at the
@@ -248,10 +247,11 @@ def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: st
 
 
 def binomial_score(k: int, n: int, p: float) -> float:
-    """The normal score of the exact binomial tail of `k` (signed; no underflow)."""
-    if k >= n * p:
-        return float(-special.ndtri_exp(min(0.0, stats.binom.logsf(k - 1, n, p))))
-    return float(special.ndtri_exp(min(0.0, stats.binom.logcdf(k, n, p))))
+    """Signed normal score z of k against Binomial(n, p): 2 P(Z > |z|) = min(1, 2 min(P(X <= k),
+    P(X >= k))), the sign the smaller tail's (not the mean's side: at n p = 1e-7, k = 0 is 0)."""
+    low, high = float(stats.binom.logcdf(k, n, p)), float(stats.binom.logsf(k - 1, n, p))
+    size = max(0.0, float(-special.ndtri_exp(min(low, high, math.log(0.5)))))   # in logs
+    return size if high < low else -size
 
 
 def upper_binomial_check(name: str, subject: str, k: int, n: int, p: float, unit: str) -> Check:

@@ -14,12 +14,14 @@ The documents mimic the shapes that trip NSP generators up (sizes relative to `m
 | `short` | 20% | 2-3 | text-like |
 | `medium` | 40% | 4-15 | text-like |
 | `long` | 12% | 16-60 | text-like |
-| `long-sentences` | 8% | 2-4 | `max_seq_len + 5 .. 2 max_seq_len + 10` |
+| `long-sentences` | 8% | 2-4 | `max_seq_len + 5 .. 4 (max_seq_len + 5)`, log-uniform |
 
 Text-like sentence lengths are log-normal (median 15 tokens, 1 to 100). Every sentence of a
 `long-sentences` document is longer than a whole pair, so a generator built from whole
 sentences makes each of its segments from exactly one sentence, which is then always cut: that
-is where the gate measures truncation, knowing how long the segment was before the cut.
+is where the gate measures truncation, knowing how long the segment was before the cut, and
+where a random B's starting sentence is known exactly: their lengths vary fourfold, so a start
+that depends on the sentence's length (a uniform *token* rather than a uniform sentence) shows.
 """
 
 from __future__ import annotations
@@ -61,9 +63,16 @@ class Corpus:
         return int(self.doc.size)
 
 
+LONG_SPREAD = 4      # longest / shortest sentence of the long-sentences documents
+
+
 def _sentence_lengths(rng: np.random.Generator, n: int, long: bool, max_seq_len: int):
     if long:
-        return rng.integers(max_seq_len + 5, 2 * max_seq_len + 11, n)
+        # one integer draw, as ever, mapped to a log-uniform length in [lo, 4 lo]: the
+        # other documents' draws stay those of earlier versions of the corpus
+        lo, hi = max_seq_len + 5, 2 * max_seq_len + 11
+        u = (rng.integers(lo, hi, n) - lo + 0.5) / (hi - lo)
+        return np.floor(lo * LONG_SPREAD ** u).astype(np.int64)
     return np.clip(np.exp(rng.normal(np.log(15), 0.6, n)).astype(np.int64), 1, 100)
 
 

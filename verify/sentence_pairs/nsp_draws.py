@@ -29,6 +29,13 @@ touches lie inside what it held before the cut. From that, under the contract:
 * **random B starts at a uniform sentence**: in `long-sentences` documents (every sentence
   longer than a pair, so B is exactly the sentence it started at), B's sentence is uniform
   over the document's 2-4 sentences: Pearson over the cells (sentences, place), two-sided.
+* **random B's start independent of sentence length**: in the same documents, whose sentences
+  are 1 to 4 times `max_seq_len + 5` long, a start that is uniform in place on average but
+  favours long (or short) sentences, e.g. the sentence of a uniform *token*: the score test of
+  a start weighted by `length ** theta` at `theta = 0`, `z = sum(x) / sqrt(sum(v))` with `x` the
+  log-length of B's sentence less its document's mean log-length and `v` that document's
+  variance of log-lengths (each start uniform and independent under the contract, so `z` is
+  a sum of independent centred terms: normal), two-sided. MDE: `theta` (1 = by token).
 * **cuts front vs back, per side and label**: the cut tokens of a `long-sentences` segment
   (original length known) are front ~ Binomial(cut, 1/2), for A and B and each label apart.
 """
@@ -46,11 +53,13 @@ from .nsp_pairs import DocTable, Parsed
 from ..engine.primitives import (Check, dispersion_check, lambda50, pearson,
                                  upper_binomial_check)
 
-__all__ = ["draw_checks", "SHORT_SEQ_PROB", "GROUPS", "CUT_CHECKS"]
+__all__ = ["draw_checks", "SHORT_SEQ_PROB", "GROUPS", "CUT_CHECKS", "START_BY_LENGTH",
+           "blockwise_pearson"]
 
 SHORT_SEQ_PROB = 0.1       # BERT's short-target probability: the bound of "B reaches the target"
 GROUPS = 8                 # document groups of the "random B's document" checks
 LABELS = ("IsNext", "random next")
+START_BY_LENGTH = "random B's start independent of sentence length"
 CUT_CHECKS = tuple(f"cuts front vs back: {side}, {label}" for side in ("A", "B")
                    for label in LABELS)
 
@@ -76,6 +85,7 @@ def draw_checks(corpus: Corpus, p: Parsed, subject: str, max_seq_len: int,
     checks += _document_uniform(a_doc, b_doc, docs, subject)
     checks.append(_document_spread(a_doc, b_doc, docs, subject))
     checks.append(_start_uniform(w, p, random, docs, subject))
+    checks.append(_start_by_length(w, p, random, subject))
     return checks + _cuts(w, p, subject)
 
 
@@ -156,7 +166,7 @@ def _document_uniform(a_doc, b_doc, docs: DocTable, subject: str) -> list[Check]
         observed = np.bincount(ga * GROUPS + gb, minlength=GROUPS ** 2).astype(np.float64)
         n_a = np.bincount(ga, minlength=GROUPS).astype(np.float64)
         expected = (np.outer(n_a, size) - np.diag(n_a)).ravel() / n_other
-        stat, df = pearson(observed, expected)
+        stat, df = blockwise_pearson(observed, expected, np.repeat(np.arange(GROUPS), GROUPS))
         out.append(_gof(name, subject, stat, df, a_doc.size, observed.reshape(GROUPS, -1).sum(0),
                         expected.reshape(GROUPS, -1).sum(0),
                         f"(A's group, B's group) over {GROUPS} x {GROUPS} groups of documents "
@@ -180,6 +190,21 @@ def _document_spread(a_doc, b_doc, docs: DocTable, subject: str) -> Check:
     var = 2 * (k - 1) + (float((n / expected).sum()) - k * k - 2 * k + 2) / n
     c = dispersion_check(name, subject, d, k - 1, var, "documents (their use as random B)")
     return c or Check.not_applicable(name, subject)
+
+
+def blockwise_pearson(observed, expected, block) -> tuple[float, int]:
+    """Pearson's statistic and degrees of freedom summed over blocks of cells whose totals
+    are fixed (a block's cells - 1 each: the rows of a table with known column shares, the
+    documents of one size); sparse cells are merged within their block (`pearson`), so a
+    block expecting too few draws to compare its cells adds nothing. One Pearson over all
+    the cells would count a degree of freedom per block too many (a chi-square of 56 degrees
+    tested as one of 63: twenty times the stated false-alarm share at the gate's levels)."""
+    stat, df = 0.0, 0
+    for b in np.unique(block):
+        mine = block == b
+        s, d = pearson(observed[mine], expected[mine])
+        stat, df = stat + s, df + d
+    return stat, df
 
 
 def _gof(name, subject, stat, df, n, observed, expected, what) -> Check:
@@ -218,11 +243,46 @@ def _start_uniform(w: _Where, p: Parsed, random, docs: DocTable, subject: str) -
         count = (s == size).sum()
         expected[offset[size - 1]:offset[size - 1] + size] = count / size
     keep = expected > 0
-    stat, df = pearson(observed[keep], expected[keep])
+    block = np.repeat(np.arange(top), np.arange(1, top + 1))          # the cells' size - 1
+    stat, df = blockwise_pearson(observed[keep], expected[keep], block[keep])
     stat = math.inf if observed[~keep].sum() else stat
     return _gof(name, subject, stat, df, s.size, observed[keep], expected[keep],
                 "cells (sentences of B's document, B's sentence), B's documents with 2, 3, 4 "
                 "sentences")
+
+
+def _start_by_length(w: _Where, p: Parsed, random, subject: str) -> Check:
+    """B's sentence in `long-sentences` documents against its document's sentence lengths:
+    the score test of a start weighted by `length ** theta` at `theta = 0` (see the module
+    docstring). Each term is centred within B's own document, so a document's sentences'
+    places and number do not enter: only which of them, by length, was chosen."""
+    b_doc = w.doc[p.b0]
+    use = random & w.long[b_doc] & (w.start[p.b0] == w.start[p.b1])
+    starts = np.flatnonzero(w.start == np.arange(w.start.size))      # every sentence's start
+    doc = w.doc[starts]
+    log_len = np.log((w.end[starts] - starts).astype(np.float64))
+    count = np.bincount(doc, minlength=w.long.size).astype(np.float64)
+    mean = np.bincount(doc, log_len, w.long.size) / np.maximum(count, 1)
+    var = np.bincount(doc, (log_len - mean[doc]) ** 2, w.long.size) / np.maximum(count, 1)
+    chosen = b_doc[use]
+    x = np.log((w.end[p.b0[use]] - w.start[p.b0[use]]).astype(np.float64)) - mean[chosen]
+    total = float(var[chosen].sum())
+    if total <= 0:
+        return Check.not_applicable(START_BY_LENGTH, subject)
+    z = float(x.sum()) / math.sqrt(total)
+
+    def bounds(a):
+        c = float(stats.norm.isf(a / 2))
+        return -c, c
+    shift = float(x.mean()) if x.size else 0.0
+    return Check.statistical(
+        START_BY_LENGTH, subject, z, bounds, float(min(1.0, 2 * stats.norm.sf(abs(z)))),
+        lambda a: bounds(a)[1] / math.sqrt(total), "theta of a start weighted by "
+        "length ** theta (1: by token)", n=int(x.size),
+        detail=f"{x.size} random B in long-sentences documents: B's sentence is on average "
+               f"{shift:+.4f} in log-length from its document's mean, expected 0 (standard "
+               f"error {math.sqrt(total) / max(1, x.size):.4f}; above 0: long sentences "
+               f"favoured, as by a start at a uniform token)")
 
 
 def _cuts(w: _Where, p: Parsed, subject: str) -> list[Check]:

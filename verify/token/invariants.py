@@ -34,8 +34,18 @@ def counted_invariants(h, subject: str, invariants: dict[str, str]) -> list[Chec
 
 
 def invariant_checks(h: HostCounts, subject: str) -> list[Check]:
-    """The invariants counted on the device, then the ones seen on the host."""
+    """The invariants counted on the device, then the ones seen on the host. "input not
+    mutated" covers every call the gate makes: the main run's, its replay, and the seeded-once
+    and call-shape runs' (`usage`, `shapes`)."""
     out = counted_invariants(h, subject, INVARIANTS)
+    extra = [r for r in (h.usage, h.shapes) if r is not None and r.mutated]
+    if extra:
+        main = h.invariants["input not mutated"]
+        total = main + sum(r.mutated for r in extra)
+        at = [c.name for c in out].index("input not mutated")
+        out[at] = Check.exact("input not mutated", subject, total, (
+            f"{total} {INVARIANTS['input not mutated']}: {main} in the main run, "
+            + ", ".join(f"{r.mutated} from {r.mutated_at}" for r in extra)))
     # Two independent Bernoulli(p) selections with >= PATTERN_MIN selected and unselected
     # positions coincide with probability below 1e-24 whatever p, and two 64-bit fingerprints of
     # different patterns with about 2**-64: over a run's pairs of sequences a false alarm is

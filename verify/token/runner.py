@@ -18,7 +18,7 @@ from ..engine import distributed as distributed_run
 from ..engine.arguments import check_run_arguments, check_testable, check_timeout
 from .checks import agreement_checks, masker_checks
 from .counts import Counts
-from .host_counts import HostCounts
+from .host_counts import INVARIANTS, HostCounts
 from ..engine.guard import call as guarded_call
 from ..engine.guard import reason as guard_reason
 from .inputs import SyntheticBatches, derive_seed
@@ -27,12 +27,13 @@ from .adapters import Adapter, distinct_names, resolve
 from ..engine.primitives import holm
 from .verdicts import Report
 from .power.call_shapes import shapes_run
-from .power.seeding import usage_run
+from .power.seeding import changed_positions, usage_run
 
 __all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
            "LAYOUTS", "default_chunk"]
 
 SEQ_LEN = 128
+MUTATED = list(INVARIANTS).index("input not mutated")   # its row of `Counts.invariants`
 LAYOUTS = ("seq-batch", "batch-seq")
 
 
@@ -104,7 +105,9 @@ def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int |
 
 def _determinism(adapter, x_ref, seed, out, y, counts, timeout):
     x = x_ref.to(adapter.dtype, copy=True)
-    _, out2, y2, _ = guarded_call(adapter, x, seed, index=0, timeout=timeout)
+    x_after, out2, y2, _ = guarded_call(adapter, x, seed, index=0, timeout=timeout)
+    # the replay, too, must keep its input
+    counts.invariants[MUTATED] += changed_positions(x_ref, x_after)
     same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
     if not (same(out2, out) and same(y2, y)):
         counts.problem("same seed gives same output",

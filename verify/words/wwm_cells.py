@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 
-from ..engine.primitives import Check
+from ..engine.primitives import Check, binomial_score
 
 __all__ = ["cell_check", "two_sided_binomial_score"]
 
@@ -45,14 +45,8 @@ def cell_check(name: str, subject: str, n: int, k: int, impossible: int, q: floa
 
 def two_sided_binomial_score(k: int, n: int, q: float) -> float:
     """Signed normal score z with 2 P(Z > |z|) the exact two-sided binomial p-value
-    min(1, 2 min(P(X <= k), P(X >= k))); 0 when that is 1. (A count below the mean can have
-    P(X <= k) above 1/2 when n q is small, so the smaller tail decides, not the side.)"""
-    low, high = float(stats.binom.logcdf(k, n, q)), float(stats.binom.logsf(k - 1, n, q))
-    log_half_p = min(low, high)                       # log(p / 2)
-    if log_half_p >= math.log(0.5):
-        return 0.0
-    size = float(-special.ndtri_exp(log_half_p))
-    return size if high < low else -size
+    min(1, 2 min(P(X <= k), P(X >= k))); 0 when that is 1 (`binomial_score`)."""
+    return binomial_score(k, n, q)
 
 
 def _cell_mde(n: int, q: float, a: float) -> tuple[float, float]:

@@ -26,11 +26,10 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 
-from ...engine.guard import call as guarded_call
 from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
-from .seeding import (extra_tokens, flat_order, lags_from_spectrum, spectra,
-                          standardised_selection)
+from .seeding import (extra_tokens, flat_order, lags_from_spectrum, masked_copy, spectra,
+                      standardised_selection)
 
 __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]
 
@@ -53,6 +52,8 @@ class ShapeCounts:
         lag_num, lag_var: summed products and null variances of the standardised selection
             indicators of two positions `L` apart in one call, `L` = 1, 2, ... (index L - 1).
         calls: calls made; problems: what went wrong (the run stops at the first).
+        mutated: positions of the caller's inputs changed by these calls (added to "input not
+            mutated"); mutated_at: the first call that changed its input, in words.
     """
 
     by_shape: np.ndarray
@@ -61,6 +62,8 @@ class ShapeCounts:
     lag_var: np.ndarray
     calls: int
     problems: list[str]
+    mutated: int = 0
+    mutated_at: str = ""
 
 
 def _end_classes(n: int, device) -> torch.Tensor:
@@ -88,7 +91,7 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
     by_end = torch.zeros(2 * END_BUCKETS * 8, dtype=torch.int64, device=device)
     lag_num = torch.zeros(longest - 1, dtype=torch.float64, device=device)
     lag_var = torch.zeros_like(lag_num)
-    problems, made = [], 0
+    problems, made, mutated, mutated_at = [], 0, 0, ""
     for k, (seq_len, batch) in enumerate(SHAPES):
         batches = SyntheticBatches(config, seq_len, batch, device,
                                    derive_seed(seed, f"shape inputs {seq_len}x{batch}", 0))
@@ -101,13 +104,11 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
         for j in range(calls):
             x_ref = batches(2 * j)
             where = f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {j}"
-            try:
-                _, out, y, bad = guarded_call(
-                    adapter, x_ref.to(adapter.dtype, copy=True),
-                    derive_seed(seed, f"shapes:{adapter.name}", made), index=made,
-                    timeout=timeout)
-            except Exception as e:  # noqa: BLE001 (the masker's failure, reported as such)
-                bad = [f"{type(e).__name__}: {e}"]
+            out, y, bad, changed = masked_copy(
+                adapter, x_ref, derive_seed(seed, f"shapes:{adapter.name}", made),
+                adapter.dtype, index=made, timeout=timeout)
+            if changed:     # every call the gate makes keeps the caller's input
+                mutated, mutated_at = mutated + changed, mutated_at or where
             if bad:
                 problems.append(f"{where}: {bad[0]}")
                 break
@@ -132,4 +133,4 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
     get = lambda t: t.cpu().numpy()  # noqa: E731
     return ShapeCounts(by_shape=by_shape, by_end=get(by_end).reshape(2 * END_BUCKETS, 8),
                        lag_num=get(lag_num), lag_var=get(lag_var), calls=made,
-                       problems=problems)
+                       problems=problems, mutated=mutated, mutated_at=mutated_at)

@@ -36,7 +36,8 @@ from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
 
 __all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDINGS", "USAGE_SEQ",
-           "USAGE_BATCH", "extra_tokens", "flat_order", "standardised_selection"]
+           "USAGE_BATCH", "extra_tokens", "flat_order", "standardised_selection",
+           "changed_positions", "masked_copy"]
 
 SEEDINGS = 4            # nearby seeds s, s + 1, s + 2, s + 3
 USAGE_SEQ, USAGE_BATCH = 128, 31  # one of the call shapes too (a compiling masker: once)
@@ -60,6 +61,8 @@ class UsageCounts:
             correlations of consecutive calls on one seeding, per shift (`same_lags`).
         near_num, near_var, near_lags: the same for seeds `s` and `s + 1`, call by call.
         calls: calls made; problems: what went wrong (the run stops at the first).
+        mutated: positions of the caller's inputs changed by these calls (added to "input not
+            mutated"); mutated_at: the first call that changed its input, in words.
     """
 
     codes: np.ndarray
@@ -70,6 +73,8 @@ class UsageCounts:
     lags: np.ndarray
     calls: int
     problems: list[str]
+    mutated: int = 0
+    mutated_at: str = ""
 
 
 class _Seeded:
@@ -132,6 +137,26 @@ def _torch_problems(out, y, x) -> list[str]:
     return BACKENDS["torch"].problems(out, y, x)
 
 
+def changed_positions(x_ref: torch.Tensor, x_after) -> int:
+    """Positions of the input `x_ref` that the call changed in the caller's copy `x_after`
+    (all of them when the copy lost its shape)."""
+    if not isinstance(x_after, torch.Tensor) or x_after.shape != x_ref.shape:
+        return int(x_ref.numel())
+    return int((x_after.to(x_ref.device, torch.int64) != x_ref).sum())
+
+
+def masked_copy(fn, x_ref: torch.Tensor, seed: int, dtype, *, index: int, timeout):
+    """One guarded call of `fn` (an adapter or a `_Seeded`) on a copy of `x_ref`: `(out, y,
+    problems, changed)`, `changed` the positions of the copy it wrote into; a raise is a
+    problem (the masker's failure, reported as such)."""
+    try:
+        x_after, out, y, bad = guarded_call(fn, x_ref.to(dtype, copy=True), seed, index=index,
+                                            timeout=timeout)
+    except Exception as e:  # noqa: BLE001
+        return None, None, [f"{type(e).__name__}: {e}"], 0
+    return out, y, bad, changed_positions(x_ref, x_after)
+
+
 def flat_order(t: torch.Tensor, layout: str) -> torch.Tensor:
     """`t` (`[seq_len, batch]`) flattened in the order the masker saw it."""
     return (t.T if layout == "batch-seq" else t).reshape(-1)
@@ -177,17 +202,17 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
     same = [torch.zeros(size // 2 + 1, dtype=torch.complex128, device=device) for _ in range(2)]
     near = [torch.zeros_like(same[0]) for _ in range(2)]
     problems, made, previous = [], 0, [None] * calls
+    mutated, mutated_at = 0, ""
     for s in range(SEEDINGS):
         seeded = _Seeded(adapter, base + s, device)
         last = None
         for j in range(calls):
             x_ref = batches.reference(j)
             where = f"seed {base + s} set once, call {j} after it"
-            try:
-                _, out, y, bad = guarded_call(seeded, x_ref.to(adapter.dtype, copy=True),
-                                                    0, index=made, timeout=timeout)
-            except Exception as e:  # noqa: BLE001 (the masker's failure, reported as such)
-                bad = [f"{type(e).__name__}: {e}"]
+            out, y, bad, changed = masked_copy(seeded, x_ref, 0, adapter.dtype, index=made,
+                                               timeout=timeout)
+            if changed:     # every call the gate makes keeps the caller's input
+                mutated, mutated_at = mutated + changed, mutated_at or where
             if not bad:
                 code, broken = position_codes(config, x_ref, out.to(x_ref.device, torch.int64),
                                               y.to(x_ref.device, torch.int64), ineligible)
@@ -212,4 +237,5 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
     get = lambda t: t.cpu().numpy()  # noqa: E731
     return UsageCounts(codes=codes, same_num=get(same_num), same_var=get(same_var),
                        near_num=get(near_num), near_var=get(near_var),
-                       lags=np.arange(-(n - 1), n), calls=made, problems=problems)
+                       lags=np.arange(-(n - 1), n), calls=made, problems=problems,
+                       mutated=mutated, mutated_at=mutated_at)
