@@ -44,7 +44,14 @@ def _train(out, *extra, fault=None, cwd=None) -> subprocess.CompletedProcess:
         env[FAULT_ENV] = fault
     return subprocess.run([sys.executable, "-m", "mlm_bert.train", *SHORT, "--out", str(out),
                            *extra], env=env, cwd=cwd or out.parent, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, preexec_fn=_ctrl_c_as_in_a_terminal)
+
+
+def _ctrl_c_as_in_a_terminal() -> None:
+    """Give the child the default SIGINT disposition: a test runner started in the background
+    (`cmd &` without job control) ignores SIGINT, the child would inherit that, and a Ctrl-C
+    fault would then do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _one_line(err: str) -> bool:

@@ -63,7 +63,16 @@ def _umask() -> int:
 
 def test_ctrl_c_during_a_write_waits_for_the_file_to_be_whole(tmp_path):
     path = tmp_path / "checkpoint.pt"
+    before = signal.getsignal(signal.SIGINT)    # SIG_IGN when the runner was started with `&`
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_during_a_write(path)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
+
+def _ctrl_c_during_a_write(path) -> None:
+    """A Ctrl-C mid-write is held until the file is whole, then raised; the handler is back."""
     def interrupted_mid_write(f):
         f.write(b"first half ")
         os.kill(os.getpid(), signal.SIGINT)              # Ctrl-C arrives here
