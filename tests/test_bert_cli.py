@@ -42,16 +42,18 @@ def _train(out, *extra, fault=None, cwd=None) -> subprocess.CompletedProcess:
     env.pop(FAULT_ENV, None)
     if fault:
         env[FAULT_ENV] = fault
-    return subprocess.run([sys.executable, "-m", "mlm_bert.train", *SHORT, "--out", str(out),
-                           *extra], env=env, cwd=cwd or out.parent, capture_output=True,
-                          text=True, timeout=300, preexec_fn=_ctrl_c_as_in_a_terminal)
+    return subprocess.run([sys.executable, "-c", TRAIN_AS_IN_A_TERMINAL, *SHORT, "--out",
+                           str(out), *extra], env=env, cwd=cwd or out.parent,
+                          capture_output=True, text=True, timeout=300)
 
 
-def _ctrl_c_as_in_a_terminal() -> None:
-    """Give the child the default SIGINT disposition: a test runner started in the background
-    (`cmd &` without job control) ignores SIGINT, the child would inherit that, and a Ctrl-C
-    fault would then do nothing."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# `python -m mlm_bert.train` with Ctrl-C handled as in a terminal: a test runner started in the
+# background (`cmd &` without job control) ignores SIGINT, a child inherits that, and a Ctrl-C
+# fault would then do nothing (a preexec_fn would fork a multithreaded process instead)
+TRAIN_AS_IN_A_TERMINAL = ("import runpy, signal, sys; "
+                          "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                          "sys.argv[0] = 'mlm_bert.train'; "
+                          "runpy.run_module('mlm_bert.train', run_name='__main__', alter_sys=True)")
 
 
 def _one_line(err: str) -> bool:
