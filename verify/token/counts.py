@@ -115,14 +115,14 @@ class Counts:
         ok = (t >= 0) & (t < self.config.n_tokens)
         return ok & ~self.xp.isin(t, self._exclude) if self.xp.numel(self._exclude) else ok
 
-    def update(self, x, x_after, out, y):
+    def update(self, x, x_after, out, y, terms: dict | None = None):
         """Add one call: `x` the harness's copy of the input, `x_after` the caller's input as it
-        is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here. What
-        depends on the input alone is computed once per input object (a replay passes the same
-        one again). Tensors or NumPy arrays, as the counters (`arrays`)."""
+        is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here, as
+        the counters' arrays. `terms`: `input_terms(x)` of a counter of this shape and config
+        (maskers fed one input share them; default: computed, kept for a replay's input)."""
         cfg, xp = self.config, self.xp
         x, x_after, out, y = (xp.asarray(t, xp.int64, self.device) for t in (x, x_after, out, y))
-        inp = self._input_terms(x)
+        inp = self.input_terms(x) if terms is None else terms
         eligible = inp["eligible"]                                    # [seq_len, batch]
         labelled = y != cfg.padding_token                             # [seq_len, batch]
         sel = labelled & eligible                                     # [seq_len, batch]
@@ -150,8 +150,8 @@ class Counts:
         self._prev = (code, out)
         self._call += 1
 
-    def _input_terms(self, x) -> dict:
-        """Everything that depends on the input alone, cached for the same input object."""
+    def input_terms(self, x) -> dict:
+        """What the counts derive from the input `x` (int64) alone, kept for this object."""
         if self._input is not None and self._input[0] is x:
             return self._input[1]
         v, xp = self.config.n_tokens, self.xp

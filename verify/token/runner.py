@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -29,12 +30,13 @@ from .verdicts import Report
 from .power.call_shapes import shapes_run
 from .power.seeding import changed_positions, usage_run
 
-__all__ = ["check_maskers", "run_masker", "check_run_arguments", "check_testable", "SEQ_LEN",
+__all__ = ["check_maskers", "run_masker", "run_maskers", "check_run_arguments", "check_testable", "SEQ_LEN",
            "LAYOUTS", "default_chunk"]
 
 SEQ_LEN = 128
 MUTATED = list(INVARIANTS).index("input not mutated")   # its row of `Counts.invariants`
 LAYOUTS = ("seq-batch", "batch-seq")
+COUNTING_THREADS = 2  # threads counting the outputs of different maskers at once
 
 
 def default_chunk(device) -> int:
@@ -52,54 +54,143 @@ def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
 def run_masker(adapter: Adapter, *, tokens: int, seed: int, device, chunk: int | None = None,
                progress: bool = False, timeout: float | None = None,
                distributed: bool = False) -> HostCounts:
-    """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts.
+    """Feed `adapter` synthetic batches totalling at least `tokens` and return its host counts
+    (`run_maskers` with one masker; see there)."""
+    return run_maskers([adapter], tokens=tokens, seed=seed, device=device, chunk=chunk,
+                       progress=progress, timeout=timeout, distributed=distributed)[0]
 
+
+class _Lane:
+    """One masker's part of a run: its counts, its counting still under way, where it stopped
+    and the seconds it took."""
+
+    def __init__(self, adapter: Adapter, counts: Counts):
+        self.adapter, self.counts = adapter, counts
+        self.pending, self.stopped, self.seconds = None, None, 0.0
+
+    def wait(self) -> None:
+        """Let the counting of the last call finish; a call whose counting raised ends the
+        lane's run there, as the masker's failure."""
+        if self.pending is None:
+            return
+        t, future = self.pending
+        self.pending = None
+        try:
+            self.seconds += future.result()
+        except Exception as e:  # noqa: BLE001 (outputs the counts could not take)
+            self.counts.problem("masker runs without error", guard_reason(e))
+            self.stopped = t
+
+
+def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None = None,
+                progress: bool = False, timeout: float | None = None,
+                distributed: bool = False) -> list[HostCounts]:
+    """Feed every adapter the same synthetic batches, totalling at least `tokens` each, and
+    return their host counts, in order.
+
+    The maskers run in lockstep, one after the other on this thread: each batch is made once,
+    and what the counts derive from the input alone is computed once for all of them (each
+    masker gets its own copy to mask). Each masker's outputs are counted on one of
+    `COUNTING_THREADS` threads while the next masker runs (one masker's calls are counted in
+    order), every torch operation of the run on one core: independent streams use the cores
+    without the barriers of multi-threaded operations, which stall on a busy machine.
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
-    breaks the type/shape contract stops its run there; what it broke is in the counts.
+    breaks the type/shape contract stops its own run there; what it broke is in its counts.
     With `distributed` in an initialised `torch.distributed` group of several ranks
     (`verify.engine.distributed`), every rank must call this alike: each makes its block of
     the calls and returns the counts of the whole run, the same as a single process's.
     """
-    cfg, device = adapter.config, torch.device(device)
+    device = torch.device(device)
     seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
     share = distributed_run.share() if distributed else None
     mine = range(calls) if share is None else share.calls(calls)
-    batches = SyntheticBatches(cfg, seq_len, batch, device, seed)
-    counts = Counts(cfg, seq_len, batch, calls, device, start=mine.start)
-    bar = progress_bar(seq_len * batch * len(mine), unit="tok", desc=adapter.name,
-                       enabled=progress, unit_scale=True)
-    start = time.perf_counter()
-    t, stopped = mine.start, None
+    batches = SyntheticBatches(adapters[0].config, seq_len, batch, device, seed)
+    lanes = [_Lane(a, Counts(a.config, seq_len, batch, calls, device, start=mine.start))
+             for a in adapters]
+    bar = progress_bar(seq_len * batch * len(mine) * len(lanes), unit="tok",
+                       desc=" ".join(a.name for a in adapters), enabled=progress,
+                       unit_scale=True)
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(min(COUNTING_THREADS, len(lanes)), initializer=_one_core)
     try:
+        torch.set_num_threads(1)
+        terms = {}  # per config: (the batch, what the counts derive from it alone)
         for t in mine:
             x_ref = batches.reference(t)                      # [seq_len, batch], kept
-            x = x_ref.to(adapter.dtype, copy=True)            # the masker's own copy
-            s = derive_seed(seed, "masker:" + adapter.name, t)
-            x_after, out, y, problems = guarded_call(adapter, x, s, index=t, timeout=timeout)
-            for p in problems:
-                counts.problem("outputs keep shape, dtype and device", p)
-            if problems:
-                stopped = t
-                break
-            if t == 0:
-                _determinism(adapter, x_ref, s, out, y, counts, timeout)
-            counts.update(x_ref, x_after, out, y)
-            bar.update(seq_len * batch)
+            for lane in lanes:
+                lane.wait()
+                if lane.stopped is None:
+                    _step(lane, x_ref, _terms(terms, lane.counts, x_ref), t, seed, timeout,
+                          pool)
+                bar.update(seq_len * batch)
+        for lane in lanes:
+            lane.wait()
+        bar.close()
+        return [_finish(lane, share, mine, tokens=tokens, seed=seed, device=device,
+                        timeout=timeout, shape=(seq_len, batch), calls=calls)
+                for lane in lanes]
+    finally:
+        pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(threads)
+        bar.close()
+
+
+def _one_core() -> None:
+    torch.set_num_threads(1)  # this thread's operations (the setting is per thread)
+
+
+def _terms(kept: dict, counts: Counts, x_ref) -> dict:
+    """`counts.input_terms(x_ref)`, computed once per batch for every counter of one config."""
+    if kept.get(counts.config, (None,))[0] is not x_ref:
+        kept[counts.config] = (x_ref, counts.input_terms(x_ref))
+    return kept[counts.config][1]
+
+
+def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> None:
+    """Call t of `lane`'s masker on its own copy of `x_ref`, its counting handed to `pool`."""
+    adapter, counts = lane.adapter, lane.counts
+    start = time.perf_counter()
+    try:
+        x = x_ref.to(adapter.dtype, copy=True)                # the masker's own copy
+        s = derive_seed(seed, "masker:" + adapter.name, t)
+        x_after, out, y, problems = guarded_call(adapter, x, s, index=t, timeout=timeout)
+        for p in problems:
+            counts.problem("outputs keep shape, dtype and device", p)
+        if problems:
+            lane.stopped = t
+            return
+        if t == 0:
+            _determinism(adapter, x_ref, s, out, y, counts, timeout)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
         counts.problem("masker runs without error", guard_reason(e))
-        stopped = t
+        lane.stopped = t
+        return
     finally:
-        bar.close()
+        lane.seconds += time.perf_counter() - start
+    lane.pending = (t, pool.submit(_count, counts, x_ref, x_after, out, y, terms))
+
+
+def _count(counts: Counts, x_ref, x_after, out, y, terms) -> float:
+    start = time.perf_counter()
+    counts.update(x_ref, x_after, out, y, terms=terms)
+    return time.perf_counter() - start
+
+
+def _finish(lane: _Lane, share, mine: range, *, tokens, seed, device, timeout, shape,
+            calls) -> HostCounts:
+    """`lane`'s host counts: summed over the ranks, then the runs of the masker as users
+    call it (seeded once, nearby seeds, every call shape: small runs, made alike on every
+    rank of a distributed run)."""
+    adapter, counts, start = lane.adapter, lane.counts, time.perf_counter()
     if share is not None:
-        share.reduce(counts, mine, stopped)
+        share.reduce(counts, mine, lane.stopped)
     h = counts.host()
-    if stopped is None and not h.host_problems:
-        # the masker as users call it: seeded once, nearby seeds, every call shape (small runs,
-        # made alike on every rank of a distributed run)
+    if lane.stopped is None and not h.host_problems:
         for attr, extra in (("usage", usage_run), ("shapes", shapes_run)):
-            setattr(h, attr, extra(adapter, cfg, tokens=tokens, seed=seed, device=device,
-                                   timeout=timeout))
-    h.seconds, h.shape, h.calls = time.perf_counter() - start, (seq_len, batch), calls
+            setattr(h, attr, extra(adapter, adapter.config, tokens=tokens, seed=seed,
+                                   device=device, timeout=timeout))
+    h.seconds = lane.seconds + time.perf_counter() - start
+    h.shape, h.calls = shape, calls
     return h
 
 
@@ -157,9 +248,9 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     adapters = [copy.copy(a) for a in adapters]
     for a in adapters:
         a.layout = layout
-    results = {a.name: run_masker(a, tokens=tokens, seed=seed, device=device, chunk=chunk,
-                                  progress=progress, timeout=timeout, distributed=distributed)
-               for a in adapters}
+    hosts = run_maskers(adapters, tokens=tokens, seed=seed, device=device, chunk=chunk,
+                        progress=progress, timeout=timeout, distributed=distributed)
+    results = {a.name: h for a, h in zip(adapters, hosts)}
     checks = []
     for name, h in results.items():
         checks += invariant_checks(h, name) + masker_checks(h, config, name)
