@@ -142,9 +142,12 @@ class Counts:
         fingerprint = (xp.astype(sel, xp.int64) * self._pattern_weights).sum(0)  # mod 2**64
         self.patterns[self._call] = xp.where(both, fingerprint, 0)
         self._pairs(code, out)
-        self._random_ids(x, out, code, drawable_out)
+        at = xp.flatnonzero(code >= 2)  # the random-id and joint tables see the selected alone
+        chosen = {"at": at, "x": x.reshape(-1)[at], "out": out.reshape(-1)[at],
+                  "code": code.reshape(-1)[at], "drawable_out": drawable_out.reshape(-1)[at]}
+        self._random_ids(**chosen)
         self._sequences(at_col)
-        self.joint.update(x, out, code, drawable_out, tables=not is_replay(self._call))
+        self.joint.update(code, tables=not is_replay(self._call), **chosen)
         if self._first is None:
             self._first = (self._call, code)
         self._prev = (code, out)
@@ -238,12 +241,9 @@ class Counts:
         self.pairs[kind] += self.xp.bincount((first * CODES + second).reshape(-1),
                                              minlength=CODES * CODES)
 
-    def _random_ids(self, x, out, code, drawable_out):
+    def _random_ids(self, at, x, out, code, drawable_out):  # the selected: [n_selected]
         v, c, xp = self.config.n_tokens, self.coarse, self.xp
-        # only selected positions matter here (about masking_prob of them): compact first
-        at = xp.flatnonzero(code >= 2)                                      # [n_selected]
-        x, out, code = x.reshape(-1)[at], out.reshape(-1)[at], code.reshape(-1)[at]
-        drawable_out, pos = drawable_out.reshape(-1)[at], self._pos.reshape(-1)[at]
+        pos = at // self.batch
         other = (code == 4) & drawable_out  # a visible random id, drawable original
         orig = code <= 4                    # drawable originals that a random draw could hit
         visible = ((code == 4) | (code == 7)) & drawable_out

@@ -102,20 +102,21 @@ class JointCounts:
                                  device=device)
         self._pos = xp.arange(seq_len, xp.int16, device)[:, None]
 
-    def update(self, x, out, code, drawable_out, tables: bool = True):
-        """Add one call (`[seq_len, batch]` input, output, codes and drawable outputs): its
+    def update(self, codes, *, at, code, x, out, drawable_out, tables: bool = True):
+        """Add one call: `codes` `[seq_len, batch]`, and of its selected positions the flat
+        indices `at` with their codes, input, output and drawable outputs ([n_selected]): its
         collisions, and with `tables` its joint tables (the runner tabulates every other call,
         the first of each replayed pair: any choice of calls made without looking at the
         outputs keeps the null, and half the calls halve the cost). Only the selected
         positions are visited (one bincount over all three tables)."""
-        xp, flat = self.xp, code.reshape(-1)
-        at = xp.flatnonzero((flat >= 2) & (flat <= 4))                   # drawable originals
-        cat = xp.astype(flat[at] - 2, xp.int64)
+        xp = self.xp
+        keep = code <= 4                                                 # drawable originals
+        at, cat = at[keep], xp.astype(code[keep] - 2, xp.int64)
         if self.collisions:
-            visible = at[(cat == 2) & drawable_out.reshape(-1)[at]]
-            self._collide(x.reshape(-1)[visible], out.reshape(-1)[visible])
+            visible = (cat == 2) & drawable_out[keep]
+            self._collide(x[keep][visible], out[keep][visible])
         if tables:
-            self._tables(code, at, cat)
+            self._tables(codes, at, cat)
 
     def _tables(self, code, at, cat):
         (seq_len, batch), xp = code.shape, self.xp
