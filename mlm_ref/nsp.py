@@ -80,17 +80,37 @@ class Pair(NamedTuple):
 
 
 class _Draws:
-    """The stream of one document: threefry words `bits_at(key, i, i + 1)` for i = 0, 1, ..."""
+    """The stream of one document: threefry words `bits_at(key, i, i + 1)` for i = 0, 1, ...
+
+    A word depends on its position only, so fetching them `BLOCK` (or more) at a time gives the
+    same words as fetching them one by one; one fetch costs about as much as one word would
+    (NumPy's per-call overhead, not arithmetic, dominates at these sizes).
+    """
 
     def __init__(self, key: np.ndarray):
-        self.key, self.start, self.words, self.pos = key, 0, np.zeros(0, np.uint32), 0
+        self.key = key
+        self.block = np.zeros(0, np.uint32)     # words start, start + 1, ... of the stream
+        self.words: list[int] = []              # the same words as Python ints, for `word`
+        self.start, self.pos = 0, 0             # the next word is block[pos], word start + pos
+
+    def _fetch(self, n: int) -> None:
+        """Fetch the words from the next one on, at least n of them."""
+        at = self.start + self.pos
+        self.block = threefry.bits_at(self.key, at, at + max(n, BLOCK))
+        self.words, self.start, self.pos = self.block.tolist(), at, 0
 
     def word(self) -> int:
         if self.pos == len(self.words):
-            self.words = threefry.bits_at(self.key, self.start, self.start + BLOCK).tolist()
-            self.start, self.pos = self.start + BLOCK, 0
+            self._fetch(1)
         self.pos += 1
         return self.words[self.pos - 1]
+
+    def take(self, n: int) -> np.ndarray:
+        """The next n words, uint32 [n]: what n calls of `word` would return, in order."""
+        if self.pos + n > len(self.words):
+            self._fetch(n)
+        self.pos += n
+        return self.block[self.pos - n:self.pos]
 
     def bit(self) -> int:
         """An exact fair bit: the top bit of a word."""
@@ -226,16 +246,58 @@ def _random_b(docs, other: int, draws: _Draws, target_b: int) -> np.ndarray:
 def _truncate(a: np.ndarray, b: np.ndarray, max_tokens: int, draws: _Draws,
               tie_cuts_b: bool) -> tuple[np.ndarray, np.ndarray]:
     """Cut the longer side (a tie: B for Google, a coin for ours) from the front or the back,
-    by a fair coin, one token at a time, until `len(a) + len(b) <= max_tokens`."""
-    lo, hi = [0, 0], [len(a), len(b)]                       # the kept windows of A and B
-    while (hi[0] - lo[0]) + (hi[1] - lo[1]) > max_tokens:
-        la, lb = hi[0] - lo[0], hi[1] - lo[1]
-        side = 0 if la > lb else 1 if la < lb or tie_cuts_b else draws.bit()
-        if draws.bit():
-            lo[side] += 1
-        else:
-            hi[side] -= 1
-    return a[lo[0]:hi[0]], b[lo[1]:hi[1]]
+    by a fair coin, one token at a time, until `len(a) + len(b) <= max_tokens`.
+
+    The rule is Google's `truncate_seq_pair`, a loop that cuts one token per round:
+
+        while la + lb > max_tokens:
+            side = A if la > lb else B if la < lb or tie_cuts_b else (A, B)[bit()]
+            cut side at its front if bit() else at its back
+
+    That loop costs a word and a Python round per token cut, and long pairs lose hundreds of
+    tokens. The lengths it walks through do not depend on the coins (a cut shortens its side by
+    one wherever it falls), so the cuts come in two phases known in advance, and we take the
+    phase's words at once and only count the front coins (top bit 1) per side. The words and
+    their order are exactly the loop's, so the pairs (and every later draw of the document) are
+    the same bit for bit (tests/test_nsp.py compares the two):
+
+    1. *Unequal lengths*: the next `min(|la - lb|, excess)` cuts all hit the longer side, no side
+       draw needed: one word each.
+    2. *Equal lengths*, the `rest` of the excess: with Google's rule a tie cuts B, after which A
+       is one longer and is cut: rounds of [coin for B, coin for A], a last lone B if `rest`
+       is odd. With ours a tie draws the side s, then the other side is one longer and is cut:
+       rounds of [side s, coin for s, coin for the other], the last round [s, coin for s] if
+       `rest` is odd.
+    """
+    lengths = [len(a), len(b)]
+    excess = lengths[0] + lengths[1] - max_tokens
+    if excess <= 0:
+        return a, b
+    cuts, fronts = [0, 0], [0, 0]                           # per side: tokens cut, at the front
+    longer = 0 if lengths[0] > lengths[1] else 1
+    unequal = min(abs(lengths[0] - lengths[1]), excess)
+    cuts[longer] += unequal
+    fronts[longer] += int(np.count_nonzero(draws.take(unequal) >> 31))
+    full, odd = divmod(excess - unequal, 2)                 # rounds of two tie cuts, a lone one
+    if tie_cuts_b:
+        coins = draws.take(2 * full + odd) >> 31            # B, A, B, A, ..., [B]
+        cuts[1] += full + odd
+        cuts[0] += full
+        fronts[1] += int(np.count_nonzero(coins[0::2]))
+        fronts[0] += int(np.count_nonzero(coins[1::2]))
+    else:
+        rounds = (draws.take(3 * full) >> 31).reshape(full, 3)      # [side s, s's, other's]
+        a_front = np.where(rounds[:, 0] == 0, rounds[:, 1], rounds[:, 2])
+        cuts[0] += full
+        cuts[1] += full
+        fronts[0] += int(np.count_nonzero(a_front))
+        fronts[1] += int(np.count_nonzero(rounds[:, 1:])) - int(np.count_nonzero(a_front))
+        if odd:
+            side, front = (int(w) >> 31 for w in draws.take(2))
+            cuts[side] += 1
+            fronts[side] += front
+    a_back, b_back = cuts[0] - fronts[0], cuts[1] - fronts[1]
+    return a[fronts[0]:lengths[0] - a_back], b[fronts[1]:lengths[1] - b_back]
 
 
 def _document(docs, nonempty, d: int, draws: _Draws, max_tokens: int, short_seq_prob: float):

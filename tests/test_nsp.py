@@ -5,8 +5,11 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
+from mlm_ref import nsp, threefry
 from mlm_ref.nsp import Pair, make_pairs
 from verify.sentence_pairs.nsp_corpus import synthetic_corpus
 
@@ -47,6 +50,57 @@ def test_lengths_and_truncation_cut_the_longer_side(pairs):
     sides = {(len(p.tokens_a), len(p.tokens_b)) for s in range(40)
              for p in make_pairs(docs, seed=s) if p.is_random_next == 0}
     assert sides == {(63, 62), (62, 63)}
+
+
+def _one_token_at_a_time(a, b, max_tokens, draws, tie_cuts_b):
+    """Google's `truncate_seq_pair` as written: a side and a coin per token cut."""
+    lo, hi = [0, 0], [len(a), len(b)]
+    while (hi[0] - lo[0]) + (hi[1] - lo[1]) > max_tokens:
+        la, lb = hi[0] - lo[0], hi[1] - lo[1]
+        side = 0 if la > lb else 1 if la < lb or tie_cuts_b else draws.bit()
+        if draws.bit():
+            lo[side] += 1
+        else:
+            hi[side] -= 1
+    return a[lo[0]:hi[0]], b[lo[1]:hi[1]]
+
+
+def _truncations_agree(la, lb, max_tokens, tie_cuts_b, key, skip):
+    """The phased `_truncate` keeps the windows the loop keeps, having drawn as many words."""
+    a, b = np.arange(la), np.arange(la, la + lb)
+    fast, slow = nsp._Draws(np.array(key, np.uint32)), nsp._Draws(np.array(key, np.uint32))
+    for draws in (fast, slow):
+        for _ in range(skip):                       # start anywhere in a block, or at its end
+            draws.word()
+    got = nsp._truncate(a, b, max_tokens, fast, tie_cuts_b)
+    want = _one_token_at_a_time(a, b, max_tokens, slow, tie_cuts_b)
+    return ([x.tolist() for x in got] == [x.tolist() for x in want]
+            and fast.word() == slow.word())
+
+
+def test_phased_truncation_draws_what_the_one_token_loop_draws_on_small_pairs():
+    bad = [(la, lb, m, tie) for la in range(14) for lb in range(14) for m in range(2, 14)
+           for tie in (False, True)
+           if not _truncations_agree(la, lb, m, tie, (la * 31 + lb, m), (la + lb) % 70)]
+    assert bad == []
+
+
+WORD = st.integers(0, 2**32 - 1)
+
+
+@given(la=st.integers(0, 700), lb=st.integers(0, 700), max_tokens=st.integers(2, 700),
+       tie_cuts_b=st.booleans(), key=st.tuples(WORD, WORD), skip=st.integers(0, 300))
+def test_phased_truncation_draws_what_the_one_token_loop_draws(la, lb, max_tokens, tie_cuts_b,
+                                                                key, skip):
+    assert _truncations_agree(la, lb, max_tokens, tie_cuts_b, key, skip)
+
+
+def test_take_returns_the_words_of_the_stream_across_fetches():
+    key = np.array([3, 4], np.uint32)
+    draws, got = nsp._Draws(key), []
+    for n in (5, 0, nsp.BLOCK, 1, 3 * nsp.BLOCK + 7, 2):
+        got += [draws.word()] + draws.take(n).tolist()
+    assert got == threefry.bits_at(key, 0, len(got)).tolist()
 
 
 def test_inputs_builds_cls_a_sep_b_sep():
