@@ -59,7 +59,9 @@ from . import streams, threefry
 __all__ = ["Pair", "make_pairs", "check_documents", "IS_NEXT", "RANDOM_NEXT"]
 
 IS_NEXT, RANDOM_NEXT = 0, 1
-BLOCK = 64          # threefry words fetched at a time per document
+FIRST = 64          # threefry words computed up front for every document (most need fewer)
+ROWS = 1024         # documents whose first words are computed in one call
+BLOCK = 256         # threefry words fetched at a time once a document needs more
 GOOGLE_TRIES = 10   # the published script's retries for a random document != the current one
 
 
@@ -82,15 +84,16 @@ class Pair(NamedTuple):
 class _Draws:
     """The stream of one document: threefry words `bits_at(key, i, i + 1)` for i = 0, 1, ...
 
-    A word depends on its position only, so fetching them `BLOCK` (or more) at a time gives the
-    same words as fetching them one by one; one fetch costs about as much as one word would
-    (NumPy's per-call overhead, not arithmetic, dominates at these sizes).
+    A word depends on its position only, so fetching many at a time gives the same words as
+    fetching them one by one, and at these sizes a fetch of hundreds costs about as much as a
+    fetch of one (NumPy's per-call overhead, not arithmetic, dominates). `first` are words
+    0, 1, ... computed beforehand (`make_pairs` computes them for many documents in one call).
     """
 
-    def __init__(self, key: np.ndarray):
+    def __init__(self, key: np.ndarray, first: np.ndarray | None = None):
         self.key = key
-        self.block = np.zeros(0, np.uint32)     # words start, start + 1, ... of the stream
-        self.words: list[int] = []              # the same words as Python ints, for `word`
+        self.block = np.zeros(0, np.uint32) if first is None else first    # words start, ...
+        self.words: list[int] = self.block.tolist()     # the same as Python ints, for `word`
         self.start, self.pos = 0, 0             # the next word is block[pos], word start + pos
 
     def _fetch(self, n: int) -> None:
@@ -209,10 +212,19 @@ def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
     keys = streams.example_keys(seed, epoch, todo, purpose="nsp")       # [n, 2]
     build = _google_document if google_compat else _document
     pairs = []
-    for d, key in zip(todo.tolist(), keys):
+    for d, draws in zip(todo.tolist(), _streams(keys)):
         if docs[d]:
-            pairs += build(docs, nonempty, d, _Draws(key), max_seq_len - 3, short_seq_prob)
+            pairs += build(docs, nonempty, d, draws, max_seq_len - 3, short_seq_prob)
     return pairs
+
+
+def _streams(keys: np.ndarray):
+    """A `_Draws` per key, in order; their first words computed `ROWS` keys per threefry call
+    (one call per document would cost more than all the arithmetic)."""
+    for lo in range(0, len(keys), ROWS):
+        first = threefry.row_bits(keys[lo:lo + ROWS], FIRST)            # [rows, FIRST]
+        for key, words in zip(keys[lo:lo + ROWS], first):
+            yield _Draws(key, words)
 
 
 def _target(draws: _Draws, max_tokens: int, short_seq_prob: float) -> int:

@@ -95,12 +95,13 @@ def test_phased_truncation_draws_what_the_one_token_loop_draws(la, lb, max_token
     assert _truncations_agree(la, lb, max_tokens, tie_cuts_b, key, skip)
 
 
-def test_take_returns_the_words_of_the_stream_across_fetches():
+def test_take_returns_the_words_of_the_stream_across_fetches_and_precomputed_words():
     key = np.array([3, 4], np.uint32)
-    draws, got = nsp._Draws(key), []
-    for n in (5, 0, nsp.BLOCK, 1, 3 * nsp.BLOCK + 7, 2):
-        got += [draws.word()] + draws.take(n).tolist()
-    assert got == threefry.bits_at(key, 0, len(got)).tolist()
+    for first in (None, threefry.row_bits(key[None], nsp.FIRST)[0]):
+        draws, got = nsp._Draws(key, first), []
+        for n in (5, 0, nsp.FIRST, 1, nsp.BLOCK, 3 * nsp.BLOCK + 7, 2):
+            got += [draws.word()] + draws.take(n).tolist()
+        assert got == threefry.bits_at(key, 0, len(got)).tolist()
 
 
 def test_inputs_builds_cls_a_sep_b_sep():
