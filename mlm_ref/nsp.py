@@ -49,19 +49,19 @@ streams; its behaviour, not its bit pattern, is the published script's.
 from __future__ import annotations
 
 import bisect
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from . import streams, threefry
+from .validation import check_documents, check_nsp_params
 
 __all__ = ["Pair", "make_pairs", "check_documents", "IS_NEXT", "RANDOM_NEXT"]
 
 IS_NEXT, RANDOM_NEXT = 0, 1
-FIRST = 64          # threefry words computed up front for every document (most need fewer)
+FIRST = 128         # threefry words computed up front for every document (most need fewer)
 ROWS = 1024         # documents whose first words are computed in one call
-BLOCK = 256         # threefry words fetched at a time once a document needs more
+BLOCK = 1024        # threefry words fetched at a time once a document needs more
 GOOGLE_TRIES = 10   # the published script's retries for a random document != the current one
 
 
@@ -132,51 +132,6 @@ class _Draws:
         return self.word() * 2.0**-32
 
 
-def check_documents(documents) -> list[list[np.ndarray]]:
-    """The documents as lists of non-empty int64 sentences (empty sentences dropped; an empty
-    document stays as an empty list, so indices keep their meaning).
-
-    Raises:
-        TypeError: not a list of lists of lists of integer ids (bools included).
-        ValueError: a negative id, or a sentence that is not flat.
-    """
-    if isinstance(documents, (str, bytes, np.ndarray)) or not hasattr(documents, "__len__"):
-        raise TypeError("documents must be a list of documents, each a list of sentences, "
-                        f"each a list of token ids; got {type(documents).__name__}")
-    out = []
-    for d, doc in enumerate(documents):
-        if isinstance(doc, (str, bytes)) or not hasattr(doc, "__len__"):
-            raise TypeError(f"document {d} must be a list of sentences, got {type(doc).__name__}")
-        sentences = []
-        for s, sentence in enumerate(doc):
-            ids = np.asarray(sentence)
-            if ids.size == 0:
-                continue
-            if ids.dtype == np.bool_ or ids.dtype.kind not in "iu":
-                raise TypeError(f"document {d}, sentence {s}: token ids must be integers, "
-                                f"got dtype {ids.dtype}")
-            if ids.ndim != 1:
-                raise ValueError(f"document {d}, sentence {s}: a sentence must be a flat list "
-                                 f"of ids, got shape {ids.shape}")
-            if ids.min() < 0:
-                raise ValueError(f"document {d}, sentence {s}: negative token id {ids.min()}")
-            sentences.append(ids.astype(np.int64))
-        out.append(sentences)
-    return out
-
-
-def _check_params(max_seq_len, short_seq_prob) -> None:
-    if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, numbers.Integral):
-        raise TypeError(f"max_seq_len must be an int, got {max_seq_len!r}")
-    if max_seq_len < 5:
-        raise ValueError(f"max_seq_len must be >= 5 ([CLS] A [SEP] B [SEP] with A and B of at "
-                         f"least one token, and a target length of at least 2), got {max_seq_len}")
-    if isinstance(short_seq_prob, bool) or not isinstance(short_seq_prob, numbers.Real):
-        raise TypeError(f"short_seq_prob must be a real number, got {short_seq_prob!r}")
-    if not 0.0 <= short_seq_prob <= 1.0:
-        raise ValueError(f"short_seq_prob must lie in [0, 1], got {short_seq_prob}")
-
-
 def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
                short_seq_prob: float = 0.1, google_compat: bool = False,
                indices=None) -> list[Pair]:
@@ -200,7 +155,7 @@ def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
         ValueError: fewer than two non-empty documents (fewer than one with `google_compat`),
             bad parameters or ids. TypeError: arguments of the wrong type.
     """
-    _check_params(max_seq_len, short_seq_prob)
+    check_nsp_params(max_seq_len, short_seq_prob)
     docs = check_documents(documents)
     nonempty = [d for d, doc in enumerate(docs) if doc]
     if len(nonempty) < (1 if google_compat else 2):

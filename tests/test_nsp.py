@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from mlm_ref import nsp, threefry
-from mlm_ref.nsp import Pair, make_pairs
+from mlm_ref.nsp import Pair, check_documents, make_pairs
 from verify.sentence_pairs.nsp_corpus import synthetic_corpus
 
 
@@ -165,6 +165,26 @@ def test_google_compat_labels_lone_sentences_random_and_accepts_one_document():
 def test_bad_input_raises_a_clear_error(docs, kw, error, match):
     with pytest.raises(error, match=match):
         make_pairs(docs, seed=0, **kw)
+
+
+@pytest.mark.parametrize("doc, match", [
+    ([[1], [-2], [1.5], [[3]]], "sentence 1: negative token id -2"),
+    ([[1], [1.5], [-2]], "sentence 1: token ids must be integers"),
+    ([[1], [[3]], [-2]], "sentence 1: a sentence must be a flat"),
+    ([[], np.array([4, -9], np.int8), np.array([2**64 - 1], np.uint64)], "sentence 1: negative"),
+    ([[1], [[1, 2], [3]]], "setting an array element with a sequence|inhomogeneous"),
+])
+def test_a_document_that_breaks_several_rules_names_its_first_broken_sentence(doc, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        check_documents([[[7]], doc])
+
+
+def test_checked_documents_are_int64_copies_without_empty_sentences():
+    ids = np.array([3, 4], np.uint8)
+    docs = [[ids, [], [5]], [], [np.array([9, 0], np.uint64)]]
+    out = check_documents(docs)
+    assert [[x.tolist() for x in d] for d in out] == [[[3, 4], [5]], [], [[9, 0]]]
+    assert all(x.dtype == np.int64 for d in out for x in d) and out[0][0] is not ids
 
 
 def test_imdb_corpus_loads_as_documents_of_sentences():
