@@ -20,6 +20,7 @@ are left to the exact checks of `nsp_checks`, which name them.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -106,8 +107,7 @@ class Parsed:
                       self.label[keep], self.index[keep] - lo)
 
 
-@dataclasses.dataclass
-class Segment:
+class Segment(NamedTuple):
     """A segment read through the corpus: corpus positions `first`, `last`; `length`;
     `contiguous` (consecutive text of one document); `first`'s `doc`; `cut_front`, `cut_back`
     (starts, ends inside a sentence); `one_sentence` (lies inside one sentence)."""
