@@ -83,8 +83,10 @@ class _Tally:
         return Check.exact(self.name, subject, self.count, self.first)
 
 
-def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list[Check]:
-    """Every check on `pairs` made from `corpus` (the one-document check is the runner's)."""
+def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int, *,
+            read: list | None = None) -> list[Check]:
+    """Every check on `pairs` made from `corpus` (the one-document check is the runner's);
+    `read`: `nsp_pairs.read_pairs(corpus, pairs)`, where the caller has it already."""
     names = ("pairs are well-formed", "segment lengths within max_seq_len",
              "segments are contiguous text of one document", "IsNext B follows A",
              "random B from another document", "the longer side is cut")
@@ -93,11 +95,11 @@ def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list
     labels, classes, place = [], [], []
     previous, run = -1, 0
     ties = a_longer = 0
-    for i, read in enumerate(read_pairs(corpus, pairs)):
-        if isinstance(read, Exception):
-            well.add(i, f"not (tokens_a, tokens_b, is_random_next): {read}")
+    for i, x in enumerate(read_pairs(corpus, pairs) if read is None else read):
+        if isinstance(x, Exception):
+            well.add(i, f"not (tokens_a, tokens_b, is_random_next): {x}")
             continue
-        sa, sb, label = read
+        sa, sb, label = x
         if sa is None or sb is None or label is None:
             well.add(i, "token ids not 1-d ids of the corpus, or a label other than 0/1")
             continue

@@ -195,10 +195,11 @@ def _read_chunk(corpus: Corpus, pairs: list) -> list:
             for x in read]
 
 
-def parse(corpus: Corpus, pairs: list) -> Parsed:
-    """The pairs that the statistics can read (others fail an exact check of `nsp_checks`)."""
+def parse(corpus: Corpus, pairs: list, *, read: list | None = None) -> Parsed:
+    """The pairs that the statistics can read (others fail an exact check of `nsp_checks`);
+    `read`: `read_pairs(corpus, pairs)`, where the caller has it already."""
     rows = []
-    for k, x in enumerate(read_pairs(corpus, pairs)):
+    for k, x in enumerate(read_pairs(corpus, pairs) if read is None else read):
         if isinstance(x, tuple) and None not in x and x[0].contiguous and x[1].contiguous:
             rows.append((x[0].first, x[0].last, x[1].first, x[1].last, x[2], k))
     cols = np.array(rows, np.int64).reshape(-1, 6).T
