@@ -12,9 +12,11 @@ token types); the label may be called `next_sentence_label` (Hugging Face's name
 ids are the generator's own: the gate only asks that `[CLS]`, `[SEP]` and the padding id be
 the same in every pair.
 
-`parse` turns the well-formed, contiguous pairs into arrays of corpus positions (token
-`BASE + i` is position `i`) for the checks of `nsp_draws` and `nsp_epochs`; malformed pairs
-are left to the exact checks of `nsp_checks`, which name them.
+`read_pairs` reads every pair through the corpus (its segments' positions, document, cuts),
+4,096 pairs per set of array operations; `parse` turns the well-formed, contiguous pairs into
+arrays of corpus positions (token `BASE + i` is position `i`) for the checks of `nsp_draws`
+and `nsp_epochs`; malformed pairs are left to the exact checks of `nsp_checks`, which name
+them.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ def read_pairs(corpus: Corpus, pairs: list) -> list:
 
 
 def _read_chunk(corpus: Corpus, pairs: list) -> list:
+    """`read_pairs` of a few pairs: unpacked one by one, their segments read together."""
     read, ids = [], []
     for pair in pairs:
         try:
