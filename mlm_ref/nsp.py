@@ -222,19 +222,20 @@ def _truncate(a: np.ndarray, b: np.ndarray, max_tokens: int, draws: _Draws,
             cut side at its front if bit() else at its back
 
     That loop costs a word and a Python round per token cut, and long pairs lose hundreds of
-    tokens. The lengths it walks through do not depend on the coins (a cut shortens its side by
-    one wherever it falls), so the cuts come in two phases known in advance, and we take the
-    phase's words at once and only count the front coins (top bit 1) per side. The words and
-    their order are exactly the loop's, so the pairs (and every later draw of the document) are
-    the same bit for bit (tests/test_nsp.py compares the two):
+    tokens. But a front/back coin never changes a length, and which side is cut depends on the
+    lengths alone except at a tie, after which the next cut evens them again: so the cuts come
+    in two phases whose pattern of words is known in advance. We take each phase's words at
+    once and only count, per side, the front coins (top bit 1). The words and their order are
+    exactly the loop's, so the pairs (and every later draw of the document) are the same bit
+    for bit (tests/test_nsp.py compares the two):
 
     1. *Unequal lengths*: the next `min(|la - lb|, excess)` cuts all hit the longer side, no side
        draw needed: one word each.
     2. *Equal lengths*, the `rest` of the excess: with Google's rule a tie cuts B, after which A
        is one longer and is cut: rounds of [coin for B, coin for A], a last lone B if `rest`
-       is odd. With ours a tie draws the side s, then the other side is one longer and is cut:
-       rounds of [side s, coin for s, coin for the other], the last round [s, coin for s] if
-       `rest` is odd.
+       is odd. With ours a tie draws the side s (top bit 0: A), then the other side is one
+       longer and is cut: rounds of [side s, coin for s, coin for the other], the last round
+       [s, coin for s] if `rest` is odd.
     """
     lengths = [len(a), len(b)]
     excess = lengths[0] + lengths[1] - max_tokens
