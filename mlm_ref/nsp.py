@@ -49,17 +49,19 @@ streams; its behaviour, not its bit pattern, is the published script's.
 from __future__ import annotations
 
 import bisect
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from . import streams, threefry
+from .validation import check_documents, check_nsp_params
 
 __all__ = ["Pair", "make_pairs", "check_documents", "IS_NEXT", "RANDOM_NEXT"]
 
 IS_NEXT, RANDOM_NEXT = 0, 1
-BLOCK = 64          # threefry words fetched at a time per document
+FIRST = 128         # threefry words computed up front for every document (most need fewer)
+ROWS = 1024         # documents whose first words are computed in one call
+BLOCK = 1024        # threefry words fetched at a time once a document needs more
 GOOGLE_TRIES = 10   # the published script's retries for a random document != the current one
 
 
@@ -80,17 +82,38 @@ class Pair(NamedTuple):
 
 
 class _Draws:
-    """The stream of one document: threefry words `bits_at(key, i, i + 1)` for i = 0, 1, ..."""
+    """The stream of one document: threefry words `bits_at(key, i, i + 1)` for i = 0, 1, ...
 
-    def __init__(self, key: np.ndarray):
-        self.key, self.start, self.words, self.pos = key, 0, np.zeros(0, np.uint32), 0
+    A word depends on its position only, so fetching many at a time gives the same words as
+    fetching them one by one, and at these sizes a fetch of hundreds costs about as much as a
+    fetch of one (NumPy's per-call overhead, not arithmetic, dominates). `first` are words
+    0, 1, ... computed beforehand (`make_pairs` computes them for many documents in one call).
+    """
+
+    def __init__(self, key: np.ndarray, first: np.ndarray | None = None):
+        self.key = key
+        self.block = np.zeros(0, np.uint32) if first is None else first    # words start, ...
+        self.words: list[int] = self.block.tolist()     # the same as Python ints, for `word`
+        self.start, self.pos = 0, 0             # the next word is block[pos], word start + pos
+
+    def _fetch(self, n: int) -> None:
+        """Fetch the words from the next one on, at least n of them."""
+        at = self.start + self.pos
+        self.block = threefry.bits_at(self.key, at, at + max(n, BLOCK))
+        self.words, self.start, self.pos = self.block.tolist(), at, 0
 
     def word(self) -> int:
         if self.pos == len(self.words):
-            self.words = threefry.bits_at(self.key, self.start, self.start + BLOCK).tolist()
-            self.start, self.pos = self.start + BLOCK, 0
+            self._fetch(1)
         self.pos += 1
         return self.words[self.pos - 1]
+
+    def take(self, n: int) -> np.ndarray:
+        """The next n words, uint32 [n]: what n calls of `word` would return, in order."""
+        if self.pos + n > len(self.words):
+            self._fetch(n)
+        self.pos += n
+        return self.block[self.pos - n:self.pos]
 
     def bit(self) -> int:
         """An exact fair bit: the top bit of a word."""
@@ -107,51 +130,6 @@ class _Draws:
     def uniform(self) -> float:
         """A uniform in [0, 1) on the 2**-32 grid."""
         return self.word() * 2.0**-32
-
-
-def check_documents(documents) -> list[list[np.ndarray]]:
-    """The documents as lists of non-empty int64 sentences (empty sentences dropped; an empty
-    document stays as an empty list, so indices keep their meaning).
-
-    Raises:
-        TypeError: not a list of lists of lists of integer ids (bools included).
-        ValueError: a negative id, or a sentence that is not flat.
-    """
-    if isinstance(documents, (str, bytes, np.ndarray)) or not hasattr(documents, "__len__"):
-        raise TypeError("documents must be a list of documents, each a list of sentences, "
-                        f"each a list of token ids; got {type(documents).__name__}")
-    out = []
-    for d, doc in enumerate(documents):
-        if isinstance(doc, (str, bytes)) or not hasattr(doc, "__len__"):
-            raise TypeError(f"document {d} must be a list of sentences, got {type(doc).__name__}")
-        sentences = []
-        for s, sentence in enumerate(doc):
-            ids = np.asarray(sentence)
-            if ids.size == 0:
-                continue
-            if ids.dtype == np.bool_ or ids.dtype.kind not in "iu":
-                raise TypeError(f"document {d}, sentence {s}: token ids must be integers, "
-                                f"got dtype {ids.dtype}")
-            if ids.ndim != 1:
-                raise ValueError(f"document {d}, sentence {s}: a sentence must be a flat list "
-                                 f"of ids, got shape {ids.shape}")
-            if ids.min() < 0:
-                raise ValueError(f"document {d}, sentence {s}: negative token id {ids.min()}")
-            sentences.append(ids.astype(np.int64))
-        out.append(sentences)
-    return out
-
-
-def _check_params(max_seq_len, short_seq_prob) -> None:
-    if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, numbers.Integral):
-        raise TypeError(f"max_seq_len must be an int, got {max_seq_len!r}")
-    if max_seq_len < 5:
-        raise ValueError(f"max_seq_len must be >= 5 ([CLS] A [SEP] B [SEP] with A and B of at "
-                         f"least one token, and a target length of at least 2), got {max_seq_len}")
-    if isinstance(short_seq_prob, bool) or not isinstance(short_seq_prob, numbers.Real):
-        raise TypeError(f"short_seq_prob must be a real number, got {short_seq_prob!r}")
-    if not 0.0 <= short_seq_prob <= 1.0:
-        raise ValueError(f"short_seq_prob must lie in [0, 1], got {short_seq_prob}")
 
 
 def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
@@ -177,7 +155,7 @@ def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
         ValueError: fewer than two non-empty documents (fewer than one with `google_compat`),
             bad parameters or ids. TypeError: arguments of the wrong type.
     """
-    _check_params(max_seq_len, short_seq_prob)
+    check_nsp_params(max_seq_len, short_seq_prob)
     docs = check_documents(documents)
     nonempty = [d for d, doc in enumerate(docs) if doc]
     if len(nonempty) < (1 if google_compat else 2):
@@ -189,10 +167,19 @@ def make_pairs(documents, *, seed, epoch: int = 0, max_seq_len: int = 128,
     keys = streams.example_keys(seed, epoch, todo, purpose="nsp")       # [n, 2]
     build = _google_document if google_compat else _document
     pairs = []
-    for d, key in zip(todo.tolist(), keys):
+    for d, draws in zip(todo.tolist(), _streams(keys)):
         if docs[d]:
-            pairs += build(docs, nonempty, d, _Draws(key), max_seq_len - 3, short_seq_prob)
+            pairs += build(docs, nonempty, d, draws, max_seq_len - 3, short_seq_prob)
     return pairs
+
+
+def _streams(keys: np.ndarray):
+    """A `_Draws` per key, in order; their first words computed `ROWS` keys per threefry call
+    (one call per document would cost more than all the arithmetic)."""
+    for lo in range(0, len(keys), ROWS):
+        first = threefry.row_bits(keys[lo:lo + ROWS], FIRST)            # [rows, FIRST]
+        for key, words in zip(keys[lo:lo + ROWS], first):
+            yield _Draws(key, words)
 
 
 def _target(draws: _Draws, max_tokens: int, short_seq_prob: float) -> int:
@@ -226,16 +213,59 @@ def _random_b(docs, other: int, draws: _Draws, target_b: int) -> np.ndarray:
 def _truncate(a: np.ndarray, b: np.ndarray, max_tokens: int, draws: _Draws,
               tie_cuts_b: bool) -> tuple[np.ndarray, np.ndarray]:
     """Cut the longer side (a tie: B for Google, a coin for ours) from the front or the back,
-    by a fair coin, one token at a time, until `len(a) + len(b) <= max_tokens`."""
-    lo, hi = [0, 0], [len(a), len(b)]                       # the kept windows of A and B
-    while (hi[0] - lo[0]) + (hi[1] - lo[1]) > max_tokens:
-        la, lb = hi[0] - lo[0], hi[1] - lo[1]
-        side = 0 if la > lb else 1 if la < lb or tie_cuts_b else draws.bit()
-        if draws.bit():
-            lo[side] += 1
-        else:
-            hi[side] -= 1
-    return a[lo[0]:hi[0]], b[lo[1]:hi[1]]
+    by a fair coin, one token at a time, until `len(a) + len(b) <= max_tokens`.
+
+    The rule is Google's `truncate_seq_pair`, a loop that cuts one token per round:
+
+        while la + lb > max_tokens:
+            side = A if la > lb else B if la < lb or tie_cuts_b else (A, B)[bit()]
+            cut side at its front if bit() else at its back
+
+    That loop costs a word and a Python round per token cut, and long pairs lose hundreds of
+    tokens. But a front/back coin never changes a length, and which side is cut depends on the
+    lengths alone except at a tie, after which the next cut evens them again: so the cuts come
+    in two phases whose pattern of words is known in advance. We take each phase's words at
+    once and only count, per side, the front coins (top bit 1). The words and their order are
+    exactly the loop's, so the pairs (and every later draw of the document) are the same bit
+    for bit (tests/test_nsp.py compares the two):
+
+    1. *Unequal lengths*: the next `min(|la - lb|, excess)` cuts all hit the longer side, no side
+       draw needed: one word each.
+    2. *Equal lengths*, the `rest` of the excess: with Google's rule a tie cuts B, after which A
+       is one longer and is cut: rounds of [coin for B, coin for A], a last lone B if `rest`
+       is odd. With ours a tie draws the side s (top bit 0: A), then the other side is one
+       longer and is cut: rounds of [side s, coin for s, coin for the other], the last round
+       [s, coin for s] if `rest` is odd.
+    """
+    lengths = [len(a), len(b)]
+    excess = lengths[0] + lengths[1] - max_tokens
+    if excess <= 0:
+        return a, b
+    cuts, fronts = [0, 0], [0, 0]                           # per side: tokens cut, at the front
+    longer = 0 if lengths[0] > lengths[1] else 1
+    unequal = min(abs(lengths[0] - lengths[1]), excess)
+    cuts[longer] += unequal
+    fronts[longer] += int(np.count_nonzero(draws.take(unequal) >> 31))
+    full, odd = divmod(excess - unequal, 2)                 # rounds of two tie cuts, a lone one
+    if tie_cuts_b:
+        coins = draws.take(2 * full + odd) >> 31            # B, A, B, A, ..., [B]
+        cuts[1] += full + odd
+        cuts[0] += full
+        fronts[1] += int(np.count_nonzero(coins[0::2]))
+        fronts[0] += int(np.count_nonzero(coins[1::2]))
+    else:
+        rounds = (draws.take(3 * full) >> 31).reshape(full, 3)      # [side s, s's, other's]
+        a_front = np.where(rounds[:, 0] == 0, rounds[:, 1], rounds[:, 2])
+        cuts[0] += full
+        cuts[1] += full
+        fronts[0] += int(np.count_nonzero(a_front))
+        fronts[1] += int(np.count_nonzero(rounds[:, 1:])) - int(np.count_nonzero(a_front))
+        if odd:
+            side, front = (int(w) >> 31 for w in draws.take(2))
+            cuts[side] += 1
+            fronts[side] += front
+    a_back, b_back = cuts[0] - fronts[0], cuts[1] - fronts[1]
+    return a[fronts[0]:lengths[0] - a_back], b[fronts[1]:lengths[1] - b_back]
 
 
 def _document(docs, nonempty, d: int, draws: _Draws, max_tokens: int, short_seq_prob: float):

@@ -6,7 +6,8 @@ exception type and message, to their own arrays. Each backend keeps only the che
 about its own array type (a `torch.Tensor`, a generator's device, JAX's 64-bit mode).
 
 Also here: the argument checks of the threefry ports (shapes, 32-bit words, int32 bounds), which
-`mlm_ref.threefry` and `mlm_torch.threefry` share, and the rule for NumPy's `rng=` seeds.
+`mlm_ref.threefry` and `mlm_torch.threefry` share, the rule for NumPy's `rng=` seeds, and
+the input rules of `mlm_ref.nsp` (documents of sentences of ids, its parameters).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from .config import MaskingConfig, non_negative_int
 
 __all__ = ["check_ids_meta", "check_lowest_id", "check_input", "check_seed", "check_shape",
            "check_word", "check_int32", "check_count", "special_ids", "check_word_ids_meta",
-           "check_word_ids", "check_no_compat", "as_generator"]
+           "check_word_ids", "check_no_compat", "as_generator", "check_documents",
+           "check_nsp_params"]
 
 MASK32 = 0xFFFFFFFF
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -195,3 +197,70 @@ def check_int32(value, name: str) -> int:
 def check_count(value, name: str) -> int:
     """`value` as a non-negative int (e.g. `split`'s number of keys)."""
     return _integer_in(value, name, 0, None, "a non-negative int")
+
+
+def check_documents(documents) -> list[list[np.ndarray]]:
+    """The documents of `mlm_ref.nsp` as lists of non-empty int64 sentences (empty sentences
+    dropped; an empty document stays as an empty list, so indices keep their meaning).
+
+    Raises:
+        TypeError: not a list of lists of lists of integer ids (bools included).
+        ValueError: a negative id, or a sentence that is not flat.
+    """
+    if isinstance(documents, (str, bytes, np.ndarray)) or not hasattr(documents, "__len__"):
+        raise TypeError("documents must be a list of documents, each a list of sentences, "
+                        f"each a list of token ids; got {type(documents).__name__}")
+    out = []
+    for d, doc in enumerate(documents):
+        if isinstance(doc, (str, bytes)) or not hasattr(doc, "__len__"):
+            raise TypeError(f"document {d} must be a list of sentences, got {type(doc).__name__}")
+        sentences = _clean_document(doc)
+        out.append(_document_sentences(d, doc) if sentences is None else sentences)
+    return out
+
+
+def _clean_document(doc) -> list[np.ndarray] | None:
+    """A document's sentences when it breaks no rule, checked with one minimum for the whole
+    document rather than one per sentence (most of the time of checking); None when it may
+    break one: then `_document_sentences` goes sentence by sentence and raises the first."""
+    try:
+        arrays = [ids for ids in map(np.asarray, doc) if ids.size]
+    except Exception:  # noqa: BLE001 (raised again, in its place, sentence by sentence)
+        return None
+    if not all(ids.ndim == 1 and ids.dtype.kind in "iu" for ids in arrays):
+        return None
+    if arrays and np.concatenate(arrays).min() < 0:
+        return None
+    return [ids.astype(np.int64) for ids in arrays]
+
+
+def _document_sentences(d: int, doc) -> list[np.ndarray]:
+    """Document d's sentences, checked one by one: the first that breaks a rule raises."""
+    sentences = []
+    for s, sentence in enumerate(doc):
+        ids = np.asarray(sentence)
+        if ids.size == 0:
+            continue
+        if ids.dtype == np.bool_ or ids.dtype.kind not in "iu":
+            raise TypeError(f"document {d}, sentence {s}: token ids must be integers, "
+                            f"got dtype {ids.dtype}")
+        if ids.ndim != 1:
+            raise ValueError(f"document {d}, sentence {s}: a sentence must be a flat list "
+                             f"of ids, got shape {ids.shape}")
+        if ids.min() < 0:
+            raise ValueError(f"document {d}, sentence {s}: negative token id {ids.min()}")
+        sentences.append(ids.astype(np.int64))
+    return sentences
+
+
+def check_nsp_params(max_seq_len, short_seq_prob) -> None:
+    """`mlm_ref.nsp.make_pairs`'s `max_seq_len` (an int >= 5) and `short_seq_prob` (in [0, 1])."""
+    if isinstance(max_seq_len, bool) or not isinstance(max_seq_len, numbers.Integral):
+        raise TypeError(f"max_seq_len must be an int, got {max_seq_len!r}")
+    if max_seq_len < 5:
+        raise ValueError(f"max_seq_len must be >= 5 ([CLS] A [SEP] B [SEP] with A and B of at "
+                         f"least one token, and a target length of at least 2), got {max_seq_len}")
+    if isinstance(short_seq_prob, bool) or not isinstance(short_seq_prob, numbers.Real):
+        raise TypeError(f"short_seq_prob must be a real number, got {short_seq_prob!r}")
+    if not 0.0 <= short_seq_prob <= 1.0:
+        raise ValueError(f"short_seq_prob must lie in [0, 1], got {short_seq_prob}")

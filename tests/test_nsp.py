@@ -5,9 +5,12 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
-from mlm_ref.nsp import Pair, make_pairs
+from mlm_ref import nsp, threefry
+from mlm_ref.nsp import Pair, check_documents, make_pairs
 from verify.sentence_pairs.nsp_corpus import synthetic_corpus
 
 
@@ -47,6 +50,58 @@ def test_lengths_and_truncation_cut_the_longer_side(pairs):
     sides = {(len(p.tokens_a), len(p.tokens_b)) for s in range(40)
              for p in make_pairs(docs, seed=s) if p.is_random_next == 0}
     assert sides == {(63, 62), (62, 63)}
+
+
+def _one_token_at_a_time(a, b, max_tokens, draws, tie_cuts_b):
+    """Google's `truncate_seq_pair` as written: a side and a coin per token cut."""
+    lo, hi = [0, 0], [len(a), len(b)]
+    while (hi[0] - lo[0]) + (hi[1] - lo[1]) > max_tokens:
+        la, lb = hi[0] - lo[0], hi[1] - lo[1]
+        side = 0 if la > lb else 1 if la < lb or tie_cuts_b else draws.bit()
+        if draws.bit():
+            lo[side] += 1
+        else:
+            hi[side] -= 1
+    return a[lo[0]:hi[0]], b[lo[1]:hi[1]]
+
+
+def _truncations_agree(la, lb, max_tokens, tie_cuts_b, key, skip):
+    """The phased `_truncate` keeps the windows the loop keeps, having drawn as many words."""
+    a, b = np.arange(la), np.arange(la, la + lb)
+    fast, slow = nsp._Draws(np.array(key, np.uint32)), nsp._Draws(np.array(key, np.uint32))
+    for draws in (fast, slow):
+        for _ in range(skip):                       # start anywhere in a block, or at its end
+            draws.word()
+    got = nsp._truncate(a, b, max_tokens, fast, tie_cuts_b)
+    want = _one_token_at_a_time(a, b, max_tokens, slow, tie_cuts_b)
+    return ([x.tolist() for x in got] == [x.tolist() for x in want]
+            and fast.word() == slow.word())
+
+
+def test_phased_truncation_draws_what_the_one_token_loop_draws_on_small_pairs():
+    bad = [(la, lb, m, tie) for la in range(14) for lb in range(14) for m in range(2, 14)
+           for tie in (False, True)
+           if not _truncations_agree(la, lb, m, tie, (la * 31 + lb, m), (la + lb) % 70)]
+    assert bad == []
+
+
+WORD = st.integers(0, 2**32 - 1)
+
+
+@given(la=st.integers(0, 700), lb=st.integers(0, 700), max_tokens=st.integers(2, 700),
+       tie_cuts_b=st.booleans(), key=st.tuples(WORD, WORD), skip=st.integers(0, 300))
+def test_phased_truncation_draws_what_the_one_token_loop_draws(la, lb, max_tokens, tie_cuts_b,
+                                                                key, skip):
+    assert _truncations_agree(la, lb, max_tokens, tie_cuts_b, key, skip)
+
+
+def test_take_returns_the_words_of_the_stream_across_fetches_and_precomputed_words():
+    key = np.array([3, 4], np.uint32)
+    for first in (None, threefry.row_bits(key[None], nsp.FIRST)[0]):
+        draws, got = nsp._Draws(key, first), []
+        for n in (5, 0, nsp.FIRST, 1, nsp.BLOCK, 3 * nsp.BLOCK + 7, 2):
+            got += [draws.word()] + draws.take(n).tolist()
+        assert got == threefry.bits_at(key, 0, len(got)).tolist()
 
 
 def test_inputs_builds_cls_a_sep_b_sep():
@@ -110,6 +165,26 @@ def test_google_compat_labels_lone_sentences_random_and_accepts_one_document():
 def test_bad_input_raises_a_clear_error(docs, kw, error, match):
     with pytest.raises(error, match=match):
         make_pairs(docs, seed=0, **kw)
+
+
+@pytest.mark.parametrize("doc, match", [
+    ([[1], [-2], [1.5], [[3]]], "sentence 1: negative token id -2"),
+    ([[1], [1.5], [-2]], "sentence 1: token ids must be integers"),
+    ([[1], [[3]], [-2]], "sentence 1: a sentence must be a flat"),
+    ([[], np.array([4, -9], np.int8), np.array([2**64 - 1], np.uint64)], "sentence 1: negative"),
+    ([[1], [[1, 2], [3]]], "setting an array element with a sequence|inhomogeneous"),
+])
+def test_a_document_that_breaks_several_rules_names_its_first_broken_sentence(doc, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        check_documents([[[7]], doc])
+
+
+def test_checked_documents_are_int64_copies_without_empty_sentences():
+    ids = np.array([3, 4], np.uint8)
+    docs = [[ids, [], [5]], [], [np.array([9, 0], np.uint64)]]
+    out = check_documents(docs)
+    assert [[x.tolist() for x in d] for d in out] == [[[3, 4], [5]], [], [[9, 0]]]
+    assert all(x.dtype == np.int64 for d in out for x in d) and out[0][0] is not ids
 
 
 def test_imdb_corpus_loads_as_documents_of_sentences():

@@ -4,11 +4,14 @@ tests/nsp_broken.py, and its command line keeps its exit codes without traceback
 import functools
 import json
 
+import numpy as np
 import pytest
 
 from tests import nsp_broken
 from verify import check_nsp
 from verify.nsp import main
+from verify.sentence_pairs import nsp_pairs
+from verify.sentence_pairs.nsp_corpus import BASE, synthetic_corpus
 
 PAIRS = 2500
 
@@ -103,3 +106,30 @@ def test_api_refuses_bad_arguments():
         check_nsp("ours", pairs=0)
     with pytest.raises(TypeError, match="generator"):
         check_nsp(42)
+
+
+def _read_one_by_one(corpus, pairs):
+    """`read_pairs`, one chunk per pair."""
+    return [x for p in pairs for x in nsp_pairs.read_pairs(corpus, [p])]
+
+
+def test_pairs_are_read_the_same_in_batches_as_one_at_a_time(monkeypatch):
+    corpus = synthetic_corpus(60, seed=1)
+    s0 = int(np.flatnonzero(corpus.doc == 4)[0])            # document 4: 'long', 16+ sentences
+    ok = np.arange(s0, s0 + 10) + BASE
+    pairs = [(ok[:4], ok[5:], 0), (ok[:4].astype(np.int32), ok[4:].astype(np.uint64), 1),
+             (ok[::-1], ok, 1), (np.array([2**64 - 1], np.uint64), ok, 0), (ok, [], 0),
+             (ok.reshape(2, 5), ok, 0), ([1, [2]], ok, 0), (ok, ok, 0.0), (ok, ok, 2), (ok,),
+             (np.array([BASE - 1]), ok, 1), (np.arange(BASE, BASE + corpus.n_tokens), ok, 1),
+             {"tokens_a": ok[:3], "tokens_b": ok[3:], "next_sentence_label": np.int64(0)}, 5]
+    one = _read_one_by_one(corpus, pairs)
+    monkeypatch.setattr(nsp_pairs, "CHUNK", 3)
+    assert [repr(x) for x in nsp_pairs.read_pairs(corpus, pairs)] == [repr(x) for x in one]
+    a, b, label = one[0]
+    assert (a.first, a.last, a.length, a.doc, b.first, b.length, label) == \
+        (s0, s0 + 3, 4, 4, s0 + 5, 5, 0) and a.contiguous and b.contiguous
+    assert one[1][0] == a and one[1][1].first == s0 + 4 and one[1][2] == 1
+    assert not one[2][0].contiguous and one[3][0] is None and one[4][1] is None
+    assert one[5][0] is None and isinstance(one[6], ValueError) and one[7][2] is None
+    assert one[8][2] is None and isinstance(one[9], ValueError) and one[10][0] is None
+    assert not one[11][0].contiguous and one[12][2] == 0 and isinstance(one[13], TypeError)

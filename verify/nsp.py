@@ -87,7 +87,7 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
         ValueError, TypeError: bad arguments or an unknown generator.
     """
     from .engine import DEFAULT_ALPHA
-    from .sentence_pairs.nsp_checks import NSPReport, analyse
+    from .sentence_pairs.nsp_checks import NSPReport
     from .sentence_pairs.nsp_corpus import one_document_corpus, synthetic_corpus
     from .engine.primitives import Check
     alpha = DEFAULT_ALPHA if alpha is None else alpha
@@ -116,24 +116,27 @@ def check_nsp(generator="ours", *, pairs: int = DEFAULT_PAIRS, seed: int = 0,
     finally:
         bar.close()
     seconds = time.perf_counter() - start
-    new = _new_checks(corpus, made, pairs, [len(e) for e in by_epoch], name, max_seq_len)
+    checks = _pair_checks(corpus, made, pairs, [len(e) for e in by_epoch], name, max_seq_len)
     made = made[:pairs]          # the first `pairs`: a prefix is as random as the whole
     lone = one_document_corpus(seed=seed, max_seq_len=max_seq_len)
-    checks = analyse(corpus, made, name, max_seq_len) + new + [
-        _one_document(fn, name, seed, extra, lone, timeout)]
+    checks.append(_one_document(fn, name, seed, extra, lone, timeout))
     return NSPReport(name, alpha, seed, max_seq_len, len(made), epochs, seconds, checks).decide()
 
 
-def _new_checks(corpus, made, pairs, sizes, name, max_seq_len):
-    """How B is drawn, read and cut (the first `pairs` of `made`); epochs 0 and 1 compared
-    (`sizes`: their numbers of pairs, at the front of `made`); the assembled form."""
+def _pair_checks(corpus, made, pairs, sizes, name, max_seq_len):
+    """`analyse`'s checks and how B is drawn, read and cut (the first `pairs` of `made`);
+    epochs 0 and 1 compared (`sizes`: their numbers of pairs, at the front of `made`); the
+    assembled form. Each pair is read through the corpus once, for all of them."""
+    from .sentence_pairs.nsp_checks import analyse
     from .sentence_pairs.nsp_draws import draw_checks
     from .sentence_pairs.nsp_epochs import epoch_checks
-    from .sentence_pairs.nsp_pairs import DocTable, assembled_checks, parse
+    from .sentence_pairs.nsp_pairs import DocTable, assembled_checks, parse, read_pairs
     docs = DocTable.of(corpus)
     n0, n1 = (sizes + [0, 0])[:2]
-    parsed = parse(corpus, made[:max(pairs, n0 + n1)])      # each pair read once
-    return (draw_checks(corpus, parsed.rows(0, pairs), name, max_seq_len, docs)
+    read = read_pairs(corpus, made[:max(pairs, n0 + n1)])
+    parsed = parse(corpus, made[:max(pairs, n0 + n1)], read=read)
+    return (analyse(corpus, made[:pairs], name, max_seq_len, read=read[:pairs])
+            + draw_checks(corpus, parsed.rows(0, pairs), name, max_seq_len, docs)
             + epoch_checks(corpus, parsed.rows(0, n0), parsed.rows(n0, n0 + n1), name, docs)
             + assembled_checks(made[:pairs], name))
 

@@ -42,7 +42,7 @@ import numpy as np
 from scipy import special, stats
 
 from .nsp_corpus import BASE, CLASSES, Corpus
-from .nsp_pairs import unpack
+from .nsp_pairs import read_pairs
 from ..engine.primitives import Check, binomial_score, holm, rows_homogeneity
 from ..engine.reporting import (clean, failure_message, format_critical, format_number,
                                 skeleton, table)
@@ -69,34 +69,6 @@ def coin_check(name: str, subject: str, k: int, n: int, what: str) -> Check:
                              detail=f"{k} of {n} ({k / n:.4f}), expected 0.5")
 
 
-@dataclasses.dataclass
-class _Segment:
-    first: int
-    last: int
-    length: int
-    contiguous: bool
-    doc: int
-    cut_front: bool      # starts inside a sentence
-    cut_back: bool       # ends inside a sentence
-    one_sentence: bool   # lies inside one sentence
-
-
-def _segment(corpus: Corpus, tokens) -> _Segment | None:
-    ids = np.asarray(tokens)
-    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu" or \
-            ids.min() < BASE or ids.max() >= BASE + corpus.n_tokens:
-        return None
-    i = ids.astype(np.int64) - BASE
-    f, la = int(i[0]), int(i[-1])
-    contiguous = bool(np.all(np.diff(i) == 1)) and corpus.doc[f] == corpus.doc[la]
-    return _Segment(f, la, int(ids.size), contiguous, int(corpus.doc[f]),
-                    int(corpus.sentence_start[f]) != f + BASE,
-                    int(corpus.sentence_end[la]) != la + BASE + 1,
-                    int(corpus.sentence_start[f]) == int(corpus.sentence_start[la]))
-
-
-
-
 class _Tally:
     """Violations of one exact invariant: how many, and the first one in words."""
 
@@ -111,8 +83,10 @@ class _Tally:
         return Check.exact(self.name, subject, self.count, self.first)
 
 
-def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list[Check]:
-    """Every check on `pairs` made from `corpus` (the one-document check is the runner's)."""
+def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int, *,
+            read: list | None = None) -> list[Check]:
+    """Every check on `pairs` made from `corpus` (the one-document check is the runner's);
+    `read`: `nsp_pairs.read_pairs(corpus, pairs)`, where the caller has it already."""
     names = ("pairs are well-formed", "segment lengths within max_seq_len",
              "segments are contiguous text of one document", "IsNext B follows A",
              "random B from another document", "the longer side is cut")
@@ -121,14 +95,11 @@ def analyse(corpus: Corpus, pairs: list, subject: str, max_seq_len: int) -> list
     labels, classes, place = [], [], []
     previous, run = -1, 0
     ties = a_longer = 0
-    for i, pair in enumerate(pairs):
-        try:
-            a, b, label = unpack(pair)
-            sa, sb = _segment(corpus, a), _segment(corpus, b)
-            label = None if isinstance(label, float) or label not in (0, 1) else int(label)
-        except (TypeError, ValueError, KeyError, IndexError) as e:
-            well.add(i, f"not (tokens_a, tokens_b, is_random_next): {e}")
+    for i, x in enumerate(read_pairs(corpus, pairs) if read is None else read):
+        if isinstance(x, Exception):
+            well.add(i, f"not (tokens_a, tokens_b, is_random_next): {x}")
             continue
+        sa, sb, label = x
         if sa is None or sb is None or label is None:
             well.add(i, "token ids not 1-d ids of the corpus, or a label other than 0/1")
             continue

@@ -105,9 +105,9 @@ def _build(lengths: list, classes: np.ndarray) -> Corpus:
     per_doc = [len(x) for x in lengths]
     sentence_doc = np.repeat(np.arange(len(lengths)), per_doc)   # [n_sentences]
     documents, k = [], 0
+    first, end = (starts + BASE).tolist(), (ends + BASE).tolist()   # Python ints: fast ranges
     for n in per_doc:
-        documents.append([list(range(BASE + int(s), BASE + int(e)))
-                          for s, e in zip(starts[k:k + n], ends[k:k + n])])
+        documents.append([list(range(s, e)) for s, e in zip(first[k:k + n], end[k:k + n])])
         k += n
     return Corpus(documents, np.asarray(classes), np.repeat(sentence_doc, flat),
                   np.repeat(starts, flat) + BASE, np.repeat(ends, flat) + BASE)

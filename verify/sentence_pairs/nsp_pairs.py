@@ -12,22 +12,26 @@ token types); the label may be called `next_sentence_label` (Hugging Face's name
 ids are the generator's own: the gate only asks that `[CLS]`, `[SEP]` and the padding id be
 the same in every pair.
 
-`parse` turns the well-formed, contiguous pairs into arrays of corpus positions (token
-`BASE + i` is position `i`) for the checks of `nsp_draws` and `nsp_epochs`; malformed pairs
-are left to the exact checks of `nsp_checks`, which name them.
+`read_pairs` reads every pair through the corpus (its segments' positions, document, cuts),
+4,096 pairs per set of array operations; `parse` turns the well-formed, contiguous pairs into
+arrays of corpus positions (token `BASE + i` is position `i`) for the checks of `nsp_draws`
+and `nsp_epochs`; malformed pairs are left to the exact checks of `nsp_checks`, which name
+them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
 from .nsp_corpus import BASE, Corpus
 from ..engine.primitives import Check
 
-__all__ = ["unpack", "Parsed", "parse", "DocTable", "assembled_checks"]
+__all__ = ["unpack", "Segment", "read_pairs", "Parsed", "parse", "DocTable", "assembled_checks"]
 
+CHUNK = 4096        # pairs whose segments are read in one set of array operations
 ASSEMBLED = ("assembled input is [CLS] A [SEP] B [SEP] (+ padding)",
              "token_type_ids 0 through the first [SEP], 1 after")
 
@@ -105,30 +109,102 @@ class Parsed:
                       self.label[keep], self.index[keep] - lo)
 
 
-def _span(corpus: Corpus, tokens):
-    """(first, last) corpus positions of a contiguous one-document segment, else None."""
+class Segment(NamedTuple):
+    """A segment read through the corpus: corpus positions `first`, `last`; `length`;
+    `contiguous` (consecutive text of one document); `first`'s `doc`; `cut_front`, `cut_back`
+    (starts, ends inside a sentence); `one_sentence` (lies inside one sentence)."""
+
+    first: int
+    last: int
+    length: int
+    contiguous: bool
+    doc: int
+    cut_front: bool
+    cut_back: bool
+    one_sentence: bool
+
+
+def _ids(corpus: Corpus, tokens):
+    """`tokens` as int64 ids if 1-d, non-empty and integer (ids of another integer dtype
+    checked here to lie in the corpus: a uint64 past 2**63 must not wrap into it), else None.
+
+    Raises:
+        What `np.asarray` raises (a ragged list): the pair is not well-formed.
+    """
     ids = np.asarray(tokens)
-    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu" or \
-            ids.min() < BASE or ids.max() >= BASE + corpus.n_tokens:
+    if ids.ndim != 1 or ids.size == 0 or ids.dtype.kind not in "iu":
         return None
-    i = ids.astype(np.int64) - BASE
-    if not (np.all(np.diff(i) == 1) and corpus.doc[i[0]] == corpus.doc[i[-1]]):
-        return None
-    return int(i[0]), int(i[-1])
+    if ids.dtype != np.int64:
+        if ids.min() < BASE or ids.max() >= BASE + corpus.n_tokens:
+            return None
+        ids = ids.astype(np.int64)
+    return ids
 
 
-def parse(corpus: Corpus, pairs: list) -> Parsed:
-    """The pairs that the statistics can read (others fail an exact check of `nsp_checks`)."""
-    rows = []
-    for k, pair in enumerate(pairs):
+def _segments(corpus: Corpus, ids: list) -> list:
+    """`Segment`s of `_ids`'s results (None where a segment is not ids of the corpus), all
+    read in a few array operations rather than a dozen per segment."""
+    good = [x for x in ids if x is not None]
+    if not good:
+        return [None] * len(ids)
+    sizes = np.array([x.size for x in good], np.int64)
+    flat = np.concatenate(good)
+    starts = np.cumsum(sizes) - sizes
+    ends = starts + sizes                                   # one past each segment's last id
+    inside = ((np.minimum.reduceat(flat, starts) >= BASE)
+              & (np.maximum.reduceat(flat, starts) < BASE + corpus.n_tokens))
+    pos = np.clip(flat, BASE, BASE + corpus.n_tokens - 1) - BASE
+    broken = np.diff(pos) != 1
+    broken[ends[:-1] - 1] = False                           # between two segments: no step
+    owner = np.repeat(np.arange(len(good)), sizes)[:-1]     # the segment of each step
+    first, last = pos[starts], pos[ends - 1]
+    contiguous = (np.bincount(owner[broken], minlength=len(good)) == 0) & \
+        (corpus.doc[first] == corpus.doc[last])
+    start, end = corpus.sentence_start, corpus.sentence_end
+    columns = (first, last, sizes, contiguous, corpus.doc[first],
+               start[first] != first + BASE, end[last] != last + BASE + 1,
+               start[first] == start[last])
+    rows = iter([Segment(*row) if ok else None
+                 for ok, *row in zip(inside.tolist(), *(c.tolist() for c in columns))])
+    return [None if x is None else next(rows) for x in ids]
+
+
+def read_pairs(corpus: Corpus, pairs: list) -> list:
+    """Each pair read through the corpus: `(A's Segment, B's Segment, label)`, a Segment None
+    where it is not ids of the corpus, the label None where it is not 0/1; or, where the pair
+    cannot be unpacked, the exception (a `TypeError`, `ValueError`, `KeyError`, `IndexError`).
+    """
+    read = []
+    for lo in range(0, len(pairs), CHUNK):                  # memory: CHUNK pairs' ids at once
+        read += _read_chunk(corpus, pairs[lo:lo + CHUNK])
+    return read
+
+
+def _read_chunk(corpus: Corpus, pairs: list) -> list:
+    """`read_pairs` of a few pairs: unpacked one by one, their segments read together."""
+    read, ids = [], []
+    for pair in pairs:
         try:
             a, b, label = unpack(pair)
-            sa, sb = _span(corpus, a), _span(corpus, b)
-            ok = not isinstance(label, float) and label in (0, 1)
-        except (TypeError, ValueError, KeyError, IndexError):
+            a, b = _ids(corpus, a), _ids(corpus, b)
+            label = None if isinstance(label, float) or label not in (0, 1) else int(label)
+        except (TypeError, ValueError, KeyError, IndexError) as e:
+            read.append(e)
             continue
-        if sa is not None and sb is not None and ok:
-            rows.append((*sa, *sb, int(label), k))
+        read.append(label)
+        ids += [a, b]
+    segments = iter(_segments(corpus, ids))
+    return [x if isinstance(x, Exception) else (next(segments), next(segments), x)
+            for x in read]
+
+
+def parse(corpus: Corpus, pairs: list, *, read: list | None = None) -> Parsed:
+    """The pairs that the statistics can read (others fail an exact check of `nsp_checks`);
+    `read`: `read_pairs(corpus, pairs)`, where the caller has it already."""
+    rows = []
+    for k, x in enumerate(read_pairs(corpus, pairs) if read is None else read):
+        if isinstance(x, tuple) and None not in x and x[0].contiguous and x[1].contiguous:
+            rows.append((x[0].first, x[0].last, x[1].first, x[1].last, x[2], k))
     cols = np.array(rows, np.int64).reshape(-1, 6).T
     return Parsed(*cols)
 
