@@ -15,6 +15,9 @@ nothing is per-token in Python.
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import numpy as np
 
 from mlm_ref.config import MaskingConfig
@@ -24,10 +27,18 @@ from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
                           SEGMENTS, HostCounts, is_replay, mask_share, repeated_patterns)
 from .power.joint import JointCounts
+from .random_ids import RandomIdCounts
 
 __all__ = ["Counts", "HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX",
            "ID_TABLE_MAX", "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES",
            "DISPERSION_MIN", "PATTERN_MIN", "mask_share"]
+
+class Step(NamedTuple):
+    """One call under way (`Counts.begin`): its arrays, and the two halves still to run."""
+
+    arrays: dict
+    halves: tuple
+
 
 class Counts:
     """Running sums for one masker over a run of `calls` calls, on `device`.
@@ -63,13 +74,7 @@ class Counts:
         self.table = z(o * CODES)
         self.by_call = z(calls, CODES)
         self.pairs = z(4, CODES * CODES)        # seq neighbours, col neighbours, replay, fresh
-        self.other_hist = z(v + 1) if self.full else None       # [n_tokens + 1]
-        self.orig_hist = z(v + 1) if self.full else None        # [n_tokens + 1]
-        c1 = self.coarse + 1
-        self.coarse_other, self.coarse_orig = z(c1), z(c1)
-        self.other_by_orig = z(self.coarse * c1)                # [orig bin, other bin]
-        self.other_by_pos = z(POS_BUCKETS * c1)                 # [pos bucket, other bin]
-        self.orig_by_pos = z(POS_BUCKETS * c1)                  # [pos bucket, orig bin]
+        self.random_ids = RandomIdCounts(config, seq_len, batch, device, xp)
         self.replay_same_other = z(2)           # (both other, and the same id) in replays
         self.seq_hist = z((seq_len + 1) ** 2)   # [n_eligible * (seq_len + 1) + n_selected]
         # a 64-bit fingerprint of each sequence's selected positions (0: too few selected)
@@ -120,34 +125,59 @@ class Counts:
         is after the call, `(out, y)` the masker's outputs, all `[seq_len, batch]` here, as
         the counters' arrays. `terms`: `input_terms(x)` of a counter of this shape and config
         (maskers fed one input share them; default: computed, kept for a replay's input)."""
+        step = self.begin(x, x_after, out, y, terms)
+        for half in step.halves:
+            half()
+        self.end(step)
+
+    def begin(self, x, x_after, out, y, terms: dict | None = None) -> Step:
+        """`update` in three parts: this one, the call's codes; then the two `halves` of the
+        returned step, which add them to disjoint counters (in any order, or at once on two
+        threads); then `end(step)`. A counter takes one call at a time."""
         cfg, xp = self.config, self.xp
         x, x_after, out, y = (xp.asarray(t, xp.int64, self.device) for t in (x, x_after, out, y))
         inp = self.input_terms(x) if terms is None else terms
-        eligible = inp["eligible"]                                    # [seq_len, batch]
-        labelled = y != cfg.padding_token                             # [seq_len, batch]
-        sel = labelled & eligible                                     # [seq_len, batch]
+        sel = (y != cfg.padding_token) & inp["eligible"]                   # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
-        drawable_out = self._drawable(out)
-        self.invariants += xp.stack([
-            (x_after != x).sum(), (labelled & (y != x)).sum(), (~labelled & (out != x)).sum(),
-            (labelled & ~eligible).sum(), (labelled & ~is_mask & ~is_orig & ~drawable_out).sum()])
         # int32 codes: half the memory traffic of int64 through every table below
         outcome = xp.astype(xp.where(is_mask, 0, xp.where(is_orig, 1, 2)), xp.int32)
         code = xp.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
-        at_col = self._tables(inp, code)
+        c = dict(x=x, x_after=x_after, out=out, y=y, inp=inp, sel=sel, is_mask=is_mask,
+                 is_orig=is_orig, drawable_out=self._drawable(out), code=code)
+        return Step(c, (functools.partial(self._by_stratum, c),
+                        functools.partial(self._by_selected, c)))
+
+    def _by_stratum(self, c: dict) -> None:
+        """The invariants, the stratum tables, the sequences: every position."""
+        xp, x, y, code, is_orig = self.xp, c["x"], c["y"], c["code"], c["is_orig"]
+        labelled = y != self.config.padding_token
+        self.invariants += xp.stack([
+            (c["x_after"] != x).sum(), (labelled & (y != x)).sum(), (~labelled & ~is_orig).sum(),
+            (labelled & ~c["inp"]["eligible"]).sum(),
+            (labelled & ~c["is_mask"] & ~is_orig & ~c["drawable_out"]).sum()])
+        at_col = self._tables(c["inp"], code)
         # fingerprints of the sequences with >= PATTERN_MIN selected and unselected positions:
         # two independent draws coincide there with probability < p^20 q^20 max(p,q)^(n-40),
         # below 1e-24 for every p, so a repeat means the masks are not drawn afresh
         both = (at_col[:, 2:].sum(1) >= PATTERN_MIN) & (at_col[:, 1] >= PATTERN_MIN)
-        fingerprint = (xp.astype(sel, xp.int64) * self._pattern_weights).sum(0)  # mod 2**64
+        fingerprint = (xp.astype(c["sel"], xp.int64) * self._pattern_weights).sum(0)  # mod 2**64
         self.patterns[self._call] = xp.where(both, fingerprint, 0)
+        self._sequences(at_col)
+
+    def _by_selected(self, c: dict) -> None:
+        """The pairs of codes, then the random-id and joint tables: the selected alone."""
+        xp, code, x, out, drawable_out = (self.xp, c["code"], c["x"], c["out"],
+                                          c["drawable_out"])
         self._pairs(code, out)
-        at = xp.flatnonzero(code >= 2)  # the random-id and joint tables see the selected alone
+        at = xp.flatnonzero(code >= 2)                                      # [n_selected]
         chosen = {"at": at, "x": x.reshape(-1)[at], "out": out.reshape(-1)[at],
                   "code": code.reshape(-1)[at], "drawable_out": drawable_out.reshape(-1)[at]}
-        self._random_ids(**chosen)
-        self._sequences(at_col)
+        self.random_ids.update(**chosen)
         self.joint.update(code, tables=not is_replay(self._call), **chosen)
+
+    def end(self, step: Step) -> None:
+        """Close the call `step` began (after both halves)."""
+        code, out = step.arrays["code"], step.arrays["out"]
         if self._first is None:
             self._first = (self._call, code)
         self._prev = (code, out)
@@ -241,29 +271,6 @@ class Counts:
         self.pairs[kind] += self.xp.bincount((first * CODES + second).reshape(-1),
                                              minlength=CODES * CODES)
 
-    def _random_ids(self, at, x, out, code, drawable_out):  # the selected: [n_selected]
-        v, c, xp = self.config.n_tokens, self.coarse, self.xp
-        pos = at // self.batch
-        other = (code == 4) & drawable_out  # a visible random id, drawable original
-        orig = code <= 4                    # drawable originals that a random draw could hit
-        visible = ((code == 4) | (code == 7)) & drawable_out
-        if self.full:
-            self.other_hist += xp.bincount(xp.where(visible, out, v), minlength=v + 1)
-            self.orig_hist += xp.bincount(xp.where(orig, x, v), minlength=v + 1)
-        out_bin = xp.where(visible, xp.clip(out, 0, v - 1) * c // v, c)
-        x_bin = xp.clip(x, 0, v - 1) * c // v
-        if not self.full:  # else summed from the per-id histograms on the host
-            self.coarse_other += xp.bincount(out_bin, minlength=c + 1)
-            self.coarse_orig += xp.bincount(xp.where(orig, x_bin, c), minlength=c + 1)
-        c1 = c + 1
-        other_bin = xp.where(other, out_bin, c)
-        self.other_by_orig += xp.bincount(xp.where(other, x_bin, 0) * c1 + other_bin,
-                                          minlength=c * c1)
-        bucket = pos * POS_BUCKETS // self.seq_len
-        self.other_by_pos += xp.bincount(bucket * c1 + other_bin, minlength=POS_BUCKETS * c1)
-        self.orig_by_pos += xp.bincount(bucket * c1 + xp.where(other, x_bin, c),
-                                        minlength=POS_BUCKETS * c1)
-
     def _sequences(self, at_col):
         """Per sequence (column): the selected count, and [MASK] among selected drawable
         originals vs the binomial; `at_col` holds the call's code counts `[batch, CODES]`."""
@@ -275,12 +282,9 @@ class Counts:
     def tensors(self) -> list:
         """Every counter, each a sum over calls (per-call rows, `by_call`, `dispersion` and the
         `patterns` fingerprints, are zero where not counted)."""
-        return [t for t in (self.invariants, self.table, self.by_call, self.pairs,
-                            self.other_hist, self.orig_hist, self.coarse_other, self.coarse_orig,
-                            self.other_by_orig, self.other_by_pos, self.orig_by_pos,
-                            self.replay_same_other, self.seq_hist, self.dispersion,
-                            self.patterns, *self.joint.tensors())
-                if t is not None]
+        return [self.invariants, self.table, self.by_call, self.pairs, self.replay_same_other,
+                self.seq_hist, self.dispersion, self.patterns, *self.random_ids.tensors(),
+                *self.joint.tensors()]
 
     @property
     def calls_counted(self) -> int:
@@ -314,19 +318,13 @@ class Counts:
 
     def host(self) -> "HostCounts":
         """Everything, read back once, as NumPy arrays."""
-        get = lambda t: None if t is None else self.xp.to_numpy(t)  # noqa: E731
-        c1, v = self.coarse + 1, self.config.n_tokens
+        get, v = self.xp.to_numpy, self.config.n_tokens
         table = get(self.table).reshape(-1, CODES)
         strata = {k: table[self._offset[k]:self._offset[k] + size]
                   for k, size in self._strata.items() if size}
-        coarse_other, coarse_orig = get(self.coarse_other), get(self.coarse_orig)
         # in call order, one call at a time: the sum a single running total would give
         dispersion = np.cumsum(get(self.dispersion), axis=0)[-1] if len(self.dispersion) \
             else np.zeros((3, 3))
-        if self.full:
-            edges = np.append(np.arange(v) * self.coarse // v, self.coarse)   # the last: rest
-            coarse_other = np.bincount(edges, get(self.other_hist), c1).astype(np.int64)
-            coarse_orig = np.bincount(edges, get(self.orig_hist), c1).astype(np.int64)
         if self.id_table:
             bins = np.arange(v) * self.coarse // v
             strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], self.coarse)
@@ -336,11 +334,7 @@ class Counts:
             strata=strata, by_call=get(self.by_call)[:self._call],
             pairs=dict(zip(("seq", "col", "replay", "fresh"), get(self.pairs).reshape(
                 4, CODES, CODES))),
-            other_hist=get(self.other_hist), orig_hist=get(self.orig_hist),
-            coarse_other=coarse_other, coarse_orig=coarse_orig,
-            other_by_orig=get(self.other_by_orig).reshape(self.coarse, c1),
-            other_by_pos=get(self.other_by_pos).reshape(POS_BUCKETS, c1),
-            orig_by_pos=get(self.orig_by_pos).reshape(POS_BUCKETS, c1),
+            **self.random_ids.host(),
             replay_same_other=tuple(int(v) for v in get(self.replay_same_other)),
             repeated_patterns=repeated_patterns(get(self.patterns)[:self._call]),
             seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),

@@ -1,4 +1,4 @@
-"""Checks of the random replacements: which ids a masker draws, and from what.
+"""Counts and checks of the random replacements: which ids a masker draws, and from what.
 
 The contract: a random replacement is uniform over the drawable ids (`0 .. n_tokens-1` minus
 `random_exclude`), whatever the position, the original token or anything else. The observer
@@ -16,13 +16,79 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .host_counts import COARSE_BINS, HostCounts
+from .host_counts import COARSE_BINS, FULL_HISTOGRAM_MAX, POS_BUCKETS, HostCounts
 from ..engine.primitives import extreme_binomial_check
 from .power.two_sided import binomial_two_sided, gof_check
 
 __all__ = ["random_id_checks", "other_id_weights", "coarse_drawable_counts",
            "representative_original"]
 
+
+
+class RandomIdCounts:
+    """The selected positions' ids, counted per call beside `counts.Counts` (in its array
+    namespace `xp`, on `device`): visible random ids per id (`full`: a vocabulary of at most
+    `FULL_HISTOGRAM_MAX`) or per id range, against the original's range and the position."""
+
+    def __init__(self, config: MaskingConfig, seq_len: int, batch: int, device, xp):
+        self.config, self.seq_len, self.batch, self.xp = config, seq_len, batch, xp
+        v = config.n_tokens
+        self.full, self.coarse = v <= FULL_HISTOGRAM_MAX, min(COARSE_BINS, v)
+        z = lambda *n: xp.zeros(n, xp.int64, device)  # noqa: E731
+        c1 = self.coarse + 1
+        self.other_hist = z(v + 1) if self.full else None       # [n_tokens + 1]
+        self.orig_hist = z(v + 1) if self.full else None        # [n_tokens + 1]
+        self.coarse_other, self.coarse_orig = z(c1), z(c1)
+        self.other_by_orig = z(self.coarse * c1)                # [orig bin, other bin]
+        self.other_by_pos = z(POS_BUCKETS * c1)                 # [pos bucket, other bin]
+        self.orig_by_pos = z(POS_BUCKETS * c1)                  # [pos bucket, orig bin]
+
+    def update(self, at, x, out, code, drawable_out) -> None:
+        """Add a call's selected positions: flat indices `at`, input, output, code and whether
+        the output is drawable, each [n_selected]."""
+        v, c, xp = self.config.n_tokens, self.coarse, self.xp
+        pos = at // self.batch
+        other = (code == 4) & drawable_out  # a visible random id, drawable original
+        orig = code <= 4                    # drawable originals that a random draw could hit
+        visible = ((code == 4) | (code == 7)) & drawable_out
+        if self.full:
+            self.other_hist += xp.bincount(xp.where(visible, out, v), minlength=v + 1)
+            self.orig_hist += xp.bincount(xp.where(orig, x, v), minlength=v + 1)
+        out_bin = xp.where(visible, xp.clip(out, 0, v - 1) * c // v, c)
+        x_bin = xp.clip(x, 0, v - 1) * c // v
+        if not self.full:  # else summed from the per-id histograms on the host
+            self.coarse_other += xp.bincount(out_bin, minlength=c + 1)
+            self.coarse_orig += xp.bincount(xp.where(orig, x_bin, c), minlength=c + 1)
+        c1 = c + 1
+        other_bin = xp.where(other, out_bin, c)
+        self.other_by_orig += xp.bincount(xp.where(other, x_bin, 0) * c1 + other_bin,
+                                          minlength=c * c1)
+        bucket = pos * POS_BUCKETS // self.seq_len
+        self.other_by_pos += xp.bincount(bucket * c1 + other_bin, minlength=POS_BUCKETS * c1)
+        self.orig_by_pos += xp.bincount(bucket * c1 + xp.where(other, x_bin, c),
+                                        minlength=POS_BUCKETS * c1)
+
+    def tensors(self) -> list:
+        """Every counter (sums over calls)."""
+        return [t for t in (self.other_hist, self.orig_hist, self.coarse_other,
+                            self.coarse_orig, self.other_by_orig, self.other_by_pos,
+                            self.orig_by_pos) if t is not None]
+
+    def host(self) -> dict:
+        """The `HostCounts` fields, as NumPy arrays (coarse ranges summed from the per-id
+        histograms where these are kept)."""
+        get = lambda t: None if t is None else self.xp.to_numpy(t)  # noqa: E731
+        c1, v = self.coarse + 1, self.config.n_tokens
+        coarse_other, coarse_orig = get(self.coarse_other), get(self.coarse_orig)
+        if self.full:
+            edges = np.append(np.arange(v) * self.coarse // v, self.coarse)   # the last: rest
+            coarse_other = np.bincount(edges, get(self.other_hist), c1).astype(np.int64)
+            coarse_orig = np.bincount(edges, get(self.orig_hist), c1).astype(np.int64)
+        return dict(other_hist=get(self.other_hist), orig_hist=get(self.orig_hist),
+                    coarse_other=coarse_other, coarse_orig=coarse_orig,
+                    other_by_orig=get(self.other_by_orig).reshape(self.coarse, c1),
+                    other_by_pos=get(self.other_by_pos).reshape(POS_BUCKETS, c1),
+                    orig_by_pos=get(self.orig_by_pos).reshape(POS_BUCKETS, c1))
 
 def random_id_checks(h: HostCounts, cfg: MaskingConfig, subject: str) -> list:
     """(name, check or None) of every random-id check."""

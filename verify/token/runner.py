@@ -30,13 +30,13 @@ from .verdicts import Report
 from .power.call_shapes import shapes_run
 from .power.seeding import changed_positions, usage_run
 
-__all__ = ["check_maskers", "run_masker", "run_maskers", "check_run_arguments", "check_testable", "SEQ_LEN",
-           "LAYOUTS", "default_chunk"]
+__all__ = ["check_maskers", "run_masker", "run_maskers", "check_run_arguments", "check_testable",
+           "SEQ_LEN", "LAYOUTS", "default_chunk"]
 
 SEQ_LEN = 128
 MUTATED = list(INVARIANTS).index("input not mutated")   # its row of `Counts.invariants`
 LAYOUTS = ("seq-batch", "batch-seq")
-COUNTING_THREADS = 2  # threads counting the outputs of different maskers at once
+COUNTING_THREADS = 2  # threads counting the halves of the calls (`Counts.begin`) at once
 
 
 def default_chunk(device) -> int:
@@ -73,10 +73,11 @@ class _Lane:
         lane's run there, as the masker's failure."""
         if self.pending is None:
             return
-        t, future = self.pending
+        t, step, halves = self.pending
         self.pending = None
         try:
-            self.seconds += future.result()
+            self.seconds += sum(half.result() for half in halves)
+            self.counts.end(step)
         except Exception as e:  # noqa: BLE001 (outputs the counts could not take)
             self.counts.problem("masker runs without error", guard_reason(e))
             self.stopped = t
@@ -90,10 +91,11 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
 
     The maskers run in lockstep, one after the other on this thread: each batch is made once,
     and what the counts derive from the input alone is computed once for all of them (each
-    masker gets its own copy to mask). Each masker's outputs are counted on one of
-    `COUNTING_THREADS` threads while the next masker runs (one masker's calls are counted in
-    order), every torch operation of the run on one core: independent streams use the cores
-    without the barriers of multi-threaded operations, which stall on a busy machine.
+    masker gets its own copy to mask). Each call's codes are made here, then counted in two
+    halves (`Counts.begin`) on `COUNTING_THREADS` threads while the next masker runs (one
+    masker's calls in order), every torch operation of the run on one core: independent
+    streams use the cores without the barriers of multi-threaded operations, which stall on a
+    busy machine.
     Call 0 is made twice with the same seed (the determinism check). A masker that raises or
     breaks the type/shape contract stops its own run there; what it broke is in its counts.
     With `distributed` in an initialised `torch.distributed` group of several ranks
@@ -111,7 +113,7 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
                        desc=" ".join(a.name for a in adapters), enabled=progress,
                        unit_scale=True)
     threads = torch.get_num_threads()
-    pool = ThreadPoolExecutor(min(COUNTING_THREADS, len(lanes)), initializer=_one_core)
+    pool = ThreadPoolExecutor(COUNTING_THREADS, initializer=_one_core)
     try:
         torch.set_num_threads(1)
         terms = {}  # per config: (the batch, what the counts derive from it alone)
@@ -161,18 +163,19 @@ def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> 
             return
         if t == 0:
             _determinism(adapter, x_ref, s, out, y, counts, timeout)
+        step = counts.begin(x_ref, x_after, out, y, terms=terms)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
         counts.problem("masker runs without error", guard_reason(e))
         lane.stopped = t
         return
     finally:
         lane.seconds += time.perf_counter() - start
-    lane.pending = (t, pool.submit(_count, counts, x_ref, x_after, out, y, terms))
+    lane.pending = (t, step, [pool.submit(_timed, half) for half in step.halves])
 
 
-def _count(counts: Counts, x_ref, x_after, out, y, terms) -> float:
+def _timed(half) -> float:
     start = time.perf_counter()
-    counts.update(x_ref, x_after, out, y, terms=terms)
+    half()
     return time.perf_counter() - start
 
 
