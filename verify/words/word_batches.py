@@ -31,7 +31,8 @@ from mlm_ref.config import MaskingConfig
 
 from ..engine.arguments import derive_seed
 
-__all__ = ["WordBatch", "SyntheticWords", "WORD_LENGTHS", "word_starts"]
+__all__ = ["WordBatch", "SyntheticWords", "WORD_LENGTHS", "word_starts", "word_index",
+           "column_cumsum"]
 
 # P(word has 1, 2, ... 10 pieces)
 WORD_LENGTHS = np.array([0.55, 0.18, 0.1, 0.06, 0.04, 0.03, 0.02, 0.01, 0.006, 0.004])
@@ -57,6 +58,27 @@ def word_starts(word_ids: np.ndarray) -> np.ndarray:
     start = w >= 0
     start[1:] &= w[1:] != w[:-1]
     return start
+
+
+def word_index(ends: np.ndarray, n: int) -> np.ndarray:
+    """Word index of each of the first `n` positions of each column's stream of words: `ends`
+    `[batch, k]` the cumulative word lengths (strictly increasing); int64 `[n, batch]`, the
+    number of words that end at or before each position (`searchsorted(ends[c], range(n),
+    side="right")` for every column at once)."""
+    ended = np.zeros((n, ends.shape[0]), np.int64)
+    col, k = np.nonzero(ends < n)
+    ended[ends[col, k], col] = 1          # strictly increasing ends: at most one per cell
+    return column_cumsum(ended)
+
+
+def column_cumsum(a: np.ndarray) -> np.ndarray:
+    """`np.cumsum(a, axis=0)` of a 2-d integer array, row by row: the same numbers, an order of
+    magnitude faster for `[seq_len, batch]` arrays (NumPy's axis-0 cumsum walks each column
+    with a stride)."""
+    out = np.array(a, copy=True)
+    for i in range(1, out.shape[0]):
+        np.add(out[i - 1], out[i], out=out[i])
+    return out
 
 
 class SyntheticWords:
@@ -88,7 +110,7 @@ class SyntheticWords:
         ends = np.cumsum(lengths, axis=1)                                       # [batch, n]
         # word index of each position of each column (the first n pieces of its stream)
         pos = np.arange(n)
-        w = np.stack([np.searchsorted(ends[c], pos, side="right") for c in range(b)], axis=1)
+        w = word_index(ends, n)
         x = rng.integers(0, cfg.n_tokens, size=(n, b))
         x = np.where(rng.random((n, b)) < MASK_FRACTION, cfg.mask_token, x)
         outside = (rng.random((n, b)) < OUTSIDE_FRACTION) & word_starts(w)
@@ -113,6 +135,6 @@ class SyntheticWords:
         # character after the previous piece ends
         piece_len = rng.integers(1, 5, size=(n, b))
         gap = np.where(word_starts(w) | (w < 0), 1, 0)
-        end = np.cumsum(gap + piece_len, axis=0)
+        end = column_cumsum(gap + piece_len)
         offsets = np.stack([end - piece_len, end], axis=-1)
         return WordBatch(x.astype(np.int64), w.astype(np.int64), offsets.astype(np.int64))
