@@ -6,10 +6,9 @@ budget, report as the token-level harness does.
 `verify.words.text_words`), the maskers side by side, call by call, so that each input is made
 and laid out (`WordLayout`) once for all of them; counts on the host (`wwm_counts`), builds the
 exact invariants and statistical checks (`wwm_checks`) and returns a `WWMReport`: the same
-table, JSON and verdicts
-as `verify.check_maskers`, with the WWM checks. Call 0 is made twice with the same seed (the
-determinism check); a masker that raises stops its run there and fails "masker runs without
-error" (before the WWM backends are merged, ours raise TypeError on `word_ids=`).
+table, JSON and verdicts as `verify.check_maskers`, with the WWM checks. Call 0 is made twice
+with the same seed (the determinism check); a masker that raises stops its run there (the
+others go on) and fails "masker runs without error".
 """
 
 from __future__ import annotations
