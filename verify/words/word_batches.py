@@ -175,7 +175,8 @@ class WordLayout:
     `col`, `value` (word id), `drawable` (pieces whose original can be drawn), `ordinal` (index
     in its column), `first` (flat position of its first piece), `stratum` (length class and
     whether every piece is drawable), `keys` (column, first row, ordinal). Pairs of words
-    (index arrays): `nbr` (neighbouring eligible words of a column), `same_id` (a word and the
+    (index arrays): `nbr` (neighbouring eligible words of a column), `prev_eligible` (per eligible
+    word, the eligible word before it in its column, or -1), `same_id` (a word and the
     next word of its column with the same word id, both eligible). Totals over eligible words
     by length class, position bucket and column.
     """
@@ -222,7 +223,8 @@ class WordLayout:
         self.nbr = (np.flatnonzero(both), np.flatnonzero(both) + 1)
         idx = np.flatnonzero(e)                          # eligible words, column-major order
         same_col = self.col[idx[1:]] == self.col[idx[:-1]]
-        self.eligible_nbr = (idx[:-1][same_col], idx[1:][same_col])   # (before, later)
+        self.prev_eligible = np.full(self.n_words, -1)   # the eligible word before, same column
+        self.prev_eligible[idx[1:][same_col]] = idx[:-1][same_col]
         order = np.lexsort((np.arange(self.n_words), self.value, self.col))
         c, v, el = self.col[order], self.value[order], e[order]
         pair = (c[1:] == c[:-1]) & (v[1:] == v[:-1]) & el[1:] & el[:-1]

@@ -175,7 +175,7 @@ class JointCounts:
         self.same_id += _pair_table(sel[lay.same_id[0]], sel[lay.same_id[1]])
         per_word = np.zeros(lay.n_words, np.int64)
         per_word[sel] = cls
-        self._category_strata(lay, sel, np.minimum(per_word, 2))
+        self._category_strata(lay, sel, np.minimum(cls, 2))
         self._cells(pieces)
         random = np.zeros(lay.run.size, bool)
         random[pieces.at[(pieces.code == 2) & pieces.drawable]] = True
@@ -189,13 +189,13 @@ class JointCounts:
     def _category_strata(self, lay: WordLayout, sel, three):
         """Outcomes of selected words (mixed merged with all other: their sum is the random
         share, the same for every length) by position, call and the previous word's selection
-        (`three` per word, read where selected)."""
+        (`three` per selected word)."""
         n = 16
-        self.cat_by_pos += _rows(lay.start[sel] * n // lay.seq_len, three[sel], n)
-        self.cat_by_call.append(np.bincount(three[sel], minlength=3)[:3])
-        before, later = lay.eligible_nbr
-        keep = sel[later]
-        self.cat_by_nbr += _rows(sel[before][keep].astype(np.int64), three[later][keep], 2)
+        self.cat_by_pos += _rows(lay.start[sel] * n // lay.seq_len, three, n)
+        self.cat_by_call.append(np.bincount(three, minlength=3)[:3])
+        before = lay.prev_eligible[sel]               # the previous eligible word, or -1
+        keep = before >= 0
+        self.cat_by_nbr += _rows(sel[before[keep]].astype(np.int64), three[keep], 2)
 
     def _replayed(self, a: dict, b: dict):
         """A word selected in a call and in its replay: its two categories are independent
