@@ -36,7 +36,7 @@ import numpy as np
 
 from ..engine.arguments import derive_seed
 from .word_batches import MASK_FRACTION, OUTSIDE_FRACTION, WORD_LENGTHS, SyntheticWords, WordBatch
-from .word_batches import word_starts
+from .word_batches import column_cumsum, word_index, word_starts
 
 __all__ = ["PairWords", "spell_pieces", "PAIR_SOURCE"]
 
@@ -61,7 +61,7 @@ class PairWords(SyntheticWords):
         lengths = rng.choice(np.arange(1, WORD_LENGTHS.size + 1), size=(b, n), p=WORD_LENGTHS)
         ends = np.cumsum(lengths, axis=1)
         pos = np.arange(n)
-        stream = np.stack([np.searchsorted(ends[c], pos, side="right") for c in range(b)], 1)
+        stream = word_index(ends, n)
         x = rng.integers(0, cfg.n_tokens, size=(n, b))
         x = np.where(rng.random((n, b)) < MASK_FRACTION, cfg.mask_token, x)
         outside = (rng.random((n, b)) < OUTSIDE_FRACTION) & word_starts(stream)
@@ -75,7 +75,8 @@ class PairWords(SyntheticWords):
             rows = pos[:, None]
             sep_at = (rows == cut) | ((rows == cut + 1) & (mode == DOUBLE)) | (rows == length - 1)
             specials = (rows == 0) | sep_at
-            x = np.where(rows == 0, cls, np.where(sep_at, sep, x))
+            x[sep_at] = sep
+            x[0] = cls
             cols = np.arange(b)
             a_base, b_base = stream[1, cols], stream[np.minimum(b_start, n - 1), cols]
             renumber = mode != CONTINUED
@@ -86,9 +87,10 @@ class PairWords(SyntheticWords):
         w = np.where(pad | specials | outside, -1, w)
         piece_len = rng.integers(1, 5, size=(n, b))
         gap = np.where(word_starts(w) | (w < 0), 1, 0)
-        end = np.cumsum(gap + piece_len, axis=0)
-        offsets = np.stack([end - piece_len, end], axis=-1)
-        offsets = np.where((w < 0)[..., None], 0, offsets)       # as fast tokenizers: (0, 0)
+        end = column_cumsum(gap + piece_len)
+        outside_words = w < 0                                      # as fast tokenizers: (0, 0)
+        offsets = np.stack([np.where(outside_words, 0, end - piece_len),
+                            np.where(outside_words, 0, end)], axis=-1)
         return WordBatch(x.astype(np.int64), w.astype(np.int64), offsets.astype(np.int64))
 
 

@@ -30,14 +30,13 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
-from .word_batches import word_starts
 from .wwm_joint import JointCounts
+from .word_batches import (LENGTH_CLASSES, POS_BUCKETS, SelectedPieces, WordLayout,
+                           drawable_ids, segment_sums, word_runs)
 
 __all__ = ["WordCounts", "WWM_INVARIANTS", "LENGTH_CLASSES", "POS_BUCKETS",
            "word_outcome_probs", "word_runs", "OUTCOMES"]
 
-LENGTH_CLASSES = 8     # word lengths 1 .. 7 and 8+
-POS_BUCKETS = 16       # buckets of the word's first position
 OUTCOMES = ("all [MASK]", "all original", "all other", "mixed")
 WWM_INVARIANTS = {
     "input not mutated": "positions of the caller's input (ids or word ids) changed by the call",
@@ -64,15 +63,6 @@ def word_outcome_probs(cfg: MaskingConfig, length, drawable) -> np.ndarray:
     all_other = random * (1 - hm - h) ** drawable * (1 - hm) ** (length - drawable)
     mixed = np.maximum(0.0, 1.0 - all_mask - all_orig - all_other)
     return np.stack([all_mask, all_orig, all_other, mixed], axis=-1)
-
-
-def word_runs(word_ids: np.ndarray) -> tuple[np.ndarray, int]:
-    """Run index of every position in column-major order (`[batch, seq_len]` raveled), -1
-    outside words, and the number of runs (words)."""
-    wt = np.asarray(word_ids).T                                         # [batch, seq_len]
-    start = word_starts(wt.T).T.ravel()
-    run = np.cumsum(start) - 1
-    return np.where(wt.ravel() >= 0, run, -1), int(start.sum())
 
 
 class WordCounts:
@@ -105,108 +95,93 @@ class WordCounts:
         self.joint = JointCounts(config, LENGTH_CLASSES)              # joint laws (wwm_joint)
         self.seconds, self.shape = 0.0, (seq_len, batch)
         self._prev = None   # (call, selected-word flags) of the last call
+        self._layout = None  # the last call's WordLayout (a replay has the same input)
         self._call = 0
-        self._ineligible = np.asarray(config.ineligible_tokens, np.int64)
         self._exclude = np.asarray(config.random_exclude, np.int64)
 
     def problem(self, check: str, message: str):
         """Record a breach seen on the host (shape, dtype, determinism, errors)."""
         self.host_problems.setdefault(check, []).append(message)
 
-    def _drawable(self, t: np.ndarray) -> np.ndarray:
-        ok = (t >= 0) & (t < self.config.n_tokens)
-        return ok & ~np.isin(t, self._exclude) if self._exclude.size else ok
-
-    def update(self, x, w, x_after, w_after, out, y):
+    def update(self, x, w, x_after, w_after, out, y, layout: WordLayout | None = None):
         """Add one call; every array `[seq_len, batch]` int64 NumPy (`x`, `w`: the harness's
-        copies of the input; `x_after`, `w_after`: the caller's arrays after the call)."""
+        copies of the input; `x_after`, `w_after`: the caller's arrays after the call).
+        `layout`: the input's `WordLayout` when the caller has it (checked against `x`, `w`;
+        made here otherwise, and kept for the replay)."""
         cfg, inv = self.config, self.invariants
-        n, b = x.shape
-        inv["input not mutated"] += int((x_after != x).sum() + (w_after != w).sum())
-        xf, of, yf = x.T.ravel(), out.T.ravel(), y.T.ravel()             # column-major
-        run, n_runs = word_runs(w)
+        lay = self._layout = WordLayout.reuse(
+            self._layout if layout is None else layout, x, w, cfg)
+        inv["input not mutated"] += int(np.count_nonzero(x_after != x)
+                                        + np.count_nonzero(w_after != w))
+        xf, of, yf = lay.xf, out.T.ravel(), y.T.ravel()                # column-major
         labelled = yf != cfg.padding_token
-        inv["labels are padding or the original"] += int((labelled & (yf != xf)).sum())
-        inv["unselected positions unchanged"] += int((~labelled & (of != xf)).sum())
-        inside = run >= 0
-        inv["positions outside words never selected"] += int((labelled & ~inside).sum())
-        r = run[inside]
-        cnt = lambda m: np.bincount(r, m[inside], n_runs).astype(np.int64)  # noqa: E731
-        length = np.bincount(r, minlength=n_runs)                           # [words]
-        bad = cnt(np.isin(xf, self._ineligible))
-        lab = cnt(labelled)
-        eligible, selected = bad == 0, lab == length
-        inv["ineligible words never selected"] += int(lab[~eligible].sum())
-        inv["words all-or-nothing"] += int(((lab > 0) & (lab < length)).sum())
+        inv["labels are padding or the original"] += _nz(labelled & (yf != xf))
+        inv["unselected positions unchanged"] += _nz(~labelled & (of != xf))
+        inv["positions outside words never selected"] += _nz(labelled & ~lay.inside)
+        lab = lay.per_word(labelled)
+        inv["ineligible words never selected"] += int(lab[~lay.eligible].sum())
+        inv["words all-or-nothing"] += _nz((lab > 0) & (lab < lay.length))
         is_mask, is_orig = of == cfg.mask_token, of == xf
-        drawable_out = self._drawable(of)
-        inv["replacements are [MASK], original or a drawable id"] += int(
-            (labelled & ~is_mask & ~is_orig & ~drawable_out).sum())
-        # selection of eligible words: by length, first position, call, sequence
-        e, sel = eligible, selected & eligible
-        first = np.flatnonzero(np.diff(np.concatenate([[-1], run[inside]])) != 0)
-        start_pos = (np.flatnonzero(inside)[first] % n)                      # [words]
-        col = np.flatnonzero(inside)[first] // n                             # [words]
-        lc = np.minimum(length, LENGTH_CLASSES) - 1
-        self.by_length += _two(lc[e], sel[e], LENGTH_CLASSES)
-        self.by_pos += _two(start_pos[e] * POS_BUCKETS // n, sel[e], POS_BUCKETS)
-        self.by_call[self._call] += [int((e & ~sel).sum()), int(sel.sum())]
-        m_seq = np.bincount(col[e], minlength=b)
-        k_seq = np.bincount(col[e], sel[e], b).astype(np.int64)
-        np.add.at(self.seq_hist, (m_seq, k_seq), 1)
-        self._word_pairs(e, sel, col)
-        piece_sel = np.zeros(xf.shape, bool)  # the pieces of selected words, and their outcomes
-        piece_sel[inside] = sel[r]
-        code = np.where(is_mask, 0, np.where(is_orig, 1, 2))                 # per position
-        drawable_x = self._drawable(xf)
-        k_mask, k_orig = cnt(is_mask & piece_sel), cnt(is_orig & piece_sel)
-        k_other = lab - k_mask - k_orig
-        d = cnt(drawable_x)
-        cls = np.select([k_mask == length, k_orig == length, k_other == length], [0, 1, 2], 3)
-        self.outcomes += np.stack([np.bincount(lc[sel], cls[sel] == j, LENGTH_CLASSES)
-                                   for j in range(4)], axis=1).astype(np.int64)
-        probs = word_outcome_probs(cfg, length[sel], d[sel])                 # [selected, 4]
-        np.add.at(self.expected, lc[sel], probs)
-        self._end_pieces(np.flatnonzero(inside), first, sel, length, drawable_x, code)
-        self._random_ids(xf, of, piece_sel & (code == 2) & drawable_out, piece_sel & drawable_x,
-                         inside[:-1] & (run[:-1] == run[1:]))
-        self.selected_pieces += int(piece_sel.sum())
-        self.joint.update(col=col, start=start_pos, eligible=e, sel=sel, cls=cls, lc=lc,
-                          all_drawable=(d == length).astype(np.int64),
-                          value=w.T.ravel()[inside][first], run=run, code=code,
-                          piece_sel=piece_sel, drawable_x=drawable_x, call=self._call, out=of,
-                          seq_len=n)
+        drawable_out = drawable_ids(of, cfg, self._exclude)
+        inv["replacements are [MASK], original or a drawable id"] += _nz(
+            labelled & ~is_mask & ~is_orig & ~drawable_out)
+        sel = (lab == lay.length) & lay.eligible
+        self._selection(lay, sel)
+        p = SelectedPieces.of(lay, sel, is_mask, is_orig)
+        k_mask, k_orig = segment_sums(p.code == 0, p.first), segment_sums(p.code == 1, p.first)
+        k_other = p.length - k_mask - k_orig
+        cls = np.select([k_mask == p.length, k_orig == p.length, k_other == p.length],
+                        [0, 1, 2], 3)                                  # per selected word
+        lc = lay.lc[sel]
+        self.outcomes += np.bincount(lc * 4 + cls, minlength=4 * LENGTH_CLASSES).reshape(
+            LENGTH_CLASSES, 4)
+        np.add.at(self.expected, lc, word_outcome_probs(cfg, p.length, lay.drawable[sel]))
+        self._end_pieces(p)
+        self._random_ids(lay, p, of, drawable_out)
+        self.selected_pieces += int(p.at.size)
+        self.joint.update(lay, sel, cls, p, call=self._call, out=of)
         self._call += 1
 
-    def _end_pieces(self, at_word, first, sel, length, drawable_x, code):
-        """Outcomes of the first and last pieces of selected words, drawable ids or not
-        (`at_word`: the flat index of each position inside a word; `first`: of each word's
-        first piece among those)."""
-        pos_first = at_word[first]
-        pos_last = at_word[np.append(first[1:], at_word.size) - 1]
-        for table, at in ((self.first_piece, pos_first[sel]),
-                          (self.last_piece, pos_last[sel & (length >= 2)])):
-            np.add.at(table, (drawable_x[at].astype(np.int64), code[at]), 1)
-
-    def _word_pairs(self, e, sel, col):
-        """Selection of neighbouring eligible words of one column (consecutive runs), and of
-        the same word in a replayed call."""
-        both = e[:-1] & e[1:] & (col[:-1] == col[1:])
-        self.pairs["nbr"] += _pair(sel[:-1][both], sel[1:][both])
+    def _selection(self, lay: WordLayout, sel: np.ndarray):
+        """Selection of eligible words by length, first position, call and sequence; of
+        neighbouring eligible words of one column (consecutive runs), and of the same word in
+        a replayed call."""
+        hit = np.bincount(lay.lc[sel], minlength=LENGTH_CLASSES)[:LENGTH_CLASSES]
+        self.by_length += np.stack([lay.by_length_total - hit, hit], axis=1)
+        hit = np.bincount(lay.pos_bucket[sel], minlength=POS_BUCKETS)[:POS_BUCKETS]
+        self.by_pos += np.stack([lay.by_pos_total - hit, hit], axis=1)
+        n_sel = _nz(sel)
+        self.by_call[self._call] += [lay.n_eligible - n_sel, n_sel]
+        k_seq = np.bincount(lay.col[sel], minlength=lay.batch)
+        np.add.at(self.seq_hist, (lay.eligible_per_col, k_seq), 1)
+        self.pairs["nbr"] += _pair(sel[lay.nbr[0]], sel[lay.nbr[1]])
         if self._prev is not None and self._call % 2 == 1 and self._prev[0] == self._call - 1:
             prev = self._prev[1]
             if prev.shape == sel.shape:
+                e = lay.eligible
                 self.pairs["replay"] += _pair(prev[e], sel[e])
         self._prev = (self._call, sel)
 
-    def _random_ids(self, xf, of, visible, drawable_selected, same_word):
+    def _end_pieces(self, p: SelectedPieces):
+        """Outcomes of the first and last pieces of selected words, drawable ids or not."""
+        last = (p.first + p.length - 1)[p.length >= 2]
+        for table, at in ((self.first_piece, p.first), (self.last_piece, last)):
+            table += np.bincount(p.drawable[at] * 3 + p.code[at], minlength=6).reshape(2, 3)
+
+    def _random_ids(self, lay: WordLayout, p: SelectedPieces, of, drawable_out):
         """Visible random ids against the originals of every selected piece, and equal
-        random ids of neighbouring pieces of one word."""
-        v = self.config.n_tokens
-        self.other_hist += np.bincount(np.where(visible, of, v), minlength=v + 1)
-        self.orig_hist += np.bincount(np.where(drawable_selected, xf, v), minlength=v + 1)
-        pair = same_word & visible[:-1] & visible[1:]
-        self.equal_neighbours += [int(pair.sum()), int((pair & (of[:-1] == of[1:])).sum())]
+        random ids of neighbouring pieces of one word (last bins: every other position)."""
+        v, size = self.config.n_tokens, of.size
+        visible = (p.code == 2) & drawable_out[p.at]
+        shown = of[p.at]
+        for hist, ids in ((self.other_hist, shown[visible]),
+                          (self.orig_hist, lay.xf[p.at][p.drawable])):
+            counts = np.bincount(ids, minlength=v + 1)
+            counts[v] += size - ids.size
+            hist += counts
+        pair = ((np.diff(p.at) == 1) & (lay.run[p.at][1:] == lay.run[p.at][:-1])
+                & visible[:-1] & visible[1:])
+        self.equal_neighbours += [_nz(pair), _nz(pair & (shown[:-1] == shown[1:]))]
 
     @property
     def eligible_words(self) -> int:
@@ -217,11 +192,8 @@ class WordCounts:
         return int(self.by_length[:, 1].sum())
 
 
-def _two(group: np.ndarray, flag: np.ndarray, size: int) -> np.ndarray:
-    """`[size, 2]` counts of (not flag, flag) per group."""
-    total = np.bincount(group, minlength=size)[:size]
-    hit = np.bincount(group, flag, size)[:size].astype(np.int64)
-    return np.stack([total - hit, hit], axis=1)
+def _nz(flags: np.ndarray) -> int:
+    return int(np.count_nonzero(flags))
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> np.ndarray:

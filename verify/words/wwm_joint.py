@@ -50,6 +50,7 @@ from mlm_ref.config import MaskingConfig
 
 from ..engine.primitives import Check, chi2_check, contingency, rows_homogeneity
 from .wwm_cells import cell_check
+from .word_batches import SelectedPieces, WordLayout, segment_sums
 
 __all__ = ["JointCounts", "joint_checks", "concordance_sums", "concordance_moments",
            "JOINT_STATISTICAL"]
@@ -149,51 +150,52 @@ class JointCounts:
         self.cat_by_pos, self.cat_by_call = np.zeros((16, 3), np.int64), []
         self.cat_by_nbr = np.zeros((2, 3), np.int64)
 
-    def update(self, *, col, start, eligible, sel, cls, lc, all_drawable, value, run, code,
-               piece_sel, drawable_x, call=0, out=None, seq_len=None):
-        """Add one call. Per word (column-major run order): `col`, `start` (first row),
-        `eligible`, `sel`, `cls` (outcome class 0..3, read where selected), `lc` (length
-        class), `all_drawable` (every original can be drawn), `value` (its word id); per position
-        (column-major): `run`, `code` (0 `[MASK]`, 1 original, 2 other), `piece_sel`,
-        `drawable_x`, `out` (the outputs); `call` its index (odd calls replay the one before);
-        `seq_len` the sequence length (default: past the last first row)."""
-        ordinal = np.arange(col.size) - np.searchsorted(col, col)     # word index in its column
-        keys = {"sequence": col, "position": start, "index": ordinal}
-        stratum = lc * 2 + all_drawable
-        for name, key in keys.items():
-            if sel.any():
+    def update(self, layout: WordLayout, sel: np.ndarray, cls: np.ndarray,
+               pieces: SelectedPieces, call: int = 0, out=None):
+        """Add one call (fed by `WordCounts.update`).
+
+        Args:
+            layout: the input's `WordLayout` (words in column-major run order).
+            sel: per word, whether it was selected.
+            cls: per selected word, its outcome class (0 all [MASK], 1 all original, 2 all
+                other, 3 mixed).
+            pieces: the selected words' pieces and their outcomes.
+            call: the call's index (odd calls replay the one before).
+            out: the outputs per position (column-major), for the replay's random ids.
+        """
+        lay, lcs = layout, self.length_classes
+        stratum = lay.stratum
+        if sel.any():
+            for name, key in lay.keys.items():
                 self.category[name].append(concordance_sums(
-                    key[sel], stratum[sel], cls[sel], int(key.max()) + 1,
-                    2 * self.length_classes, 4))
-        e = eligible
-        if e.any():
+                    key[sel], stratum[sel], cls, lay.key_sizes[name], 2 * lcs, 4))
+        if lay.eligible.any():
             for name in self.GROUPS[1:]:
-                self.selection[name].append(concordance_sums(
-                    keys[name][e], lc[e], sel[e], int(keys[name].max()) + 1,
-                    self.length_classes, 2))
-        self._same_id(col, value, eligible, sel)
-        self._category_strata(col, start, eligible, sel, np.minimum(cls, 2),
-                              seq_len or int(start.max(initial=0)) + 1)
-        self._cells(run, code, piece_sel, drawable_x)
-        now = {"call": call, "sel": sel, "cls": cls, "stratum": stratum, "out": out,
-               "random": piece_sel & (code == 2) & drawable_x,
-               "n": _table(stratum[sel], cls[sel], 2 * self.length_classes, 4)}
+                self.selection[name].append(_selection_sums(lay, name, sel))
+        self.same_id += _pair_table(sel[lay.same_id[0]], sel[lay.same_id[1]])
+        per_word = np.zeros(lay.n_words, np.int64)
+        per_word[sel] = cls
+        self._category_strata(lay, sel, np.minimum(cls, 2))
+        self._cells(pieces)
+        random = np.zeros(lay.run.size, bool)
+        random[pieces.at[(pieces.code == 2) & pieces.drawable]] = True
+        now = {"call": call, "sel": sel, "cls": per_word, "stratum": stratum, "out": out,
+               "random": random, "n": _table(stratum[sel], cls, 2 * lcs, 4)}
         if self._prev is not None and call % 2 == 1 and self._prev["call"] == call - 1 \
                 and self._prev["sel"].shape == sel.shape:
             self._replayed(self._prev, now)
         self._prev = now
 
-    def _category_strata(self, col, start, eligible, sel, three, seq_len: int):
+    def _category_strata(self, lay: WordLayout, sel, three):
         """Outcomes of selected words (mixed merged with all other: their sum is the random
-        share, the same for every length) by position, call and the previous word's selection."""
+        share, the same for every length) by position, call and the previous word's selection
+        (`three` per selected word)."""
         n = 16
-        self.cat_by_pos += _rows(start[sel] * n // seq_len, three[sel], n)
-        self.cat_by_call.append(_rows(np.zeros(int(sel.sum()), np.int64), three[sel], 1)[0])
-        e = np.flatnonzero(eligible)                      # eligible words, column-major order
-        later = e[1:][col[e[1:]] == col[e[:-1]]]
-        before = e[:-1][col[e[1:]] == col[e[:-1]]]
-        keep = sel[later]
-        self.cat_by_nbr += _rows(sel[before][keep].astype(np.int64), three[later][keep], 2)
+        self.cat_by_pos += _rows(lay.start[sel] * n // lay.seq_len, three, n)
+        self.cat_by_call.append(np.bincount(three, minlength=3)[:3])
+        before = lay.prev_eligible[sel]               # the previous eligible word, or -1
+        keep = before >= 0
+        self.cat_by_nbr += _rows(sel[before[keep]].astype(np.int64), three[keep], 2)
 
     def _replayed(self, a: dict, b: dict):
         """A word selected in a call and in its replay: its two categories are independent
@@ -211,24 +213,39 @@ class JointCounts:
             twice = a["random"] & b["random"]
             self.replay_ids += [int(twice.sum()), int((twice & (a["out"] == b["out"])).sum())]
 
-    def _same_id(self, col, value, eligible, sel):
-        """Pairs (a word, the next word of its column holding the same word id)."""
-        order = np.lexsort((np.arange(col.size), value, col))
-        c, v, e, s = col[order], value[order], eligible[order], sel[order]
-        pair = (c[1:] == c[:-1]) & (v[1:] == v[:-1]) & e[1:] & e[:-1]
-        self.same_id += np.bincount(s[:-1][pair].astype(np.int64) * 2 + s[1:][pair],
-                                    minlength=4).reshape(2, 2)
+    def _cells(self, p: SelectedPieces):
+        """Pieces of selected words that another piece of theirs shows as an id other than
+        [MASK] and its original (a random word for certain): equal to their original, or
+        [MASK]."""
+        other = p.code == 2
+        certified = np.repeat(segment_sums(other, p.first), p.length) - other >= 1
+        d, k = p.drawable, p.code
+        self.cell["original"] += [_nz(certified & d), _nz(certified & d & (k == 1)),
+                                  _nz(certified & ~d & (k == 1))]
+        self.cell["mask"] += [_nz(certified), _nz(certified & (k == 0)), 0]
 
-    def _cells(self, run, code, piece_sel, drawable_x):
-        inside = run >= 0
-        r = run[inside]
-        other = piece_sel[inside] & (code[inside] == 2)
-        n_other = np.bincount(r, other, int(r.max()) + 1 if r.size else 0)
-        certified = piece_sel[inside] & (n_other[r] - other >= 1)   # another piece shows other
-        d, k = drawable_x[inside], code[inside]
-        self.cell["original"] += [int((certified & d).sum()), int((certified & d & (k == 1)).sum()),
-                                  int((certified & ~d & (k == 1)).sum())]
-        self.cell["mask"] += [int(certified.sum()), int((certified & (k == 0)).sum()), 0]
+
+def _selection_sums(lay: WordLayout, key: str, sel: np.ndarray) -> dict:
+    """`concordance_sums` of the eligible words grouped by `key`, stratified by length class,
+    classes (not selected, selected): the tables of groups and strata come from the layout,
+    the selected words are counted here."""
+    m, per_group, per_stratum = lay.eligible_tables(key)
+    size, lcs = lay.key_sizes[key], len(per_stratum)
+    hit = np.bincount(lay.keys[key][sel], minlength=size)
+    k = np.stack([per_group - hit, hit], axis=1).astype(np.float64)
+    hit = np.bincount(lay.lc[sel], minlength=lcs)
+    n = np.stack([per_stratum - hit, hit], axis=1).astype(np.float64)
+    return {"observed": float((k * (k - 1) / 2).sum()), "a": k.T @ m - n.T,
+            "b": m.T @ m - np.diag(n.sum(1)), "n": n}
+
+
+def _pair_table(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`[2, 2]` counts of (a, b) for flags of pairs."""
+    return np.bincount(a.astype(np.int64) * 2 + b, minlength=4).reshape(2, 2)
+
+
+def _nz(flags: np.ndarray) -> int:
+    return int(np.count_nonzero(flags))
 
 
 def joint_checks(j: JointCounts, cfg: MaskingConfig, subject: str) -> dict:

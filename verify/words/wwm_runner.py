@@ -2,12 +2,13 @@
 budget, report as the token-level harness does.
 
 `check_wwm_maskers(["numpy", "torch", "jax"], config, tokens=2e7)` feeds each masker
-`SyntheticWords` batches (or any `source` with the same interface, such as real text from
-`verify.words.text_words`), counts on the host (`wwm_counts`), builds the exact invariants and
-statistical checks (`wwm_checks`) and returns a `WWMReport`: the same table, JSON and verdicts
-as `verify.check_maskers`, with the WWM checks. Call 0 is made twice with the same seed (the
-determinism check); a masker that raises stops its run there and fails "masker runs without
-error" (before the WWM backends are merged, ours raise TypeError on `word_ids=`).
+`PairWords` batches (or any `source` with the same interface, such as real text from
+`verify.words.text_words`), the maskers side by side, call by call, so that each input is made
+and laid out (`WordLayout`) once for all of them; counts on the host (`wwm_counts`), builds the
+exact invariants and statistical checks (`wwm_checks`) and returns a `WWMReport`: the same
+table, JSON and verdicts as `verify.check_maskers`, with the WWM checks. Call 0 is made twice
+with the same seed (the determinism check); a masker that raises stops its run there (the
+others go on) and fails "masker runs without error".
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from .wwm_adapters import WordAdapter, resolve_wwm
 from .wwm_protocol import WWM_LAYOUTS
 from .wwm_checks import wwm_checks, wwm_invariant_checks
 from .wwm_counts import OUTCOMES, WordCounts
+from .word_batches import WordLayout
 
-__all__ = ["check_wwm_maskers", "run_wwm_masker", "WWMReport", "WWM_CHUNK"]
+__all__ = ["check_wwm_maskers", "run_wwm_masker", "run_wwm_side_by_side", "WWMReport",
+           "WWM_CHUNK"]
 
 WWM_CHUNK = 1 << 17   # tokens per call
 SEQ_LEN = 128         # as the token-level gate's inputs
@@ -93,41 +96,76 @@ def run_wwm_masker(adapter: WordAdapter, *, tokens: int, seed: int, source=None,
         timeout: seconds one masker call may take (None: no limit); an overrun fails the
             check "masker runs without error" (`verify.engine.guard`).
     """
-    cfg = adapter.config
+    return run_wwm_side_by_side([adapter], tokens=tokens, seed=seed, source=source,
+                                chunk=chunk, timeout=timeout)[0]
+
+
+def run_wwm_side_by_side(adapters: list, *, tokens: int, seed: int, source=None,
+                         chunk: int | None = None, timeout: float | None = None) -> list:
+    """`run_wwm_masker` for several adapters of one config, call by call: each input is made
+    once and its `WordLayout` built once for all of them (every masker gets the inputs and
+    seeds it would get alone; a masker that fails stops, the others go on). Their
+    `WordCounts`, in order; `seconds` is each masker's own time (its calls and counting)."""
+    cfg = adapters[0].config
     if source is None:
         seq_len, batch, calls = _shape(tokens, chunk or WWM_CHUNK)
         source = PairWords(cfg, seq_len, batch, seed)
     else:
         seq_len, batch = source.seq_len, source.batch
         calls = max(2, -(-tokens // (seq_len * batch)))
-    counts = WordCounts(cfg, seq_len, batch, calls)
-    start = time.perf_counter()
+    counts = [WordCounts(cfg, seq_len, batch, calls) for _ in adapters]
+    live = list(range(len(adapters)))
+    layout = None
     for t in range(calls):
+        if not live:
+            break
         b = source(t)
-        s = derive_seed(seed, "wwm masker:" + adapter.name, t)
-        try:
-            x_after, w_after, out, y, problems = _call(adapter, b, s, t, timeout)
-            if not problems and t == 0:
-                _, _, out2, y2, _ = _call(adapter, b, s, t, timeout)
-                if not (np.array_equal(out, out2) and np.array_equal(y, y2)):
-                    counts.problem("same seed gives same output", "two calls with the same "
-                                   "seed and input gave different outputs")
-        except Exception as e:  # noqa: BLE001 (a masker that raises fails a check)
-            counts.problem("masker runs without error", guard.reason(e))
-            break
-        if problems:
-            for p in problems:
-                counts.problem("outputs keep shape, dtype and device", p)
-            break
-        counts.update(b.x, b.word_ids, x_after, w_after, out, y)
-    counts.seconds, counts.calls = time.perf_counter() - start, calls
+        layout = WordLayout.reuse(layout, b.x, b.word_ids, cfg)
+        for i in list(live):
+            start = time.perf_counter()
+            if not _step(adapters[i], counts[i], b, derive_seed(
+                    seed, "wwm masker:" + adapters[i].name, t), t, timeout, layout):
+                live.remove(i)
+            counts[i].seconds += time.perf_counter() - start
+    for c in counts:
+        c.calls = calls
     return counts
+
+
+def _step(adapter: WordAdapter, counts: WordCounts, b, s: int, t: int,
+          timeout: float | None, layout: WordLayout) -> bool:
+    """Call `adapter` on batch `b` with seed `s` (twice for call 0: the determinism check) and
+    count the call; False when the masker failed (recorded in `counts`: its run stops)."""
+    try:
+        x_after, w_after, out, y, problems = _call(adapter, b, s, t, timeout)
+        if not problems and t == 0:
+            _, _, out2, y2, _ = _call(adapter, b, s, t, timeout)
+            if not (np.array_equal(out, out2) and np.array_equal(y, y2)):
+                counts.problem("same seed gives same output", "two calls with the same "
+                               "seed and input gave different outputs")
+    except Exception as e:  # noqa: BLE001 (a masker that raises fails a check)
+        counts.problem("masker runs without error", guard.reason(e))
+        return False
+    if problems:
+        for p in problems:
+            counts.problem("outputs keep shape, dtype and device", p)
+        return False
+    counts.update(b.x, b.word_ids, x_after, w_after, out, y, layout=layout)
+    return True
 
 
 def _call(adapter: WordAdapter, batch, seed: int, index: int, timeout: float | None):
     """One masker call under the guard (`verify.engine.guard.run`)."""
     return guard.run(adapter, batch, seed, what=f"the masker (call {index})", timeout=timeout,
                      name=adapter.name, tokens=index * batch.x.size)
+
+
+def _by_config(adapters: list) -> list[list]:
+    """The adapters grouped by config (one group, unless adapters were built for others)."""
+    groups: dict = {}
+    for a in adapters:
+        groups.setdefault(a.config, []).append(a)
+    return list(groups.values())
 
 
 def _laid_out(adapters: list, layout: str) -> list:
@@ -174,8 +212,12 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
     check_timeout(timeout)
     adapters = _laid_out(distinct_names([resolve_wwm(m, config, timeout=timeout)
                                          for m in maskers]), layout)
-    results = {a.name: run_wwm_masker(a, tokens=tokens, seed=seed, source=source, chunk=chunk,
-                                      timeout=timeout) for a in adapters}
+    results = {}
+    for group in _by_config(adapters):
+        ran = run_wwm_side_by_side(group, tokens=tokens, seed=seed, source=source, chunk=chunk,
+                                   timeout=timeout)
+        results.update((a.name, c) for a, c in zip(group, ran))
+    results = {a.name: results[a.name] for a in adapters}
     checks = []
     for name, h in results.items():
         checks += wwm_invariant_checks(h, name) + wwm_checks(h, config, name)
