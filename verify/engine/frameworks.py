@@ -20,8 +20,10 @@ three.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import sys
 from typing import Callable
 
 import numpy as np
@@ -327,3 +329,21 @@ def array_namespace(name: str):
     if name == "torch":
         return TorchOps()
     raise ValueError(f"no array namespace {name!r} (torch or numpy)")
+
+
+@contextlib.contextmanager
+def torch_on_one_core():
+    """Torch's operations on this thread use one core until the block ends (the setting is
+    restored; nothing happens where torch is not loaded). A gate runs its streams side by side
+    on single-core operations: multi-threaded ones wait at barriers for a thread that another
+    process has descheduled, and ran 3-20x slower whenever the machine was busy."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -17,6 +17,7 @@ from ..cli import progress as progress_bar
 from ..engine import DEFAULT_ALPHA
 from ..engine import distributed as distributed_run
 from ..engine.arguments import check_run_arguments, check_testable, check_timeout
+from ..engine.frameworks import torch_on_one_core
 from .checks import agreement_checks, masker_checks
 from .counts import Counts
 from .host_counts import INVARIANTS, HostCounts
@@ -112,29 +113,33 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
     bar = progress_bar(seq_len * batch * len(mine) * len(lanes), unit="tok",
                        desc=" ".join(a.name for a in adapters), enabled=progress,
                        unit_scale=True)
-    threads = torch.get_num_threads()
     pool = ThreadPoolExecutor(COUNTING_THREADS, initializer=_one_core)
     try:
-        torch.set_num_threads(1)
-        terms = {}  # per config: (the batch, what the counts derive from it alone)
-        for t in mine:
-            x_ref = batches.reference(t)                      # [seq_len, batch], kept
-            for lane in lanes:
-                lane.wait()
-                if lane.stopped is None:
-                    _step(lane, x_ref, _terms(terms, lane.counts, x_ref), t, seed, timeout,
-                          pool)
-                bar.update(seq_len * batch)
-        for lane in lanes:
-            lane.wait()
-        bar.close()
-        return [_finish(lane, share, mine, tokens=tokens, seed=seed, device=device,
-                        timeout=timeout, shape=(seq_len, batch), calls=calls)
-                for lane in lanes]
+        with torch_on_one_core():
+            return _lockstep(lanes, batches, mine, share, bar, pool, tokens=tokens, seed=seed,
+                             device=device, timeout=timeout, shape=(seq_len, batch),
+                             calls=calls)
     finally:
         pool.shutdown(cancel_futures=True)
-        torch.set_num_threads(threads)
         bar.close()
+
+
+def _lockstep(lanes, batches, mine, share, bar, pool, *, tokens, seed, device, timeout, shape,
+              calls) -> list[HostCounts]:
+    """`run_maskers`' loop over the calls, then each lane's host counts."""
+    terms = {}  # per config: (the batch, what the counts derive from it alone)
+    for t in mine:
+        x_ref = batches.reference(t)                      # [seq_len, batch], kept
+        for lane in lanes:
+            lane.wait()
+            if lane.stopped is None:
+                _step(lane, x_ref, _terms(terms, lane.counts, x_ref), t, seed, timeout, pool)
+            bar.update(shape[0] * shape[1])
+    for lane in lanes:
+        lane.wait()
+    bar.close()
+    return [_finish(lane, share, mine, tokens=tokens, seed=seed, device=device,
+                    timeout=timeout, shape=shape, calls=calls) for lane in lanes]
 
 
 def _one_core() -> None:

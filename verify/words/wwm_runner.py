@@ -21,6 +21,7 @@ import numpy as np
 
 from mlm_ref.config import MaskingConfig
 
+from ..engine.frameworks import torch_on_one_core
 from ..engine import DEFAULT_ALPHA
 from ..engine import guard
 from ..engine.resolve import distinct_names
@@ -116,17 +117,18 @@ def run_wwm_side_by_side(adapters: list, *, tokens: int, seed: int, source=None,
     counts = [WordCounts(cfg, seq_len, batch, calls) for _ in adapters]
     live = list(range(len(adapters)))
     layout = None
-    for t in range(calls):
-        if not live:
-            break
-        b = source(t)
-        layout = WordLayout.reuse(layout, b.x, b.word_ids, cfg)
-        for i in list(live):
-            start = time.perf_counter()
-            if not _step(adapters[i], counts[i], b, derive_seed(
-                    seed, "wwm masker:" + adapters[i].name, t), t, timeout, layout):
-                live.remove(i)
-            counts[i].seconds += time.perf_counter() - start
+    with torch_on_one_core():  # a torch masker's calls too: they stalled on a busy machine
+        for t in range(calls):
+            if not live:
+                break
+            b = source(t)
+            layout = WordLayout.reuse(layout, b.x, b.word_ids, cfg)
+            for i in list(live):
+                start = time.perf_counter()
+                if not _step(adapters[i], counts[i], b, derive_seed(
+                        seed, "wwm masker:" + adapters[i].name, t), t, timeout, layout):
+                    live.remove(i)
+                counts[i].seconds += time.perf_counter() - start
     for c in counts:
         c.calls = calls
     return counts
