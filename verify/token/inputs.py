@@ -70,10 +70,11 @@ class SyntheticBatches:
         """The batch of call `call` as the harness keeps it: made once per pair of calls, the
         very same tensor for a call and its replay; never to be handed to a masker."""
         if self._last is None or self._last[0] != call // 2:
-            self._last = (call // 2, self._make(call // 2))
+            self._last = (call // 2, self.make(call // 2))
         return self._last[1]
 
-    def _make(self, pair: int) -> torch.Tensor:
+    def make(self, pair: int) -> torch.Tensor:
+        """A new batch of calls `2 pair` and `2 pair + 1` (one thread at a time)."""
         cfg, (n, b), dev = self.config, (self.seq_len, self.batch), self.device
         g = self.generator
         g.manual_seed(derive_seed(self.seed, "inputs", pair))

@@ -74,10 +74,11 @@ class _Lane:
         lane's run there, as the masker's failure."""
         if self.pending is None:
             return
-        t, step, halves = self.pending
+        t, first = self.pending
         self.pending = None
         try:
-            self.seconds += sum(half.result() for half in halves)
+            step, second, seconds = first.result()
+            self.seconds += seconds + second.result()
             self.counts.end(step)
         except Exception as e:  # noqa: BLE001 (outputs the counts could not take)
             self.counts.problem("masker runs without error", guard_reason(e))
@@ -92,8 +93,8 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
 
     The maskers run in lockstep, one after the other on this thread: each batch is made once,
     and what the counts derive from the input alone is computed once for all of them (each
-    masker gets its own copy to mask). Each call's codes are made here, then counted in two
-    halves (`Counts.begin`) on `COUNTING_THREADS` threads while the next masker runs (one
+    masker gets its own copy to mask). The next batch is made, and each call counted in two
+    halves (`Counts.begin`), on `COUNTING_THREADS` threads while the maskers run (one
     masker's calls in order), every torch operation of the run on one core: independent
     streams use the cores without the barriers of multi-threaded operations, which stall on a
     busy machine.
@@ -127,13 +128,17 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
 def _lockstep(lanes, batches, mine, share, bar, pool, *, tokens, seed, device, timeout, shape,
               calls) -> list[HostCounts]:
     """`run_maskers`' loop over the calls, then each lane's host counts."""
-    terms = {}  # per config: (the batch, what the counts derive from it alone)
+    pairs = range(mine.start // 2, -(-mine.stop // 2))
+    ready = pool.submit(_prepare, batches, lanes, pairs[0]) if pairs else None
     for t in mine:
-        x_ref = batches.reference(t)                      # [seq_len, batch], kept
+        if t % 2 == 0 or t == mine.start:  # a new pair of calls: its batch, the next one's
+            x_ref, terms = ready.result()                 # [seq_len, batch], kept
+            if t // 2 + 1 < pairs.stop:
+                ready = pool.submit(_prepare, batches, lanes, t // 2 + 1)
         for lane in lanes:
             lane.wait()
             if lane.stopped is None:
-                _step(lane, x_ref, _terms(terms, lane.counts, x_ref), t, seed, timeout, pool)
+                _step(lane, x_ref, terms[lane.counts.config], t, seed, timeout, pool)
             bar.update(shape[0] * shape[1])
     for lane in lanes:
         lane.wait()
@@ -146,11 +151,14 @@ def _one_core() -> None:
     torch.set_num_threads(1)  # this thread's operations (the setting is per thread)
 
 
-def _terms(kept: dict, counts: Counts, x_ref) -> dict:
-    """`counts.input_terms(x_ref)`, computed once per batch for every counter of one config."""
-    if kept.get(counts.config, (None,))[0] is not x_ref:
-        kept[counts.config] = (x_ref, counts.input_terms(x_ref))
-    return kept[counts.config][1]
+def _prepare(batches: SyntheticBatches, lanes, pair: int) -> tuple:
+    """The batch of `pair` and, per config, what the counts derive from it alone."""
+    x_ref = batches.make(pair)
+    terms = {}
+    for lane in lanes:
+        if lane.counts.config not in terms:
+            terms[lane.counts.config] = lane.counts.input_terms(x_ref)
+    return x_ref, terms
 
 
 def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> None:
@@ -168,14 +176,23 @@ def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> 
             return
         if t == 0:
             _determinism(adapter, x_ref, s, out, y, counts, timeout)
-        step = counts.begin(x_ref, x_after, out, y, terms=terms)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)
         counts.problem("masker runs without error", guard_reason(e))
         lane.stopped = t
         return
     finally:
         lane.seconds += time.perf_counter() - start
-    lane.pending = (t, step, [pool.submit(_timed, half) for half in step.halves])
+    lane.pending = (t, pool.submit(_count, pool, counts, x_ref, x_after, out, y, terms))
+
+
+def _count(pool, counts: Counts, x_ref, x_after, out, y, terms) -> tuple:
+    """On a worker: the call's codes and its first half; the second half handed to `pool`
+    (never waited for here, so the workers cannot all wait on each other)."""
+    start = time.perf_counter()
+    step = counts.begin(x_ref, x_after, out, y, terms=terms)
+    second = pool.submit(_timed, step.halves[1])
+    step.halves[0]()
+    return step, second, time.perf_counter() - start
 
 
 def _timed(half) -> float:
