@@ -82,7 +82,7 @@ class _Lane:
             self.counts.end(step)
         except Exception as e:  # noqa: BLE001 (outputs the counts could not take)
             self.counts.problem("masker runs without error", guard_reason(e))
-            self.stopped = t
+            self.stopped = t if self.stopped is None else min(self.stopped, t)
 
 
 def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None = None,
@@ -136,7 +136,6 @@ def _lockstep(lanes, batches, mine, share, bar, pool, *, tokens, seed, device, t
             if t // 2 + 1 < pairs.stop:
                 ready = pool.submit(_prepare, batches, lanes, t // 2 + 1)
         for lane in lanes:
-            lane.wait()
             if lane.stopped is None:
                 _step(lane, x_ref, terms[lane.counts.config], t, seed, timeout, pool)
             bar.update(shape[0] * shape[1])
@@ -162,7 +161,8 @@ def _prepare(batches: SyntheticBatches, lanes, pair: int) -> tuple:
 
 
 def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> None:
-    """Call t of `lane`'s masker on its own copy of `x_ref`, its counting handed to `pool`."""
+    """Call t of `lane`'s masker on its own copy of `x_ref` (while its call t - 1 is counted),
+    its counting handed to `pool`."""
     adapter, counts = lane.adapter, lane.counts
     start = time.perf_counter()
     try:
@@ -182,7 +182,9 @@ def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> 
         return
     finally:
         lane.seconds += time.perf_counter() - start
-    lane.pending = (t, pool.submit(_count, pool, counts, x_ref, x_after, out, y, terms))
+    lane.wait()  # the call before, counted while this one ran (it may have stopped the lane)
+    if lane.stopped is None:
+        lane.pending = (t, pool.submit(_count, pool, counts, x_ref, x_after, out, y, terms))
 
 
 def _count(pool, counts: Counts, x_ref, x_after, out, y, terms) -> tuple:
