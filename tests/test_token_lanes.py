@@ -12,11 +12,13 @@ torch = pytest.importorskip("torch")
 from mlm_ref import MaskingConfig  # noqa: E402
 from tests.broken_maskers import Correct  # noqa: E402
 from verify.token.adapters import resolve  # noqa: E402
-from verify.token.runner import run_masker, run_maskers  # noqa: E402
+from verify.token import runner  # noqa: E402
+from verify.token.runner import THREADED_FROM, run_masker, run_maskers  # noqa: E402
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
 KWARGS = dict(padding_token=0, mask_token=1, no_mask_tokens=[2, 3], n_tokens=100)
-RUN = dict(tokens=40_000, seed=3, device="cpu", chunk=4096)
+RUN = dict(tokens=40_000, seed=3, device="cpu", chunk=4096)       # small calls: counted inline
+THREADED = dict(tokens=140_000, seed=3, device="cpu", chunk=THREADED_FROM)  # on the threads
 
 
 def _counted(h) -> dict:
@@ -43,12 +45,22 @@ def _assert_same(a, b, where=""):
         assert a == b, where
 
 
-def test_maskers_counted_in_lockstep_get_exactly_the_counts_of_a_run_alone():
+@pytest.mark.parametrize("run", [RUN, THREADED], ids=["inline", "threaded"])
+def test_maskers_counted_in_lockstep_get_exactly_the_counts_of_a_run_alone(run):
     adapters = [resolve(name, CONFIG) for name in ("numpy", "torch")]
-    together = run_maskers(adapters, **RUN)
+    together = run_maskers(adapters, **run)
     for adapter, h in zip(adapters, together):
-        _assert_same(_counted(h), _counted(run_masker(adapter, **RUN)), adapter.name)
+        _assert_same(_counted(h), _counted(run_masker(adapter, **run)), adapter.name)
     assert together[0].calls == together[1].calls > 2
+
+
+def test_counting_on_threads_gives_the_counts_of_counting_inline(monkeypatch):
+    adapters = [resolve(name, CONFIG) for name in ("numpy", "torch")]
+    threaded = run_maskers(adapters, **THREADED)
+    monkeypatch.setattr(runner, "THREADED_FROM", 1 << 40)  # the same calls, counted inline
+    inline = run_maskers(adapters, **THREADED)
+    for adapter, a, b in zip(adapters, threaded, inline):
+        _assert_same(_counted(a), _counted(b), adapter.name)
 
 
 class FailsAtCall:
@@ -64,11 +76,12 @@ class FailsAtCall:
         return self.inner(x)
 
 
-def test_a_masker_that_fails_in_a_lockstep_run_stops_alone():
+@pytest.mark.parametrize("run", [RUN, THREADED], ids=["inline", "threaded"])
+def test_a_masker_that_fails_in_a_lockstep_run_stops_alone(run):
     failing = resolve(FailsAtCall(4, **KWARGS), CONFIG)
     correct = resolve(Correct(**KWARGS), CONFIG)
     correct.name = "correct"
-    bad, good = run_maskers([failing, correct], **RUN)
+    bad, good = run_maskers([failing, correct], **run)
     assert "masker runs without error" in bad.host_problems
     assert not good.host_problems
     assert good.by_call.shape[0] == good.calls and bad.by_call.shape[0] < bad.calls

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -38,6 +38,7 @@ SEQ_LEN = 128
 MUTATED = list(INVARIANTS).index("input not mutated")   # its row of `Counts.invariants`
 LAYOUTS = ("seq-batch", "batch-seq")
 COUNTING_THREADS = 2  # threads counting the halves of the calls (`Counts.begin`) at once
+THREADED_FROM = 1 << 16  # positions per call from which counting on threads pays for itself
 
 
 def default_chunk(device) -> int:
@@ -114,7 +115,8 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
     bar = progress_bar(seq_len * batch * len(mine) * len(lanes), unit="tok",
                        desc=" ".join(a.name for a in adapters), enabled=progress,
                        unit_scale=True)
-    pool = ThreadPoolExecutor(COUNTING_THREADS, initializer=_one_core)
+    pool = ThreadPoolExecutor(COUNTING_THREADS, initializer=_one_core) \
+        if seq_len * batch >= THREADED_FROM else _Inline()
     try:
         with torch_on_one_core():
             return _lockstep(lanes, batches, mine, share, bar, pool, tokens=tokens, seed=seed,
@@ -144,6 +146,22 @@ def _lockstep(lanes, batches, mine, share, bar, pool, *, tokens, seed, device, t
     bar.close()
     return [_finish(lane, share, mine, tokens=tokens, seed=seed, device=device,
                     timeout=timeout, shape=shape, calls=calls) for lane in lanes]
+
+
+class _Inline:
+    """An executor that runs each task at once on the calling thread: for small calls, whose
+    hand-over to a thread costs more than the counting."""
+
+    def submit(self, fn, *args) -> Future:
+        done = Future()
+        try:
+            done.set_result(fn(*args))
+        except Exception as e:  # noqa: BLE001 (raised again by `result`, as a thread's would be)
+            done.set_exception(e)
+        return done
+
+    def shutdown(self, **_) -> None:
+        pass
 
 
 def _one_core() -> None:
