@@ -137,20 +137,21 @@ class Counts:
         cfg, xp = self.config, self.xp
         x, x_after, out, y = (xp.asarray(t, xp.int64, self.device) for t in (x, x_after, out, y))
         inp = self.input_terms(x) if terms is None else terms
-        sel = (y != cfg.padding_token) & inp["eligible"]                   # [seq_len, batch]
+        labelled = y != cfg.padding_token                                  # [seq_len, batch]
+        sel = labelled & inp["eligible"]                                   # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
         # int32 codes: half the memory traffic of int64 through every table below
         outcome = xp.astype(xp.where(is_mask, 0, xp.where(is_orig, 1, 2)), xp.int32)
         code = xp.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
-        c = dict(x=x, x_after=x_after, out=out, y=y, inp=inp, sel=sel, is_mask=is_mask,
-                 is_orig=is_orig, drawable_out=self._drawable(out), code=code)
+        c = dict(x=x, x_after=x_after, out=out, y=y, inp=inp, labelled=labelled, sel=sel,
+                 is_mask=is_mask, is_orig=is_orig, drawable_out=self._drawable(out), code=code)
         return Step(c, (functools.partial(self._by_stratum, c),
                         functools.partial(self._by_selected, c)))
 
     def _by_stratum(self, c: dict) -> None:
         """The invariants, the stratum tables, the sequences: every position."""
         xp, x, y, code, is_orig = self.xp, c["x"], c["y"], c["code"], c["is_orig"]
-        labelled = y != self.config.padding_token
+        labelled = c["labelled"]
         self.invariants += xp.stack([
             (c["x_after"] != x).sum(), (labelled & (y != x)).sum(), (~labelled & ~is_orig).sum(),
             (labelled & ~c["inp"]["eligible"]).sum(),
