@@ -91,3 +91,9 @@ def test_a_run_leaves_the_callers_torch_threads_as_it_found_them():
     before = torch.get_num_threads()
     run_maskers([resolve("torch", CONFIG)], **RUN)
     assert torch.get_num_threads() == before
+
+
+def test_a_lockstep_run_refuses_maskers_of_different_configs():
+    other = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=200)
+    with pytest.raises(ValueError, match="one config"):
+        run_maskers([resolve("numpy", CONFIG), resolve("torch", other)], **RUN)

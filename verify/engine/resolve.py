@@ -22,7 +22,7 @@ from mlm_ref.config import MaskingConfig
 from .. import registry
 from . import guard
 
-__all__ = ["Unavailable", "Failed", "load", "build", "one_line", "callable_name",
+__all__ = ["by_config", "Unavailable", "Failed", "load", "build", "one_line", "callable_name",
            "distinct_names", "factory_kwargs"]
 
 
@@ -157,3 +157,12 @@ def distinct_names(items: list) -> list:
             a.name = f"{a.name} #{seen[a.name]}"
         out.append(a)
     return out
+
+
+def by_config(adapters: list) -> list[list]:
+    """`adapters` (each with a `config`) grouped by config, in first-seen order: one group
+    unless some were built for other parameters. A gate feeds each group its own inputs."""
+    groups: dict = {}
+    for a in adapters:
+        groups.setdefault(a.config, []).append(a)
+    return list(groups.values())

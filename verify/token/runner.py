@@ -26,6 +26,7 @@ from ..engine.guard import reason as guard_reason
 from .inputs import SyntheticBatches, derive_seed
 from .invariants import invariant_checks
 from .adapters import Adapter, distinct_names, resolve
+from ..engine.resolve import by_config
 from ..engine.primitives import holm
 from .verdicts import Report
 from .power.call_shapes import shapes_run
@@ -89,8 +90,8 @@ class _Lane:
 def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None = None,
                 progress: bool = False, timeout: float | None = None,
                 distributed: bool = False) -> list[HostCounts]:
-    """Feed every adapter the same synthetic batches, totalling at least `tokens` each, and
-    return their host counts, in order.
+    """Feed every adapter (all of one config) the same synthetic batches, totalling at least
+    `tokens` each, and return their host counts, in order.
 
     The maskers run in lockstep, one after the other on this thread: each batch is made once,
     and what the counts derive from the input alone is computed once for all of them (each
@@ -105,6 +106,9 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
     (`verify.engine.distributed`), every rank must call this alike: each makes its block of
     the calls and returns the counts of the whole run, the same as a single process's.
     """
+    if len({a.config for a in adapters}) != 1:
+        raise ValueError("run_maskers runs maskers of one config (the inputs are made for it); "
+                         "group them with verify.engine.resolve.by_config")
     device = torch.device(device)
     seq_len, batch, calls = _shape(tokens, chunk or default_chunk(device))
     share = distributed_run.share() if distributed else None
@@ -131,15 +135,15 @@ def _lockstep(lanes, batches, mine, share, bar, pool, *, tokens, seed, device, t
               calls) -> list[HostCounts]:
     """`run_maskers`' loop over the calls, then each lane's host counts."""
     pairs = range(mine.start // 2, -(-mine.stop // 2))
-    ready = pool.submit(_prepare, batches, lanes, pairs[0]) if pairs else None
+    ready = pool.submit(_prepare, batches, lanes[0].counts, pairs[0]) if pairs else None
     for t in mine:
         if t % 2 == 0 or t == mine.start:  # a new pair of calls: its batch, the next one's
             x_ref, terms = ready.result()                 # [seq_len, batch], kept
             if t // 2 + 1 < pairs.stop:
-                ready = pool.submit(_prepare, batches, lanes, t // 2 + 1)
+                ready = pool.submit(_prepare, batches, lanes[0].counts, t // 2 + 1)
         for lane in lanes:
             if lane.stopped is None:
-                _step(lane, x_ref, terms[lane.counts.config], t, seed, timeout, pool)
+                _step(lane, x_ref, terms, t, seed, timeout, pool)
             bar.update(shape[0] * shape[1])
     for lane in lanes:
         lane.wait()
@@ -168,14 +172,10 @@ def _one_core() -> None:
     torch.set_num_threads(1)  # this thread's operations (the setting is per thread)
 
 
-def _prepare(batches: SyntheticBatches, lanes, pair: int) -> tuple:
-    """The batch of `pair` and, per config, what the counts derive from it alone."""
+def _prepare(batches: SyntheticBatches, counts: Counts, pair: int) -> tuple:
+    """The batch of `pair` and what the counts (of every lane: one config) derive from it."""
     x_ref = batches.make(pair)
-    terms = {}
-    for lane in lanes:
-        if lane.counts.config not in terms:
-            terms[lane.counts.config] = lane.counts.input_terms(x_ref)
-    return x_ref, terms
+    return x_ref, counts.input_terms(x_ref)
 
 
 def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> None:
@@ -293,9 +293,12 @@ def check_maskers(maskers, config: MaskingConfig | None = None, *, tokens: int =
     adapters = [copy.copy(a) for a in adapters]
     for a in adapters:
         a.layout = layout
-    hosts = run_maskers(adapters, tokens=tokens, seed=seed, device=device, chunk=chunk,
-                        progress=progress, timeout=timeout, distributed=distributed)
-    results = {a.name: h for a, h in zip(adapters, hosts)}
+    results = {}
+    for group in by_config(adapters):  # each config its own inputs
+        hosts = run_maskers(group, tokens=tokens, seed=seed, device=device, chunk=chunk,
+                            progress=progress, timeout=timeout, distributed=distributed)
+        results.update((a.name, h) for a, h in zip(group, hosts))
+    results = {a.name: results[a.name] for a in adapters}
     checks = []
     for name, h in results.items():
         checks += invariant_checks(h, name) + masker_checks(h, config, name)

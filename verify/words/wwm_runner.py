@@ -24,7 +24,7 @@ from mlm_ref.config import MaskingConfig
 from ..engine.frameworks import torch_on_one_core
 from ..engine import DEFAULT_ALPHA
 from ..engine import guard
-from ..engine.resolve import distinct_names
+from ..engine.resolve import by_config, distinct_names
 from ..engine.primitives import holm
 from ..token.verdicts import Report
 from ..engine.arguments import check_run_arguments, check_testable, check_timeout, derive_seed
@@ -162,14 +162,6 @@ def _call(adapter: WordAdapter, batch, seed: int, index: int, timeout: float | N
                      name=adapter.name, tokens=index * batch.x.size)
 
 
-def _by_config(adapters: list) -> list[list]:
-    """The adapters grouped by config (one group, unless adapters were built for others)."""
-    groups: dict = {}
-    for a in adapters:
-        groups.setdefault(a.config, []).append(a)
-    return list(groups.values())
-
-
 def _laid_out(adapters: list, layout: str) -> list:
     """Copies of `adapters` fed in `layout` (the caller's adapters stay as they were)."""
     if layout not in WWM_LAYOUTS:
@@ -215,7 +207,7 @@ def check_wwm_maskers(maskers, config: MaskingConfig, *, tokens: int = 1 << 20, 
     adapters = _laid_out(distinct_names([resolve_wwm(m, config, timeout=timeout)
                                          for m in maskers]), layout)
     results = {}
-    for group in _by_config(adapters):
+    for group in by_config(adapters):
         ran = run_wwm_side_by_side(group, tokens=tokens, seed=seed, source=source, chunk=chunk,
                                    timeout=timeout)
         results.update((a.name, c) for a, c in zip(group, ran))
