@@ -8,10 +8,9 @@ body checks all three. Frameworks are imported lazily: a backend whose framework
 reports itself unavailable instead of failing at import. `MLM_BACKENDS=numpy,torch`
 (environment) narrows the set; the default is every installed backend.
 
-Counting code that must run on torch tensors and on NumPy arrays alike is written once against
-`array_namespace("torch")` or `array_namespace("numpy")`: the handful of operations the
-counters use (`verify.token.counts`), with one meaning in both. A pipeline's stream is NumPy
-already and is counted without torch; the token gate counts on the masker's device in torch.
+Counting code for torch tensors and NumPy arrays alike is written once against
+`array_namespace("torch" | "numpy")`: the operations the counters use (`verify.token.counts`),
+one meaning in both (a pipeline's stream is counted in NumPy, the token gate in torch).
 
 Seeding: `numpy` takes `rng=seed`; `torch` a `torch.Generator` on the tensor's device seeded
 with `seed`; `jax` takes `key=seed` (meaning `jax.random.key(seed)`). Exact mode is `key=` in all
@@ -28,7 +27,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Backend", "BACKENDS", "selected_backends", "array_namespace", "NumPyOps", "TorchOps"]
+__all__ = ["Backend", "BACKENDS", "selected_backends", "array_namespace", "NumPyOps", "TorchOps",
+           "branch_free_where"]
 
 
 class Backend:
@@ -163,7 +163,6 @@ def _array_type(framework: str) -> type:
 
 def _x64(dtype):
     """JAX's 64-bit mode, switched on only around int64 work (JAX defaults to 32 bits)."""
-    import contextlib
     if np.dtype(dtype) not in (np.int64, np.uint64) or importlib.util.find_spec("jax") is None:
         return contextlib.nullcontext()
     import jax
@@ -195,6 +194,14 @@ def selected_backends(environ: Callable[[str], str | None] = os.environ.get) -> 
     return [BACKENDS[n] for n in chosen]
 
 
+def branch_free_where(cond, a, b):
+    """`where(cond, a, b)` for integers (arrays or scalars; bool `cond`), as `b + cond * (a - b)`:
+    exact (two's complement wraps both ways), in `where`'s dtype. NumPy's and torch's CPU
+    `where` branch per element, and on a random condition (a masker's outputs) a mispredicted
+    branch costs about 3 ns an element, ten times this arithmetic."""
+    return b + cond * (a - b)
+
+
 class NumPyOps:
     """The operations on NumPy arrays (`device` arguments are accepted and ignored)."""
 
@@ -223,28 +230,12 @@ class NumPyOps:
     def bincount(self, a, minlength: int):
         return np.bincount(a, minlength=minlength).astype(np.int64, copy=False)
 
-    def cumsum(self, a, axis: int, dtype):
-        return np.cumsum(a, axis=axis, dtype=dtype)
-
-    def amin(self, a, axis: int):
-        return a.min(axis)
-
-    def amax(self, a, axis: int):
-        return a.max(axis)
-
-    def flatnonzero(self, a):
-        """Indices of the true entries of `a` flattened, as int64."""
-        return np.flatnonzero(a)
-
-    def numel(self, a) -> int:
-        return int(a.size)
-
-    def contiguous(self, a):
-        return np.ascontiguousarray(a)
-
-    def to_numpy(self, a):
-        return np.asarray(a)
-
+    # flatnonzero: int64 indices; take: of `a` flattened; select: `branch_free_where`
+    cumsum, amin, amax, flatnonzero, take, numel, contiguous, to_numpy, select = (
+        staticmethod(np.cumsum), staticmethod(np.amin), staticmethod(np.amax),
+        staticmethod(np.flatnonzero), staticmethod(np.take), staticmethod(np.size),
+        staticmethod(np.ascontiguousarray), staticmethod(np.asarray),
+        staticmethod(branch_free_where))
     isin, where, stack, log2 = (staticmethod(np.isin), staticmethod(np.where),
                                 staticmethod(np.stack), staticmethod(np.log2))
     concatenate, broadcast_to, tile = (staticmethod(np.concatenate),
@@ -261,9 +252,8 @@ class TorchOps:
         self.torch = torch
         self.int16, self.int32, self.int64 = torch.int16, torch.int32, torch.int64
         self.float64, self.bool = torch.float64, torch.bool
-        self.isin, self.where, self.stack, self.log2 = (torch.isin, torch.where, torch.stack,
-                                                        torch.log2)
-        self.broadcast_to = torch.broadcast_to
+        self.isin, self.where, self.stack, self.log2, self.broadcast_to = (
+            torch.isin, torch.where, torch.stack, torch.log2, torch.broadcast_to)
 
     def asarray(self, a, dtype=None, device=None):
         """`a` (a list, an array, a tensor) as a tensor of `dtype` on `device`."""
@@ -299,7 +289,18 @@ class TorchOps:
         return a.amax(axis)
 
     def flatnonzero(self, a):
+        if a.device.type == "cpu":  # NumPy's is branch-free: about 4x torch's on random masks
+            return self.torch.from_numpy(np.flatnonzero(a.numpy()))
         return self.torch.nonzero(a.reshape(-1)).squeeze(1)
+
+    def take(self, a, indices):  # about 4x as fast as `a.reshape(-1)[indices]`
+        return a.reshape(-1).index_select(0, indices.reshape(-1)).reshape(indices.shape)
+
+    def select(self, cond, a, b):
+        """`branch_free_where` on a CPU; `torch.where` (one kernel) elsewhere."""
+        if cond.device.type == "cpu":
+            return branch_free_where(cond, a, b)
+        return self.torch.where(cond, a, b)
 
     def numel(self, a) -> int:
         return a.numel()

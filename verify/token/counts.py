@@ -113,8 +113,8 @@ class Counts:
         if self._eligible_id is None:
             return ~self.xp.isin(x, self._ineligible)
         # a table lookup is cheaper than isin; every id past the table is eligible
-        top = self._eligible_id.shape[0]
-        return self.xp.where(x < top, self._eligible_id[self.xp.clip(x, 0, top - 1)], True)
+        top, xp = self._eligible_id.shape[0], self.xp
+        return (x >= top) | xp.take(self._eligible_id, xp.clip(x, 0, top - 1))
 
     def _drawable(self, t):
         ok = (t >= 0) & (t < self.config.n_tokens)
@@ -140,9 +140,10 @@ class Counts:
         labelled = y != cfg.padding_token                                  # [seq_len, batch]
         sel = labelled & inp["eligible"]                                   # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
-        # int32 codes: half the memory traffic of int64 through every table below
-        outcome = xp.astype(xp.where(is_mask, 0, xp.where(is_orig, 1, 2)), xp.int32)
-        code = xp.where(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
+        # int32 codes: half the memory traffic of int64 through every table below; outcome
+        # 0 [MASK], 1 the original, 2 other, as (2 - is_orig)(1 - is_mask): no branches
+        outcome = (2 - xp.astype(is_orig, xp.int32)) * (1 - xp.astype(is_mask, xp.int32))
+        code = xp.select(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
         c = dict(x=x, x_after=x_after, out=out, y=y, inp=inp, labelled=labelled, sel=sel,
                  is_mask=is_mask, is_orig=is_orig, drawable_out=self._drawable(out), code=code)
         return Step(c, (functools.partial(self._by_stratum, c),
@@ -171,8 +172,8 @@ class Counts:
                                           c["drawable_out"])
         self._pairs(code, out)
         at = xp.flatnonzero(code >= 2)                                      # [n_selected]
-        chosen = {"at": at, "x": x.reshape(-1)[at], "out": out.reshape(-1)[at],
-                  "code": code.reshape(-1)[at], "drawable_out": drawable_out.reshape(-1)[at]}
+        chosen = {"at": at, "x": xp.take(x, at), "out": xp.take(out, at),
+                  "code": xp.take(code, at), "drawable_out": xp.take(drawable_out, at)}
         self.random_ids.update(**chosen)
         self.joint.update(code, tables=not is_replay(self._call), **chosen)
 
@@ -209,13 +210,13 @@ class Counts:
         if not self.id_table:  # else the id ranges are summed from the id table on the host
             strata["idbin"] = xp.astype(xi * self.coarse // v, xp.int32) * CODES
         else:
-            occurrences = xp.bincount(xp.where(eligible, xi, v).reshape(-1),
+            occurrences = xp.bincount(xp.select(eligible, xi, v).reshape(-1),
                                       minlength=v + 1)[:v]                   # [n_tokens]
             # how much more often than a uniform id the id occurs in this call, in octaves
             share = xp.astype(occurrences, xp.float64) * (v / xp.numel(xi))
             rep = xp.clip(xp.astype(xp.log2(xp.clip(share, lo=1e-9)) + REPEAT_CLASSES // 2,
                                     xp.int32), 0, REPEAT_CLASSES - 1)        # [n_tokens]
-            strata["repeat"] = rep[xi] * CODES
+            strata["repeat"] = xp.take(rep, xi) * CODES
             strata["id"] = xp.astype(xi, xp.int32) * CODES
             terms["occurrences"] = occurrences
         terms["strata"] = strata
@@ -231,7 +232,7 @@ class Counts:
             self.table[lo:lo + size] += per_call[name]
         if "occurrences" in inp:  # selected count of each id vs Binomial(its occurrences, p)
             v = self.config.n_tokens
-            k = xp.bincount(xp.where(code >= 2, inp["xi"], v).reshape(-1), minlength=v + 1)[:v]
+            k = xp.bincount(xp.select(code >= 2, inp["xi"], v).reshape(-1), minlength=v + 1)[:v]
             self._dispersion_terms(k, inp["occurrences"], 1)
         at_pos = per_call["pos"].reshape(self.seq_len, CODES)               # [seq_len, CODES]
         self.by_call[self._call] += at_pos.sum(0)

@@ -52,20 +52,20 @@ class RandomIdCounts:
         orig = code <= 4                    # drawable originals that a random draw could hit
         visible = ((code == 4) | (code == 7)) & drawable_out
         if self.full:
-            self.other_hist += xp.bincount(xp.where(visible, out, v), minlength=v + 1)
-            self.orig_hist += xp.bincount(xp.where(orig, x, v), minlength=v + 1)
-        out_bin = xp.where(visible, xp.clip(out, 0, v - 1) * c // v, c)
+            self.other_hist += xp.bincount(xp.select(visible, out, v), minlength=v + 1)
+            self.orig_hist += xp.bincount(xp.select(orig, x, v), minlength=v + 1)
+        out_bin = xp.select(visible, xp.clip(out, 0, v - 1) * c // v, c)
         x_bin = xp.clip(x, 0, v - 1) * c // v
         if not self.full:  # else summed from the per-id histograms on the host
             self.coarse_other += xp.bincount(out_bin, minlength=c + 1)
-            self.coarse_orig += xp.bincount(xp.where(orig, x_bin, c), minlength=c + 1)
+            self.coarse_orig += xp.bincount(xp.select(orig, x_bin, c), minlength=c + 1)
         c1 = c + 1
-        other_bin = xp.where(other, out_bin, c)
-        self.other_by_orig += xp.bincount(xp.where(other, x_bin, 0) * c1 + other_bin,
+        other_bin = xp.select(other, out_bin, c)
+        self.other_by_orig += xp.bincount(xp.select(other, x_bin, 0) * c1 + other_bin,
                                           minlength=c * c1)
         bucket = pos * POS_BUCKETS // self.seq_len
         self.other_by_pos += xp.bincount(bucket * c1 + other_bin, minlength=POS_BUCKETS * c1)
-        self.orig_by_pos += xp.bincount(bucket * c1 + xp.where(other, x_bin, c),
+        self.orig_by_pos += xp.bincount(bucket * c1 + xp.select(other, x_bin, c),
                                         minlength=POS_BUCKETS * c1)
 
     def tensors(self) -> list:
