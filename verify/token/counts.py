@@ -25,7 +25,7 @@ from mlm_ref.config import MaskingConfig
 from ..engine.frameworks import array_namespace
 from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX,
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
-                          SEGMENTS, HostCounts, is_replay, mask_share, repeated_patterns)
+                          SEGMENTS, HostCounts, is_replay, mask_share, read_back)
 from .power.joint import JointCounts
 from .random_ids import RandomIdCounts
 
@@ -145,7 +145,8 @@ class Counts:
         outcome = (2 - xp.astype(is_orig, xp.int32)) * (1 - xp.astype(is_mask, xp.int32))
         code = xp.select(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
         c = dict(x=x, x_after=x_after, out=out, y=y, inp=inp, labelled=labelled, sel=sel,
-                 is_mask=is_mask, is_orig=is_orig, drawable_out=self._drawable(out), code=code)
+                 is_mask=is_mask, is_orig=is_orig, drawable_out=self._drawable(out), code=code,
+                 at=xp.flatnonzero(sel))                                   # [n_selected]
         return Step(c, (functools.partial(self._by_stratum, c),
                         functools.partial(self._by_selected, c)))
 
@@ -157,7 +158,7 @@ class Counts:
             (c["x_after"] != x).sum(), (labelled & (y != x)).sum(), (~labelled & ~is_orig).sum(),
             (labelled & ~c["inp"]["eligible"]).sum(),
             (labelled & ~c["is_mask"] & ~is_orig & ~c["drawable_out"]).sum()])
-        at_col = self._tables(c["inp"], code)
+        at_col = self._tables(c["inp"], code, c["at"])
         # fingerprints of the sequences with >= PATTERN_MIN selected and unselected positions:
         # two independent draws coincide there with probability < p^20 q^20 max(p,q)^(n-40),
         # below 1e-24 for every p, so a repeat means the masks are not drawn afresh
@@ -171,7 +172,7 @@ class Counts:
         xp, code, x, out, drawable_out = (self.xp, c["code"], c["x"], c["out"],
                                           c["drawable_out"])
         self._pairs(code, out)
-        at = xp.flatnonzero(code >= 2)                                      # [n_selected]
+        at = c["at"]                                                        # [n_selected]
         chosen = {"at": at, "x": xp.take(x, at), "out": xp.take(out, at),
                   "code": xp.take(code, at), "drawable_out": xp.take(drawable_out, at)}
         self.random_ids.update(**chosen)
@@ -193,7 +194,7 @@ class Counts:
         eligible = self._is_eligible(x)
         drawable_x = self._drawable(x)
         xi = xp.clip(x, 0, v - 1)   # ids past the vocabulary are special ones: code 0
-        terms = {"eligible": eligible, "xi": xi,
+        terms = {"eligible": eligible,
                  "sel_base": 2 + 3 * xp.astype(~drawable_x, xp.int32),  # code of a [MASK]
                  "unsel_code": xp.astype(eligible, xp.int32)}
         # the neighbourhood: whether the left and the right neighbour are eligible (an edge of
@@ -205,8 +206,7 @@ class Counts:
                   "nbr": (2 * left + right) * CODES}
         if self._sep is not None:
             is_sep = xp.astype(x == self._sep, xp.int32)
-            strata["seg"] = xp.clip(xp.cumsum(is_sep, 0, xp.int32) - is_sep,
-                                    hi=SEGMENTS - 1) * CODES
+            strata["seg"] = xp.clip(_cumsum_rows(is_sep, xp) - is_sep, hi=SEGMENTS - 1) * CODES
         if not self.id_table:  # else the id ranges are summed from the id table on the host
             strata["idbin"] = xp.astype(xi * self.coarse // v, xp.int32) * CODES
         else:
@@ -219,26 +219,39 @@ class Counts:
             strata["repeat"] = xp.take(rep, xi) * CODES
             strata["id"] = xp.astype(xi, xp.int32) * CODES
             terms["occurrences"] = occurrences
-        terms["strata"] = strata
+        # the table a call would add if it selected nothing (every position at its unselected
+        # code): a call then visits its selected positions alone (`_tables`), and this is
+        # shared by its replay and by every masker fed the same input
+        unselected = xp.zeros(xp.numel(self.table), xp.int64, self.device)
+        for name, base in strata.items():
+            lo, size = self._offset[name] * CODES, self._strata[name] * CODES
+            unselected[lo:lo + size] = xp.bincount((base + terms["unsel_code"]).reshape(-1),
+                                                   minlength=size)
+        terms["strata"], terms["unselected"] = strata, unselected.reshape(-1, CODES)
         self._input = (x, terms)
         return terms
 
-    def _tables(self, inp: dict, code):
-        """Add the code counts of every stratum, each into its own slice of the table."""
-        per_call, xp = {}, self.xp
-        for name, base in inp["strata"].items():
-            lo, size = self._offset[name] * CODES, self._strata[name] * CODES
-            per_call[name] = xp.bincount((base + code).reshape(-1), minlength=size)
-            self.table[lo:lo + size] += per_call[name]
+    def _tables(self, inp: dict, code, at):
+        """Add the code counts of every stratum (each its own rows of the table) from the
+        selected positions `at` alone: a selected position moves its row's count from code 1
+        (eligible, unselected) to its code."""
+        xp, code = self.xp, self.xp.take(code, at)                           # [n_selected]
+        rows = xp.concatenate([xp.take(base, at) + (self._offset[name] * CODES + code)
+                               for name, base in inp["strata"].items()])  # [strata * n_sel]
+        moved = xp.bincount(rows, minlength=xp.numel(self.table)).reshape(-1, CODES)
+        call = inp["unselected"] + moved                                    # [rows, CODES]
+        call[:, 1] -= moved[:, 2:].sum(1)
+        self.table += call.reshape(-1)
         if "occurrences" in inp:  # selected count of each id vs Binomial(its occurrences, p)
-            v = self.config.n_tokens
-            k = xp.bincount(xp.select(code >= 2, inp["xi"], v).reshape(-1), minlength=v + 1)[:v]
-            self._dispersion_terms(k, inp["occurrences"], 1)
-        at_pos = per_call["pos"].reshape(self.seq_len, CODES)               # [seq_len, CODES]
+            o = self._offset["id"]
+            self._dispersion_terms(moved[o:o + self.config.n_tokens, 2:].sum(1),
+                                   inp["occurrences"], 1)
+        o = self._offset["pos"]
+        at_pos = call[o:o + self.seq_len]                                   # [seq_len, CODES]
         self.by_call[self._call] += at_pos.sum(0)
         # selected count at each position across the call's columns vs Binomial(eligible, p)
         self._dispersion_terms(at_pos[:, 2:].sum(1), at_pos[:, 1:].sum(1), 0)
-        return per_call["col"].reshape(self.batch, CODES)                   # [batch, CODES]
+        return call[self._offset["col"]:self._offset["col"] + self.batch]  # [batch, CODES]
 
     def _dispersion_terms(self, k, m, index: int, p: float | None = None):
         """Add sum (k - m p)^2 / (m p q), the group count and the summed variance of the terms
@@ -318,29 +331,20 @@ class Counts:
         """Count the fresh consecutive-call pair (`prev_code` of the call before, `code`)."""
         self._add_pairs(3, prev_code, code)
 
-    def host(self) -> "HostCounts":
-        """Everything, read back once, as NumPy arrays."""
-        get, v = self.xp.to_numpy, self.config.n_tokens
-        table = get(self.table).reshape(-1, CODES)
-        strata = {k: table[self._offset[k]:self._offset[k] + size]
-                  for k, size in self._strata.items() if size}
-        # in call order, one call at a time: the sum a single running total would give
-        dispersion = np.cumsum(get(self.dispersion), axis=0)[-1] if len(self.dispersion) \
-            else np.zeros((3, 3))
-        if self.id_table:
-            bins = np.arange(v) * self.coarse // v
-            strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], self.coarse)
-                                        for c in range(CODES)], axis=1).astype(np.int64)
-        return HostCounts(
-            invariants={k: int(v) for k, v in zip(INVARIANTS, get(self.invariants))},
-            strata=strata, by_call=get(self.by_call)[:self._call],
-            pairs=dict(zip(("seq", "col", "replay", "fresh"), get(self.pairs).reshape(
-                4, CODES, CODES))),
-            **self.random_ids.host(),
-            replay_same_other=tuple(int(v) for v in get(self.replay_same_other)),
-            repeated_patterns=repeated_patterns(get(self.patterns)[:self._call]),
-            seq_hist=get(self.seq_hist).reshape(self.seq_len + 1, self.seq_len + 1),
-            dispersion={level: tuple(float(v) for v in dispersion[i]) for i, level in
-                        enumerate(("position in call", "id in call", "[MASK] per sequence"))},
-            host_problems={k: list(v) for k, v in self.host_problems.items()},
-            joint=self.joint.host())
+    def host(self) -> HostCounts:
+        """Everything, read back once, as NumPy arrays (`host_counts.read_back`)."""
+        return read_back(self, {k: (self._offset[k], size) for k, size in self._strata.items()
+                                if size})
+
+
+def _cumsum_rows(a, xp):
+    """`cumsum(a, 0)` of an int32 `[seq_len, batch]` array. On a CPU, NumPy and torch run a
+    cumulative sum along axis 0 one element at a time (about 6 ns an element); a row at a
+    time, over NumPy views, each addition runs along a whole row instead."""
+    if xp.name == "torch" and a.device.type != "cpu" or a.shape[1] < 64:
+        return xp.cumsum(a, 0, xp.int32)
+    rows = a.numpy() if xp.name == "torch" else a
+    out = np.array(rows, dtype=np.int32)
+    for i in range(1, len(out)):
+        np.add(out[i - 1], out[i], out=out[i])
+    return xp.asarray(out) if xp.name == "numpy" else xp.torch.from_numpy(out)

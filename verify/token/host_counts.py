@@ -26,7 +26,7 @@ from mlm_ref.config import MaskingConfig
 
 __all__ = ["HostCounts", "INVARIANTS", "COARSE_BINS", "FULL_HISTOGRAM_MAX", "ID_TABLE_MAX",
            "CODES", "POS_BUCKETS", "SEGMENTS", "REPEAT_CLASSES", "DISPERSION_MIN",
-           "PATTERN_MIN", "mask_share", "repeated_patterns", "is_replay"]
+           "PATTERN_MIN", "mask_share", "repeated_patterns", "is_replay", "read_back"]
 
 CODES = 8
 # Exact invariants counted on the device: the number of positions that violate each.
@@ -151,3 +151,32 @@ class HostCounts:
         """Selected positions `[original drawable?, (mask, original, other)]` (row 0: not)."""
         total = self.by_call.sum(0)
         return np.stack([total[5:8], total[2:5]])
+
+
+def read_back(counts, strata_rows: dict) -> HostCounts:
+    """The `HostCounts` of a `counts.Counts`, read back once: `strata_rows` gives each
+    stratum's `(first row, rows)` in its table."""
+    get, v = counts.xp.to_numpy, counts.config.n_tokens
+    table = get(counts.table).reshape(-1, CODES)
+    strata = {k: table[start:start + size] for k, (start, size) in strata_rows.items()}
+    # in call order, one call at a time: the sum a single running total would give
+    dispersion = np.cumsum(get(counts.dispersion), axis=0)[-1] if len(counts.dispersion) \
+        else np.zeros((3, 3))
+    if counts.id_table:
+        bins = np.arange(v) * counts.coarse // v
+        strata["idbin"] = np.stack([np.bincount(bins, strata["id"][:, c], counts.coarse)
+                                    for c in range(CODES)], axis=1).astype(np.int64)
+    calls, n1 = counts.calls_counted, counts.seq_len + 1
+    return HostCounts(
+        invariants={k: int(v) for k, v in zip(INVARIANTS, get(counts.invariants))},
+        strata=strata, by_call=get(counts.by_call)[:calls],
+        pairs=dict(zip(("seq", "col", "replay", "fresh"), get(counts.pairs).reshape(
+            4, CODES, CODES))),
+        **counts.random_ids.host(),
+        replay_same_other=tuple(int(v) for v in get(counts.replay_same_other)),
+        repeated_patterns=repeated_patterns(get(counts.patterns)[:calls]),
+        seq_hist=get(counts.seq_hist).reshape(n1, n1),
+        dispersion={level: tuple(float(v) for v in dispersion[i]) for i, level in
+                    enumerate(("position in call", "id in call", "[MASK] per sequence"))},
+        host_problems={k: list(v) for k, v in counts.host_problems.items()},
+        joint=counts.joint.host())

@@ -110,11 +110,11 @@ class JointCounts:
         outputs keeps the null, and half the calls halve the cost). Only the selected
         positions are visited (one bincount over all three tables)."""
         xp = self.xp
-        keep = code <= 4                                                 # drawable originals
-        at, cat = at[keep], xp.astype(code[keep] - 2, xp.int64)
+        keep = xp.flatnonzero(code <= 4)                                 # drawable originals
+        at, cat = xp.take(at, keep), xp.astype(xp.take(code, keep) - 2, xp.int64)
         if self.collisions:
-            visible = (cat == 2) & drawable_out[keep]
-            self._collide(x[keep][visible], out[keep][visible])
+            visible = xp.take(keep, xp.flatnonzero((cat == 2) & xp.take(drawable_out, keep)))
+            self._collide(xp.take(x, visible), xp.take(out, visible))
         if tables:
             self._tables(codes, at, cat)
 
@@ -122,17 +122,17 @@ class JointCounts:
         (seq_len, batch), xp = code.shape, self.xp
         sel = code >= 2                                                 # [seq_len, batch]
         pos, col = at // batch, at % batch
-        sel_flat = sel.reshape(-1)
-        left = (pos > 0) & sel_flat[xp.clip(at - batch, lo=0)]
-        right = (pos < seq_len - 1) & sel_flat[xp.clip(at + batch, hi=seq_len * batch - 1)]
+        left = (pos > 0) & xp.take(sel, xp.clip(at - batch, lo=0))
+        right = (pos < seq_len - 1) & xp.take(sel, xp.clip(at + batch, hi=seq_len * batch - 1))
         neighbours = 2 * xp.astype(left, xp.int64) + xp.astype(right, xp.int64)
         k = sel.sum(0)                                                  # [batch]
         # the first and last selected position of each column: two reductions, no cumsum
-        first = xp.amin(xp.where(sel, self._pos, seq_len), 0)           # [batch]
-        last = xp.amax(xp.where(sel, self._pos, -1), 0)                 # [batch]
-        order = xp.where(k[col] == 1, 0, xp.where(pos == first[col], 1,
-                                                  xp.where(pos == last[col], 3, 2)))
-        count = self._class[(code >= 1).sum(0), k][col]
+        # (`select`: a branch-free `where`, the conditions being random)
+        first = xp.take(xp.amin(xp.select(sel, self._pos, seq_len), 0), col)   # [n_sel]
+        last = xp.take(xp.amax(xp.select(sel, self._pos, -1), 0), col)         # [n_sel]
+        order = xp.select(xp.take(k, col) == 1, 0, xp.select(
+            pos == first, 1, xp.select(pos == last, 3, 2)))
+        count = xp.take(self._class[(code >= 1).sum(0), k], col)
         stratum = xp.concatenate([neighbours, 4 + order, 8 + count])
         self.tables += xp.bincount(stratum * 3 + xp.tile(cat, 3),
                                    minlength=xp.numel(self.tables)).reshape(self.tables.shape)
