@@ -63,6 +63,7 @@ TABLE_MAX = 2**16
 
 _K_BITS = 24                       # resolution of k, as of a float32 uniform
 _LOW_BITS = _K_BITS - 8            # bits of k drawn for candidates only
+_INELIGIBLE = 1 << _K_BITS         # or'ed into k: no threshold exceeds 2**24, so never selected
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,14 +93,35 @@ def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _plan(config: MaskingConfig):
-    """Per config: integer thresholds on k, the candidate byte bound, eligibility table."""
+    """Per config: integer thresholds on k, the candidate byte bound, the excluded-id shift and
+    the ineligibility table (`_ineligible_bits`)."""
     p, r, n = config.masking_prob, config.randomize_prob, config.no_change_prob
     k_random, k_keep, k_select = (math.ceil(t * 2 ** _K_BITS) for t in (p * r, p * (r + n), p))
     k_keep, k_random = min(k_keep, k_select), min(k_random, k_keep, k_select)  # float64 sums
     candidate_bytes = -(-k_select >> _LOW_BITS)        # ceil: a byte below it may select
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
-    return k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size)
+    table, top = _eligibility_table(config)
+    if table is not None:
+        table = np.where(table, 0, _INELIGIBLE).astype(np.uint32)
+        table.flags.writeable = False
+    return (k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size),
+            table, top)
+
+
+# The last config's plan, found by identity: cheaper than hashing the config on every call.
+_last_plan = (None, None)
+
+
+def _plan_of(config: MaskingConfig):
+    """`_plan(config)`, looked up by identity when `config` is the previous call's."""
+    global _last_plan
+    last = _last_plan                         # one read: another thread may replace it
+    if last[0] is config:
+        return last[1]
+    plan = _plan(config)
+    _last_plan = (config, plan)
+    return plan
 
 
 def _words(n: int, generator) -> np.ndarray:
@@ -123,7 +145,7 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     Returns:
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
-    plan = _plan(config)
+    plan = _plan_of(config)
     x_masked, y, source, padding = new_outputs(x, config, CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
     high = _high_bytes(flat_x.size, generator)                              # [N]
@@ -149,7 +171,7 @@ def new_outputs(x: torch.Tensor, config: MaskingConfig, chunk: int):
     """
     if x.numel() <= min(chunk, TORCH_GRAIN) and x.is_contiguous() and type(x) is torch.Tensor:
         return (x.clone(memory_format=torch.contiguous_format),
-                torch.full(x.shape, config.padding_token, dtype=x.dtype), None, None)
+                torch.full_like(x, config.padding_token), None, None)
     x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
     source = x.numpy()
     if not source.flags.c_contiguous:              # one strided copy, nothing left to copy
@@ -170,32 +192,55 @@ def fill_slice(flat_x: np.ndarray, flat_y: np.ndarray, s: slice, source, padding
 def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
     """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place.
 
-    Subsets are taken as indices (`flatnonzero`, then `take` on each array that shares them):
-    a boolean mask index costs about twice as much per array, and the masks here are random.
+    Subsets are taken as indices (`nonzero`, then `take` on each array that shares them): a
+    boolean mask index costs about twice as much per array, and the masks here are random.
+    Eligibility is folded into `k` (`_ineligible_bits`), so one compare per threshold decides
+    each outcome; the candidates' new ids are made in their gathered copy, masked in place,
+    and scattered back in one assignment (an unselected candidate gets its own id back).
     """
     k_random, k_keep, k_select, candidate_bytes = plan[:4]
-    where = (np.flatnonzero(high < candidate_bytes) if candidate_bytes < 256
+    where = (np.less(high, candidate_bytes).nonzero()[0] if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
-    k = np.left_shift(high.take(where), _LOW_BITS, dtype=np.uint32)
-    k |= _low16(word)
-
-    original = flat_x.take(where)
-    selected = eligible_ids(original, config)
-    selected &= k < k_select
-    chosen = np.flatnonzero(selected)
-    where, k = where.take(chosen), k.take(chosen)                           # the selected
-    flat_y[where] = original.take(chosen)
-    flat_x[where.take(np.flatnonzero(k >= k_keep))] = config.mask_token
-    to_random = np.flatnonzero(k < k_random)
-    draws = word.take(chosen.take(to_random))
+    k = _k(high.take(where), word)
+    shown = flat_x.take(where)                                              # the originals
+    k |= _ineligible_bits(shown, plan, config)
+    flat_y[where] = np.where(np.less(k, k_select), shown, config.padding_token)
+    np.putmask(shown, np.less(np.subtract(k, k_keep), k_select - k_keep), config.mask_token)
+    to_random = np.less(k, k_random).nonzero()[0]
+    draws = word.take(to_random)
     draws >>= _LOW_BITS
-    flat_x[where.take(to_random)] = random_ids(draws % config.n_random, config)
+    draws %= config.n_random
+    shown[to_random] = random_ids(draws, config)
+    flat_x[where] = shown
+
+
+def _k(high: np.ndarray, word: np.ndarray) -> np.ndarray:
+    """`k = high << 16 | (word & 0xFFFF)` as uint32: on a little-endian machine the low word's
+    truncation with its upper half overwritten, two calls."""
+    if sys.byteorder == "little":
+        k = word.astype(np.uint32)
+        k.view(np.uint16)[1::2] = high
+        return k
+    k = high.astype(np.uint32)
+    k <<= _LOW_BITS
+    k |= (word & 0xFFFF).astype(np.uint32)
+    return k
+
+
+def _ineligible_bits(ids: np.ndarray, plan, config: MaskingConfig) -> np.ndarray:
+    """uint32 `_INELIGIBLE` where an id may not be selected, else 0 (`eligible_ids`)."""
+    table, top = plan[5:7]
+    if table is not None and ids.dtype != np.uint64:
+        return table.take(ids, mode="clip")            # one call: ids above `top` clip to it
+    if table is not None:
+        return table[np.minimum(ids, top)]             # uint64: no negative index
+    return np.where(eligible_ids(ids, config), 0, _INELIGIBLE).astype(np.uint32)
 
 
 def random_ids(t: np.ndarray, config: MaskingConfig) -> np.ndarray:
     """Draws `t` in `[0, n_random)` as ids: the t-th id not in `random_exclude`."""
-    shift = _plan(config)[4]
+    shift = _plan_of(config)[4]
     if shift.size:
         t = t.astype(np.int64)
         t += np.searchsorted(shift, t, side="right")
