@@ -63,7 +63,7 @@ TABLE_MAX = 2**16
 
 _K_BITS = 24                       # resolution of k, as of a float32 uniform
 _LOW_BITS = _K_BITS - 8            # bits of k drawn for candidates only
-_INELIGIBLE = 1 << _K_BITS         # or'ed into k: no threshold exceeds 2**24, so never selected
+_INELIGIBLE = 1 << 30              # added to k: above every threshold, still a positive int32
 
 
 @functools.lru_cache(maxsize=64)
@@ -94,7 +94,7 @@ def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _plan(config: MaskingConfig):
     """Per config: integer thresholds on k, the candidate byte bound, the excluded-id shift and
-    the ineligibility table (`_ineligible_bits`)."""
+    the table of `_offsets`."""
     p, r, n = config.masking_prob, config.randomize_prob, config.no_change_prob
     k_random, k_keep, k_select = (math.ceil(t * 2 ** _K_BITS) for t in (p * r, p * (r + n), p))
     k_keep, k_random = min(k_keep, k_select), min(k_random, k_keep, k_select)  # float64 sums
@@ -102,8 +102,8 @@ def _plan(config: MaskingConfig):
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
     table, top = _eligibility_table(config)
-    if table is not None:
-        table = np.where(table, 0, _INELIGIBLE).astype(np.uint32)
+    if table is not None:            # the offset `_offsets` adds, per id below `top`
+        table = np.where(table, -k_keep % 2**32, _INELIGIBLE).astype(np.uint32)
         table.flags.writeable = False
     return (k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size),
             table, top)
@@ -149,6 +149,10 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     x_masked, y, source, padding = new_outputs(x, config, CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
     high = _high_bytes(flat_x.size, generator)                              # [N]
+    if flat_x.size <= CHUNK:                     # one slice: no slicing to pay for
+        fill_slice(flat_x, flat_y, slice(None), source, padding)
+        _mask_candidates(flat_x, flat_y, high, plan, config, generator)
+        return x_masked, y
     for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
         s = slice(start, min(flat_x.size, start + CHUNK))
         fill_slice(flat_x, flat_y, s, source, padding)
@@ -192,27 +196,29 @@ def fill_slice(flat_x: np.ndarray, flat_y: np.ndarray, s: slice, source, padding
 def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
     """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place.
 
-    Subsets are taken as indices (`nonzero`, then `take` on each array that shares them): a
-    boolean mask index costs about twice as much per array, and the masks here are random.
-    Eligibility is folded into `k` (`_ineligible_bits`), so one compare per threshold decides
-    each outcome; the candidates' new ids are made in their gathered copy, masked in place,
-    and scattered back in one assignment (an unselected candidate gets its own id back).
+    Subsets are taken as indices (`nonzero`, then `take` on each array that shares them) and
+    written by index assignment: a boolean mask index costs about twice as much per array,
+    and `np.where` or `np.putmask` over the candidates more than the indices of the few
+    they change. Eligibility is folded into `k` (`_offsets`), so that each outcome is one
+    compare over the candidates.
     """
     k_random, k_keep, k_select, candidate_bytes = plan[:4]
     where = (np.less(high, candidate_bytes).nonzero()[0] if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
     k = _k(high.take(where), word)
-    shown = flat_x.take(where)                                              # the originals
-    k |= _ineligible_bits(shown, plan, config)
-    flat_y[where] = np.where(np.less(k, k_select), shown, config.padding_token)
-    np.putmask(shown, np.less(np.subtract(k, k_keep), k_select - k_keep), config.mask_token)
-    to_random = np.less(k, k_random).nonzero()[0]
+    original = flat_x.take(where)
+    k += _offsets(original, plan, config)   # eligible: k - k_keep; ineligible: >= 2**30
+    signed = k.view(np.int32)
+    chosen = np.less(signed, k_select - k_keep).nonzero()[0]               # the selected
+    flat_y[where.take(chosen)] = original.take(chosen)
+    # [MASK] for k in [k_keep, k_select): the only k - k_keep in [0, k_select - k_keep)
+    flat_x[where.take(np.less(k, k_select - k_keep).nonzero()[0])] = config.mask_token
+    to_random = np.less(signed, k_random - k_keep).nonzero()[0]
     draws = word.take(to_random)
     draws >>= _LOW_BITS
     draws %= config.n_random
-    shown[to_random] = random_ids(draws, config)
-    flat_x[where] = shown
+    flat_x[where.take(to_random)] = random_ids(draws, config)
 
 
 def _k(high: np.ndarray, word: np.ndarray) -> np.ndarray:
@@ -228,14 +234,17 @@ def _k(high: np.ndarray, word: np.ndarray) -> np.ndarray:
     return k
 
 
-def _ineligible_bits(ids: np.ndarray, plan, config: MaskingConfig) -> np.ndarray:
-    """uint32 `_INELIGIBLE` where an id may not be selected, else 0 (`eligible_ids`)."""
+def _offsets(ids: np.ndarray, plan, config: MaskingConfig) -> np.ndarray:
+    """uint32 per id: `-k_keep` (modulo 2**32) where it may be selected (`eligible_ids`), else
+    `_INELIGIBLE`. Added to k, so that as int32 each outcome is one compare and, for
+    [MASK], one unsigned compare of the same bits."""
     table, top = plan[5:7]
     if table is not None and ids.dtype != np.uint64:
         return table.take(ids, mode="clip")            # one call: ids above `top` clip to it
     if table is not None:
         return table[np.minimum(ids, top)]             # uint64: no negative index
-    return np.where(eligible_ids(ids, config), 0, _INELIGIBLE).astype(np.uint32)
+    k_keep = plan[1]
+    return np.where(eligible_ids(ids, config), -k_keep % 2**32, _INELIGIBLE).astype(np.uint32)
 
 
 def random_ids(t: np.ndarray, config: MaskingConfig) -> np.ndarray:
