@@ -11,6 +11,7 @@ bound is in docs/exact-mode.md).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -24,6 +25,7 @@ from . import fused, threefry
 from .cpu import eligible_ids, fill_slice, new_outputs, random_ids
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
+from .threefry_host import threefry2x32_lanes
 
 __all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_tokens_exact_cpu",
            "mask_from_bits", "chunk_size", "CPU_CHUNK", "PENDING", "SPLIT"]
@@ -85,7 +87,7 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     keys = exact_keys(key, config)
-    bounds = [_bits_below(float(p)) for p in config.exact_thresholds()]
+    bounds = _bounds(config)
     x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
     pending, count = [], 0                            # selected, outcomes not yet drawn
@@ -100,6 +102,12 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
             _draw_outcomes(flat_x, np.concatenate(pending), keys[1:], bounds, config)
             pending, count = [], 0
     return x_masked, y
+
+
+@functools.lru_cache(maxsize=64)
+def _bounds(config: MaskingConfig) -> tuple[int, int, int]:
+    """`_bits_below` of each of `config.exact_thresholds()` (per config)."""
+    return tuple(_bits_below(float(p)) for p in config.exact_thresholds())
 
 
 def _bits_below(p: float) -> int:
@@ -156,8 +164,8 @@ def exact_keys(key, config: MaskingConfig) -> np.ndarray:
     on Python ints."""
     k0, k1 = (threefry.key_data(key, torch.device("cpu")).tolist()   # also on a GPU
               if isinstance(key, torch.Tensor) else key_words(key))
-    k_sel, k_cat, k_tok = (threefry.threefry2x32_int(k0, k1, 0, i) for i in range(3))
-    k_hi, k_lo = (threefry.threefry2x32_int(*k_tok, 0, i) for i in range(2))
+    k_sel, k_cat, k_tok = threefry2x32_lanes(k0, k1, (0, 1, 2))
+    k_hi, k_lo = threefry2x32_lanes(*k_tok, (0, 1))
     _, multiplier = threefry.randint_span(0, config.n_random)
     return np.array([k_sel, k_cat, k_lo, k_hi] if multiplier else [k_sel, k_cat, k_lo],
                     dtype=np.uint32)

@@ -286,3 +286,17 @@ def test_torch_host_rounds_equal_the_torch_rounds(pairs):
         h0, h1 = threefry.threefry2x32_numpy(np.uint32(key[0]), np.uint32(key[1]),
                                              np.array([c], dtype=np.uint32))
         assert (int(h0[0]), int(h1[0])) == want
+
+
+@FEW
+@given(key=KEYS, counters=st.lists(st.integers(0, U32), min_size=1, max_size=6))
+def test_host_lanes_hash_each_counter_as_a_single_hash_does(key, counters):
+    """`threefry2x32_lanes` (several counters under one key, in the lanes of one Python int)
+    gives each counter the words of `threefry2x32_int` and of the reference."""
+    pytest.importorskip("torch")
+    from mlm_torch import threefry_host
+    got = threefry_host.threefry2x32_lanes(*key, counters)
+    assert got == [threefry_host.threefry2x32_int(*key, 0, c) for c in counters]
+    for (a, b), c in zip(got, counters):
+        y0, y1 = np_threefry.threefry2x32(key, 0, c)
+        assert (a, b) == (int(y0), int(y1))
