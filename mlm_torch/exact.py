@@ -119,15 +119,15 @@ def _select_slice(flat_x: np.ndarray, start: int, key: np.ndarray, below: int,
                   config: MaskingConfig) -> np.ndarray:
     """The selected positions among `start + i` (holding `flat_x[i]`): int64 flat indices.
 
-    A subset is taken as indices (`flatnonzero`, then `take`): a boolean mask index costs
+    A subset is taken as indices (`nonzero`, then `take`): a boolean mask index costs
     about twice as much per array, as a random 15% mask defeats the branch predictor.
     """
-    where = np.flatnonzero(eligible_ids(flat_x, config))           # only these can be selected
+    where = eligible_ids(flat_x, config).nonzero()[0]           # only these can be selected
     where += start
     counters = where.astype(np.uint32)                              # flat index < 2**32
     y0, y1 = threefry.threefry2x32_numpy(key[0], key[1], counters)
     y0 ^= y1                                                        # k_sel's bits
-    return where.take(np.flatnonzero(y0 < below))  # an operator: a bound of 2**32 compares
+    return where.take((y0 < below).nonzero()[0])  # an operator: a bound of 2**32 compares
 
 
 def _draw_outcomes(flat_x: np.ndarray, where: np.ndarray, keys: np.ndarray, bounds,
@@ -140,17 +140,17 @@ def _draw_outcomes(flat_x: np.ndarray, where: np.ndarray, keys: np.ndarray, boun
         y0, y1 = threefry.threefry2x32_numpy(keys[:, :1], keys[:, 1:], counters)
         y0 ^= y1                                                    # [2|3, m]
         category = y0[0]
-        to_random = np.flatnonzero(category < b_random)
+        to_random = (category < b_random).nonzero()[0]
         draws = [row.take(to_random) for row in y0[1:]]
     else:                          # many: randint's bits for the random ones only (~1/10)
         category, c1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
         category ^= c1
-        to_random = np.flatnonzero(category < b_random)
+        to_random = (category < b_random).nonzero()[0]
         y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:],
                                              counters.take(to_random))
         y0 ^= y1
         draws = list(y0)
-    flat_x[where.take(np.flatnonzero(category >= b_random_or_keep))] = config.mask_token
+    flat_x[where.take((category >= b_random_or_keep).nonzero()[0])] = config.mask_token
     span, multiplier = threefry.randint_span(0, config.n_random)
     t = draws[0].astype(np.int64) % span          # randint_from_bits' arithmetic, in int64
     if multiplier:
