@@ -13,13 +13,26 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
   complete `k`, its upper 48 bits become the random id should the position need one;
 * does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
   with less dispatch cost per op than torch's, and subsets taken as indices, never as boolean
-  masks. The copy of `x` and the fill of `y` are NumPy's too, a slice at a time just before the
-  slice's candidates are written (still in cache); a batch under torch's parallel grain (32 Ki
-  positions) gets them as one torch clone and one fill, cheaper there (`new_outputs`).
+  masks. Eligibility is folded into `k`: a per-id table adds `-K(p (r + n))` (modulo 2**32)
+  where the id may be selected and 2**30 where not, so that, read as int32, each outcome is
+  one compare over the candidates (and [MASK] one unsigned compare of the same bits), and
+  each outcome's positions are written by one index assignment. The copy of `x` and the fill
+  of `y` are NumPy's too, a slice at a time just before the slice's candidates are written
+  (still in cache); a batch under torch's parallel grain (32 Ki positions) gets them as one
+  torch clone and one fill (`new_outputs`).
   NumPy runs them on the calling thread; a torch op on a large batch runs on the intra-op
   thread pool, whose barrier waits for every thread, and on a loaded machine a descheduled
   thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
   where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
+
+What bounds a small batch is the number of calls, not their work. At `[512, 32]` (16 Ki
+positions, ~2.5 Ki candidates; thread CPU time on a 2-core EPYC VM, ~90 us a call): the
+generator ~23 us (2 Ki words for the high bytes and one per candidate, ~3.5 ns a word and
+~1 us a call: fixed by the stream), the outputs' copy and fill ~13 us, finding the
+candidates (a compare and a nonzero over the high bytes) ~10 us, and ~22 NumPy calls on the
+candidates' arrays ~40 us: a call costs 1-3 us there whatever its length, so `np.where` or
+`np.putmask` over all candidates, one call, costs more than the indices of the few positions
+they change.
 
 The candidates are handled `CHUNK` positions at a time, in row-major order, so beyond the two
 outputs the path holds one byte per position (the high bytes) and a bounded slice of work; the
@@ -165,7 +178,8 @@ def new_outputs(x: torch.Tensor, config: MaskingConfig, chunk: int):
 
     A contiguous batch of at most one slice (`chunk` positions) and below torch's parallel
     grain (`TORCH_GRAIN`) is copied and filled by two torch calls, a clone and a full, on the
-    calling thread (about half the cost of NumPy's at that size). A larger one is filled by
+    calling thread (in a whole call at `[512, 32]`, within a microsecond of NumPy's copy and
+    fill). A larger one is filled by
     NumPy a cache-sized slice at a time: single-threaded, so no thread-pool barrier, and the
     slice is still in cache when its selected positions are written.
 
