@@ -163,7 +163,8 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
     high = _high_bytes(flat_x.size, generator)                              # [N]
     if flat_x.size <= CHUNK:                     # one slice: no slicing to pay for
-        fill_slice(flat_x, flat_y, slice(None), source, padding)
+        if source is not None or padding is not None:
+            fill_slice(flat_x, flat_y, slice(None), source, padding)
         _mask_candidates(flat_x, flat_y, high, plan, config, generator)
         return x_masked, y
     for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
@@ -232,7 +233,7 @@ def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generato
     draws = word.take(to_random)
     draws >>= _LOW_BITS
     draws %= config.n_random
-    flat_x[where.take(to_random)] = random_ids(draws, config)
+    flat_x[where.take(to_random)] = random_ids(draws, config) if plan[4].size else draws
 
 
 def _k(high: np.ndarray, word: np.ndarray) -> np.ndarray:
@@ -268,10 +269,3 @@ def random_ids(t: np.ndarray, config: MaskingConfig) -> np.ndarray:
         t = t.astype(np.int64)
         t += np.searchsorted(shift, t, side="right")
     return t
-
-
-def _low16(word: np.ndarray) -> np.ndarray:
-    """The low 16 bits of uint64 words, as a strided uint16 view where the layout allows."""
-    if sys.byteorder == "little":
-        return word.view(np.uint16)[::4]
-    return (word & 0xFFFF).astype(np.uint16)
