@@ -26,7 +26,7 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
   where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
 
 What bounds a small batch is the number of calls, not their work. At `[512, 32]` (16 Ki
-positions, ~2.5 Ki candidates; thread CPU time on a 2-core EPYC VM, ~90 us a call): the
+positions, ~2.5 Ki candidates; thread CPU time on a 2-core EPYC VM, ~95 us a call): the
 generator ~23 us (2 Ki words for the high bytes and one per candidate, ~3.5 ns a word and
 ~1 us a call: fixed by the stream), the outputs' copy and fill ~13 us, finding the
 candidates (a compare and a nonzero over the high bytes) ~10 us, and ~22 NumPy calls on the
