@@ -13,13 +13,26 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
   complete `k`, its upper 48 bits become the random id should the position need one;
 * does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
   with less dispatch cost per op than torch's, and subsets taken as indices, never as boolean
-  masks. The copy of `x` and the fill of `y` are NumPy's too, a slice at a time just before the
-  slice's candidates are written (still in cache); a batch under torch's parallel grain (32 Ki
-  positions) gets them as one torch clone and one fill, cheaper there (`new_outputs`).
+  masks. Eligibility is folded into `k`: a per-id table adds `-K(p (r + n))` (modulo 2**32)
+  where the id may be selected and 2**30 where not, so that, read as int32, each outcome is
+  one compare over the candidates (and [MASK] one unsigned compare of the same bits), and
+  each outcome's positions are written by one index assignment. The copy of `x` and the fill
+  of `y` are NumPy's too, a slice at a time just before the slice's candidates are written
+  (still in cache); a batch under torch's parallel grain (32 Ki positions) gets them as one
+  torch clone and one fill (`new_outputs`).
   NumPy runs them on the calling thread; a torch op on a large batch runs on the intra-op
   thread pool, whose barrier waits for every thread, and on a loaded machine a descheduled
   thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
   where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
+
+What bounds a small batch is the number of calls, not their work. At `[512, 32]` (16 Ki
+positions, ~2.5 Ki candidates; thread CPU time on a 2-core EPYC VM, ~95 us a call): the
+generator ~23 us (2 Ki words for the high bytes and one per candidate, ~3.5 ns a word and
+~1 us a call: fixed by the stream), the outputs' copy and fill ~13 us, finding the
+candidates (a compare and a nonzero over the high bytes) ~10 us, and ~22 NumPy calls on the
+candidates' arrays ~40 us: a call costs 1-3 us there whatever its length, so `np.where` or
+`np.putmask` over all candidates, one call, costs more than the indices of the few positions
+they change.
 
 The candidates are handled `CHUNK` positions at a time, in row-major order, so beyond the two
 outputs the path holds one byte per position (the high bytes) and a bounded slice of work; the
@@ -63,6 +76,7 @@ TABLE_MAX = 2**16
 
 _K_BITS = 24                       # resolution of k, as of a float32 uniform
 _LOW_BITS = _K_BITS - 8            # bits of k drawn for candidates only
+_INELIGIBLE = 1 << 30              # added to k: above every threshold, still a positive int32
 
 
 @functools.lru_cache(maxsize=64)
@@ -92,14 +106,35 @@ def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _plan(config: MaskingConfig):
-    """Per config: integer thresholds on k, the candidate byte bound, eligibility table."""
+    """Per config: integer thresholds on k, the candidate byte bound, the excluded-id shift and
+    the table of `_offsets`."""
     p, r, n = config.masking_prob, config.randomize_prob, config.no_change_prob
     k_random, k_keep, k_select = (math.ceil(t * 2 ** _K_BITS) for t in (p * r, p * (r + n), p))
     k_keep, k_random = min(k_keep, k_select), min(k_random, k_keep, k_select)  # float64 sums
     candidate_bytes = -(-k_select >> _LOW_BITS)        # ceil: a byte below it may select
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
-    return k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size)
+    table, top = _eligibility_table(config)
+    if table is not None:            # the offset `_offsets` adds, per id below `top`
+        table = np.where(table, -k_keep % 2**32, _INELIGIBLE).astype(np.uint32)
+        table.flags.writeable = False
+    return (k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size),
+            table, top)
+
+
+# The last config's plan, found by identity: cheaper than hashing the config on every call.
+_last_plan = (None, None)
+
+
+def _plan_of(config: MaskingConfig):
+    """`_plan(config)`, looked up by identity when `config` is the previous call's."""
+    global _last_plan
+    last = _last_plan                         # one read: another thread may replace it
+    if last[0] is config:
+        return last[1]
+    plan = _plan(config)
+    _last_plan = (config, plan)
+    return plan
 
 
 def _words(n: int, generator) -> np.ndarray:
@@ -123,10 +158,15 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
     Returns:
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
-    plan = _plan(config)
+    plan = _plan_of(config)
     x_masked, y, source, padding = new_outputs(x, config, CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
     high = _high_bytes(flat_x.size, generator)                              # [N]
+    if flat_x.size <= CHUNK:                     # one slice: no slicing to pay for
+        if source is not None or padding is not None:
+            fill_slice(flat_x, flat_y, slice(None), source, padding)
+        _mask_candidates(flat_x, flat_y, high, plan, config, generator)
+        return x_masked, y
     for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
         s = slice(start, min(flat_x.size, start + CHUNK))
         fill_slice(flat_x, flat_y, s, source, padding)
@@ -139,7 +179,8 @@ def new_outputs(x: torch.Tensor, config: MaskingConfig, chunk: int):
 
     A contiguous batch of at most one slice (`chunk` positions) and below torch's parallel
     grain (`TORCH_GRAIN`) is copied and filled by two torch calls, a clone and a full, on the
-    calling thread (about half the cost of NumPy's at that size). A larger one is filled by
+    calling thread (in a whole call at `[512, 32]`, within a microsecond of NumPy's copy and
+    fill). A larger one is filled by
     NumPy a cache-sized slice at a time: single-threaded, so no thread-pool barrier, and the
     slice is still in cache when its selected positions are written.
 
@@ -149,7 +190,7 @@ def new_outputs(x: torch.Tensor, config: MaskingConfig, chunk: int):
     """
     if x.numel() <= min(chunk, TORCH_GRAIN) and x.is_contiguous() and type(x) is torch.Tensor:
         return (x.clone(memory_format=torch.contiguous_format),
-                torch.full(x.shape, config.padding_token, dtype=x.dtype), None, None)
+                torch.full_like(x, config.padding_token), None, None)
     x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
     source = x.numpy()
     if not source.flags.c_contiguous:              # one strided copy, nothing left to copy
@@ -170,40 +211,61 @@ def fill_slice(flat_x: np.ndarray, flat_y: np.ndarray, s: slice, source, padding
 def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
     """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place.
 
-    Subsets are taken as indices (`flatnonzero`, then `take` on each array that shares them):
-    a boolean mask index costs about twice as much per array, and the masks here are random.
+    Subsets are taken as indices (`nonzero`, then `take` on each array that shares them) and
+    written by index assignment: a boolean mask index costs about twice as much per array,
+    and `np.where` or `np.putmask` over the candidates more than the indices of the few
+    they change. Eligibility is folded into `k` (`_offsets`), so that each outcome is one
+    compare over the candidates.
     """
     k_random, k_keep, k_select, candidate_bytes = plan[:4]
-    where = (np.flatnonzero(high < candidate_bytes) if candidate_bytes < 256
+    where = (np.less(high, candidate_bytes).nonzero()[0] if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
     word = _words(where.size, generator)                                    # [n_candidates]
-    k = np.left_shift(high.take(where), _LOW_BITS, dtype=np.uint32)
-    k |= _low16(word)
-
+    k = _k(high.take(where), word)
     original = flat_x.take(where)
-    selected = eligible_ids(original, config)
-    selected &= k < k_select
-    chosen = np.flatnonzero(selected)
-    where, k = where.take(chosen), k.take(chosen)                           # the selected
-    flat_y[where] = original.take(chosen)
-    flat_x[where.take(np.flatnonzero(k >= k_keep))] = config.mask_token
-    to_random = np.flatnonzero(k < k_random)
-    draws = word.take(chosen.take(to_random))
+    k += _offsets(original, plan, config)   # eligible: k - k_keep; ineligible: >= 2**30
+    signed = k.view(np.int32)
+    chosen = np.less(signed, k_select - k_keep).nonzero()[0]               # the selected
+    flat_y[where.take(chosen)] = original.take(chosen)
+    # [MASK] for k in [k_keep, k_select): the only k - k_keep in [0, k_select - k_keep)
+    flat_x[where.take(np.less(k, k_select - k_keep).nonzero()[0])] = config.mask_token
+    to_random = np.less(signed, k_random - k_keep).nonzero()[0]
+    draws = word.take(to_random)
     draws >>= _LOW_BITS
-    flat_x[where.take(to_random)] = random_ids(draws % config.n_random, config)
+    draws %= config.n_random
+    flat_x[where.take(to_random)] = random_ids(draws, config) if plan[4].size else draws
+
+
+def _k(high: np.ndarray, word: np.ndarray) -> np.ndarray:
+    """`k = high << 16 | (word & 0xFFFF)` as uint32: on a little-endian machine the low word's
+    truncation with its upper half overwritten, two calls."""
+    if sys.byteorder == "little":
+        k = word.astype(np.uint32)
+        k.view(np.uint16)[1::2] = high
+        return k
+    k = high.astype(np.uint32)
+    k <<= _LOW_BITS
+    k |= (word & 0xFFFF).astype(np.uint32)
+    return k
+
+
+def _offsets(ids: np.ndarray, plan, config: MaskingConfig) -> np.ndarray:
+    """uint32 per id: `-k_keep` (modulo 2**32) where it may be selected (`eligible_ids`), else
+    `_INELIGIBLE`. Added to k, so that as int32 each outcome is one compare and, for
+    [MASK], one unsigned compare of the same bits."""
+    table, top = plan[5:7]
+    if table is not None and ids.dtype != np.uint64:
+        return table.take(ids, mode="clip")            # one call: ids above `top` clip to it
+    if table is not None:
+        return table[np.minimum(ids, top)]             # uint64: no negative index
+    k_keep = plan[1]
+    return np.where(eligible_ids(ids, config), -k_keep % 2**32, _INELIGIBLE).astype(np.uint32)
 
 
 def random_ids(t: np.ndarray, config: MaskingConfig) -> np.ndarray:
     """Draws `t` in `[0, n_random)` as ids: the t-th id not in `random_exclude`."""
-    shift = _plan(config)[4]
+    shift = _plan_of(config)[4]
     if shift.size:
         t = t.astype(np.int64)
         t += np.searchsorted(shift, t, side="right")
     return t
-
-
-def _low16(word: np.ndarray) -> np.ndarray:
-    """The low 16 bits of uint64 words, as a strided uint16 view where the layout allows."""
-    if sys.byteorder == "little":
-        return word.view(np.uint16)[::4]
-    return (word & 0xFFFF).astype(np.uint16)

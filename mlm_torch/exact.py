@@ -11,6 +11,7 @@ bound is in docs/exact-mode.md).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -24,6 +25,7 @@ from . import fused, threefry
 from .cpu import eligible_ids, fill_slice, new_outputs, random_ids
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
+from .threefry_host import threefry2x32_lanes
 
 __all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_tokens_exact_cpu",
            "mask_from_bits", "chunk_size", "CPU_CHUNK", "PENDING", "SPLIT"]
@@ -85,7 +87,7 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     keys = exact_keys(key, config)
-    bounds = [_bits_below(float(p)) for p in config.exact_thresholds()]
+    bounds = _bounds(config)
     x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
     pending, count = [], 0                            # selected, outcomes not yet drawn
@@ -102,6 +104,12 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
     return x_masked, y
 
 
+@functools.lru_cache(maxsize=64)
+def _bounds(config: MaskingConfig) -> tuple[int, int, int]:
+    """`_bits_below` of each of `config.exact_thresholds()` (per config)."""
+    return tuple(_bits_below(float(p)) for p in config.exact_thresholds())
+
+
 def _bits_below(p: float) -> int:
     """The bound b with `uniform(bits) < p` exactly when `bits < b` (uint32 bits, p in [0, 1])."""
     return math.ceil(p * 2**23) << 9
@@ -111,15 +119,15 @@ def _select_slice(flat_x: np.ndarray, start: int, key: np.ndarray, below: int,
                   config: MaskingConfig) -> np.ndarray:
     """The selected positions among `start + i` (holding `flat_x[i]`): int64 flat indices.
 
-    A subset is taken as indices (`flatnonzero`, then `take`): a boolean mask index costs
+    A subset is taken as indices (`nonzero`, then `take`): a boolean mask index costs
     about twice as much per array, as a random 15% mask defeats the branch predictor.
     """
-    where = np.flatnonzero(eligible_ids(flat_x, config))           # only these can be selected
+    where = eligible_ids(flat_x, config).nonzero()[0]           # only these can be selected
     where += start
     counters = where.astype(np.uint32)                              # flat index < 2**32
     y0, y1 = threefry.threefry2x32_numpy(key[0], key[1], counters)
     y0 ^= y1                                                        # k_sel's bits
-    return where.take(np.flatnonzero(y0 < below))  # an operator: a bound of 2**32 compares
+    return where.take((y0 < below).nonzero()[0])  # an operator: a bound of 2**32 compares
 
 
 def _draw_outcomes(flat_x: np.ndarray, where: np.ndarray, keys: np.ndarray, bounds,
@@ -132,17 +140,17 @@ def _draw_outcomes(flat_x: np.ndarray, where: np.ndarray, keys: np.ndarray, boun
         y0, y1 = threefry.threefry2x32_numpy(keys[:, :1], keys[:, 1:], counters)
         y0 ^= y1                                                    # [2|3, m]
         category = y0[0]
-        to_random = np.flatnonzero(category < b_random)
+        to_random = (category < b_random).nonzero()[0]
         draws = [row.take(to_random) for row in y0[1:]]
     else:                          # many: randint's bits for the random ones only (~1/10)
         category, c1 = threefry.threefry2x32_numpy(keys[0, 0], keys[0, 1], counters)
         category ^= c1
-        to_random = np.flatnonzero(category < b_random)
+        to_random = (category < b_random).nonzero()[0]
         y0, y1 = threefry.threefry2x32_numpy(keys[1:, :1], keys[1:, 1:],
                                              counters.take(to_random))
         y0 ^= y1
         draws = list(y0)
-    flat_x[where.take(np.flatnonzero(category >= b_random_or_keep))] = config.mask_token
+    flat_x[where.take((category >= b_random_or_keep).nonzero()[0])] = config.mask_token
     span, multiplier = threefry.randint_span(0, config.n_random)
     t = draws[0].astype(np.int64) % span          # randint_from_bits' arithmetic, in int64
     if multiplier:
@@ -156,8 +164,8 @@ def exact_keys(key, config: MaskingConfig) -> np.ndarray:
     on Python ints."""
     k0, k1 = (threefry.key_data(key, torch.device("cpu")).tolist()   # also on a GPU
               if isinstance(key, torch.Tensor) else key_words(key))
-    k_sel, k_cat, k_tok = (threefry.threefry2x32_int(k0, k1, 0, i) for i in range(3))
-    k_hi, k_lo = (threefry.threefry2x32_int(*k_tok, 0, i) for i in range(2))
+    k_sel, k_cat, k_tok = threefry2x32_lanes(k0, k1, (0, 1, 2))
+    k_hi, k_lo = threefry2x32_lanes(*k_tok, (0, 1))
     _, multiplier = threefry.randint_span(0, config.n_random)
     return np.array([k_sel, k_cat, k_lo, k_hi] if multiplier else [k_sel, k_cat, k_lo],
                     dtype=np.uint32)

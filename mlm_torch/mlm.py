@@ -66,7 +66,7 @@ def mask_tokens(x: torch.Tensor, config: MaskingConfig, *, generator=None,
     """
     check_input(x, config, check_ids=check_ids)
     check_generator(generator, x)
-    if x.device.type == "cpu":
+    if x.is_cpu:
         return mask_tokens_cpu(x, config, generator=generator)
     if fused.use_fused(x):
         return fused.mask_tokens_native(x, config, generator=generator)

@@ -128,22 +128,24 @@ def _mask_int64_numpy(x: np.ndarray, k0: np.ndarray, k1: np.ndarray, config: Mas
     eligible, top, p_select, p_random, p_random_or_keep = _numpy_tables(config)
     y = np.full_like(x, config.padding_token)
     x_masked = x.copy()
-    where = np.flatnonzero(eligible[np.minimum(x, top)])                 # [n] flat positions
+    rows, cols = eligible.take(x, mode="clip").nonzero()   # [n] each; ids above top clip to it
     span, multiplier = threefry.randint_span(0, config.n_random)
-    chosen, _, bits = _staged_bits(k0, k1, where, seq, p_select, multiplier)
-    hit = where[chosen]                                                  # [m]
-    if not len(hit):
+    r, c, _, bits = _staged_bits(k0, k1, rows, cols, p_select, multiplier)
+    if bits is None:
         return x_masked, y
+    hit = r * seq + c                                                    # [m] flat positions
+    original = x.reshape(-1).take(hit)
+    y.reshape(-1)[hit] = original
     category = bits[0] >> np.uint32(9)
-    t = bits[1].astype(np.int64) % span                                  # randint's lo % span
+    flat = x_masked.reshape(-1)
+    flat[hit[category >= p_random_or_keep]] = config.mask_token
+    to_random = (category < p_random).nonzero()[0]                       # randint: these only
+    t = bits[1].take(to_random).astype(np.int64) % span                  # randint's lo % span
     if multiplier:
-        t = (t + (bits[2].astype(np.int64) % span) * multiplier) % span
+        t = (t + (bits[2].take(to_random).astype(np.int64) % span) * multiplier) % span
     for excluded in config.random_exclude:                               # sorted: one pass
         t += t >= excluded
-    original = x.reshape(-1)[hit]
-    x_masked.reshape(-1)[hit] = np.where(category < p_random, t, np.where(
-        category >= p_random_or_keep, config.mask_token, original))
-    y.reshape(-1)[hit] = original
+    flat[hit.take(to_random)] = t
     return x_masked, y
 
 
@@ -210,52 +212,51 @@ def _mask_rows_staged(x: torch.Tensor, keys: torch.Tensor, config: MaskingConfig
     seq = x.shape[1]
     x_masked, y = x.clone(), torch.empty_like(x)
     signed_view(y).fill_(as_signed_bits(config.padding_token, x.dtype))
-    where = np.flatnonzero(eligible_mask(x, config).numpy())            # [n] flat positions
+    rows, cols = eligible_mask(x, config).numpy().nonzero()             # [n] each
     k = keys if isinstance(keys, np.ndarray) else keys.numpy().astype(np.uint32)  # [batch, 2]
     _, multiplier = threefry.randint_span(0, config.n_random)
-    chosen, sel, draws = _staged_bits(k[:, 0], k[:, 1], where, seq, _select_below(config),
-                                      multiplier)
+    r, c, sel, draws = _staged_bits(k[:, 0], k[:, 1], rows, cols, _select_below(config),
+                                    multiplier)
     if draws is None:
         return x_masked, y
     bits = np.concatenate([sel[None], draws]).view(np.int32)            # [1 + 2|3, m]
-    hit = torch.from_numpy(where[chosen])
+    hit = torch.from_numpy(r * seq + c)
     xm, yr = mask_from_bits(signed_view(x).view(-1)[hit], torch.from_numpy(bits), config)
     signed_view(x_masked).view(-1)[hit] = xm
     signed_view(y).view(-1)[hit] = yr
     return x_masked, y
 
 
-def _staged_bits(k0, k1, where, seq: int, below, multiplier: int):
+def _staged_bits(k0, k1, rows, cols, below, multiplier: int):
     """The two hashing stages of a staged pass, for row keys `(k0, k1)` (uint32 `[batch]`)
-    and the eligible flat positions `where` of a `[batch, seq]` batch.
+    and the eligible positions `(rows, cols)` (int64 `[n]` each) of a `[batch, seq]` batch.
 
-    The row keys' three-way split hashed beside randint's key split of `k_tok`, then the
-    selection bits at `where`; then, at the selected positions only, the bits of `k_cat`,
-    `k_lo` and (when `multiplier`) `k_hi`.
+    The row keys' three-way split, then the selection bits at the eligible positions beside
+    randint's key split of `k_tok` (one hash); then, at the selected positions only, the
+    bits of `k_cat`, `k_lo` and (when `multiplier`) `k_hi`, the keys broadcast over their
+    counters.
 
     Returns:
-        `(chosen, sel, draws)`: bool `[n]` (selected among `where`), the selection bits of
-        the selected `[m]`, and uint32 `[2|3, m]` (category, lo[, hi]); `draws` is None when
-        nothing is selected.
+        `(r, c, sel, draws)`: the selected positions' rows (int64) and columns (uint32)
+        `[m]`, their selection bits `[m]`, and uint32 `[2|3, m]` (category, lo[, hi]);
+        `draws` is None when nothing is selected.
     """
-    batch = len(k0)
-    rows, cols = np.divmod(where, seq)
-    s0, s1 = threefry.threefry2x32_numpy(k0[:, None], k1[:, None],
-                                         np.arange(3, dtype=np.uint32))  # [batch, 3]: split
-    n = len(where)
+    batch, n = len(k0), len(rows)
+    s0, s1 = threefry.threefry2x32_numpy(k0, k1, np.arange(3, dtype=np.uint32)[:, None])
+    cols = cols.astype(np.uint32)                                        # [3, batch]: split
     y0, y1 = threefry.threefry2x32_numpy(                                # [n + 2 * batch]
-        np.concatenate([s0[rows, 0], np.repeat(s0[:, 2], 2)]),
-        np.concatenate([s1[rows, 0], np.repeat(s1[:, 2], 2)]),
-        np.concatenate([cols.astype(np.uint32), np.tile(np.arange(2, dtype=np.uint32), batch)]))
+        np.concatenate([s0[0].take(rows), s0[2], s0[2]]),
+        np.concatenate([s1[0].take(rows), s1[2], s1[2]]),
+        np.concatenate([cols, np.zeros(batch, np.uint32), np.ones(batch, np.uint32)]))
     sel = y0[:n] ^ y1[:n]                                                # k_sel's bits, [n]
-    t0, t1 = y0[n:].reshape(batch, 2), y1[n:].reshape(batch, 2)          # split(k_tok, 2)
-    chosen = (sel >> np.uint32(9)) < below                               # [n]: u < p_select
-    if not chosen.any():
-        return chosen, sel[chosen], None
-    r, c = rows[chosen], cols[chosen]                                    # [m] each
-    draws = [(s0[r, 1], s1[r, 1]), (t0[r, 1], t1[r, 1])] + \
-        ([(t0[r, 0], t1[r, 0])] if multiplier else [])                  # k_cat, k_lo, k_hi
-    y0, y1 = threefry.threefry2x32_numpy(np.concatenate([a for a, _ in draws]),
-                                         np.concatenate([b for _, b in draws]),
-                                         np.tile(c.astype(np.uint32), len(draws)))
-    return chosen, sel[chosen], (y0 ^ y1).reshape(len(draws), -1)
+    t0, t1 = y0[n:].reshape(2, batch), y1[n:].reshape(2, batch)          # split(k_tok, 2)
+    chosen = ((sel >> np.uint32(9)) < below).nonzero()[0]                # [m]: u < p_select
+    r, c = rows.take(chosen), cols.take(chosen)
+    if not len(chosen):
+        return r, c, sel.take(chosen), None
+    keys = [(s0[1], s1[1]), (t0[1], t1[1])] + ([(t0[0], t1[0])] if multiplier else [])
+    y0, y1 = threefry.threefry2x32_numpy(                                # k_cat, k_lo, k_hi
+        np.stack([a for a, _ in keys]).take(r, axis=1),
+        np.stack([b for _, b in keys]).take(r, axis=1), c)              # [2|3, m]
+    y0 ^= y1
+    return r, c, sel.take(chosen), y0

@@ -49,13 +49,27 @@ def check_input(x, config: MaskingConfig, *, check_ids: bool = True) -> torch.Te
     if x.is_meta:
         raise TypeError("x is a meta tensor, which has no token ids to mask; "
                         "pass a tensor on a real device")
-    integer = x.dtype in _INTEGER_DTYPES
-    check_ids_meta(str(x.dtype), integer=integer,
-                   max_value=torch.iinfo(x.dtype).max if integer else None,
-                   ndim=x.dim(), config=config)
+    dtype, ndim = x.dtype, x.dim()
+    if ndim == 0 or _meta_checked != (dtype, config):  # equal: this dtype passed with config
+        integer = dtype in _INTEGER_DTYPES
+        check_ids_meta(str(dtype), integer=integer,
+                       max_value=torch.iinfo(dtype).max if integer else None,
+                       ndim=ndim, config=config)
+        _remember_meta(dtype, config)
     if check_ids and x.is_signed() and x.numel() and _lowest(x) < 0:
         check_lowest_id(_lowest(x))
     return x
+
+
+# The last (dtype, config) whose rank-free checks passed: a call in a training loop repeats
+# them, and the comparison (identity first) costs less than the checks.
+_meta_checked = (None, None)
+
+
+def _remember_meta(dtype: torch.dtype, config: MaskingConfig) -> None:
+    """Record that `dtype` passed `check_ids_meta` with `config` (one tuple: atomic)."""
+    global _meta_checked
+    _meta_checked = (dtype, config)
 
 
 def _lowest(x: torch.Tensor) -> int:
@@ -76,6 +90,8 @@ def check_generator(generator, x: torch.Tensor) -> None:
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, "
                         f"got {type(generator).__name__}")
+    if x.is_cpu and generator.device.type == "cpu":    # the common case, fewer device objects
+        return
     g, d = generator.device, x.device
     if g.type != d.type or (g.type != "cpu" and (g.index or 0) != (d.index or 0)):
         raise ValueError(f"generator is on {g} but x is on {d}; create it with "

@@ -286,3 +286,34 @@ def test_torch_host_rounds_equal_the_torch_rounds(pairs):
         h0, h1 = threefry.threefry2x32_numpy(np.uint32(key[0]), np.uint32(key[1]),
                                              np.array([c], dtype=np.uint32))
         assert (int(h0[0]), int(h1[0])) == want
+
+
+@FEW
+@given(key=KEYS, counters=st.lists(st.integers(0, U32), min_size=1, max_size=6))
+def test_host_lanes_hash_each_counter_as_a_single_hash_does(key, counters):
+    """`threefry2x32_lanes` (several counters under one key, in the lanes of one Python int)
+    gives each counter the words of `threefry2x32_int` and of the reference."""
+    pytest.importorskip("torch")
+    from mlm_torch import threefry_host
+    got = threefry_host.threefry2x32_lanes(*key, counters)
+    assert got == [threefry_host.threefry2x32_int(*key, 0, c) for c in counters]
+    for (a, b), c in zip(got, counters):
+        y0, y1 = np_threefry.threefry2x32(key, 0, c)
+        assert (a, b) == (int(y0), int(y1))
+
+
+@pytest.mark.parametrize("m, num", [(1, 1), (3, 1), (1, 7), (32, 3), (4, 32), (1, 129),
+                                    (5, 30)])
+def test_host_hash_of_few_words_in_int_lanes_equals_the_reference(m, num):
+    """`threefry2x32_numpy` hashes up to `PACKED_MAX` words in the lanes of Python ints and
+    more in NumPy's uint32: both give the reference's words, keys broadcast over counters."""
+    pytest.importorskip("torch")
+    from mlm_torch import threefry_host
+    rng = np.random.default_rng(m * 1000 + num)
+    k = rng.integers(0, 2**32, size=(m, 2), dtype=np.uint64).astype(np.uint32)
+    c = rng.integers(0, 2**32, size=num, dtype=np.uint64).astype(np.uint32)
+    y0, y1 = threefry_host.threefry2x32_numpy(k[:, :1], k[:, 1:], c)         # [m, num]
+    assert y0.shape == y1.shape == (m, num) and y0.dtype == y1.dtype == np.uint32
+    for r in range(m):
+        w0, w1 = np_threefry.threefry2x32(k[r].tolist(), np.zeros(num, np.uint32), c)
+        assert (y0[r] == w0).all() and (y1[r] == w1).all()
