@@ -84,10 +84,9 @@ class SyntheticBatches:
         text = torch.rand(b, generator=g, device=dev) < 0.5                         # [batch]
         uniform = torch.randint(0, cfg.n_tokens, (n, b), generator=g, device=dev)  # [seq, batch]
         rank = _gather(self._rank_of, torch.randint(0, 1 << 16, (n, b), generator=g, device=dev))
-        # `where` as arithmetic, gathers as index_select: on a CPU, `where` branches per element
-        # and mispredicts on random conditions (see `verify.engine.frameworks.branch_free_where`)
-        x = _where(text, _gather(self._rank_to_id, rank), uniform)                 # [seq, batch]
-        x = _where(torch.rand((n, b), generator=g, device=dev) < MASK_FRACTION, cfg.mask_token, x)
+        x = torch.where(text, _gather(self._rank_to_id, rank), uniform)            # [seq, batch]
+        x = torch.where(torch.rand((n, b), generator=g, device=dev) < MASK_FRACTION,
+                        cfg.mask_token, x)
         if cfg.no_mask_tokens:
             # text columns: [CLS] at 0, then segments closed by [SEP] at 1/3, 2/3 (some), the end
             cls, sep = cfg.no_mask_tokens[0], cfg.no_mask_tokens[-1]
@@ -98,13 +97,9 @@ class SyntheticBatches:
             # [SEP] just before each end, past position 0, in text columns of length >= 2
             at = (ends > 1) & text & (length >= 2)                                 # [3, batch]
             x[ends[at] - 1, torch.arange(b, device=dev).expand(3, b)[at]] = sep
-        return _where(pos >= length, cfg.padding_token, x)
-
-
-def _where(cond: torch.Tensor, a, b) -> torch.Tensor:
-    return torch.where(cond, a, b) if cond.device.type != "cpu" else b + cond * (a - b)
+        return torch.where(pos >= length, cfg.padding_token, x)
 
 
 def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """`table[index]` for a 1-D table (index_select: several times faster on a CPU)."""
+    """`table[index]` for a 1-D table (index_select: several times as fast on a CPU)."""
     return table.index_select(0, index.reshape(-1)).reshape(index.shape)
