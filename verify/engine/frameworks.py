@@ -227,8 +227,8 @@ class NumPyOps:
     def clip(self, a, lo=None, hi=None):
         return np.clip(a, lo, hi)
 
-    def bincount(self, a, minlength: int):
-        return np.bincount(a, minlength=minlength).astype(np.int64, copy=False)
+    def bincount(self, a, minlength: int, weights=None):  # int64 (exact integer weights)
+        return np.bincount(a, weights, minlength).astype(np.int64, copy=False)
 
     # flatnonzero: int64 indices; take: of `a` flattened; select: `branch_free_where`
     cumsum, amin, amax, flatnonzero, take, numel, contiguous, to_numpy, select = (
@@ -276,8 +276,8 @@ class TorchOps:
     def clip(self, a, lo=None, hi=None):
         return a.clamp(lo, hi)
 
-    def bincount(self, a, minlength: int):
-        return self.torch.bincount(a, minlength=minlength)
+    def bincount(self, a, minlength: int, weights=None):  # int64 (exact integer weights)
+        return self.torch.bincount(a, weights, minlength).to(self.int64)
 
     def cumsum(self, a, axis: int, dtype):
         return self.torch.cumsum(a, axis, dtype=dtype)

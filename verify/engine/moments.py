@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from scipy import stats
 
-__all__ = ["matched_chi2"]
+__all__ = ["matched_chi2", "dispersion_terms"]
 
 
 def matched_chi2(stat: float, mean: float, var: float):
@@ -29,3 +29,16 @@ def matched_chi2(stat: float, mean: float, var: float):
                 scale * float(stats.chi2.isf(level / 2, nu)))
     tail = min(stats.chi2.cdf(stat / scale, nu), stats.chi2.sf(stat / scale, nu))
     return bounds, float(min(1.0, 2 * tail))
+
+
+def dispersion_terms(xp, k, m, p: float, min_trials: int):
+    """A binomial dispersion sum counted on the device (array namespace `xp`): counts `k` of
+    `m` trials each at probability `p`, over the groups of at least `min_trials` trials, as
+    `[sum (k - m p)^2 / (m p q), groups, the sum's null variance]` (float64, shape [3]); each
+    term has mean 1 and variance `2 + (1 - 6 p q) / (m p q)`."""
+    k, m = xp.astype(k, xp.float64), xp.astype(m, xp.float64)
+    use = m >= min_trials
+    npq = xp.where(use, m * p * (1 - p), 1.0)
+    term = xp.where(use, (k - m * p) ** 2 / npq, 0.0)
+    var = xp.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
+    return xp.stack([term.sum(), xp.astype(use.sum(), xp.float64), var.sum()])

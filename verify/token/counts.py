@@ -10,7 +10,7 @@ new seed) and in the next fresh call. Visible random ids are histogrammed per id
 and per id range against the original's range and against the position. Dispersion sums
 (observed vs binomial variance of a count) are kept for the selected count per position of a
 call (across its columns) and per id within a call. Nothing is read back until the run ends;
-nothing is per-token in Python.
+nothing is per-token in Python; what derives from an input alone is counted once per input.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 from mlm_ref.config import MaskingConfig
 
 from ..engine.frameworks import array_namespace
+from ..engine.moments import dispersion_terms
 from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX,
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
                           SEGMENTS, HostCounts, is_replay, mask_share, read_back)
@@ -45,8 +46,7 @@ class Counts:
 
     Args:
         config: the masking parameters (eligibility, the random-id range).
-        seq_len: length of the sequences fed (dimension 0).
-        batch: number of sequences per call (dimension 1).
+        seq_len, batch: the shape of every call (`[seq_len, batch]`).
         calls: how many calls the run makes.
         device: where the counters live (the masker's device).
         start: the index of the first call counted here (a distributed run's rank counts a
@@ -60,9 +60,8 @@ class Counts:
         self.config, self.seq_len, self.batch, self.device = config, seq_len, batch, device
         self.xp = xp = array_namespace(arrays)
         v = config.n_tokens
-        self.full = v <= FULL_HISTOGRAM_MAX
-        self.id_table = v <= ID_TABLE_MAX
-        self.coarse = min(COARSE_BINS, v)
+        self.full, self.id_table, self.coarse = (v <= FULL_HISTOGRAM_MAX, v <= ID_TABLE_MAX,
+                                                 min(COARSE_BINS, v))
         z = lambda *n: xp.zeros(n, xp.int64, device)  # noqa: E731
         self.invariants = z(len(INVARIANTS))
         # one combined table: [stratum offset + stratum index, code]
@@ -86,23 +85,20 @@ class Counts:
         self.dispersion = xp.zeros((calls, 3, 3), xp.float64, device)
         self.host_problems: dict[str, list[str]] = {}
         self._prev = None  # codes and outputs of the previous call
-        self._input = None  # (input, what depends on it alone): a replay reuses it
-        self._call = start
-        self._first = None  # (index, codes) of the first call counted
-        self._ineligible = xp.asarray(list(config.ineligible_tokens), xp.int64, device)
-        self._exclude = xp.asarray(list(config.random_exclude), xp.int64, device)
+        # (input, what depends on it alone): a replay reuses it; (index, codes) of the first call
+        self._input, self._call, self._first = None, start, None
+        self._ineligible, self._exclude = (xp.asarray(list(ids), xp.int64, device) for ids in (
+            config.ineligible_tokens, config.random_exclude))
         top = max(config.ineligible_tokens) + 1
         self._eligible_id = None                                    # [top] where small enough
         if top <= ID_TABLE_MAX:
             self._eligible_id = xp.ones(top, xp.bool, device)
             self._eligible_id[list(config.ineligible_tokens)] = False
-        self._pos = xp.broadcast_to(xp.arange(seq_len, device=device)[:, None], (seq_len, batch))
-        col = xp.broadcast_to(xp.arange(batch, device=device)[None, :], (seq_len, batch))
-        self._pos_base = xp.contiguous(xp.astype(self._pos * CODES, xp.int32))  # [seq, batch]
-        self._col_base = xp.contiguous(xp.astype(col * CODES, xp.int32))        # [seq, batch]
+        self._pos_base, self._col_base = (xp.contiguous(xp.astype(xp.broadcast_to(
+            a * CODES, (seq_len, batch)), xp.int32)) for a in (       # [seq, batch] each
+                xp.arange(seq_len, device=device)[:, None], xp.arange(batch, device=device)))
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
-        self._p = config.masking_prob
-        self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
+        self._p, self._q_mask = config.masking_prob, mask_share(config) or 0.0  # 0: no [MASK]
         self.joint = JointCounts(config, seq_len, device, collisions=self.full, xp=xp)
 
     def problem(self, check: str, message: str):
@@ -169,20 +165,17 @@ class Counts:
 
     def _by_selected(self, c: dict) -> None:
         """The pairs of codes, then the random-id and joint tables: the selected alone."""
-        xp, code, x, out, drawable_out = (self.xp, c["code"], c["x"], c["out"],
-                                          c["drawable_out"])
-        self._pairs(code, out)
-        at = c["at"]                                                        # [n_selected]
-        chosen = {"at": at, "x": xp.take(x, at), "out": xp.take(out, at),
-                  "code": xp.take(code, at), "drawable_out": xp.take(drawable_out, at)}
+        xp, code, at = self.xp, c["code"], c["at"]                           # at: [n_selected]
+        self._pairs(code, c["out"])
+        chosen = {"at": at, **{k: xp.take(c[k], at) for k in ("x", "out", "code",
+                                                              "drawable_out")}}
         self.random_ids.update(**chosen)
         self.joint.update(code, tables=not is_replay(self._call), **chosen)
 
     def end(self, step: Step) -> None:
         """Close the call `step` began (after both halves)."""
         code, out = step.arrays["code"], step.arrays["out"]
-        if self._first is None:
-            self._first = (self._call, code)
+        self._first = (self._call, code) if self._first is None else self._first
         self._prev = (code, out)
         self._call += 1
 
@@ -207,27 +200,36 @@ class Counts:
         if self._sep is not None:
             is_sep = xp.astype(x == self._sep, xp.int32)
             strata["seg"] = xp.clip(_cumsum_rows(is_sep, xp) - is_sep, hi=SEGMENTS - 1) * CODES
+        # the table a call would add if it selected nothing (every position at its unselected
+        # code: 0 ineligible, 1 eligible): a call then visits its selected positions alone
+        # (`_tables`), and this is shared by its replay and by every masker fed the input
+        unselected = xp.zeros((xp.numel(self.table) // CODES, CODES), xp.int64, self.device)
+        for name, axis in (("pos", 1), ("col", 0)):  # ineligible and eligible of each
+            o, size, here = self._offset[name], self._strata[name], eligible.sum(axis)
+            unselected[o:o + size, :2] = xp.stack([x.shape[axis] - here, here], 1)
         if not self.id_table:  # else the id ranges are summed from the id table on the host
             strata["idbin"] = xp.astype(xi * self.coarse // v, xp.int32) * CODES
-        else:
-            occurrences = xp.bincount(xp.select(eligible, xi, v).reshape(-1),
-                                      minlength=v + 1)[:v]                   # [n_tokens]
+        else:  # the id and its repeat class: per id, then per selected position (`_tables`)
+            by_id = xp.bincount((xi * 2 + terms["unsel_code"]).reshape(-1),
+                                minlength=2 * v).reshape(v, 2)       # [n_tokens, code 0 / 1]
+            occurrences = by_id[:, 1]                                # eligible, per id
             # how much more often than a uniform id the id occurs in this call, in octaves
             share = xp.astype(occurrences, xp.float64) * (v / xp.numel(xi))
             rep = xp.clip(xp.astype(xp.log2(xp.clip(share, lo=1e-9)) + REPEAT_CLASSES // 2,
                                     xp.int32), 0, REPEAT_CLASSES - 1)        # [n_tokens]
-            strata["repeat"] = xp.take(rep, xi) * CODES
-            strata["id"] = xp.astype(xi, xp.int32) * CODES
-            terms["occurrences"] = occurrences
-        # the table a call would add if it selected nothing (every position at its unselected
-        # code): a call then visits its selected positions alone (`_tables`), and this is
-        # shared by its replay and by every masker fed the same input
-        unselected = xp.zeros(xp.numel(self.table), xp.int64, self.device)
-        for name, base in strata.items():
-            lo, size = self._offset[name] * CODES, self._strata[name] * CODES
-            unselected[lo:lo + size] = xp.bincount((base + terms["unsel_code"]).reshape(-1),
-                                                   minlength=size)
-        terms["strata"], terms["unselected"] = strata, unselected.reshape(-1, CODES)
+            unselected[self._offset["id"]:self._offset["id"] + v, :2] = by_id
+            o = self._offset["repeat"]
+            for c in range(2):
+                unselected[o:o + REPEAT_CLASSES, c] = xp.bincount(
+                    rep, minlength=REPEAT_CLASSES, weights=by_id[:, c])
+            terms.update(occurrences=occurrences, xi=xi, rep=rep)
+        for name in ("nbr", "seg", "idbin"):
+            if name in strata:
+                o, size = self._offset[name], self._strata[name]
+                unselected[o:o + size] = xp.bincount(
+                    (strata[name] + terms["unsel_code"]).reshape(-1),
+                    minlength=size * CODES).reshape(size, CODES)
+        terms["strata"], terms["unselected"] = strata, unselected
         self._input = (x, terms)
         return terms
 
@@ -236,8 +238,14 @@ class Counts:
         selected positions `at` alone: a selected position moves its row's count from code 1
         (eligible, unselected) to its code."""
         xp, code = self.xp, self.xp.take(code, at)                           # [n_selected]
-        rows = xp.concatenate([xp.take(base, at) + (self._offset[name] * CODES + code)
-                               for name, base in inp["strata"].items()])  # [strata * n_sel]
+        rows = [xp.take(base, at) for base in inp["strata"].values()]
+        names = list(inp["strata"])
+        if "xi" in inp:
+            xi = xp.take(inp["xi"], at)
+            rows += [xi * CODES, xp.take(inp["rep"], xi) * CODES]
+            names += ["id", "repeat"]
+        rows = xp.concatenate([r + (self._offset[name] * CODES + code)
+                               for name, r in zip(names, rows)])          # [strata * n_sel]
         moved = xp.bincount(rows, minlength=xp.numel(self.table)).reshape(-1, CODES)
         call = inp["unselected"] + moved                                    # [rows, CODES]
         call[:, 1] -= moved[:, 2:].sum(1)
@@ -254,20 +262,12 @@ class Counts:
         return call[self._offset["col"]:self._offset["col"] + self.batch]  # [batch, CODES]
 
     def _dispersion_terms(self, k, m, index: int, p: float | None = None):
-        """Add sum (k - m p)^2 / (m p q), the group count and the summed variance of the terms
-        over groups with m >= DISPERSION_MIN, to dispersion row `index` (`p`: masking_prob
-        unless given)."""
+        """Add the dispersion sum of counts `k` of `m` trials (`moments.dispersion_terms`, groups
+        of DISPERSION_MIN trials or more) to row `index` (`p`: masking_prob unless given)."""
         p = self._p if p is None else p
-        if p <= 0.0 or p >= 1.0:
-            return
-        xp = self.xp
-        k, m = xp.astype(k, xp.float64), xp.astype(m, xp.float64)
-        use = m >= DISPERSION_MIN
-        npq = xp.where(use, m * p * (1 - p), 1.0)
-        term = xp.where(use, (k - m * p) ** 2 / npq, 0.0)
-        var = xp.where(use, 2 + (1 - 6 * p * (1 - p)) / npq, 0.0)
-        self.dispersion[self._call, index] += xp.stack([
-            term.sum(), xp.astype(use.sum(), xp.float64), var.sum()])
+        if 0.0 < p < 1.0:
+            self.dispersion[self._call, index] += dispersion_terms(self.xp, k, m, p,
+                                                                   DISPERSION_MIN)
 
     def _pairs(self, code, out):
         self._add_pairs(0, code[:-1], code[1:])              # neighbouring positions
@@ -287,8 +287,8 @@ class Counts:
                                              minlength=CODES * CODES)
 
     def _sequences(self, at_col):
-        """Per sequence (column): the selected count, and [MASK] among selected drawable
-        originals vs the binomial; `at_col` holds the call's code counts `[batch, CODES]`."""
+        """Per sequence: the selected count, and [MASK] among selected drawable originals vs
+        the binomial, from the call's code counts per column `at_col` `[batch, CODES]`."""
         n1 = self.seq_len + 1
         idx = at_col[:, 1:].sum(1) * n1 + at_col[:, 2:].sum(1)             # [batch]
         self.seq_hist += self.xp.bincount(idx, minlength=n1 * n1)
@@ -338,9 +338,8 @@ class Counts:
 
 
 def _cumsum_rows(a, xp):
-    """`cumsum(a, 0)` of an int32 `[seq_len, batch]` array. On a CPU, NumPy and torch run a
-    cumulative sum along axis 0 one element at a time (about 6 ns an element); a row at a
-    time, over NumPy views, each addition runs along a whole row instead."""
+    """`cumsum(a, 0)` of an int32 `[seq_len, batch]` array, a row at a time (NumPy's and torch's
+    CPU cumsum along axis 0 goes one element at a time, about 6 ns an element)."""
     if xp.name == "torch" and a.device.type != "cpu" or a.shape[1] < 64:
         return xp.cumsum(a, 0, xp.int32)
     rows = a.numpy() if xp.name == "torch" else a
