@@ -85,20 +85,19 @@ class Counts:
         self.dispersion = xp.zeros((calls, 3, 3), xp.float64, device)
         self.host_problems: dict[str, list[str]] = {}
         self._prev = None  # codes and outputs of the previous call
-        # (input, what depends on it alone): a replay reuses it; (index, codes) of the first call
-        self._input, self._call, self._first = None, start, None
-        self._ineligible, self._exclude = (xp.asarray(list(ids), xp.int64, device) for ids in (
-            config.ineligible_tokens, config.random_exclude))
+        self._input = None  # (input, what depends on it alone): a replay reuses it
+        self._call = start
+        self._first = None  # (index, codes) of the first call counted
+        self._ineligible = xp.asarray(list(config.ineligible_tokens), xp.int64, device)
+        self._exclude = xp.asarray(list(config.random_exclude), xp.int64, device)
         top = max(config.ineligible_tokens) + 1
         self._eligible_id = None                                    # [top] where small enough
         if top <= ID_TABLE_MAX:
             self._eligible_id = xp.ones(top, xp.bool, device)
             self._eligible_id[list(config.ineligible_tokens)] = False
-        self._pos_base, self._col_base = (xp.contiguous(xp.astype(xp.broadcast_to(
-            a * CODES, (seq_len, batch)), xp.int32)) for a in (       # [seq, batch] each
-                xp.arange(seq_len, device=device)[:, None], xp.arange(batch, device=device)))
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
-        self._p, self._q_mask = config.masking_prob, mask_share(config) or 0.0  # 0: no [MASK]
+        self._p = config.masking_prob
+        self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
         self.joint = JointCounts(config, seq_len, device, collisions=self.full, xp=xp)
 
     def problem(self, check: str, message: str):
@@ -175,7 +174,8 @@ class Counts:
     def end(self, step: Step) -> None:
         """Close the call `step` began (after both halves)."""
         code, out = step.arrays["code"], step.arrays["out"]
-        self._first = (self._call, code) if self._first is None else self._first
+        if self._first is None:
+            self._first = (self._call, code)
         self._prev = (code, out)
         self._call += 1
 
@@ -195,8 +195,7 @@ class Counts:
         edge = xp.zeros(eligible[:1].shape, xp.bool, self.device)
         left = xp.astype(xp.concatenate([edge, eligible[:-1]]), xp.int32)
         right = xp.astype(xp.concatenate([eligible[1:], edge]), xp.int32)
-        strata = {"pos": self._pos_base, "col": self._col_base,
-                  "nbr": (2 * left + right) * CODES}
+        strata = {"nbr": (2 * left + right) * CODES}      # per position; pos and col: `_tables`
         if self._sep is not None:
             is_sep = xp.astype(x == self._sep, xp.int32)
             strata["seg"] = xp.clip(_cumsum_rows(is_sep, xp) - is_sep, hi=SEGMENTS - 1) * CODES
@@ -238,8 +237,9 @@ class Counts:
         selected positions `at` alone: a selected position moves its row's count from code 1
         (eligible, unselected) to its code."""
         xp, code = self.xp, self.xp.take(code, at)                           # [n_selected]
-        rows = [xp.take(base, at) for base in inp["strata"].values()]
-        names = list(inp["strata"])
+        rows = [at // self.batch * CODES, at % self.batch * CODES]         # position, column
+        rows += [xp.take(base, at) for base in inp["strata"].values()]
+        names = ["pos", "col", *inp["strata"]]
         if "xi" in inp:
             xi = xp.take(inp["xi"], at)
             rows += [xi * CODES, xp.take(inp["rep"], xi) * CODES]
