@@ -188,12 +188,16 @@ def count_binomial(seq_hist, p: float, subject: str,
     total, df, m = 0.0, 0, 0
     if p in (0.0, 1.0):
         return None
-    parts = []
-    for n in range(1, seq_hist.shape[0]):
+    tri = np.arange(seq_hist.shape[1]) <= np.arange(seq_hist.shape[0])[:, None]   # k <= n
+    parts, used = [], np.flatnonzero(np.where(tri, seq_hist, 0)[1:].sum(1)) + 1   # n >= 1
+    # Binomial(n, p) of every row used, in one call of scipy (a call per row costs more than
+    # the rest of the run's checks)
+    row_of, k = np.nonzero(tri[used])
+    pmf = np.zeros((len(used), seq_hist.shape[1]))                       # [rows used, k]
+    pmf[row_of, k] = stats.binom.pmf(k, used[row_of], p)
+    for n, row in zip(used, pmf):
         c = seq_hist[n, :n + 1].astype(np.float64)
-        if c.sum() == 0:
-            continue
-        parts.append((c, c.sum() * stats.binom.pmf(np.arange(n + 1), n, p)))
+        parts.append((c, c.sum() * row[:n + 1]))
         stat, d = pearson(*parts[-1])
         total, df, m = total + stat, df + d, m + int(c.sum())
     if two_sided:

@@ -22,6 +22,8 @@ itself. Batches are a pure function of `(seed, call // 2)` and are generated on 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -36,6 +38,18 @@ __all__ = ["SyntheticBatches", "derive_seed", "is_replay"]
 _TORCH = array_namespace("torch")  # `take`: a gather several times as fast as indexing on a CPU
 MASK_FRACTION = 0.02
 ZIPF_EXPONENT = 1.1
+
+
+@functools.lru_cache(maxsize=8)
+def _zipf_rank_table(n_tokens: int, device: torch.device) -> torch.Tensor:
+    """The Zipf rank of each point of a 2^16 grid of (0, 1): the inverse CDF tabulated, a
+    lookup per position instead of a search. Shared by every `SyntheticBatches` of one
+    vocabulary size in the process (the gate makes one per call shape); never written."""
+    rank_weight = 1.0 / np.arange(2, n_tokens + 2, dtype=np.float64) ** ZIPF_EXPONENT
+    cdf = np.cumsum(rank_weight) / rank_weight.sum()
+    grid = (np.arange(1 << 16) + 0.5) / (1 << 16)
+    return torch.tensor(np.minimum(np.searchsorted(cdf, grid), n_tokens - 1),
+                        dtype=torch.int64, device=device)
 
 
 class SyntheticBatches:
@@ -54,12 +68,7 @@ class SyntheticBatches:
         self.device, self.seed = torch.device(device), seed
         self.generator = torch.Generator(device=self.device)
         v = config.n_tokens
-        rank_weight = 1.0 / np.arange(2, v + 2, dtype=np.float64) ** ZIPF_EXPONENT
-        cdf = np.cumsum(rank_weight) / rank_weight.sum()
-        # the inverse CDF tabulated on a 2^16 grid: a lookup per position instead of a search
-        grid = (np.arange(1 << 16) + 0.5) / (1 << 16)
-        self._rank_of = torch.tensor(np.minimum(np.searchsorted(cdf, grid), v - 1),
-                                     dtype=torch.int64, device=self.device)      # [65536]
+        self._rank_of = _zipf_rank_table(v, self.device)                           # [65536]
         perm = np.random.default_rng(derive_seed(seed, "zipf ranks", 0)).permutation(v)
         self._rank_to_id = torch.tensor(perm, dtype=torch.int64, device=self.device)
         self._last = None  # (pair index, batch) of the last batch made

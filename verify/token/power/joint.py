@@ -24,6 +24,7 @@ exactly like the other counters.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,15 +69,17 @@ def position_codes(cfg: MaskingConfig, x: torch.Tensor, out: torch.Tensor, y: to
     return code, broken
 
 
+@functools.lru_cache(maxsize=16)
 def _count_class_table(seq_len: int, p: float) -> np.ndarray:
-    """[n_eligible, n_selected] -> one of COUNT_CLASSES classes of the count's mid-p value."""
+    """[n_eligible, n_selected] -> one of COUNT_CLASSES classes of the count's mid-p value
+    (read-only: one table per shape and rate, shared by every run in the process)."""
     t = np.zeros((seq_len + 1, seq_len + 1), np.int64)
-    if not 0 < p < 1:
-        return t
-    for n in range(1, seq_len + 1):
-        k = np.arange(n + 1)
+    if 0 < p < 1:
+        n, k = np.tril_indices(seq_len + 1)          # every 0 <= k <= n, row n = 0 left at 0
+        n, k = n[1:], k[1:]
         midp = stats.binom.cdf(k - 1, n, p) + 0.5 * stats.binom.pmf(k, n, p)
-        t[n, :n + 1] = np.clip((midp * COUNT_CLASSES).astype(np.int64), 0, COUNT_CLASSES - 1)
+        t[n, k] = np.clip((midp * COUNT_CLASSES).astype(np.int64), 0, COUNT_CLASSES - 1)
+    t.flags.writeable = False
     return t
 
 
