@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import functools
 import math
 from typing import Callable
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special, stats
 
-from .moments import matched_chi2
+from .moments import lambda50, matched_chi2
 
 __all__ = ["Check", "Outcome", "merge_sparse", "greedy_groups", "pearson", "contingency",
            "binomial_score", "upper_binomial_check", "dispersion_check",
@@ -213,23 +212,6 @@ def contingency(table) -> tuple[float, int, int]:
     expected = np.outer(rows, merged.sum(0)) / n
     stat = float(((merged - expected) ** 2 / expected).sum())
     return stat, int((merged.shape[0] - 1) * (merged.shape[1] - 1)), int(n)
-
-
-@functools.lru_cache(maxsize=4096)
-def lambda50(df: int, critical: float) -> float:
-    """Noncentrality at which chi-square(df) exceeds `critical` with probability 1/2."""
-    if df <= 0 or not math.isfinite(critical):
-        return math.nan
-    hi = max(1.0, critical)
-    while _power_excess(hi, df, critical) < 0:
-        hi *= 2
-    return float(optimize.brentq(_power_excess, 1e-9, hi, args=(df, critical), xtol=1e-6))
-
-
-def _power_excess(lam: float, df: int, critical: float) -> float:
-    """P(noncentral chi-square(df, lam) > critical) - 1/2; `special.chndtr` directly: the
-    `stats.ncx2` wrapper costs 20x the evaluation, and brentq calls this a dozen times."""
-    return 0.5 - float(special.chndtr(critical, df, lam))
 
 
 def chi2_check(name: str, subject: str, stat: float, df: int, n: int, detail: str = "",

@@ -76,6 +76,21 @@ def _end_classes(n: int, device) -> torch.Tensor:
     return side * END_BUCKETS + bucket
 
 
+def _add_calls(flat, ends, p: float, by_end, lag_num, lag_var) -> np.ndarray:
+    """Add a shape's calls `flat` (`[calls, n]` codes, flat order) to `by_end` and to the sums
+    over shifts 1 .. n-1 `lag_num`, `lag_var` (in place); return their code counts `[8]`."""
+    n = flat.shape[1]
+    by_end += torch.bincount((ends + flat).flatten(), minlength=by_end.numel())
+    size = 1 << (2 * n - 1).bit_length()
+    # |spectrum|^2 of the selections and of eligibility, summed over the calls: [size/2+1]
+    power = [(f.real ** 2 + f.imag ** 2).sum(0)
+             for f in spectra(*standardised_selection(flat, p), size)]
+    num, var = (lags_from_spectrum(t.to(torch.complex128), n, size)[n:] for t in power)
+    lag_num += num                                                    # shifts 1 .. n-1
+    lag_var += torch.round(var)
+    return np.bincount(flat.flatten().cpu().numpy(), minlength=8)[:8]
+
+
 def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
                timeout: float | None = None) -> ShapeCounts | None:
     """Feed `adapter` calls of every shape of `SHAPES` (about `extra_tokens(tokens)` in all,
@@ -93,16 +108,17 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
     lag_var = torch.zeros_like(lag_num)
     problems, made, mutated, mutated_at = [], 0, 0, ""
     for k, (seq_len, batch) in enumerate(SHAPES):
-        batches = SyntheticBatches(config, seq_len, batch, device,
-                                   derive_seed(seed, f"shape inputs {seq_len}x{batch}", 0))
         n = seq_len * batch
         ends = _end_classes(n, device) * 8
-        size = 1 << (2 * n - 1).bit_length()
-        power = [torch.zeros(size // 2 + 1, dtype=torch.float64, device=device)
-                 for _ in range(2)]          # summed |spectrum|^2 of selections, eligibility
         calls = int(np.clip(round(per_shape / (seq_len * batch)), 1, MAX_CALLS_PER_SHAPE))
+        # the columns of all the shape's calls made at once: they are drawn independently,
+        # so call j's `batch` of them is a batch as the main run makes them (one make per
+        # shape instead of one per call: tiny calls cost their dispatch, not their work)
+        columns = SyntheticBatches(config, seq_len, batch * calls, device, derive_seed(
+            seed, f"shape inputs {seq_len}x{batch}", 0)).reference(0)  # [seq_len, batch*calls]
+        flats = []                                                        # per call: [n]
         for j in range(calls):
-            x_ref = batches(2 * j)
+            x_ref = columns[:, j * batch:(j + 1) * batch].contiguous()
             where = f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {j}"
             out, y, bad, changed = masked_copy(
                 adapter, x_ref, derive_seed(seed, f"shapes:{adapter.name}", made),
@@ -120,14 +136,10 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
                 problems.append(f"{where}: outputs break the contract's invariants (labels, "
                                 f"unchanged positions, eligibility, replacements)")
                 break
-            by_shape[k] += np.bincount(code.flatten().cpu().numpy(), minlength=8)[:8]
-            flat = flat_order(code, adapter.layout).long()
-            by_end += torch.bincount(ends + flat, minlength=by_end.numel())
-            for acc, f in zip(power, spectra(*standardised_selection(flat, p), size)):
-                acc += f.real ** 2 + f.imag ** 2
-        num, var = (lags_from_spectrum(t.to(torch.complex128), n, size)[n:] for t in power)
-        lag_num[:n - 1] += num
-        lag_var[:n - 1] += torch.round(var)
+            flats.append(flat_order(code, adapter.layout))
+        if flats:  # the shape's calls counted together: a few ops instead of a few per call
+            by_shape[k] += _add_calls(torch.stack(flats).long(), ends, p, by_end,
+                                      lag_num[:n - 1], lag_var[:n - 1])
         if problems:
             break
     get = lambda t: t.cpu().numpy()  # noqa: E731

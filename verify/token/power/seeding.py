@@ -171,8 +171,8 @@ def standardised_selection(code: torch.Tensor, p: float) -> tuple[torch.Tensor, 
 
 
 def spectra(z: torch.Tensor, e: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Fourier transforms of `z` and `e`, zero-padded to `size` (at least twice their
-    length, so that correlations do not wrap around)."""
+    """The Fourier transforms of `z` and `e` along their last axis (a row per call), zero-padded
+    to `size` (at least twice their length, so that correlations do not wrap around)."""
     return torch.fft.rfft(z, size), torch.fft.rfft(e, size)
 
 
