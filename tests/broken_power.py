@@ -163,6 +163,17 @@ class SqueezesSingleSequence(Correct):
         return out.squeeze(), y.squeeze()
 
 
+class LabelsTailOfOddCalls(Correct):
+    """A call of an odd number of positions labels its last position with [MASK]'s id, selected
+    or not (a remainder loop that writes the wrong buffer): the main run's calls are even."""
+
+    def __call__(self, x):
+        out, y = super().__call__(x)
+        if x.numel() % 2:
+            y.view(-1)[-1] = self.mask
+        return out, y
+
+
 # -- writes into its input only in calls the main run does not make -----------------------------
 
 
@@ -206,6 +217,7 @@ POWER_BROKEN = {
     "drops the partial tile": DropsPartialTile,
     "small calls never random": SmallCallsNoRandom,
     "squeezes a single sequence": SqueezesSingleSequence,
+    "labels the tail of odd calls": LabelsTailOfOddCalls,
     "writes into its input after the first call": WritesInputAfterFirstCall,
     "writes into its input's tail": WritesInputTail,
 }
@@ -224,6 +236,8 @@ POWER_CAUGHT_BY = {
     "drops the partial tile": "selection the same at the ends of a call (flat order)",
     "small calls never random": "selection and category the same on every call shape",
     "squeezes a single sequence":
+        "masker runs as users call it (seeded once, nearby seeds, every shape)",
+    "labels the tail of odd calls":
         "masker runs as users call it (seeded once, nearby seeds, every shape)",
     "writes into its input after the first call": "input not mutated",
     "writes into its input's tail": "input not mutated",

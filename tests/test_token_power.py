@@ -207,6 +207,16 @@ def test_the_two_sided_binomial_is_never_anticonservative(n, p):
     assert (p_values <= 0.05).mean() <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / k.size)
 
 
+def test_outputs_that_break_an_invariant_in_one_call_shape_are_reported_with_that_shape():
+    """Only calls of an odd size break the labels; the first such call of the call-shape run
+    is named (the shape `[1, 1]`, its first call), and nothing else stops the run."""
+    report = check_masker(POWER_BROKEN["labels the tail of odd calls"](**KWARGS), CONFIG,
+                          tokens=1 << 16, seed=7)
+    c = next(c for c in report.failures if c.name == RUNS_WITHOUT_ERROR)
+    assert c.detail.startswith("shape [1, 1] (as [seq_len, batch]), call 0: outputs break"), \
+        c.detail
+
+
 @pytest.mark.parametrize("defect, where", [
     ("writes into its input after the first call", "set once, call 1 after it"),
     ("writes into its input's tail", "shape [1, 1]")])

@@ -28,7 +28,7 @@ from mlm_ref.config import MaskingConfig
 
 from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
-from .seeding import (extra_tokens, flat_order, lags_from_spectrum, masked_copy, spectra,
+from .seeding import (extra_tokens, lags_from_spectrum, masked_copy, spectra,
                       standardised_selection)
 
 __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]
@@ -76,6 +76,31 @@ def _end_classes(n: int, device) -> torch.Tensor:
     return side * END_BUCKETS + bucket
 
 
+def _where(seq_len: int, batch: int, call: int) -> str:
+    return f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {call}"
+
+
+def _codes(config, columns, outputs, ineligible, layout: str, problems: list):
+    """Codes `[calls, n]` of a shape's calls in the masker's flat order (`flat_order`), up to
+    the first call whose outputs break an invariant (reported in `problems`); None if none."""
+    if not outputs:
+        return None
+    seq_len, calls, batch = columns.shape[0], len(outputs), outputs[0][0].shape[1]
+    out, y = (torch.cat(t, 1) for t in zip(*outputs))                  # [seq_len, calls*batch]
+    code, broken = position_codes(config, columns[:, :calls * batch], out, y, ineligible)
+    # a masker that writes into its input fails "input not mutated" once, not here too
+    if int(broken.sum()):                                # find the first call that broke one
+        bad = next(j for j, (o, t) in enumerate(outputs) if int(position_codes(
+            config, columns[:, j * batch:(j + 1) * batch], o, t, ineligible)[1].sum()))
+        problems.append(f"{_where(seq_len, batch, bad)}: outputs break the contract's "
+                        f"invariants (labels, unchanged positions, eligibility, replacements)")
+        code, calls = code[:, :bad * batch], bad
+    per_call = code.reshape(seq_len, calls, batch).transpose(0, 1)      # [calls, seq, batch]
+    if layout == "batch-seq":                  # `flat_order` of each call: its transpose
+        per_call = per_call.transpose(1, 2)
+    return per_call.reshape(calls, -1).long() if calls else None
+
+
 def _add_calls(flat, ends, p: float, by_end, lag_num, lag_var) -> np.ndarray:
     """Add a shape's calls `flat` (`[calls, n]` codes, flat order) to `by_end` and to the sums
     over shifts 1 .. n-1 `lag_num`, `lag_var` (in place); return their code counts `[8]`."""
@@ -116,10 +141,10 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
         # shape instead of one per call: tiny calls cost their dispatch, not their work)
         columns = SyntheticBatches(config, seq_len, batch * calls, device, derive_seed(
             seed, f"shape inputs {seq_len}x{batch}", 0)).reference(0)  # [seq_len, batch*calls]
-        flats = []                                                        # per call: [n]
+        outputs = []                                     # per call: (out, y) [seq_len, batch]
         for j in range(calls):
             x_ref = columns[:, j * batch:(j + 1) * batch].contiguous()
-            where = f"shape [{seq_len}, {batch}] (as [seq_len, batch]), call {j}"
+            where = _where(seq_len, batch, j)
             out, y, bad, changed = masked_copy(
                 adapter, x_ref, derive_seed(seed, f"shapes:{adapter.name}", made),
                 adapter.dtype, index=made, timeout=timeout)
@@ -129,17 +154,14 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
                 problems.append(f"{where}: {bad[0]}")
                 break
             made += 1
-            code, broken = position_codes(config, x_ref, out.to(x_ref.device, torch.int64),
-                                          y.to(x_ref.device, torch.int64), ineligible)
-            # a masker that writes into its input fails "input not mutated" once, not here too
-            if int(broken.sum()):
-                problems.append(f"{where}: outputs break the contract's invariants (labels, "
-                                f"unchanged positions, eligibility, replacements)")
-                break
-            flats.append(flat_order(code, adapter.layout))
-        if flats:  # the shape's calls counted together: a few ops instead of a few per call
-            by_shape[k] += _add_calls(torch.stack(flats).long(), ends, p, by_end,
-                                      lag_num[:n - 1], lag_var[:n - 1])
+            outputs.append(tuple(t.to(columns.device, torch.int64) for t in (out, y)))
+        # the shape's calls coded and counted together: a few ops instead of a few per call;
+        # a call that broke an invariant came before the call that raised, if one did
+        broken: list[str] = []
+        good = _codes(config, columns, outputs, ineligible, adapter.layout, broken)
+        problems[:0] = broken
+        if good is not None:                                    # [calls without problems, n]
+            by_shape[k] += _add_calls(good, ends, p, by_end, lag_num[:n - 1], lag_var[:n - 1])
         if problems:
             break
     get = lambda t: t.cpu().numpy()  # noqa: E731
