@@ -138,7 +138,7 @@ def test_a_correct_masker_passes_at_the_stated_rate_and_its_p_values_are_uniform
 @pytest.mark.slow
 @pytest.mark.parametrize("masker", ["numpy", "torch", "jax"])
 def test_calibration_holds_over_many_runs_for_each_backend(masker):
-    """The long form (about half a minute per backend): 1,000 runs of 2^18 tokens."""
+    """The long form (2 to 5 minutes per backend on 2 cores): 1,000 runs of 2^18 tokens."""
     runs = 1000
     p_values, alarms = _calibration(runs, 1 << 18, masker)
     bad = _non_uniform(p_values, 1e-4)
