@@ -33,7 +33,8 @@ def matched_chi2(stat: float, mean: float, var: float):
     def bounds(level: float) -> tuple[float, float]:
         return (scale * float(2 * special.gammaincinv(nu / 2, level / 2)),
                 scale * float(special.chdtri(nu, level / 2)))
-    x = max(stat / scale, 0.0)
+    # as scipy.stats: no support below 0; no distribution (nan) unless nu > 0
+    x = max(stat / scale, 0.0) if nu > 0 else math.nan
     tail = min(special.chdtr(nu, x), special.chdtrc(nu, x))
     return bounds, float(min(1.0, 2 * tail))
 
