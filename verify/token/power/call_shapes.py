@@ -28,7 +28,7 @@ from mlm_ref.config import MaskingConfig
 
 from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
-from .seeding import (extra_tokens, lags_from_spectrum, masked_copy, spectra,
+from .seeding import (extra_tokens, flat_order, lags_from_spectrum, masked_copy, spectra,
                       standardised_selection)
 
 __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]
@@ -96,9 +96,7 @@ def _codes(config, columns, outputs, ineligible, layout: str, problems: list):
                         f"invariants (labels, unchanged positions, eligibility, replacements)")
         code, calls = code[:, :bad * batch], bad
     per_call = code.reshape(seq_len, calls, batch).transpose(0, 1)      # [calls, seq, batch]
-    if layout == "batch-seq":                  # `flat_order` of each call: its transpose
-        per_call = per_call.transpose(1, 2)
-    return per_call.reshape(calls, -1).long() if calls else None
+    return flat_order(per_call, layout).long() if calls else None
 
 
 def _add_calls(flat, ends, p: float, by_end, lag_num, lag_var) -> np.ndarray:

@@ -158,8 +158,9 @@ def masked_copy(fn, x_ref: torch.Tensor, seed: int, dtype, *, index: int, timeou
 
 
 def flat_order(t: torch.Tensor, layout: str) -> torch.Tensor:
-    """`t` (`[seq_len, batch]`) flattened in the order the masker saw it."""
-    return (t.T if layout == "batch-seq" else t).reshape(-1)
+    """`t` (`[..., seq_len, batch]`: one call, or a leading axis of calls) flattened in the
+    order the masker saw each call: `[n]`, or `[calls, n]`."""
+    return (t.transpose(-1, -2) if layout == "batch-seq" else t).flatten(-2)
 
 
 def standardised_selection(code: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
