@@ -89,15 +89,15 @@ class Share:
     def reduce(self, counts, mine: range, stopped: int | None) -> None:
         """Make `counts` (this rank's, over the calls `mine`, stopped at call `stopped` or not)
         the counts of the whole run, on every rank."""
-        dev = counts.by_call.device
+        dev = counts.device
         big = torch.iinfo(torch.int64).max
         first_stop = torch.tensor([big if stopped is None else stopped], device=dev)
         dist.all_reduce(first_stop, op=dist.ReduceOp.MIN)
         if len(mine) and mine.start > int(first_stop):  # a single process never got here
             counts.restart()
         self._boundary(counts)
-        for t in counts.tensors():
-            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        for t in counts.tensors():  # NumPy counters (a CPU run) summed in place, as tensors
+            dist.all_reduce(torch.as_tensor(t), op=dist.ReduceOp.SUM)
         made = torch.tensor([counts.calls_counted if counts.first_counted is not None else 0],
                             device=dev)
         dist.all_reduce(made, op=dist.ReduceOp.MAX)
@@ -113,12 +113,12 @@ class Share:
     def _boundary(self, counts) -> None:
         """Add the fresh pair of this block's first call with the previous block's last."""
         code_shape = (counts.seq_len, counts.batch)
-        dev = counts.by_call.device
+        dev = counts.device
         last = torch.zeros(1 + counts.seq_len * counts.batch, dtype=torch.int64, device=dev)
         last[0] = -1
         if counts.last_codes is not None:
             last[0] = counts.calls_counted - 1
-            last[1:] = counts.last_codes.flatten()
+            last[1:] = torch.as_tensor(counts.last_codes).reshape(-1)
         gathered = [torch.empty_like(last) for _ in range(self.world)]
         dist.all_gather(gathered, last)
         if counts.first_counted is None or counts.first_counted[0] == 0:
@@ -126,7 +126,9 @@ class Share:
         index, code = counts.first_counted
         for g in gathered:
             if int(g[0]) == index - 1:
-                counts.add_fresh_pair(g[1:].view(code_shape), code.to(torch.int64))
+                xp = counts.xp
+                counts.add_fresh_pair(xp.asarray(g[1:].view(code_shape), xp.int64, dev),
+                                      xp.asarray(code, xp.int64, dev))
                 return
         raise RuntimeError(f"distributed run: no rank counted call {index - 1}")
 

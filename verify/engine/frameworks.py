@@ -10,7 +10,8 @@ reports itself unavailable instead of failing at import. `MLM_BACKENDS=numpy,tor
 
 Counting code for torch tensors and NumPy arrays alike is written once against
 `array_namespace("torch" | "numpy")`: the operations the counters use (`verify.token.counts`),
-one meaning in both (a pipeline's stream is counted in NumPy, the token gate in torch).
+one meaning in both (NumPy on a CPU: a pipeline's stream, the token gate's CPU runs; torch on a
+GPU).
 
 Seeding: `numpy` takes `rng=seed`; `torch` a `torch.Generator` on the tensor's device seeded
 with `seed`; `jax` takes `key=seed` (meaning `jax.random.key(seed)`). Exact mode is `key=` in all

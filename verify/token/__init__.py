@@ -4,8 +4,8 @@ its device what it did, decide the checks.
 Layers, each importing only those above it in this list (and `verify.engine`):
 
 * `inputs`: the synthetic batches; `adapters`: every masker seen as torch -> torch;
-* `counts`: on-device accumulation (torch tensors, or NumPy arrays for a pipeline's stream,
-  without torch), read back once as `HostCounts` (`host_counts`, NumPy only, with the outcome
+* `counts`: accumulation where the masker ran (torch tensors on a GPU; NumPy arrays on a CPU,
+  the tensors' own memory, and for a pipeline's stream, without torch), read back once as `HostCounts` (`host_counts`, NumPy only, with the outcome
   codes and `is_replay`);
 * `random_ids`, `checks` (agreement between maskers too), `invariants`: checks built from
   `HostCounts`;

@@ -7,7 +7,6 @@ import itertools
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-import numpy as np
 
 import torch
 
@@ -45,6 +44,13 @@ THREADED_FROM = 1 << 16  # positions per call from which counting on threads pay
 def default_chunk(device) -> int:
     """Tokens per call: large on a GPU (few launches per token), cache-sized on a CPU."""
     return 1 << 20 if torch.device(device).type == "cuda" else 1 << 17
+
+
+def counting_arrays(device: torch.device) -> str:
+    """What the counters are: on a CPU, NumPy arrays, reading the tensors' own memory (NumPy's
+    loops take about two thirds of torch's CPU time on these integer operations); elsewhere,
+    torch tensors on the device. The ranks of a distributed run sum either alike."""
+    return "numpy" if device.type == "cpu" else "torch"
 
 
 def _shape(tokens: int, chunk: int) -> tuple[int, int, int]:
@@ -114,8 +120,9 @@ def run_maskers(adapters, *, tokens: int, seed: int, device, chunk: int | None =
     share = distributed_run.share() if distributed else None
     mine = range(calls) if share is None else share.calls(calls)
     batches = SyntheticBatches(adapters[0].config, seq_len, batch, device, seed)
-    lanes = [_Lane(a, Counts(a.config, seq_len, batch, calls, device, start=mine.start))
-             for a in adapters]
+    arrays = counting_arrays(device)
+    lanes = [_Lane(a, Counts(a.config, seq_len, batch, calls, device, start=mine.start,
+                             arrays=arrays)) for a in adapters]
     bar = progress_bar(seq_len * batch * len(mine) * len(lanes), unit="tok",
                        desc=" ".join(a.name for a in adapters), enabled=progress,
                        unit_scale=True)
@@ -175,7 +182,7 @@ def _one_core() -> None:
 def _prepare(batches: SyntheticBatches, counts: Counts, pair: int) -> tuple:
     """The batch of `pair` and what the counts (of every lane: one config) derive from it."""
     x_ref = batches.make(pair)
-    return x_ref, counts.input_terms(x_ref)
+    return x_ref, counts.input_terms(counts.xp.asarray(x_ref))
 
 
 def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> None:
@@ -243,7 +250,7 @@ def _determinism(adapter, x_ref, seed, out, y, counts, timeout):
     x = x_ref.to(adapter.dtype, copy=True)
     x_after, out2, y2, _ = guarded_call(adapter, x, seed, index=0, timeout=timeout)
     # the replay, too, must keep its input
-    counts.invariants[MUTATED] += changed_positions(x_ref, x_after)
+    counts.invariants[MUTATED] += int(changed_positions(x_ref, x_after))
     same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
     if not (same(out2, out) and same(y2, y)):
         counts.problem("same seed gives same output",
