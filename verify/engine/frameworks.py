@@ -239,6 +239,12 @@ class NumPyOps:
         staticmethod(branch_free_where))
     isin, where, stack, log2 = (staticmethod(np.isin), staticmethod(np.where),
                                 staticmethod(np.stack), staticmethod(np.log2))
+    # the True count of a bool array: several times as fast as `sum`, which adds int64s
+    count_nonzero = staticmethod(np.count_nonzero)
+
+    def lookup(self, table, indices):
+        """`table[clip(indices, 0, len(table) - 1)]`, in one call."""
+        return table.take(indices, mode="clip")
     concatenate, broadcast_to, tile = (staticmethod(np.concatenate),
                                        staticmethod(np.broadcast_to), staticmethod(np.tile))
 
@@ -255,6 +261,7 @@ class TorchOps:
         self.float64, self.bool = torch.float64, torch.bool
         self.isin, self.where, self.stack, self.log2, self.broadcast_to = (
             torch.isin, torch.where, torch.stack, torch.log2, torch.broadcast_to)
+        self.count_nonzero = torch.count_nonzero
 
     def asarray(self, a, dtype=None, device=None):
         """`a` (a list, an array, a tensor) as a tensor of `dtype` on `device`."""
@@ -293,6 +300,10 @@ class TorchOps:
         if a.device.type == "cpu":  # NumPy's is branch-free: about 4x torch's on random masks
             return self.torch.from_numpy(np.flatnonzero(a.numpy()))
         return self.torch.nonzero(a.reshape(-1)).squeeze(1)
+
+    def lookup(self, table, indices):
+        """`table[clip(indices, 0, len(table) - 1)]`."""
+        return self.take(table, indices.clamp(0, table.shape[0] - 1))
 
     def take(self, a, indices):  # about 4x as fast as `a.reshape(-1)[indices]`
         return a.reshape(-1).index_select(0, indices.reshape(-1)).reshape(indices.shape)

@@ -91,11 +91,19 @@ class Counts:
         self._first = None  # (index, codes) of the first call counted
         self._ineligible = xp.asarray(list(config.ineligible_tokens), xp.int64, device)
         self._exclude = xp.asarray(list(config.random_exclude), xp.int64, device)
+        # lookup tables where small enough: whether an id may be selected, [top + 1] (every id
+        # from `top` on eligible, negative ones as id 0), and whether an id + 1 is drawable,
+        # [n_tokens + 2] (the ends: below 0 or past the vocabulary)
         top = max(config.ineligible_tokens) + 1
-        self._eligible_id = None                                    # [top] where small enough
+        self._eligible_id = self._drawable_id = None
         if top <= ID_TABLE_MAX:
-            self._eligible_id = xp.ones(top, xp.bool, device)
+            self._eligible_id = xp.ones(top + 1, xp.bool, device)
             self._eligible_id[list(config.ineligible_tokens)] = False
+        if self.id_table:
+            drawable = np.zeros(config.n_tokens + 2, bool)
+            drawable[1:-1] = True
+            drawable[np.asarray(config.random_exclude, np.int64) + 1] = False
+            self._drawable_id = xp.asarray(drawable, xp.bool, device)
         self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         self._p = config.masking_prob
         self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
@@ -108,11 +116,11 @@ class Counts:
     def _is_eligible(self, x):
         if self._eligible_id is None:
             return ~self.xp.isin(x, self._ineligible)
-        # a table lookup is cheaper than isin; every id past the table is eligible
-        top, xp = self._eligible_id.shape[0], self.xp
-        return (x >= top) | xp.take(self._eligible_id, xp.clip(x, 0, top - 1))
+        return self.xp.lookup(self._eligible_id, x)  # a table lookup is cheaper than isin
 
     def _drawable(self, t):
+        if self._drawable_id is not None:
+            return self.xp.lookup(self._drawable_id, t + 1)
         ok = (t >= 0) & (t < self.config.n_tokens)
         return ok & ~self.xp.isin(t, self._exclude) if self.xp.numel(self._exclude) else ok
 
@@ -149,11 +157,11 @@ class Counts:
     def _by_stratum(self, c: dict) -> None:
         """The invariants, the stratum tables, the sequences: every position."""
         xp, x, y, code, is_orig = self.xp, c["x"], c["y"], c["code"], c["is_orig"]
-        labelled = c["labelled"]
+        labelled, count = c["labelled"], self.xp.count_nonzero
         self.invariants += xp.stack([
-            (c["x_after"] != x).sum(), (labelled & (y != x)).sum(), (~labelled & ~is_orig).sum(),
-            (labelled & ~c["inp"]["eligible"]).sum(),
-            (labelled & ~c["is_mask"] & ~is_orig & ~c["drawable_out"]).sum()])
+            count(c["x_after"] != x), count(labelled & (y != x)), count(~labelled & ~is_orig),
+            count(labelled & ~c["inp"]["eligible"]),
+            count(labelled & ~c["is_mask"] & ~is_orig & ~c["drawable_out"])])
         at_col = self._tables(c["inp"], code, c["at"])
         # fingerprints of the sequences with >= PATTERN_MIN selected and unselected positions:
         # two independent draws coincide there with probability < p^20 q^20 max(p,q)^(n-40),
@@ -281,7 +289,8 @@ class Counts:
             return
         self._add_pairs(2, prev_code, code)
         both = (prev_code == 4) & (code == 4)
-        self.replay_same_other += self.xp.stack([both.sum(), (both & (prev_out == out)).sum()])
+        count = self.xp.count_nonzero
+        self.replay_same_other += self.xp.stack([count(both), count(both & (prev_out == out))])
 
     def _add_pairs(self, kind: int, first, second):
         self.pairs[kind] += self.xp.bincount((first * CODES + second).reshape(-1),
