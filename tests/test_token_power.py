@@ -20,7 +20,8 @@ from verify import check_masker
 from verify.token.adapters import resolve
 from verify.token.power.call_shapes import SHAPES, shapes_run
 from verify.token.power.power_checks import NAMES, RUNS_WITHOUT_ERROR
-from verify.token.power.seeding import SEEDINGS, lags_from_spectrum, spectra, usage_run
+from verify.token.power.seeding import (SEEDINGS, USAGE_BATCH, USAGE_SEQ, lags_from_spectrum,
+                                        spectra, usage_run)
 from verify.token.power.two_sided import collision_moments, pearson_gof
 
 CONFIG = MaskingConfig(padding_token=0, mask_token=1, no_mask_tokens=(2, 3), n_tokens=100)
@@ -149,6 +150,35 @@ def test_the_shapes_run_feeds_every_shape_in_the_maskers_layout(layout):
     shapes = {shape for _, shape in masker.seen}
     want = set(SHAPES) if layout == "seq-batch" else {(b, n) for n, b in SHAPES}
     assert shapes == want and not s.problems
+
+
+class _BreaksThenRaises(Correct):
+    """Correct for two calls; its third labels a position with an id not its own, its fourth
+    raises."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == 4:
+            raise RuntimeError("fourth call")
+        out, y = super().__call__(x)
+        if self.calls == 3:
+            y = y.clone()
+            y.view(-1)[0] = x.view(-1)[0] + 1
+        return out, y
+
+
+def test_the_usage_run_stops_at_the_first_call_that_broke_an_invariant():
+    """The calls before it are counted, the call itself is named, nothing after it counts
+    (not even the raise that followed)."""
+    u = usage_run(resolve(_BreaksThenRaises(**KWARGS), CONFIG), CONFIG, tokens=1 << 18, seed=3,
+                  device="cpu")
+    assert u.calls == 2 and len(u.problems) == 1
+    assert u.problems[0].endswith("call 2 after it: outputs break the contract's invariants")
+    assert u.codes[0].sum() == USAGE_SEQ * USAGE_BATCH == u.codes[1].sum()   # calls 0 and 1
 
 
 def test_our_numpy_masker_is_seeded_once_with_one_generator():

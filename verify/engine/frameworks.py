@@ -8,10 +8,9 @@ body checks all three. Frameworks are imported lazily: a backend whose framework
 reports itself unavailable instead of failing at import. `MLM_BACKENDS=numpy,torch`
 (environment) narrows the set; the default is every installed backend.
 
-Counting code for torch tensors and NumPy arrays alike is written once against
-`array_namespace("torch" | "numpy")`: the operations the counters use (`verify.token.counts`),
-one meaning in both (NumPy on a CPU: a pipeline's stream, the token gate's CPU runs; torch on a
-GPU).
+Counting code is written once against `array_namespace("torch" | "numpy")`, the operations the
+counters use (`verify.token.counts`), one meaning in both: NumPy on a CPU (a pipeline's stream;
+the token gate, on its tensors' own memory), torch on a GPU.
 
 Seeding: `numpy` takes `rng=seed`; `torch` a `torch.Generator` on the tensor's device seeded
 with `seed`; `jax` takes `key=seed` (meaning `jax.random.key(seed)`). Exact mode is `key=` in all
@@ -210,7 +209,7 @@ class NumPyOps:
     int16, int32, int64, float64, bool = np.int16, np.int32, np.int64, np.float64, np.bool_
 
     def asarray(self, a, dtype=None, device=None):
-        """`a` (a list, an array) as an array of `dtype`."""
+        """`a` (a list, an array, a CPU tensor: its memory) as an array of `dtype`."""
         return np.asarray(a, dtype)
 
     def zeros(self, shape, dtype, device=None):
@@ -232,36 +231,44 @@ class NumPyOps:
         return np.bincount(a, weights, minlength).astype(np.int64, copy=False)
 
     # flatnonzero: int64 indices; take: of `a` flattened; select: `branch_free_where`
-    cumsum, amin, amax, flatnonzero, take, numel, contiguous, to_numpy, select = (
-        staticmethod(np.cumsum), staticmethod(np.amin), staticmethod(np.amax),
-        staticmethod(np.flatnonzero), staticmethod(np.take), staticmethod(np.size),
-        staticmethod(np.ascontiguousarray), staticmethod(np.asarray),
-        staticmethod(branch_free_where))
-    isin, where, stack, log2 = (staticmethod(np.isin), staticmethod(np.where),
-                                staticmethod(np.stack), staticmethod(np.log2))
+    amin, amax, flatnonzero, take, numel, contiguous, to_numpy, select = (
+        staticmethod(np.amin), staticmethod(np.amax), staticmethod(np.flatnonzero),
+        staticmethod(np.take), staticmethod(np.size), staticmethod(np.ascontiguousarray),
+        staticmethod(np.asarray), staticmethod(branch_free_where))
+    isin, where, stack, log2, concatenate, tile = (
+        staticmethod(np.isin), staticmethod(np.where), staticmethod(np.stack),
+        staticmethod(np.log2), staticmethod(np.concatenate), staticmethod(np.tile))
     # the True count of a bool array: several times as fast as `sum`, which adds int64s
     count_nonzero = staticmethod(np.count_nonzero)
 
     def lookup(self, table, indices):
         """`table[clip(indices, 0, len(table) - 1)]`, in one call."""
         return table.take(indices, mode="clip")
-    concatenate, broadcast_to, tile = (staticmethod(np.concatenate),
-                                       staticmethod(np.broadcast_to), staticmethod(np.tile))
+
+    def cumsum_rows(self, a):
+        """`cumsum(a, 0)` of an int32 `[rows, columns]` array, row by row (~1 us a row): along
+        axis 0, NumPy's cumsum goes one element at a time (~6 ns)."""
+        out = a.copy()
+        for i in range(1, a.shape[0]):
+            np.add(out[i - 1], a[i], out=out[i])
+        return out
 
 
 class TorchOps:
-    """The operations on torch tensors (what the token gate has always counted with)."""
+    """The operations on torch tensors (the token gate's counting on a GPU)."""
 
     name = "torch"
 
     def __init__(self):
         import torch
         self.torch = torch
-        self.int16, self.int32, self.int64 = torch.int16, torch.int32, torch.int64
-        self.float64, self.bool = torch.float64, torch.bool
-        self.isin, self.where, self.stack, self.log2, self.broadcast_to = (
-            torch.isin, torch.where, torch.stack, torch.log2, torch.broadcast_to)
-        self.count_nonzero = torch.count_nonzero
+        self.int16, self.int32, self.int64, self.float64, self.bool = (
+            torch.int16, torch.int32, torch.int64, torch.float64, torch.bool)
+        self.isin, self.where, self.stack, self.log2, self.count_nonzero, self.concatenate = (
+            torch.isin, torch.where, torch.stack, torch.log2, torch.count_nonzero, torch.cat)
+        T = torch.Tensor  # astype(a, dtype), amin(a, axis), tile(a, reps): tensor methods
+        self.astype, self.amin, self.amax, self.numel, self.contiguous, self.tile = (
+            T.to, T.amin, T.amax, T.numel, T.contiguous, T.repeat)
 
     def asarray(self, a, dtype=None, device=None):
         """`a` (a list, an array, a tensor) as a tensor of `dtype` on `device`."""
@@ -278,28 +285,20 @@ class TorchOps:
     def arange(self, n: int, dtype=None, device=None):
         return self.torch.arange(n, dtype=dtype, device=device)
 
-    def astype(self, a, dtype):
-        return a.to(dtype)
-
     def clip(self, a, lo=None, hi=None):
         return a.clamp(lo, hi)
 
     def bincount(self, a, minlength: int, weights=None):  # int64 (exact integer weights)
         return self.torch.bincount(a, weights, minlength).to(self.int64)
 
-    def cumsum(self, a, axis: int, dtype):
-        return self.torch.cumsum(a, axis, dtype=dtype)
-
-    def amin(self, a, axis: int):
-        return a.amin(axis)
-
-    def amax(self, a, axis: int):
-        return a.amax(axis)
-
     def flatnonzero(self, a):
         if a.device.type == "cpu":  # NumPy's is branch-free: about 4x torch's on random masks
             return self.torch.from_numpy(np.flatnonzero(a.numpy()))
         return self.torch.nonzero(a.reshape(-1)).squeeze(1)
+
+    def cumsum_rows(self, a):
+        """`cumsum(a, 0)` of an int32 tensor, along the contiguous axis of its transpose."""
+        return self.torch.cumsum(a.T.contiguous(), 1, dtype=self.int32).T.contiguous()
 
     def lookup(self, table, indices):
         """`table[clip(indices, 0, len(table) - 1)]`."""
@@ -314,20 +313,9 @@ class TorchOps:
             return branch_free_where(cond, a, b)
         return self.torch.where(cond, a, b)
 
-    def numel(self, a) -> int:
-        return a.numel()
-
-    def contiguous(self, a):
-        return a.contiguous()
-
     def to_numpy(self, a):
         return a.cpu().numpy()
 
-    def tile(self, a, reps: int):
-        return a.repeat(reps)
-
-    def concatenate(self, arrays, axis: int = 0):
-        return self.torch.cat(arrays, axis)
 
 
 def array_namespace(name: str):

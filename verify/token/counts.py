@@ -52,8 +52,9 @@ class Counts:
         device: where the counters live (the masker's device).
         start: the index of the first call counted here (a distributed run's rank counts a
             block of calls, `verify.engine.distributed`).
-        arrays: `"torch"` (tensors on `device`: the token gate) or `"numpy"` (a pipeline's
-            stream, counted without torch); one code counts both (`verify.engine.frameworks`).
+        arrays: `"torch"` (tensors on `device`: the token gate on a GPU) or `"numpy"` (the
+            token gate on a CPU; a pipeline's stream, counted without torch); one code counts
+            both (`verify.engine.frameworks`).
     """
 
     def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device,
@@ -207,7 +208,7 @@ class Counts:
         strata = {"nbr": (2 * left + right) * CODES}      # per position; pos and col: `_tables`
         if self._sep is not None:
             is_sep = xp.astype(x == self._sep, xp.int32)
-            strata["seg"] = xp.clip(_cumsum_rows(is_sep, xp) - is_sep, hi=SEGMENTS - 1) * CODES
+            strata["seg"] = xp.clip(xp.cumsum_rows(is_sep) - is_sep, hi=SEGMENTS - 1) * CODES
         # the table a call would add if it selected nothing (every position at its unselected
         # code: 0 ineligible, 1 eligible): a call then visits its selected positions alone
         # (`_tables`), and this is shared by its replay and by every masker fed the input
@@ -346,15 +347,3 @@ class Counts:
         return read_back(self, {k: (self._offset[k], size) for k, size in self._strata.items()
                                 if size})
 
-
-def _cumsum_rows(a, xp):
-    """`cumsum(a, 0)` of an int32 `[seq_len, batch]` array. Along axis 0, NumPy's and torch's CPU
-    cumsum go one element at a time (about 6 ns an element): NumPy adds row to row instead
-    (~1 us a row), torch sums along the contiguous axis of the transpose."""
-    if xp.name == "numpy":
-        out = np.empty_like(a)
-        out[0] = a[0]
-        for i in range(1, a.shape[0]):
-            np.add(out[i - 1], a[i], out=out[i])
-        return out
-    return xp.contiguous(xp.cumsum(xp.contiguous(a.T), 1, xp.int32).T)

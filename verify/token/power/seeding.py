@@ -184,10 +184,39 @@ def lags_from_spectrum(spectrum: torch.Tensor, n: int, size: int) -> torch.Tenso
     return torch.cat([c[size - n + 1:], c[:n]])
 
 
+def _seeding(seeded, refs: list, config: MaskingConfig, ineligible, *, first_index: int,
+             timeout):
+    """One seeding's calls on the batches `refs`, made in order, then coded at once: `(codes
+    [calls counted, seq, batch] or None, changed positions of each call through the one that
+    stopped, stop)`, `stop` None or `(call, what went wrong)`: the first call that raised or
+    broke an invariant, as if the calls after it had not been made."""
+    outs, changes, stop = [], [], None
+    for j, x_ref in enumerate(refs):
+        out, y, bad, changed = masked_copy(seeded, x_ref, 0, seeded.adapter.dtype,
+                                           index=first_index + j, timeout=timeout)
+        changes.append(changed)
+        if bad:
+            stop = (j, bad[0])
+            break
+        outs.append((out.to(x_ref.device, torch.int64), y.to(x_ref.device, torch.int64)))
+    if not outs:
+        return None, changes, stop
+    code, broken = position_codes(config, torch.stack(refs[:len(outs)]),      # [calls, ...]
+                                  *(torch.stack(t) for t in zip(*outs)), ineligible)
+    if int(broken.sum()):  # writing into the input: "input not mutated" says it
+        first = next(j for j, (o, t) in enumerate(outs)
+                     if int(position_codes(config, refs[j], o, t, ineligible)[1].sum()))
+        stop = (first, "outputs break the contract's invariants")
+    counted = len(outs) if stop is None else stop[0]
+    return code[:counted], changes[:counted + 1], stop
+
+
 def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
               timeout: float | None = None) -> UsageCounts | None:
     """Seed `adapter` once per nearby seed and call it on the same batches; None when
-    `masking_prob` leaves nothing random to compare."""
+    `masking_prob` leaves nothing random to compare. A seeding's calls are made in order, then
+    coded and transformed together (the first call that raised or broke an invariant ends
+    the run there, as if the calls after it had not been made)."""
     p = config.masking_prob
     if not 0 < p < 1:
         return None
@@ -195,6 +224,7 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
     calls = max(2, 2 * round(extra_tokens(tokens) / (SEEDINGS * n * 2)))
     batches = SyntheticBatches(config, USAGE_SEQ, USAGE_BATCH, device,
                                derive_seed(seed, "usage inputs", 0))
+    refs = [batches.reference(j) for j in range(calls)]  # every seeding's batches, made once
     ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
     base = derive_seed(seed, "usage seed", 0) & 0x7FFFFFFF
     size = 1 << (2 * n - 1).bit_length()
@@ -202,35 +232,30 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
     # summed cross spectra (selection products, eligible pairs) of the pairs compared
     same = [torch.zeros(size // 2 + 1, dtype=torch.complex128, device=device) for _ in range(2)]
     near = [torch.zeros_like(same[0]) for _ in range(2)]
-    problems, made, previous = [], 0, [None] * calls
+    problems, made, previous = [], 0, None
     mutated, mutated_at = 0, ""
     for s in range(SEEDINGS):
-        seeded = _Seeded(adapter, base + s, device)
-        last = None
-        for j in range(calls):
-            x_ref = batches.reference(j)
-            where = f"seed {base + s} set once, call {j} after it"
-            out, y, bad, changed = masked_copy(seeded, x_ref, 0, adapter.dtype, index=made,
-                                               timeout=timeout)
+        where = f"seed {base + s} set once, call {{}} after it"
+        code, changes, stop = _seeding(_Seeded(adapter, base + s, device), refs, config,
+                                       ineligible, first_index=made, timeout=timeout)
+        for j, changed in enumerate(changes):
             if changed:     # every call the gate makes keeps the caller's input
-                mutated, mutated_at = mutated + changed, mutated_at or where
-            if not bad:
-                code, broken = position_codes(config, x_ref, out.to(x_ref.device, torch.int64),
-                                              y.to(x_ref.device, torch.int64), ineligible)
-                if int(broken.sum()):   # writing into the input: "input not mutated" says it
-                    bad = ["outputs break the contract's invariants"]
-            if bad:
-                problems.append(f"{where}: {bad[0]}")
-                break
-            made += 1
-            codes[min(j, 1)] += np.bincount(code.flatten().cpu().numpy(), minlength=8)[:8]
+                mutated, mutated_at = mutated + changed, mutated_at or where.format(j)
+        counted = 0 if code is None else len(code)
+        if counted:
+            for row, part in ((0, code[:1]), (1, code[1:])):    # right after seeding, later
+                codes[row] += np.bincount(part.flatten().cpu().numpy(), minlength=8)[:8]
             fz, fe = spectra(*standardised_selection(flat_order(code, adapter.layout), p), size)
-            for sums, other in ((same, last), (near, previous[j])):
-                if other is not None:
-                    sums[0] += torch.conj(other[0]) * fz
-                    sums[1] += torch.conj(other[1]) * fe
-            last = previous[j] = (fz, fe)
-        if problems:
+            for j in range(counted):  # in call order: the sums of one call at a time
+                pairs = [(same, fz[j - 1], fe[j - 1])] if j else []   # the call before
+                if previous is not None:                               # the seed before
+                    pairs.append((near, previous[0][j], previous[1][j]))
+                for sums, other_z, other_e in pairs:
+                    sums[0] += torch.conj(other_z) * fz[j]
+                    sums[1] += torch.conj(other_e) * fe[j]
+            previous, made = (fz, fe), made + counted
+        if stop is not None:
+            problems.append(f"{where.format(stop[0])}: {stop[1]}")
             break
     same_num, same_var, near_num, near_var = (lags_from_spectrum(t, n, size)
                                               for t in (*same, *near))
