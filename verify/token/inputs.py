@@ -70,7 +70,8 @@ class SyntheticBatches:
         v = config.n_tokens
         self._rank_of = _zipf_rank_table(v, self.device)                           # [65536]
         perm = np.random.default_rng(derive_seed(seed, "zipf ranks", 0)).permutation(v)
-        self._rank_to_id = torch.tensor(perm, dtype=torch.int64, device=self.device)
+        rank_to_id = torch.tensor(perm, dtype=torch.int64, device=self.device)
+        self._id_of = _TORCH.take(rank_to_id, self._rank_of)   # [65536] the grid's ids, at once
         self._last = None  # (pair index, batch) of the last batch made
 
     def __call__(self, call: int) -> torch.Tensor:
@@ -94,11 +95,11 @@ class SyntheticBatches:
         length = torch.where(full, n, torch.randint(0, n + 1, (b,), generator=g, device=dev))
         text = torch.rand(b, generator=g, device=dev) < 0.5                         # [batch]
         uniform = torch.randint(0, cfg.n_tokens, (n, b), generator=g, device=dev)  # [seq, batch]
-        rank = _TORCH.take(self._rank_of, torch.randint(0, 1 << 16, (n, b), generator=g,
-                                                        device=dev))
-        x = torch.where(text, _TORCH.take(self._rank_to_id, rank), uniform)       # [seq, batch]
-        x = torch.where(torch.rand((n, b), generator=g, device=dev) < MASK_FRACTION,
-                        cfg.mask_token, x)
+        zipf = _TORCH.take(self._id_of, torch.randint(0, 1 << 16, (n, b), generator=g,
+                                                      device=dev))
+        x = torch.where(text, zipf, uniform)                                       # [seq, batch]
+        x.masked_fill_(torch.rand((n, b), generator=g, device=dev) < MASK_FRACTION,
+                       cfg.mask_token)
         if cfg.no_mask_tokens:
             # text columns: [CLS] at 0, then segments closed by [SEP] at 1/3, 2/3 (some), the end
             cls, sep = cfg.no_mask_tokens[0], cfg.no_mask_tokens[-1]
@@ -109,4 +110,4 @@ class SyntheticBatches:
             # [SEP] just before each end, past position 0, in text columns of length >= 2
             at = (ends > 1) & text & (length >= 2)                                 # [3, batch]
             x[ends[at] - 1, torch.arange(b, device=dev).expand(3, b)[at]] = sep
-        return torch.where(pos >= length, cfg.padding_token, x)
+        return x.masked_fill_(pos >= length, cfg.padding_token)
