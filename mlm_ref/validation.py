@@ -199,13 +199,17 @@ def check_count(value, name: str) -> int:
     return _integer_in(value, name, 0, None, "a non-negative int")
 
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
 def check_documents(documents) -> list[list[np.ndarray]]:
     """The documents of `mlm_ref.nsp` as lists of non-empty int64 sentences (empty sentences
     dropped; an empty document stays as an empty list, so indices keep their meaning).
 
     Raises:
         TypeError: not a list of lists of lists of integer ids (bools included).
-        ValueError: a negative id, or a sentence that is not flat.
+        ValueError: a negative id, an id past int64 (a uint64 from 2**63 on), or a sentence
+            that is not flat.
     """
     if isinstance(documents, (str, bytes, np.ndarray)) or not hasattr(documents, "__len__"):
         raise TypeError("documents must be a list of documents, each a list of sentences, "
@@ -229,8 +233,10 @@ def _clean_document(doc) -> list[np.ndarray] | None:
         return None
     if not all(ids.ndim == 1 and ids.dtype.kind in "iu" for ids in arrays):
         return None
-    if arrays and np.concatenate(arrays).min() < 0:
-        return None
+    if arrays:
+        every = np.concatenate(arrays)     # mixed signed and uint64: float64, enough to find
+        if every.min() < 0 or every.max().item() > _INT64_MAX:   # those that may break one
+            return None
     return [ids.astype(np.int64) for ids in arrays]
 
 
@@ -249,6 +255,9 @@ def _document_sentences(d: int, doc) -> list[np.ndarray]:
                              f"of ids, got shape {ids.shape}")
         if ids.min() < 0:
             raise ValueError(f"document {d}, sentence {s}: negative token id {ids.min()}")
+        if ids.max().item() > _INT64_MAX:   # a uint64 past int64 would wrap to a negative id
+            raise ValueError(f"document {d}, sentence {s}: token id {ids.max()} is past int64's "
+                             f"largest, {_INT64_MAX}")
         sentences.append(ids.astype(np.int64))
     return sentences
 

@@ -172,6 +172,9 @@ def test_bad_input_raises_a_clear_error(docs, kw, error, match):
     ([[1], [1.5], [-2]], "sentence 1: token ids must be integers"),
     ([[1], [[3]], [-2]], "sentence 1: a sentence must be a flat"),
     ([[], np.array([4, -9], np.int8), np.array([2**64 - 1], np.uint64)], "sentence 1: negative"),
+    ([[1], np.array([2**63], np.uint64)], "sentence 1: token id 9223372036854775808 is past"),
+    ([np.array([2**63 - 1, 2**64 - 1], np.uint64)], "sentence 0: token id 18446744073709551615"),
+    ([[2**63 - 1], [2**63]], "sentence 1: token id 9223372036854775808 is past"),
     ([[1], [[1, 2], [3]]], "setting an array element with a sequence|inhomogeneous"),
 ])
 def test_a_document_that_breaks_several_rules_names_its_first_broken_sentence(doc, match):
