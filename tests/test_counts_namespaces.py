@@ -1,7 +1,8 @@
-"""The token-level counting is written once and runs on torch tensors (the token gate) or on
-NumPy arrays (a pipeline's stream, without torch): both give the same counts on the same calls (every
-integer count bit for bit; the dispersion sums, floats summed in another order, to rounding),
-for a vocabulary small enough for the per-id table and for one past it."""
+"""The token-level counting is written once and runs on torch tensors (the token gate on a GPU)
+or on NumPy arrays (the token gate on a CPU; a pipeline's stream, without torch): both give the
+same counts on the same calls (every integer count bit for bit; the dispersion sums, floats
+summed in another order, to rounding), for a vocabulary small enough for the per-id table and
+for one past it, and so does a whole gate run counted either way."""
 
 import dataclasses
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from mlm_ref.config import MaskingConfig
+from verify.token import runner
+from verify.token.adapters import resolve
 from verify.token.counts import ID_TABLE_MAX, Counts
 
 SMALL = MaskingConfig(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=30522,
@@ -65,3 +68,23 @@ def test_numpy_and_torch_counts_are_identical(config):
     numpy_counts = _host(config, "numpy")
     _assert_same(numpy_counts, _host(config, "torch"))
     assert sum(numpy_counts["invariants"].values()) > 0     # the broken invariants are counted
+
+
+@pytest.mark.parametrize("chunk", [1 << 12, runner.THREADED_FROM], ids=["inline", "threaded"])
+def test_a_gate_run_counted_in_torch_gives_the_counts_of_one_counted_in_numpy(chunk,
+                                                                            monkeypatch):
+    """On a CPU the runner counts in NumPy (`runner.counting_arrays`); torch, what it counts with
+    on a GPU, must give the same run: our masker and a planted defect that breaks invariants."""
+    pytest.importorskip("torch")
+    config = dataclasses.replace(SMALL, random_exclude=())    # as outside maskers take it
+    maskers = [resolve(m, config) for m in ("torch", "tests.broken_maskers:MutatesInput")]
+    args = dict(tokens=4 * chunk, seed=5, device="cpu", chunk=chunk)
+    assert runner.counting_arrays(runner.torch.device("cpu")) == "numpy"
+    in_numpy = runner.run_maskers(maskers, **args)
+    monkeypatch.setattr(runner, "counting_arrays", lambda device: "torch")
+    in_torch = runner.run_maskers(maskers, **args)
+    for a, b in zip(in_numpy, in_torch):
+        a, b = dataclasses.asdict(a), dataclasses.asdict(b)
+        a.pop("seconds"), b.pop("seconds")
+        _assert_same(a, b)
+    assert in_numpy[1].invariants["input not mutated"] > 0
