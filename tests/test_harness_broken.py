@@ -6,6 +6,7 @@ is the one a CI gate uses, so a pass here is a pass at the budget users get.
 """
 
 import pytest
+import torch
 
 from mlm_ref import MaskingConfig
 from tests.broken_maskers import BROKEN, Correct
@@ -140,3 +141,41 @@ def test_a_masker_that_raises_or_reshapes_fails_an_exact_check_not_the_harness()
                           (transposes, "outputs keep shape, dtype and device")):
         report = check_masker(masker, CONFIG, tokens=200_000)
         assert check in {c.name for c in report.failures}, str(report)
+
+
+class _ReusesOutputBuffers(Correct):
+    """A correct masker that writes every call's outputs into the same two tensors (one pair per
+    shape), as a pipeline that preallocates its buffers does: the gate must count each call's
+    outputs, not whatever the buffers hold when it gets to them."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.buffers = {}
+
+    def __call__(self, x):
+        out, y = super().__call__(x)
+        if x.shape not in self.buffers:
+            self.buffers[x.shape] = (torch.empty_like(out), torch.empty_like(y))
+        kept_out, kept_y = self.buffers[x.shape]
+        return kept_out.copy_(out), kept_y.copy_(y)
+
+
+class _ReusesBuffersIgnoresSeed(_ReusesOutputBuffers):
+    """Draws from its own generator, seeded once: the same seed does not give the same output."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.generator = torch.Generator().manual_seed(11)
+
+    def select(self, x, eligible):
+        return eligible & (torch.rand(x.shape, generator=self.generator) < self.p)
+
+
+def test_a_masker_that_reuses_its_output_buffers_is_counted_call_by_call():
+    report = check_masker(_ReusesOutputBuffers(**KWARGS), CONFIG, tokens=TOKENS, seed=7)
+    assert report.passed, str(report)
+
+
+def test_a_masker_that_reuses_its_buffers_and_ignores_the_seed_fails_determinism():
+    report = check_masker(_ReusesBuffersIgnoresSeed(**KWARGS), CONFIG, tokens=TOKENS, seed=7)
+    assert "same seed gives same output" in {c.name for c in report.failures}, str(report)

@@ -162,3 +162,24 @@ def test_googles_compat_modes_of_the_reference_fail_the_gate(option, check):
 
     report = check_wwm_masker(google, CONFIG, tokens=TOKENS, seed=7)
     assert check in {c.name for c in report.failures}, str(report)
+
+
+class _ReusesBuffersIgnoresSeed(CorrectWWM):
+    """Draws from its own generator, seeded once, into the same two arrays on every call: the
+    same seed does not give the same output, however alike the two calls' buffers are."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.rng, self.buffers = np.random.default_rng(11), {}
+
+    def __call__(self, x, *, word_ids, seed):
+        out, y = super().__call__(x, word_ids=word_ids, seed=self.rng.integers(2**32))
+        kept = self.buffers.setdefault(x.shape, (np.empty_like(out), np.empty_like(y)))
+        np.copyto(kept[0], out)
+        np.copyto(kept[1], y)
+        return kept
+
+
+def test_a_masker_that_reuses_its_buffers_and_ignores_the_seed_fails_determinism():
+    report = check_wwm_masker(_ReusesBuffersIgnoresSeed(**KWARGS), CONFIG, tokens=TOKENS, seed=7)
+    assert "same seed gives same output" in {c.name for c in report.failures}, str(report)

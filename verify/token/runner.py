@@ -7,7 +7,6 @@ import itertools
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-
 import torch
 
 from mlm_ref.config import MaskingConfig
@@ -199,6 +198,9 @@ def _step(lane: _Lane, x_ref, terms: dict, t: int, seed: int, timeout, pool) -> 
         if problems:
             lane.stopped = t
             return
+        # the harness's own copies: a masker may hand back the same buffers on every call, and
+        # this call is counted while the next one runs (and replayed first, on call 0)
+        out, y = (a.to(x_ref.device, torch.int64, copy=True) for a in (out, y))
         if t == 0:
             _determinism(adapter, x_ref, s, out, y, counts, timeout)
     except Exception as e:  # noqa: BLE001 (a masker that raises fails a check, not the run)

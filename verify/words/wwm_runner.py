@@ -141,6 +141,7 @@ def _step(adapter: WordAdapter, counts: WordCounts, b, s: int, t: int,
     try:
         x_after, w_after, out, y, problems = _call(adapter, b, s, t, timeout)
         if not problems and t == 0:
+            out, y = np.array(out, copy=True), np.array(y, copy=True)  # the buffers may be reused
             _, _, out2, y2, _ = _call(adapter, b, s, t, timeout)
             if not (np.array_equal(out, out2) and np.array_equal(y, y2)):
                 counts.problem("same seed gives same output", "two calls with the same "

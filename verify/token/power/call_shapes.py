@@ -152,7 +152,8 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
                 problems.append(f"{where}: {bad[0]}")
                 break
             made += 1
-            outputs.append(tuple(t.to(columns.device, torch.int64) for t in (out, y)))
+            # copies: a masker may hand back the same buffers on every call
+            outputs.append(tuple(t.to(columns.device, torch.int64, copy=True) for t in (out, y)))
         # the shape's calls coded and counted together: a few ops instead of a few per call;
         # a call that broke an invariant came before the call that raised, if one did
         broken: list[str] = []

@@ -198,7 +198,8 @@ def _seeding(seeded, refs: list, config: MaskingConfig, ineligible, *, first_ind
         if bad:
             stop = (j, bad[0])
             break
-        outs.append((out.to(x_ref.device, torch.int64), y.to(x_ref.device, torch.int64)))
+        # copies: a masker may hand back the same buffers on every call
+        outs.append(tuple(t.to(x_ref.device, torch.int64, copy=True) for t in (out, y)))
     if not outs:
         return None, changes, stop
     code, broken = position_codes(config, torch.stack(refs[:len(outs)]),      # [calls, ...]
