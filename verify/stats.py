@@ -143,14 +143,14 @@ def _estimate(adapters, config, args, device, world: int = 1) -> None:
     from .token.counts import Counts
     from .engine.guard import seconds_per_token
     from .token.inputs import SyntheticBatches, derive_seed
-    from .token.runner import SEQ_LEN, default_chunk
+    from .token.runner import SEQ_LEN, counting_arrays, default_chunk
     batch = max(2, min(default_chunk(device), args.tokens) // SEQ_LEN)
     x = SyntheticBatches(config, SEQ_LEN, batch, device, args.seed)(0)
     # counting costs about the same for any masker's outputs: time it once, on plausible ones
     selected = torch.rand(x.shape, device=x.device) < config.masking_prob
     out = torch.where(selected, config.mask_token, x)
     y = torch.where(selected, x, config.padding_token)
-    counts = Counts(config, SEQ_LEN, batch, 2, device)
+    counts = Counts(config, SEQ_LEN, batch, 2, device, arrays=counting_arrays(x.device))
     for _ in range(2):  # the first is the warm-up
         start = time.perf_counter()
         counts.update(x, x, out, y)
