@@ -20,6 +20,7 @@ from verify import check_masker
 from verify.token.adapters import resolve
 from verify.token.power.call_shapes import SHAPES, shapes_run
 from verify.token.power.power_checks import NAMES, RUNS_WITHOUT_ERROR
+from verify.token.power import seeding
 from verify.token.power.seeding import (SEEDINGS, USAGE_BATCH, USAGE_SEQ, lags_from_spectrum,
                                         spectra, usage_run)
 from verify.token.power.two_sided import collision_moments, pearson_gof
@@ -171,14 +172,27 @@ class _BreaksThenRaises(Correct):
         return out, y
 
 
-def test_the_usage_run_stops_at_the_first_call_that_broke_an_invariant():
+@pytest.mark.parametrize("block", [1, 2, 64])
+def test_the_usage_run_stops_at_the_first_call_that_broke_an_invariant(block, monkeypatch):
     """The calls before it are counted, the call itself is named, nothing after it counts
-    (not even the raise that followed)."""
+    (not even the raise that followed), however many calls are coded at once."""
+    monkeypatch.setattr(seeding, "USAGE_BLOCK", block)
     u = usage_run(resolve(_BreaksThenRaises(**KWARGS), CONFIG), CONFIG, tokens=1 << 18, seed=3,
                   device="cpu")
     assert u.calls == 2 and len(u.problems) == 1
     assert u.problems[0].endswith("call 2 after it: outputs break the contract's invariants")
     assert u.codes[0].sum() == USAGE_SEQ * USAGE_BATCH == u.codes[1].sum()   # calls 0 and 1
+
+
+def test_the_usage_run_counts_the_same_however_many_calls_it_codes_at_once(monkeypatch):
+    whole = usage_run(resolve("torch", CONFIG), CONFIG, tokens=1 << 21, seed=3, device="cpu")
+    monkeypatch.setattr(seeding, "USAGE_BLOCK", 3)
+    blocks = usage_run(resolve("torch", CONFIG), CONFIG, tokens=1 << 21, seed=3, device="cpu")
+    assert whole.calls == blocks.calls and whole.calls // SEEDINGS > 3 and not whole.problems
+    for name in ("codes", "same_var", "near_var"):
+        assert np.array_equal(getattr(whole, name), getattr(blocks, name)), name
+    for name in ("same_num", "near_num"):      # the FFTs of other batches: to rounding
+        np.testing.assert_allclose(getattr(whole, name), getattr(blocks, name), atol=1e-9)
 
 
 def test_our_numpy_masker_is_seeded_once_with_one_generator():

@@ -41,6 +41,7 @@ __all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDING
 
 SEEDINGS = 4            # nearby seeds s, s + 1, s + 2, s + 3
 USAGE_SEQ, USAGE_BATCH = 128, 31  # one of the call shapes too (a compiling masker: once)
+USAGE_BLOCK = 64        # calls coded at once (memory bounded whatever the run's length)
 EXTRA_SHARE, EXTRA_MIN = 32, 1 << 16
 
 
@@ -215,9 +216,9 @@ def _seeding(seeded, refs: list, config: MaskingConfig, ineligible, *, first_ind
 def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
               timeout: float | None = None) -> UsageCounts | None:
     """Seed `adapter` once per nearby seed and call it on the same batches; None when
-    `masking_prob` leaves nothing random to compare. A seeding's calls are made in order, then
-    coded and transformed together (the first call that raised or broke an invariant ends
-    the run there, as if the calls after it had not been made)."""
+    `masking_prob` leaves nothing random to compare. A seeding's calls are made in order and
+    coded and transformed `USAGE_BLOCK` at a time (the first call that raised or broke an
+    invariant ends the run there, as if the calls after it had not been made)."""
     p = config.masking_prob
     if not 0 < p < 1:
         return None
@@ -225,7 +226,6 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
     calls = max(2, 2 * round(extra_tokens(tokens) / (SEEDINGS * n * 2)))
     batches = SyntheticBatches(config, USAGE_SEQ, USAGE_BATCH, device,
                                derive_seed(seed, "usage inputs", 0))
-    refs = [batches.reference(j) for j in range(calls)]  # every seeding's batches, made once
     ineligible = torch.tensor(config.ineligible_tokens, dtype=torch.int64, device=device)
     base = derive_seed(seed, "usage seed", 0) & 0x7FFFFFFF
     size = 1 << (2 * n - 1).bit_length()
@@ -233,30 +233,37 @@ def usage_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device,
     # summed cross spectra (selection products, eligible pairs) of the pairs compared
     same = [torch.zeros(size // 2 + 1, dtype=torch.complex128, device=device) for _ in range(2)]
     near = [torch.zeros_like(same[0]) for _ in range(2)]
-    problems, made, previous = [], 0, None
+    problems, made, previous = [], 0, [None] * calls      # previous: the last seeding's spectra
     mutated, mutated_at = 0, ""
     for s in range(SEEDINGS):
-        where = f"seed {base + s} set once, call {{}} after it"
-        code, changes, stop = _seeding(_Seeded(adapter, base + s, device), refs, config,
-                                       ineligible, first_index=made, timeout=timeout)
-        for j, changed in enumerate(changes):
-            if changed:     # every call the gate makes keeps the caller's input
-                mutated, mutated_at = mutated + changed, mutated_at or where.format(j)
-        counted = 0 if code is None else len(code)
-        if counted:
-            for row, part in ((0, code[:1]), (1, code[1:])):    # right after seeding, later
-                codes[row] += np.bincount(part.flatten().cpu().numpy(), minlength=8)[:8]
-            fz, fe = spectra(*standardised_selection(flat_order(code, adapter.layout), p), size)
-            for j in range(counted):  # in call order: the sums of one call at a time
-                pairs = [(same, fz[j - 1], fe[j - 1])] if j else []   # the call before
-                if previous is not None:                               # the seed before
-                    pairs.append((near, previous[0][j], previous[1][j]))
-                for sums, other_z, other_e in pairs:
-                    sums[0] += torch.conj(other_z) * fz[j]
-                    sums[1] += torch.conj(other_e) * fe[j]
-            previous, made = (fz, fe), made + counted
-        if stop is not None:
-            problems.append(f"{where.format(stop[0])}: {stop[1]}")
+        seeded, where, last = _Seeded(adapter, base + s, device), f"seed {base + s}", None
+        for start in range(0, calls, USAGE_BLOCK):  # a block of calls at a time: bounded memory
+            refs = [batches.reference(j) for j in range(start, min(calls, start + USAGE_BLOCK))]
+            code, changes, stop = _seeding(seeded, refs, config, ineligible, first_index=made,
+                                           timeout=timeout)
+            for j, changed in enumerate(changes, start):
+                if changed:     # every call the gate makes keeps the caller's input
+                    mutated += changed
+                    mutated_at = mutated_at or f"{where} set once, call {j} after it"
+            counted = 0 if code is None else len(code)
+            if counted:
+                parts = ((0, code[:1]), (1, code[1:])) if start == 0 else ((1, code),)
+                for row, part in parts:                        # right after seeding, later
+                    codes[row] += np.bincount(part.flatten().cpu().numpy(), minlength=8)[:8]
+                fz, fe = spectra(*standardised_selection(flat_order(code, adapter.layout), p),
+                                 size)
+                for j in range(counted):  # in call order: the sums of one call at a time
+                    now = (fz[j], fe[j])
+                    for sums, other in ((same, last), (near, previous[start + j])):
+                        if other is not None:              # the call before, the seed before
+                            sums[0] += torch.conj(other[0]) * now[0]
+                            sums[1] += torch.conj(other[1]) * now[1]
+                    last = previous[start + j] = now
+                made += counted
+            if stop is not None:
+                problems.append(f"{where} set once, call {start + stop[0]} after it: {stop[1]}")
+                break
+        if problems:
             break
     same_num, same_var, near_num, near_var = (lags_from_spectrum(t, n, size)
                                               for t in (*same, *near))
