@@ -32,6 +32,21 @@ def test_ours_passes_every_check():
             "ties cut A vs B", "label rate by document class"} <= names
 
 
+def _refills_one_dict(documents, *, seed, epoch):
+    """Ours, every pair written into one dict that is yielded again and again."""
+    from mlm_ref.nsp import make_pairs
+    held = {}
+    for pair in make_pairs(documents, seed=seed, epoch=epoch):
+        held.update(tokens_a=pair.tokens_a, tokens_b=pair.tokens_b,
+                    is_random_next=pair.is_random_next)
+        yield held
+
+
+def test_a_generator_that_refills_one_dict_is_read_pair_by_pair():
+    report = check_nsp(_refills_one_dict, pairs=PAIRS, seed=1)
+    assert report.verdict == "PASS", str(report)
+
+
 @pytest.mark.parametrize("defect, check", [
     ("google_style", "label rate (1 = random next)"),
     ("google_style", "one-document corpus refused"),

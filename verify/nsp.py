@@ -155,8 +155,11 @@ def _check_arguments(pairs, seed, max_seq_len, alpha, timeout) -> None:
 
 
 def _epoch_pairs(fn, documents, seed: int, epoch: int, extra: dict) -> list:
-    """One epoch's pairs, made and iterated (all of it the user's code)."""
-    return list(fn(documents, seed=seed, epoch=epoch, **extra))
+    """One epoch's pairs, made and iterated (all of it the user's code). A pair held as a dict
+    or a list is kept as a shallow copy: a generator may fill one object in place and yield it
+    again for every pair (a consumer that reads a pair at a time never sees the difference)."""
+    return [dict(p) if isinstance(p, dict) else list(p) if isinstance(p, list) else p
+            for p in fn(documents, seed=seed, epoch=epoch, **extra)]
 
 
 def _one_document(fn, name, seed, extra, corpus, timeout):
