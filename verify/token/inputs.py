@@ -68,10 +68,10 @@ class SyntheticBatches:
         self.device, self.seed = torch.device(device), seed
         self.generator = torch.Generator(device=self.device)
         v = config.n_tokens
-        self._rank_of = _zipf_rank_table(v, self.device)                           # [65536]
         perm = np.random.default_rng(derive_seed(seed, "zipf ranks", 0)).permutation(v)
         rank_to_id = torch.tensor(perm, dtype=torch.int64, device=self.device)
-        self._id_of = _TORCH.take(rank_to_id, self._rank_of)   # [65536] the grid's ids, at once
+        # [65536] the id of each grid point (its Zipf rank's id): one gather a batch
+        self._id_of = _TORCH.take(rank_to_id, _zipf_rank_table(v, self.device))
         self._last = None  # (pair index, batch) of the last batch made
 
     def __call__(self, call: int) -> torch.Tensor:

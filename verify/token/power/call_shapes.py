@@ -28,8 +28,8 @@ from mlm_ref.config import MaskingConfig
 
 from ..inputs import SyntheticBatches, derive_seed
 from .joint import position_codes
-from .seeding import (extra_tokens, flat_order, lags_from_spectrum, masked_copy, spectra,
-                      standardised_selection)
+from .seeding import (extra_tokens, first_broken, flat_order, lags_from_spectrum, masked_copy,
+                      spectra, standardised_selection)
 
 __all__ = ["ShapeCounts", "shapes_run", "SHAPES", "END_BUCKETS", "MAX_CALLS_PER_SHAPE"]
 
@@ -90,8 +90,8 @@ def _codes(config, columns, outputs, ineligible, layout: str, problems: list):
     code, broken = position_codes(config, columns[:, :calls * batch], out, y, ineligible)
     # a masker that writes into its input fails "input not mutated" once, not here too
     if int(broken.sum()):                                # find the first call that broke one
-        bad = next(j for j, (o, t) in enumerate(outputs) if int(position_codes(
-            config, columns[:, j * batch:(j + 1) * batch], o, t, ineligible)[1].sum()))
+        bad = first_broken(config, ((columns[:, j * batch:(j + 1) * batch], *o)
+                                    for j, o in enumerate(outputs)), ineligible)
         problems.append(f"{_where(seq_len, batch, bad)}: outputs break the contract's "
                         f"invariants (labels, unchanged positions, eligibility, replacements)")
         code, calls = code[:, :bad * batch], bad
@@ -152,8 +152,7 @@ def shapes_run(adapter, config: MaskingConfig, *, tokens: int, seed: int, device
                 problems.append(f"{where}: {bad[0]}")
                 break
             made += 1
-            # copies: a masker may hand back the same buffers on every call
-            outputs.append(tuple(t.to(columns.device, torch.int64, copy=True) for t in (out, y)))
+            outputs.append((out, y))                     # the harness's copies (`masked_copy`)
         # the shape's calls coded and counted together: a few ops instead of a few per call;
         # a call that broke an invariant came before the call that raised, if one did
         broken: list[str] = []

@@ -37,7 +37,7 @@ from .joint import position_codes
 
 __all__ = ["UsageCounts", "usage_run", "spectra", "lags_from_spectrum", "SEEDINGS", "USAGE_SEQ",
            "USAGE_BATCH", "extra_tokens", "flat_order", "standardised_selection",
-           "changed_positions", "masked_copy"]
+           "changed_positions", "masked_copy", "first_broken"]
 
 SEEDINGS = 4            # nearby seeds s, s + 1, s + 2, s + 3
 USAGE_SEQ, USAGE_BATCH = 128, 31  # one of the call shapes too (a compiling masker: once)
@@ -149,13 +149,24 @@ def changed_positions(x_ref: torch.Tensor, x_after) -> int:
 def masked_copy(fn, x_ref: torch.Tensor, seed: int, dtype, *, index: int, timeout):
     """One guarded call of `fn` (an adapter or a `_Seeded`) on a copy of `x_ref`: `(out, y,
     problems, changed)`, `changed` the positions of the copy it wrote into; a raise is a
-    problem (the masker's failure, reported as such)."""
+    problem (the masker's failure, reported as such). Without problems, `out` and `y` are the
+    harness's own int64 copies on `x_ref`'s device: a masker may hand back the same buffers
+    on every call, and the runs keep several calls' outputs to count them together."""
     try:
         x_after, out, y, bad = guarded_call(fn, x_ref.to(dtype, copy=True), seed, index=index,
                                             timeout=timeout)
     except Exception as e:  # noqa: BLE001
         return None, None, [f"{type(e).__name__}: {e}"], 0
+    if not bad:
+        out, y = (t.to(x_ref.device, torch.int64, copy=True) for t in (out, y))
     return out, y, bad, changed_positions(x_ref, x_after)
+
+
+def first_broken(config: MaskingConfig, calls, ineligible) -> int | None:
+    """The first of `calls` (`(x, out, y)` each) whose outputs break an invariant, or None;
+    for runs that code their calls together and find one only when the whole broke one."""
+    return next((j for j, (x, out, y) in enumerate(calls)
+                 if int(position_codes(config, x, out, y, ineligible)[1].sum())), None)
 
 
 def flat_order(t: torch.Tensor, layout: str) -> torch.Tensor:
@@ -199,15 +210,13 @@ def _seeding(seeded, refs: list, config: MaskingConfig, ineligible, *, first_ind
         if bad:
             stop = (j, bad[0])
             break
-        # copies: a masker may hand back the same buffers on every call
-        outs.append(tuple(t.to(x_ref.device, torch.int64, copy=True) for t in (out, y)))
+        outs.append((out, y))
     if not outs:
         return None, changes, stop
     code, broken = position_codes(config, torch.stack(refs[:len(outs)]),      # [calls, ...]
                                   *(torch.stack(t) for t in zip(*outs)), ineligible)
     if int(broken.sum()):  # writing into the input: "input not mutated" says it
-        first = next(j for j, (o, t) in enumerate(outs)
-                     if int(position_codes(config, refs[j], o, t, ineligible)[1].sum()))
+        first = first_broken(config, ((x, *o) for x, o in zip(refs, outs)), ineligible)
         stop = (first, "outputs break the contract's invariants")
     counted = len(outs) if stop is None else stop[0]
     return code[:counted], changes[:counted + 1], stop
