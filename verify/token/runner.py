@@ -252,7 +252,7 @@ def _determinism(adapter, x_ref, seed, out, y, counts, timeout):
     x = x_ref.to(adapter.dtype, copy=True)
     x_after, out2, y2, _ = guarded_call(adapter, x, seed, index=0, timeout=timeout)
     # the replay, too, must keep its input
-    counts.invariants[MUTATED] += int(changed_positions(x_ref, x_after))
+    counts.invariants[MUTATED] += changed_positions(x_ref, x_after)
     same = lambda a, b: a.shape == b.shape and bool(torch.equal(a.to(b.device), b))  # noqa: E731
     if not (same(out2, out) and same(y2, y)):
         counts.problem("same seed gives same output",
