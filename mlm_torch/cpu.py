@@ -25,7 +25,12 @@ small batch needs fewer positions' work than a dozen ops cost to dispatch. So th
   thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
   where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
 
-What bounds a small batch is the number of calls, not their work. At `[512, 32]` (16 Ki
+Where a C compiler is found, steps 2 and 3 below run as one compiled pass per slice
+(`mlm_torch.compiled`, `native_cpu.c`): the same stream and the same bits, read from the same
+generator words, without the NumPy calls' fixed costs; `mask_tokens_cpu(compiled_pass=False)`
+and every machine without a compiler run the NumPy formulation that this module spells out.
+
+What bounds a small batch in NumPy is the number of calls, not their work. At `[512, 32]` (16 Ki
 positions, ~2.5 Ki candidates; thread CPU time on a 2-core EPYC VM, ~95 us a call): the
 generator ~23 us (2 Ki words for the high bytes and one per candidate, ~3.5 ns a word and
 ~1 us a call: fixed by the stream), the outputs' copy and fill ~13 us, finding the
@@ -62,6 +67,8 @@ import torch
 
 from mlm_ref.config import MaskingConfig
 from mlm_ref.validation import special_ids
+
+from . import compiled
 
 __all__ = ["mask_tokens_cpu", "eligible_ids", "random_ids", "new_outputs", "fill_slice", "CHUNK",
            "TABLE_MAX", "TORCH_GRAIN"]
@@ -115,11 +122,18 @@ def _plan(config: MaskingConfig):
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
     table, top = _eligibility_table(config)
+    shift = excluded - np.arange(excluded.size)
+    kernel = None
     if table is not None:            # the offset `_offsets` adds, per id below `top`
         table = np.where(table, -k_keep % 2**32, _INELIGIBLE).astype(np.uint32)
         table.flags.writeable = False
-    return (k_random, k_keep, k_select, candidate_bytes, excluded - np.arange(excluded.size),
-            table, top)
+        # the compiled pass's scalars (native_cpu.c), kept alive here with their addresses
+        params = np.array([candidate_bytes, k_random - k_keep, k_select - k_keep,
+                           config.mask_token, config.padding_token, config.n_random, top,
+                           shift.size], dtype=np.int64)
+        kernel = (params, table, shift, params.ctypes.data, table.ctypes.data,
+                  shift.ctypes.data)
+    return (k_random, k_keep, k_select, candidate_bytes, shift, table, top, kernel)
 
 
 # The last config's plan, found by identity: cheaper than hashing the config on every call.
@@ -152,13 +166,25 @@ def _high_bytes(n: int, generator) -> np.ndarray:
     return w.view(np.uint8)[:n]
 
 
-def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
+def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None,
+                    compiled_pass: bool = True):
     """Mask a CPU tensor (no input checks): the stream of the module docstring.
+
+    Args:
+        x: integer ids, any shape.
+        config: the masking parameters.
+        generator: the `torch.Generator` that draws the stream (torch's default when None).
+        compiled_pass: use the compiled pass (`mlm_torch.compiled`) where it is built and
+            takes `x`'s dtype (int32, int64); False runs the NumPy formulation. Same bits.
 
     Returns:
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     plan = _plan_of(config)
+    if compiled_pass and plan[7] is not None and x.dtype in _SLICE_PASS and x.numel():
+        lib = compiled.library()
+        if lib is not None:
+            return _mask_compiled(lib, x, plan, generator)
     x_masked, y, source, padding = new_outputs(x, config, CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
     high = _high_bytes(flat_x.size, generator)                              # [N]
@@ -171,6 +197,33 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None):
         s = slice(start, min(flat_x.size, start + CHUNK))
         fill_slice(flat_x, flat_y, s, source, padding)
         _mask_candidates(flat_x[s], flat_y[s], high[s], plan, config, generator)
+    return x_masked, y
+
+
+# the compiled pass per dtype of x (ids wider than int32 or narrower: the NumPy formulation)
+_SLICE_PASS = {torch.int64: "mlm_mask_slice_int64", torch.int32: "mlm_mask_slice_int32"}
+
+
+def _mask_compiled(lib, x: torch.Tensor, plan, generator):
+    """The stream of the module docstring by the compiled pass (`mlm_torch.compiled`): per
+    slice, count its candidates, draw their words, then one pass writes both outputs."""
+    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    source = x
+    if not x.is_contiguous():                      # one strided copy, then read in place
+        np.copyto(x_masked.numpy(), x.numpy())
+        source = x_masked
+    n, size = x.numel(), x.element_size()
+    high = _high_bytes(n, generator)                                        # [N]
+    slice_pass, count = getattr(lib, _SLICE_PASS[x.dtype]), lib.mlm_count_candidates
+    params, table, shift = plan[7][3:]
+    src, out, label = source.data_ptr(), x_masked.data_ptr(), y.data_ptr()
+    bytes_ = high.ctypes.data
+    for start in range(0, n, CHUNK):               # row-major: the words come in stream order
+        m = min(CHUNK, n - start)
+        words = _words(count(bytes_ + start, m, plan[3]), generator)       # [n_candidates]
+        at = start * size
+        slice_pass(src + at, out + at, label + at, m, bytes_ + start, words.ctypes.data,
+                   table, shift, params)
     return x_masked, y
 
 

@@ -1,0 +1,126 @@
+"""The compiled pass of the native CPU path: `native_cpu.c`, built on first use, loaded by ctypes.
+
+A CPU runs the native path's stream (`mlm_torch.cpu`) as ~25 NumPy calls on the candidates'
+arrays, and at `[512, 32]` those calls, not the data, are the cost: each costs a microsecond
+or more whatever its length. The C file does the same work in one pass over the positions
+(copy, fill, select, write), so a call costs the generator's draws and one pass over memory.
+
+Built like Triton builds its launchers: the C compiler (`$CC`, else `cc`) compiles the file
+once per machine into a cache folder (`$MLM_TORCH_CACHE`, else `$XDG_CACHE_HOME/mlm-verify`,
+else `~/.cache/mlm-verify`; a temporary folder when that cannot be written), under a name
+that hashes the source, the compiler and the flags; a finished library is renamed into place,
+so processes that build it at once (DataLoader workers) never load a partial file. Where there
+is no compiler, the build fails or `MLM_TORCH_NO_COMPILE=1` is set, `library()` is None,
+`status()` says why, and `mlm_torch.cpu` runs its NumPy formulation: the same bits, slower.
+ctypes releases the GIL during the call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+__all__ = ["library", "status", "FLAGS"]
+
+SOURCE = pathlib.Path(__file__).with_name("native_cpu.c")
+# no -march=native: a cache folder may be shared by machines with different CPUs
+FLAGS = ("-O3", "-std=c99", "-shared", "-fPIC")
+
+_lock = threading.Lock()
+_state: dict = {}            # "lib": the loaded library or None; "status": why, in words
+
+
+def library():
+    """The loaded library, or None (then `status()` says why); built on the first call."""
+    if "lib" not in _state:
+        with _lock:
+            if "lib" not in _state:
+                lib, why = _load()
+                _state.update(lib=lib, status=why)
+    return _state["lib"]
+
+
+def status() -> str:
+    """In words: where the compiled pass was loaded from, or why the NumPy one runs."""
+    library()
+    return _state["status"]
+
+
+def _load():
+    """`(lib, status)`: the library with its signatures declared, or None and the reason."""
+    if os.environ.get("MLM_TORCH_NO_COMPILE", "") not in ("", "0"):
+        return None, "not compiled: MLM_TORCH_NO_COMPILE is set"
+    cc = os.environ.get("CC") or "cc"
+    if shutil.which(cc) is None:
+        return None, f"not compiled: no C compiler ({cc!r} not found)"
+    try:
+        path = _built(cc)
+        lib = ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f"not compiled: {e}"
+    _declare(lib)
+    return lib, f"compiled: {path}"
+
+
+def _built(cc: str) -> pathlib.Path:
+    """The library's path in the cache, compiled there first if it is missing."""
+    source = SOURCE.read_bytes()
+    version = subprocess.run([cc, "--version"], capture_output=True, timeout=60).stdout
+    tag = hashlib.sha256(b"\0".join([source, version, " ".join(FLAGS).encode(),
+                                     platform.machine().encode(), sys.platform.encode()]))
+    name = f"native_cpu-{tag.hexdigest()[:16]}.so"
+    for folder in (_cache_folder(), None):
+        try:
+            if folder is None:
+                folder = pathlib.Path(tempfile.mkdtemp(prefix="mlm-verify-"))
+            path = folder / name
+            if not path.exists():
+                _compile(cc, folder, path)
+            return path
+        except PermissionError:
+            continue
+    raise OSError("no folder to build the library in")
+
+
+def _cache_folder() -> pathlib.Path:
+    """The folder for the built library (created)."""
+    root = os.environ.get("MLM_TORCH_CACHE")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(xdg, "mlm-verify")
+    folder = pathlib.Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _compile(cc: str, folder: pathlib.Path, path: pathlib.Path) -> None:
+    """Compile `SOURCE` to a private file in `folder`, then rename it to `path` (atomic)."""
+    fd, partial = tempfile.mkstemp(prefix=path.stem + "-", suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *FLAGS, "-o", partial, str(SOURCE)], capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode != 0:
+            raise OSError(f"{cc} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def _declare(lib) -> None:
+    """Argument and result types of the library's functions (pointers as integers)."""
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.mlm_count_candidates.argtypes = [p, i64, i64]
+    lib.mlm_count_candidates.restype = i64
+    for fn in (lib.mlm_mask_slice_int64, lib.mlm_mask_slice_int32):
+        fn.argtypes = [p, p, p, i64, p, p, p, p, p]
+        fn.restype = i64

@@ -1,0 +1,131 @@
+"""The native CPU path's compiled pass (`mlm_torch.compiled`, `native_cpu.c`) draws the same
+stream as its NumPy formulation: the same bits and the same generator state after the call,
+for every config, dtype, layout and slice size; without a compiler, or when the build fails,
+the NumPy formulation runs, says why, and leaves no partial library behind."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+torch = pytest.importorskip("torch")
+
+from mlm_ref import MaskingConfig  # noqa: E402
+from mlm_torch import compiled, cpu  # noqa: E402
+from tests.strategies import batches, configs  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+needs_library = pytest.mark.skipif(compiled.library() is None,
+                                   reason=f"compiled pass unavailable: {compiled.status()}")
+
+
+def _both_ways(x, config, seed):
+    """`(compiled, numpy)`: each `(x_masked, y, generator state after the call)`."""
+    out = []
+    for compiled_pass in (True, False):
+        g = torch.Generator().manual_seed(seed)
+        x_masked, y = cpu.mask_tokens_cpu(x, config, generator=g, compiled_pass=compiled_pass)
+        out.append((x_masked, y, g.get_state()))
+    return out
+
+
+def _assert_same(a, b):
+    for got, want in zip(a, b):
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@needs_library
+@settings(max_examples=150)
+@given(data=st.data())
+def test_the_compiled_pass_draws_the_numpy_formulations_bits(data):
+    kw = data.draw(configs())
+    x = torch.from_numpy(data.draw(batches(kw)))
+    if x.dim() == 2 and data.draw(st.booleans()):
+        x = x.t()                                   # a strided input: logical order counts
+    before = x.clone()
+    got, want = _both_ways(x, MaskingConfig(**kw), data.draw(st.integers(0, 2**32)))
+    _assert_same(got, want)
+    assert torch.equal(x, before)
+
+
+@needs_library
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 2**16])
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_the_compiled_pass_matches_across_slices_and_blocks(chunk, dtype, monkeypatch):
+    # several slices (CHUNK) and, within one, several of the C file's 1024-position blocks;
+    # ids below zero and above the special ids' table take the table's ends
+    monkeypatch.setattr(cpu, "CHUNK", chunk)
+    config = MaskingConfig(padding_token=0, mask_token=103, no_mask_tokens=(101, 102),
+                           n_tokens=30522, random_exclude=(0, 101, 102, 103, 20000))
+    x = torch.randint(-5, 30600, (37, 2111), generator=torch.Generator().manual_seed(1))
+    if chunk == 1:
+        x = x[:3]
+    got, want = _both_ways(x.to(dtype), config, seed=5)
+    _assert_same(got, want)
+
+
+@needs_library
+def test_the_compiled_pass_writes_every_outcome_at_bert_rates():
+    # a pass that skipped the copy, the fill or a category would show here at once
+    config = MaskingConfig(padding_token=0, mask_token=103, no_mask_tokens=(101, 102),
+                           n_tokens=30522)
+    x = torch.randint(1000, 30000, (512, 256), generator=torch.Generator().manual_seed(2))
+    x_masked, y = cpu.mask_tokens_cpu(x, config, generator=torch.Generator().manual_seed(3))
+    selected = y != 0
+    assert torch.equal(y[selected], x[selected])
+    assert torch.equal(x_masked[~selected], x[~selected])
+    rates = [selected.float().mean().item(),
+             (x_masked[selected] == 103).float().mean().item(),
+             (x_masked[selected] == x[selected]).float().mean().item()]
+    assert rates == pytest.approx([0.15, 0.8, 0.1 + 0.1 / 30522], abs=0.01)
+
+
+def _fresh_process(env_extra: dict, cache: pathlib.Path) -> list[str]:
+    """In a new interpreter with `env_extra`: the status line, then whether the compiled
+    default gave the NumPy formulation's bits."""
+    code = (
+        "import torch\n"
+        "from mlm_ref import MaskingConfig\n"
+        "from mlm_torch import compiled, cpu\n"
+        "c = MaskingConfig(padding_token=0, mask_token=3, no_mask_tokens=(1,), n_tokens=50)\n"
+        "x = torch.randint(0, 50, (64, 33), generator=torch.Generator().manual_seed(0))\n"
+        "a = cpu.mask_tokens_cpu(x, c, generator=torch.Generator().manual_seed(1))\n"
+        "b = cpu.mask_tokens_cpu(x, c, generator=torch.Generator().manual_seed(1),\n"
+        "                        compiled_pass=False)\n"
+        "print(compiled.status())\n"
+        "print(all(torch.equal(u, v) for u, v in zip(a, b)))\n")
+    env = {k: v for k, v in os.environ.items() if k != "MLM_TORCH_NO_COMPILE"}
+    env.update(MLM_TORCH_CACHE=str(cache), **env_extra)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()
+
+
+@pytest.mark.parametrize("env_extra, why", [
+    ({"MLM_TORCH_NO_COMPILE": "1"}, "MLM_TORCH_NO_COMPILE is set"),
+    ({"CC": "/nonexistent/cc"}, "no C compiler"),
+    ({"CC": "false"}, "failed"),
+], ids=["switched-off", "no-compiler", "build-fails"])
+def test_without_the_library_the_numpy_formulation_runs_and_says_why(env_extra, why, tmp_path):
+    status, same = _fresh_process(env_extra, tmp_path)
+    assert status.startswith("not compiled") and why in status
+    assert same == "True"
+    assert not list(tmp_path.iterdir()), "a failed build left files behind"
+
+
+@needs_library
+def test_the_library_is_built_once_per_cache_folder_and_then_reused(tmp_path):
+    status, same = _fresh_process({}, tmp_path)
+    assert status.startswith("compiled: " + str(tmp_path)) and same == "True"
+    (built,) = tmp_path.iterdir()
+    stamp = built.stat().st_mtime_ns
+    status, same = _fresh_process({}, tmp_path)
+    assert status == f"compiled: {built}" and same == "True"
+    assert built.stat().st_mtime_ns == stamp
