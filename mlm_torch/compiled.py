@@ -22,6 +22,7 @@ import hashlib
 import os
 import pathlib
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,7 +50,8 @@ def library():
 
 
 def status() -> str:
-    """In words: where the compiled pass was loaded from, or why the NumPy one runs."""
+    """In words: which compiler built the loaded pass and where it lies, or why the NumPy
+    formulation runs instead."""
     library()
     return _state["status"]
 
@@ -58,22 +60,23 @@ def _load():
     """`(lib, status)`: the library with its signatures declared, or None and the reason."""
     if os.environ.get("MLM_TORCH_NO_COMPILE", "") not in ("", "0"):
         return None, "not compiled: MLM_TORCH_NO_COMPILE is set"
-    cc = os.environ.get("CC") or "cc"
-    if shutil.which(cc) is None:
-        return None, f"not compiled: no C compiler ({cc!r} not found)"
+    cc = shlex.split(os.environ.get("CC") or "cc")      # as make reads it: "ccache gcc"
+    if not cc or shutil.which(cc[0]) is None:
+        return None, f"not compiled: no C compiler ({' '.join(cc)!r} not found)"
     try:
-        path = _built(cc)
+        version = subprocess.run([*cc, "--version"], capture_output=True, timeout=60).stdout
+        path = _built(cc, version)
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError) as e:
         return None, f"not compiled: {e}"
     _declare(lib)
-    return lib, f"compiled: {path}"
+    name = version.decode(errors="replace").strip().split("\n")[0] or " ".join(cc)
+    return lib, f"compiled by {name} into {path}"
 
 
-def _built(cc: str) -> pathlib.Path:
+def _built(cc: list[str], version: bytes) -> pathlib.Path:
     """The library's path in the cache, compiled there first if it is missing."""
     source = SOURCE.read_bytes()
-    version = subprocess.run([cc, "--version"], capture_output=True, timeout=60).stdout
     tag = hashlib.sha256(b"\0".join([source, version, " ".join(FLAGS).encode(),
                                      platform.machine().encode(), sys.platform.encode()]))
     name = f"native_cpu-{tag.hexdigest()[:16]}.so"
@@ -101,15 +104,15 @@ def _cache_folder() -> pathlib.Path:
     return folder
 
 
-def _compile(cc: str, folder: pathlib.Path, path: pathlib.Path) -> None:
+def _compile(cc: list[str], folder: pathlib.Path, path: pathlib.Path) -> None:
     """Compile `SOURCE` to a private file in `folder`, then rename it to `path` (atomic)."""
     fd, partial = tempfile.mkstemp(prefix=path.stem + "-", suffix=".so", dir=folder)
     os.close(fd)
     try:
-        done = subprocess.run([cc, *FLAGS, "-o", partial, str(SOURCE)], capture_output=True,
+        done = subprocess.run([*cc, *FLAGS, "-o", partial, str(SOURCE)], capture_output=True,
                               text=True, timeout=120)
         if done.returncode != 0:
-            raise OSError(f"{cc} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+            raise OSError(f"{' '.join(cc)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):

@@ -181,11 +181,21 @@ def run(args) -> dict:
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "command": "python -m verify.bench " + " ".join(args.argv),
             "torch_threads": torch.get_num_threads(), "copy_bandwidth_GBps": copy_gbps,
+            "torch_cpu_pass": _torch_cpu_pass(args.device),
             "versions": versions(), "skipped": [{"masker": n, "reason": w} for n, w in skipped],
             "results": results, "ratios": _ratios(results, args.device),
             "targets": _targets(results, args.device),
             "load_average": {"before": load_before, "after": _load_average(),
                              "cores": os.cpu_count()}}
+
+
+def _torch_cpu_pass(device: str) -> str | None:
+    """Which formulation torch's native CPU path ran: the compiled pass (where it was loaded
+    from) or NumPy's (why); None on a GPU."""
+    if device != "cpu":
+        return None
+    from mlm_torch import compiled
+    return compiled.status().split(" into ")[0]          # not the cache folder's path
 
 
 def _load_average() -> float | None:
