@@ -71,6 +71,17 @@ def test_the_compiled_pass_matches_across_slices_and_blocks(chunk, dtype, monkey
 
 
 @needs_library
+@pytest.mark.parametrize("p", [0.0, 0.15, 0.5, 0.502, 0.75, 0.99, 1.0])
+def test_the_compiled_pass_finds_the_candidates_on_either_side_of_a_byte_bound_of_128(p):
+    # a candidate byte bound <= 128 is searched 8 bytes at a time, a larger one byte by byte
+    config = MaskingConfig(padding_token=0, mask_token=3, no_mask_tokens=(1, 2), n_tokens=40,
+                           masking_prob=p, randomize_prob=0.3, no_change_prob=0.3)
+    x = torch.randint(0, 45, (301, 77), generator=torch.Generator().manual_seed(4))
+    got, want = _both_ways(x, config, seed=9)
+    _assert_same(got, want)
+
+
+@needs_library
 def test_the_compiled_pass_writes_every_outcome_at_bert_rates():
     # a pass that skipped the copy, the fill or a category would show here at once
     config = MaskingConfig(padding_token=0, mask_token=103, no_mask_tokens=(101, 102),
