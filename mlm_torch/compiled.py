@@ -1,9 +1,10 @@
 """The compiled pass of the native CPU path: `native_cpu.c`, built on first use, loaded by ctypes.
 
-A CPU runs the native path's stream (`mlm_torch.cpu`) as ~25 NumPy calls on the candidates'
-arrays, and at `[512, 32]` those calls, not the data, are the cost: each costs a microsecond
-or more whatever its length. The C file does the same work in one pass over the positions
-(copy, fill, select, write), so a call costs the generator's draws and one pass over memory.
+In NumPy the native path's stream (`mlm_torch.cpu`) is ~40 calls, and at `[512, 32]` those
+calls, not the data, are the cost: each costs a microsecond or more whatever its length. The C
+file does the same work in one pass over the positions, a block of 1024 at a time (copy, fill,
+the SplitMix64 bytes, the candidates, their outcomes), so a call costs one pass over memory
+and a hash per 8 positions and per candidate.
 
 Built like Triton builds its launchers: the C compiler (`$CC`, else `cc`) compiles the file
 once per machine into a cache folder (`$MLM_TORCH_CACHE`, else `$XDG_CACHE_HOME/mlm-verify`,
@@ -122,8 +123,6 @@ def _compile(cc: list[str], folder: pathlib.Path, path: pathlib.Path) -> None:
 def _declare(lib) -> None:
     """Argument and result types of the library's functions (pointers as integers)."""
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.mlm_count_candidates.argtypes = [p, i64, i64]
-    lib.mlm_count_candidates.restype = i64
-    for fn in (lib.mlm_mask_slice_int64, lib.mlm_mask_slice_int32):
-        fn.argtypes = [p, p, p, i64, p, p, p, p, p]
+    for fn in (lib.mlm_mask_int64, lib.mlm_mask_int32):
+        fn.argtypes = [p, p, p, i64, p, p, p, p]
         fn.restype = i64

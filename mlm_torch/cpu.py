@@ -1,57 +1,61 @@
-"""The native path for CPU tensors: draw few random bits, then touch only the candidates.
+"""The native path for CPU tensors: few random bits per position, work only for the candidates.
 
 On a GPU the cost of masking is memory traffic; on a CPU it is two other things. First, the
-generator: torch's CPU Mersenne Twister produces random bits more slowly than memory delivers
-tokens, so a float32 uniform per position would make the draws, not the data, the cost of the
-whole job. Second, dispatch: a small torch op has a fixed cost on a CPU whatever its size, and a
-small batch needs fewer positions' work than a dozen ops cost to dispatch. So this path
+random bits: torch's CPU Mersenne Twister produces them more slowly than memory delivers
+tokens (~4 ns a 64-bit word), so a float32 uniform per position would make the draws, not the
+data, the cost of the whole job. Second, dispatch: a small op has a fixed cost on a CPU
+whatever its size, and a small batch needs fewer positions' work than a dozen ops cost to
+dispatch. So this path
 
-* draws 8 random bits per position, not 32. They are the high byte of the position's 24-bit
+* takes two 64-bit seeds from the `torch.Generator` per call and makes every other bit with
+  SplitMix64, a counter-based generator: a position's bits are a few multiplies and shifts
+  of its row-major index, so they cost no generator calls, can be made for the positions that
+  need them only, and for any slice in any order;
+* makes 8 random bits per position, not 32. They are the high byte of the position's 24-bit
   uniform `k` (the resolution of a float32 uniform): where that byte alone puts `k` at or above
-  the selection threshold, about 85% of positions, nothing else is drawn or computed;
-* for the other positions (the candidates, ~15%) draws one 64-bit word each: its low 16 bits
+  the selection threshold, about 85% of positions, nothing else is made or computed;
+* for the other positions (the candidates, ~15%) makes one 64-bit word each: its low 16 bits
   complete `k`, its upper 48 bits become the random id should the position need one;
-* does the bookkeeping in NumPy, on the torch tensors' own memory: the same vectorised loops
-  with less dispatch cost per op than torch's, and subsets taken as indices, never as boolean
-  masks. Eligibility is folded into `k`: a per-id table adds `-K(p (r + n))` (modulo 2**32)
-  where the id may be selected and 2**30 where not, so that, read as int32, each outcome is
-  one compare over the candidates (and [MASK] one unsigned compare of the same bits), and
-  each outcome's positions are written by one index assignment. The copy of `x` and the fill
-  of `y` are NumPy's too, a slice at a time just before the slice's candidates are written
-  (still in cache); a batch under torch's parallel grain (32 Ki positions) gets them as one
-  torch clone and one fill (`new_outputs`).
-  NumPy runs them on the calling thread; a torch op on a large batch runs on the intra-op
-  thread pool, whose barrier waits for every thread, and on a loaded machine a descheduled
-  thread holds the call for milliseconds (an earlier benchmark's cliff at `[512, 512]`,
-  where a batch crosses torch's parallel grain). `python -m verify.bench` measures the result.
+* folds eligibility into `k`: a per-id table adds `-K(p (r + n))` (modulo 2**32) where the id
+  may be selected and 2**30 where not, so that, read as int32, each outcome is one compare
+  (and [MASK] one unsigned compare of the same bits).
 
-Where a C compiler is found, steps 2 and 3 below run as one compiled pass per slice
-(`mlm_torch.compiled`, `native_cpu.c`): the same stream and the same bits, read from the same
-generator words, without the NumPy calls' fixed costs; `mask_tokens_cpu(compiled_pass=False)`
-and every machine without a compiler run the NumPy formulation that this module spells out.
+Where a C compiler is found, a call is one compiled pass over the positions (`mlm_torch.
+compiled`, `native_cpu.c`): copy, fill, bytes, candidates and outcomes a block of 1024
+positions at a time, in cache. Everywhere else (no compiler, a failed build, ids of another
+dtype than int32/int64, special ids above `TABLE_MAX`, `compiled_pass=False`) the NumPy
+formulation spelled out below runs: the same stream, the same bits, slower. It does the
+bookkeeping on the torch tensors' own memory, NumPy's vectorised loops having less dispatch
+cost per op than torch's, subsets taken as indices, never as boolean masks, and each outcome's
+positions written by one index assignment. The copy of `x` and the fill of `y` are NumPy's
+too, a slice at a time just before the slice's candidates are written (still in cache); a
+batch under torch's parallel grain (32 Ki positions) gets them as one torch clone and one fill
+(`new_outputs`). NumPy runs them on the calling thread; a torch op on a large batch runs on the
+intra-op thread pool, whose barrier waits for every thread, and on a loaded machine a
+descheduled thread holds the call for milliseconds (an earlier benchmark's cliff at
+`[512, 512]`, where a batch crosses torch's parallel grain).
 
-What bounds a small batch in NumPy is the number of calls, not their work. At `[512, 32]` (16 Ki
-positions, ~2.5 Ki candidates; thread CPU time on a 2-core EPYC VM, ~95 us a call): the
-generator ~23 us (2 Ki words for the high bytes and one per candidate, ~3.5 ns a word and
-~1 us a call: fixed by the stream), the outputs' copy and fill ~13 us, finding the
-candidates (a compare and a nonzero over the high bytes) ~10 us, and ~22 NumPy calls on the
-candidates' arrays ~40 us: a call costs 1-3 us there whatever its length, so `np.where` or
-`np.putmask` over all candidates, one call, costs more than the indices of the few positions
-they change.
+What bounds a small batch is the number of calls, not their work: in NumPy a call costs
+1-3 us whatever its length, so `np.where` or `np.putmask` over all candidates, one call, costs
+more than the indices of the few positions they change; at `[512, 32]` (16 Ki positions) the
+NumPy formulation makes ~40 calls, the compiled one a handful (`python -m verify.bench`
+measures both paths' result; docs/benchmarks.md).
 
-The candidates are handled `CHUNK` positions at a time, in row-major order, so beyond the two
-outputs the path holds one byte per position (the high bytes) and a bounded slice of work; the
-slice is 2**16 positions, so that its candidates' arrays stay in the L2 cache.
+The NumPy formulation handles the candidates `CHUNK` positions at a time, so beyond the two
+outputs it holds a bounded slice of work; the slice is 2**16 positions, so that its
+candidates' arrays stay in the L2 cache.
 
-The stream (what a `torch.Generator` seed pins):
+The stream (what a `torch.Generator` seed pins), with `G_s(c)` SplitMix64's `(c + 1)`-th
+output from state `s` (`_splitmix`: `mix(s + (c + 1) * 0x9E3779B97F4A7C15)` modulo 2**64):
 
-1. `ceil(N / 8)` words from `generator` (`random_` over the full int64 range); their bytes in
-   little-endian order are the high bytes of `k` for the N positions in row-major order.
-2. One word per candidate, in row-major order: `k = byte << 16 | (word & 0xFFFF)`; if the
-   position becomes a random token, its id is `(word >> 16) % n_random`, moved past
-   `random_exclude` (the modulo leaves a bias below n_random / 2**48 relative: 1e-10 for
-   BERT's vocabulary, 8e-6 at the largest one allowed, 2**31 - 1).
-3. With `K(t) = ceil(t * 2**24)`: `k < K(p r)` random, `< K(p (r + n))` unchanged,
+1. Two words `a`, `b` from `generator` (`random_` over the full int64 range), the only draws.
+2. Position i's byte (row-major): byte `i % 8` of `G_a(i // 8)`, least significant first.
+3. A candidate (byte below `ceil(K(p) / 2**16)`) takes the word `w = G_b(i)`:
+   `k = byte << 16 | (w & 0xFFFF)`; if the position becomes a random token, its id is
+   `(w >> 16) % n_random`, moved past `random_exclude` (the modulo leaves a bias below
+   n_random / 2**48 relative: 1e-10 for BERT's vocabulary, 8e-6 at the largest one allowed,
+   2**31 - 1).
+4. With `K(t) = ceil(t * 2**24)`: `k < K(p r)` random, `< K(p (r + n))` unchanged,
    `< K(p)` [MASK], else not selected; so each outcome's probability is its contract value
    rounded up to a multiple of 2**-24 (exactly the contract's when that is representable).
 """
@@ -151,19 +155,41 @@ def _plan_of(config: MaskingConfig):
     return plan
 
 
-def _words(n: int, generator) -> np.ndarray:
-    """n uniformly random 64-bit words from `generator`, as NumPy uint64."""
-    w = np.empty(n, dtype=np.int64)         # a NumPy buffer: the bookkeeping is NumPy's
+# SplitMix64 (Steele, Lea and Flood 2014, with Vigna's constants): its state steps by GAMMA,
+# and each output is the state through a mix that makes every output bit depend on every state
+# bit; so G_s(c), its (c + 1)-th output from state s, costs a few operations for any c
+_GAMMA, _MIX1, _MIX2 = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9),
+                        np.uint64(0x94D049BB133111EB))
+
+
+def _seeds(generator) -> np.ndarray:
+    """The call's two seeds `(a, b)`: two 64-bit words from `generator`, as NumPy uint64."""
+    w = np.empty(2, dtype=np.int64)
     torch.from_numpy(w).random_(-2 ** 63, None, generator=generator)
     return w.view(np.uint64)
 
 
-def _high_bytes(n: int, generator) -> np.ndarray:
-    """n random bytes: those of ceil(n / 8) words, in little-endian order on every machine."""
-    w = _words(-(-n // 8), generator)
+def _splitmix(state: np.uint64, counters: np.ndarray) -> np.ndarray:
+    """`G_state(c)` for each counter c (any integer array of counters >= 0), as uint64."""
+    z = counters.astype(np.uint64)
+    z += np.uint64(1)
+    z *= _GAMMA                         # modulo 2**64, as every operation here
+    z += state
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def _high_bytes(state: np.uint64, start: int, n: int) -> np.ndarray:
+    """The bytes of positions `start .. start + n - 1`: position i's is byte `i % 8` of
+    `G_state(i // 8)`, least significant first on every machine."""
+    words = _splitmix(state, np.arange(start // 8, (start + n + 7) // 8, dtype=np.uint64))
     if sys.byteorder != "little":
-        w = w.byteswap()
-    return w.view(np.uint8)[:n]
+        words = words.byteswap()
+    return words.view(np.uint8)[start % 8:start % 8 + n]
 
 
 def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None,
@@ -173,7 +199,7 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None,
     Args:
         x: integer ids, any shape.
         config: the masking parameters.
-        generator: the `torch.Generator` that draws the stream (torch's default when None).
+        generator: the `torch.Generator` that draws the two seeds (torch's default when None).
         compiled_pass: use the compiled pass (`mlm_torch.compiled`) where it is built and
             takes `x`'s dtype (int32, int64); False runs the NumPy formulation. Same bits.
 
@@ -181,49 +207,40 @@ def mask_tokens_cpu(x: torch.Tensor, config: MaskingConfig, *, generator=None,
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     plan = _plan_of(config)
-    if compiled_pass and plan[7] is not None and x.dtype in _SLICE_PASS and x.numel():
+    seeds = _seeds(generator)
+    if compiled_pass and plan[7] is not None and x.dtype in _COMPILED and x.numel():
         lib = compiled.library()
         if lib is not None:
-            return _mask_compiled(lib, x, plan, generator)
+            return _mask_compiled(lib, x, plan, seeds)
     x_masked, y, source, padding = new_outputs(x, config, CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)   # views: [N]
-    high = _high_bytes(flat_x.size, generator)                              # [N]
     if flat_x.size <= CHUNK:                     # one slice: no slicing to pay for
         if source is not None or padding is not None:
             fill_slice(flat_x, flat_y, slice(None), source, padding)
-        _mask_candidates(flat_x, flat_y, high, plan, config, generator)
+        _mask_candidates(flat_x, flat_y, 0, seeds, plan, config)
         return x_masked, y
-    for start in range(0, flat_x.size, CHUNK):   # row-major: the words come in stream order
+    for start in range(0, flat_x.size, CHUNK):   # any order would do: positions are counters
         s = slice(start, min(flat_x.size, start + CHUNK))
         fill_slice(flat_x, flat_y, s, source, padding)
-        _mask_candidates(flat_x[s], flat_y[s], high[s], plan, config, generator)
+        _mask_candidates(flat_x[s], flat_y[s], start, seeds, plan, config)
     return x_masked, y
 
 
 # the compiled pass per dtype of x (ids wider than int32 or narrower: the NumPy formulation)
-_SLICE_PASS = {torch.int64: "mlm_mask_slice_int64", torch.int32: "mlm_mask_slice_int32"}
+_COMPILED = {torch.int64: "mlm_mask_int64", torch.int32: "mlm_mask_int32"}
 
 
-def _mask_compiled(lib, x: torch.Tensor, plan, generator):
-    """The stream of the module docstring by the compiled pass (`mlm_torch.compiled`): per
-    slice, count its candidates, draw their words, then one pass writes both outputs."""
+def _mask_compiled(lib, x: torch.Tensor, plan, seeds: np.ndarray):
+    """The stream of the module docstring by the compiled pass (`mlm_torch.compiled`): one
+    call writes both outputs."""
     x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
     source = x
     if not x.is_contiguous():                      # one strided copy, then read in place
         np.copyto(x_masked.numpy(), x.numpy())
         source = x_masked
-    n, size = x.numel(), x.element_size()
-    high = _high_bytes(n, generator)                                        # [N]
-    slice_pass, count = getattr(lib, _SLICE_PASS[x.dtype]), lib.mlm_count_candidates
     params, table, shift = plan[7][3:]
-    src, out, label = source.data_ptr(), x_masked.data_ptr(), y.data_ptr()
-    bytes_ = high.ctypes.data
-    for start in range(0, n, CHUNK):               # row-major: the words come in stream order
-        m = min(CHUNK, n - start)
-        words = _words(count(bytes_ + start, m, plan[3]), generator)       # [n_candidates]
-        at = start * size
-        slice_pass(src + at, out + at, label + at, m, bytes_ + start, words.ctypes.data,
-                   table, shift, params)
+    getattr(lib, _COMPILED[x.dtype])(source.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
+                                     x.numel(), seeds.ctypes.data, table, shift, params)
     return x_masked, y
 
 
@@ -261,8 +278,9 @@ def fill_slice(flat_x: np.ndarray, flat_y: np.ndarray, s: slice, source, padding
         flat_y[s] = padding
 
 
-def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generator):
-    """Steps 2 and 3 of the stream on one slice: `flat_x` and `flat_y` are written in place.
+def _mask_candidates(flat_x, flat_y, start: int, seeds, plan, config: MaskingConfig):
+    """Steps 2 to 4 of the stream on the slice of positions `start ..`: `flat_x` and `flat_y`
+    (the slice's) are written in place.
 
     Subsets are taken as indices (`nonzero`, then `take` on each array that shares them) and
     written by index assignment: a boolean mask index costs about twice as much per array,
@@ -271,9 +289,10 @@ def _mask_candidates(flat_x, flat_y, high, plan, config: MaskingConfig, generato
     compare over the candidates.
     """
     k_random, k_keep, k_select, candidate_bytes = plan[:4]
+    high = _high_bytes(seeds[0], start, flat_x.size)                        # [n]
     where = (np.less(high, candidate_bytes).nonzero()[0] if candidate_bytes < 256
              else np.arange(flat_x.size))                                   # [n_candidates]
-    word = _words(where.size, generator)                                    # [n_candidates]
+    word = _splitmix(seeds[1], where + start)                               # [n_candidates]
     k = _k(high.take(where), word)
     original = flat_x.take(where)
     k += _offsets(original, plan, config)   # eligible: k - k_keep; ineligible: >= 2**30

@@ -1,39 +1,30 @@
-/* The native CPU path's work on one slice, in one pass over its positions.
+/* The native CPU path in one pass over the positions: mlm_torch/cpu.py's stream, bit for bit.
  *
- * The stream is mlm_torch/cpu.py's, bit for bit (its docstring says what a generator seed
- * pins); Python draws the random words with the torch.Generator, this file only reads them.
- * mlm_torch/compiled.py builds it with the C compiler and loads it with ctypes; where that
- * fails, cpu.py's NumPy formulation of the same stream runs instead.
+ * cpu.py's docstring defines the stream; Python draws its two seeds (a, b) from the
+ * torch.Generator and this file derives every other bit from them with SplitMix64:
+ * G_s(c) = mix(s + (c + 1) * GAMMA). mlm_torch/compiled.py builds the file with the C
+ * compiler and loads it with ctypes; where that fails, cpu.py's NumPy formulation of the same
+ * stream runs instead.
  *
- * Per position i of a slice, with `high[i]` its random byte:
- *   x_masked[i] = x[i] and y[i] = padding, unless the byte makes it a candidate
- *   (high[i] < cb): then the next word w of the slice's words completes
- *   k = high[i] << 16 | (w & 0xFFFF), the id's table entry is added (modulo 2**32:
- *   -k_keep where the id may be selected, 2**30 where not), and read as int32
+ * Per position i (row-major), with byte(i) = byte i % 8 of G_a(i / 8), least significant
+ * first: x_masked[i] = x[i] and y[i] = padding, unless byte(i) < cb (a candidate); then
+ * w = G_b(i), k = byte(i) << 16 | (w & 0xFFFF) plus the id's table entry (modulo 2**32:
+ * -k_keep where the id may be selected, 2**30 where not), and read as int32
  *     s < sel       selected:  y[i] = x[i]
  *     (uint32) s < sel          [MASK]
  *     s < rnd       a random id: (w >> 16) % n_random, moved past the excluded ids
- *   with sel = k_select - k_keep and rnd = k_random - k_keep, as in cpu.py.
+ * with sel = k_select - k_keep and rnd = k_random - k_keep, as in cpu.py.
  */
 #include <stdint.h>
 #include <string.h>
 
-/* How many of n positions are candidates: high[i] < cb (every one when cb >= 256); counted
- * 64 Ki at a time in 32 bits, which the compiler vectorises. */
-int64_t mlm_count_candidates(const uint8_t *high, int64_t n, int64_t cb)
+/* SplitMix64's (c + 1)-th output from state s (Steele, Lea and Flood 2014; Vigna's constants). */
+static inline uint64_t splitmix(uint64_t s, uint64_t c)
 {
-    if (cb >= 256)
-        return n;
-    const uint8_t bound = (uint8_t)(cb < 0 ? 0 : cb);
-    int64_t count = 0;
-    for (int64_t i = 0; i < n;) {
-        const int64_t end = n - i < 65536 ? n : i + 65536;
-        uint32_t part = 0;
-        for (; i < end; i++)
-            part += high[i] < bound;
-        count += part;
-    }
-    return count;
+    uint64_t z = s + (c + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
 
 /* Lists in `at` the offsets of a block's m candidates (high[i] < cb), in order; returns how
@@ -84,11 +75,11 @@ static int64_t past_excluded(int64_t t, const int64_t *shift, int64_t n_shift)
 #define BLOCK 1024
 
 /* params: cb, rnd, sel, mask, padding, n_random, top, n_shift (see the file's comment);
- * table[min(max(id, 0), top)] is the id's offset; returns the words read. x may be x_masked. */
-#define MASK_SLICE(NAME, T)                                                                 \
-int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint8_t *high,                 \
-             const uint64_t *words, const uint32_t *table, const int64_t *shift,            \
-             const int64_t *params)                                                         \
+ * seeds: a, b; table[min(max(id, 0), top)] is the id's offset; returns the candidates.
+ * x may be x_masked. */
+#define MASK(NAME, T)                                                                       \
+int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint64_t *seeds,               \
+             const uint32_t *table, const int64_t *shift, const int64_t *params)            \
 {                                                                                           \
     const int64_t cb = params[0];                                                           \
     const int32_t rnd = (int32_t)params[1], sel = (int32_t)params[2];                       \
@@ -96,20 +87,26 @@ int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint8_t *high,     
     const uint64_t n_random = (uint64_t)params[5];                                          \
     const int64_t top = params[6], n_shift = params[7];                                     \
     int32_t at[BLOCK];                                                                      \
-    int64_t j = 0;                                                                          \
+    uint8_t hb[BLOCK];                                                                      \
+    int64_t total = 0;                                                                      \
     for (int64_t b = 0; b < n; b += BLOCK) {                                                \
         const int64_t m = n - b < BLOCK ? n - b : BLOCK;                                    \
         const T *xb = x + b;                                                                \
         T *out = x_masked + b, *label = y + b;                                              \
-        const uint8_t *hb = high + b;                                                       \
         for (int64_t i = 0; i < m; i++) {       /* copy and fill: vectorised */             \
             out[i] = xb[i];                                                                 \
             label[i] = padding;                                                             \
         }                                                                                   \
+        for (int64_t q = 0; q < (m + 7) / 8; q++) {   /* the block's bytes: b % 8 == 0 */  \
+            const uint64_t h = splitmix(seeds[0], (uint64_t)(b / 8 + q));                   \
+            for (int e = 0; e < 8; e++)                                                     \
+                hb[8 * q + e] = (uint8_t)(h >> (8 * e));                                    \
+        }                                                                                   \
         const int64_t c = candidates(hb, m, cb, at);                                        \
+        total += c;                                                                         \
         for (int64_t t = 0; t < c; t++) {                                                   \
             const int64_t i = at[t];                                                        \
-            const uint64_t w = words[j++];                                                  \
+            const uint64_t w = splitmix(seeds[1], (uint64_t)(b + i));                       \
             const T v = out[i];                                                             \
             const int64_t id = (int64_t)v;                                                  \
             const uint32_t k = (((uint32_t)hb[i] << 16) | (uint32_t)(w & 0xFFFF))           \
@@ -121,8 +118,8 @@ int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint8_t *high,     
                 out[i] = (T)past_excluded((int64_t)((w >> 16) % n_random), shift, n_shift); \
         }                                                                                   \
     }                                                                                       \
-    return j;                                                                               \
+    return total;                                                                           \
 }
 
-MASK_SLICE(mlm_mask_slice_int64, int64_t)
-MASK_SLICE(mlm_mask_slice_int32, int32_t)
+MASK(mlm_mask_int64, int64_t)
+MASK(mlm_mask_int32, int32_t)

@@ -97,6 +97,21 @@ def test_the_compiled_pass_writes_every_outcome_at_bert_rates():
     assert rates == pytest.approx([0.15, 0.8, 0.1 + 0.1 / 30522], abs=0.01)
 
 
+def test_the_stream_is_splitmix64_from_the_generators_two_words():
+    # SplitMix64's published first outputs from state 1234567 (Vigna's splitmix64.c)
+    want = [6457827717110365317, 3203168211198807973, 9817491932198370423,
+            4593380528125082431, 16408922859458223821]
+    assert cpu._splitmix(np.uint64(1234567), np.arange(5)).tolist() == want
+    # a call draws exactly two words, whatever the batch
+    for n in (0, 5, 70000):
+        g = torch.Generator().manual_seed(3)
+        cpu.mask_tokens_cpu(torch.ones(n, dtype=torch.int64), MaskingConfig(
+            padding_token=0, mask_token=2, n_tokens=9), generator=g)
+        h = torch.Generator().manual_seed(3)
+        torch.empty(2, dtype=torch.int64).random_(-2**63, None, generator=h)
+        assert torch.equal(g.get_state(), h.get_state())
+
+
 def _fresh_process(env_extra: dict, cache: pathlib.Path) -> list[str]:
     """In a new interpreter with `env_extra`: the status line, then whether the compiled
     default gave the NumPy formulation's bits."""

@@ -45,7 +45,9 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
 - **Ours** run with `check_ids=False` (the published maskers do not check ids either; the check
   reads one value back from a GPU). The JAX row calls the jit-compiled core with pre-split keys.
   On a CPU, torch native is `mlm_torch/cpu.py`, whose docstring says what bounds it: one
-  random byte per position, and ~30 small NumPy and torch calls that decide a small batch.
+  random byte per position and a word per candidate (SplitMix64 from two generator draws),
+  one compiled pass over the positions where a C compiler was found (the line *torch native
+  on the CPU* below says whether), else ~40 NumPy calls that decide a small batch.
 - **Hugging Face** gets its `special_tokens_mask` precomputed (as a tokenizer called with
   `return_special_tokens_mask=True` hands it over), which spares it the eligibility pass that
   our maskers do inside the timed call, and runs on `[batch, seq]` copies made in set-up.
