@@ -79,7 +79,10 @@ def test_plot_report_survives_a_masker_that_produced_nothing(tmp_path):
 
 def test_calibration_p_values_and_qq_plot(tmp_path):
     p_values = calibration_p_values("torch", CONFIG, runs=4, tokens=1 << 14, seed=7)
-    assert len(p_values) >= 30 and all(len(p) == 4 for p in p_values.values())
+    # a check the counts cannot support in a run (e.g. a 3 x 3 table of the few pairs selected
+    # in a call and its replay with an empty row, at 16 Ki tokens) gives that run no p-value
+    assert all(1 <= len(p) <= 4 for p in p_values.values())
+    assert sum(len(p) == 4 for p in p_values.values()) >= 30
     assert all(0 <= p <= 1 for ps in p_values.values() for p in ps)
     path = plot_calibration(p_values, tmp_path / "qq" / "calibration.png")
     assert_real_png(path)
