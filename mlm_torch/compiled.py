@@ -40,13 +40,24 @@ _lock = threading.Lock()
 _state: dict = {}            # "lib": the loaded library or None; "status": why, in words
 
 
+def _new_lock() -> None:
+    """In a forked child: a fresh lock (a thread of the parent may have held the old one)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
+
+
 def library():
     """The loaded library, or None (then `status()` says why); built on the first call."""
     if "lib" not in _state:
         with _lock:
             if "lib" not in _state:
                 lib, why = _load()
-                _state.update(lib=lib, status=why)
+                _state["status"] = why          # first: "lib" present means both are
+                _state["lib"] = lib
     return _state["lib"]
 
 
@@ -67,7 +78,11 @@ def _load():
     try:
         version = subprocess.run([*cc, "--version"], capture_output=True, timeout=60).stdout
         path = _built(cc, version)
-        lib = ctypes.CDLL(str(path))
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:                 # a damaged file in the cache: built again, once
+            path.unlink(missing_ok=True)
+            lib = ctypes.CDLL(str(_built(cc, version)))
     except (OSError, subprocess.SubprocessError) as e:
         return None, f"not compiled: {e}"
     _declare(lib)

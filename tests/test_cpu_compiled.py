@@ -155,3 +155,26 @@ def test_the_library_is_built_once_per_cache_folder_and_then_reused(tmp_path):
     status, same = _fresh_process({}, tmp_path)
     assert status.endswith(f" into {built}") and same == "True"
     assert built.stat().st_mtime_ns == stamp
+
+
+@needs_library
+def test_a_damaged_library_in_the_cache_is_built_again(tmp_path):
+    status, _ = _fresh_process({}, tmp_path)
+    (built,) = tmp_path.iterdir()
+    built.write_bytes(b"not a shared library")
+    status, same = _fresh_process({}, tmp_path)
+    assert status.startswith("compiled by ") and status.endswith(f" into {built}")
+    assert same == "True" and built.stat().st_size > 1000
+
+
+@needs_library
+def test_processes_that_build_at_once_each_load_a_whole_library(tmp_path):
+    code = ("from mlm_torch import compiled\n"
+            "print(compiled.status())\n")
+    env = {k: v for k, v in os.environ.items() if k != "MLM_TORCH_NO_COMPILE"}
+    env["MLM_TORCH_CACHE"] = str(tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env=env, cwd=ROOT) for _ in range(4)]
+    statuses = [p.communicate(timeout=300)[0].strip() for p in procs]
+    assert all(s.startswith("compiled by ") for s in statuses), statuses
+    assert [p.name for p in tmp_path.iterdir()] == [statuses[0].rpartition("/")[2]]
