@@ -1,4 +1,5 @@
-"""The compiled pass of the native CPU path: `native_cpu.c`, built on first use, loaded by ctypes.
+"""The compiled CPU passes, native and exact mode (`native_cpu.c`, `exact_cpu.c`): built on first
+use, loaded by ctypes.
 
 In NumPy the native path's stream (`mlm_torch.cpu`) is ~40 calls, and at `[512, 32]` those
 calls, not the data, are the cost: each costs a microsecond or more whatever its length. The C
@@ -32,7 +33,7 @@ import threading
 
 __all__ = ["library", "status", "FLAGS"]
 
-SOURCE = pathlib.Path(__file__).with_name("native_cpu.c")
+SOURCES = tuple(pathlib.Path(__file__).with_name(f) for f in ("native_cpu.c", "exact_cpu.c"))
 # no -march=native: a cache folder may be shared by machines with different CPUs
 FLAGS = ("-O3", "-std=c99", "-shared", "-fPIC")
 
@@ -92,7 +93,7 @@ def _load():
 
 def _built(cc: list[str], version: bytes) -> pathlib.Path:
     """The library's path in the cache, compiled there first if it is missing."""
-    source = SOURCE.read_bytes()
+    source = b"\0".join(f.read_bytes() for f in SOURCES)
     tag = hashlib.sha256(b"\0".join([source, version, " ".join(FLAGS).encode(),
                                      platform.machine().encode(), sys.platform.encode()]))
     name = f"native_cpu-{tag.hexdigest()[:16]}.so"
@@ -121,11 +122,11 @@ def _cache_folder() -> pathlib.Path:
 
 
 def _compile(cc: list[str], folder: pathlib.Path, path: pathlib.Path) -> None:
-    """Compile `SOURCE` to a private file in `folder`, then rename it to `path` (atomic)."""
+    """Compile `SOURCES` to a private file in `folder`, then rename it to `path` (atomic)."""
     fd, partial = tempfile.mkstemp(prefix=path.stem + "-", suffix=".so", dir=folder)
     os.close(fd)
     try:
-        done = subprocess.run([*cc, *FLAGS, "-o", partial, str(SOURCE)], capture_output=True,
+        done = subprocess.run([*cc, *FLAGS, "-o", partial, *map(str, SOURCES)], capture_output=True,
                               text=True, timeout=120)
         if done.returncode != 0:
             raise OSError(f"{' '.join(cc)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -138,6 +139,7 @@ def _compile(cc: list[str], folder: pathlib.Path, path: pathlib.Path) -> None:
 def _declare(lib) -> None:
     """Argument and result types of the library's functions (pointers as integers)."""
     p, i64 = ctypes.c_void_p, ctypes.c_int64
-    for fn in (lib.mlm_mask_int64, lib.mlm_mask_int32):
+    for fn in (lib.mlm_mask_int64, lib.mlm_mask_int32, lib.mlm_exact_int64,
+               lib.mlm_exact_int32):
         fn.argtypes = [p, p, p, i64, p, p, p, p]
         fn.restype = i64

@@ -74,7 +74,7 @@ from mlm_ref.validation import special_ids
 
 from . import compiled
 
-__all__ = ["mask_tokens_cpu", "eligible_ids", "random_ids", "new_outputs", "fill_slice", "CHUNK",
+__all__ = ["mask_tokens_cpu", "eligible_ids", "eligibility_table", "random_ids", "new_outputs", "fill_slice", "CHUNK",
            "TABLE_MAX", "TORCH_GRAIN"]
 
 # Positions per slice of the candidate work (~15% of them are candidates).
@@ -91,7 +91,7 @@ _INELIGIBLE = 1 << 30              # added to k: above every threshold, still a 
 
 
 @functools.lru_cache(maxsize=64)
-def _eligibility_table(config: MaskingConfig):
+def eligibility_table(config: MaskingConfig):
     """`(table, top)` with `table[min(id, top)]` True where an id may be selected, or
     `(None, None)` when the special ids are too large for a table (read-only)."""
     top = max(config.ineligible_tokens) + 1
@@ -105,7 +105,7 @@ def _eligibility_table(config: MaskingConfig):
 
 def eligible_ids(ids: np.ndarray, config: MaskingConfig) -> np.ndarray:
     """True where an id (any NumPy integer dtype) may be selected."""
-    table, top = _eligibility_table(config)
+    table, top = eligibility_table(config)
     if table is not None and ids.dtype != np.uint64:
         return table.take(ids, mode="clip")            # one call: ids above `top` clip to it
     if table is not None:
@@ -125,7 +125,7 @@ def _plan(config: MaskingConfig):
     candidate_bytes = -(-k_select >> _LOW_BITS)        # ceil: a byte below it may select
     # the t-th drawable id is t + #{i: excluded[i] - i <= t} (excluded ascending)
     excluded = np.asarray(config.random_exclude, dtype=np.int64)
-    table, top = _eligibility_table(config)
+    table, top = eligibility_table(config)
     shift = excluded - np.arange(excluded.size)
     kernel = None
     if table is not None:            # the offset `_offsets` adds, per id below `top`

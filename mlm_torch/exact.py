@@ -21,8 +21,8 @@ from mlm_ref.config import MaskingConfig
 
 from mlm_ref.keys import key_words
 
-from . import fused, threefry
-from .cpu import eligible_ids, fill_slice, new_outputs, random_ids
+from . import compiled, fused, threefry
+from .cpu import eligibility_table, eligible_ids, fill_slice, new_outputs, random_ids
 from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
                       shift_past_excluded, signed_view)
 from .threefry_host import threefry2x32_lanes
@@ -68,9 +68,14 @@ def mask_tokens_exact(x: torch.Tensor, config: MaskingConfig, *, key,
     return mask_tokens_exact_torch(x, config, key=key)
 
 
-def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
+def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key,
+                          compiled_pass: bool = True):
     """Exact mode on a CPU tensor of at most 2**32 positions (no input checks): the same bits
     as `mask_tokens_exact_torch`, hashing only the draws that decide an outcome.
+
+    Where the compiled passes are built (`mlm_torch.compiled`) and `x` holds int32 or int64
+    ids, one call of `exact_cpu.c` does it all, a block of positions at a time; elsewhere, or
+    with `compiled_pass=False`, the NumPy formulation below runs: the same bits.
 
     A position's draws depend on the key and its flat index alone, so the selection bits are
     hashed for every eligible position (a slice at a time, in NumPy's uint32 where the rounds
@@ -88,6 +93,10 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
     """
     keys = exact_keys(key, config)
     bounds = _bounds(config)
+    args = _compiled_args(config) if compiled_pass and x.dtype in _COMPILED else None
+    lib = compiled.library() if args is not None and x.numel() else None
+    if lib is not None:
+        return _exact_compiled(lib, x, keys, args)
     x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
     pending, count = [], 0                            # selected, outcomes not yet drawn
@@ -101,6 +110,42 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key):
         if count >= PENDING or s.stop == flat_x.size:
             _draw_outcomes(flat_x, np.concatenate(pending), keys[1:], bounds, config)
             pending, count = [], 0
+    return x_masked, y
+
+
+# the compiled pass per dtype of x (other dtypes: the NumPy formulation)
+_COMPILED = {torch.int64: "mlm_exact_int64", torch.int32: "mlm_exact_int32"}
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_args(config: MaskingConfig):
+    """Per config, `exact_cpu.c`'s arrays (kept alive here) and their addresses: params,
+    eligibility table, shift; None when the special ids are too large for a table."""
+    table, top = eligibility_table(config)
+    if table is None:
+        return None
+    span, multiplier = threefry.randint_span(0, config.n_random)
+    excluded = np.asarray(config.random_exclude, dtype=np.int64)
+    shift = excluded - np.arange(excluded.size)
+    params = np.array([*_bounds(config), config.mask_token, config.padding_token, span,
+                       multiplier, shift.size, top], dtype=np.int64)
+    eligible = table.view(np.uint8)
+    return (params, eligible, shift, params.ctypes.data, eligible.ctypes.data,
+            shift.ctypes.data)
+
+
+def _exact_compiled(lib, x: torch.Tensor, keys: np.ndarray, args):
+    """Exact mode by the compiled pass: one call writes both outputs."""
+    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    source = x
+    if not x.is_contiguous():                      # one strided copy, then read in place
+        np.copyto(x_masked.numpy(), x.numpy())
+        source = x_masked
+    words = np.zeros(8, dtype=np.uint32)           # k_sel, k_cat, k_lo, k_hi (0: unused)
+    words[:keys.size] = keys.reshape(-1)
+    params, eligible, shift = args[3:]
+    getattr(lib, _COMPILED[x.dtype])(source.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
+                                     x.numel(), words.ctypes.data, eligible, shift, params)
     return x_masked, y
 
 

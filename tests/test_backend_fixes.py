@@ -48,7 +48,7 @@ def test_torch_builds_no_table_as_large_as_a_special_id(kw):
     from mlm_torch import MLM, cpu, tensors
     from mlm_ref import MaskingConfig
     cfg = MaskingConfig(**kw)
-    assert cpu._eligibility_table(cfg) == (None, None)
+    assert cpu.eligibility_table(cfg) == (None, None)
     for dtype in (torch.int64, torch.int32, torch.uint64):
         special, top, _ = tensors._special(cfg, torch.device("cpu"), dtype)
         assert special.numel() <= tensors.TABLE_MAX + 1     # a table only when it is small

@@ -1,6 +1,6 @@
-"""The native CPU path's compiled pass (`mlm_torch.compiled`, `native_cpu.c`) draws the same
-stream as its NumPy formulation: the same bits and the same generator state after the call,
-for every config, dtype, layout and slice size; without a compiler, or when the build fails,
+"""The compiled CPU passes (`mlm_torch.compiled`: `native_cpu.c`, `exact_cpu.c`) draw the same
+streams as their NumPy formulations: the same bits (and, native, the same generator state
+after the call), for every config, dtype, layout and slice size; without a compiler, or when the build fails,
 the NumPy formulation runs, says why, and leaves no partial library behind."""
 
 import os
@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 torch = pytest.importorskip("torch")
 
 from mlm_ref import MaskingConfig  # noqa: E402
-from mlm_torch import compiled, cpu  # noqa: E402
+from mlm_torch import compiled, cpu, exact  # noqa: E402
 from tests.strategies import batches, configs  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -52,6 +52,38 @@ def test_the_compiled_pass_draws_the_numpy_formulations_bits(data):
     got, want = _both_ways(x, MaskingConfig(**kw), data.draw(st.integers(0, 2**32)))
     _assert_same(got, want)
     assert torch.equal(x, before)
+
+
+@needs_library
+@settings(max_examples=150)
+@given(data=st.data())
+def test_the_compiled_exact_pass_draws_the_numpy_formulations_bits(data):
+    kw = data.draw(configs())
+    x = torch.from_numpy(data.draw(batches(kw)))
+    if x.dim() == 2 and data.draw(st.booleans()):
+        x = x.t()
+    before = x.clone()
+    key = data.draw(st.one_of(st.integers(-2**63, 2**63 - 1),
+                              st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=2)))
+    config = MaskingConfig(**kw)
+    got = exact.mask_tokens_exact_cpu(x, config, key=key)
+    want = exact.mask_tokens_exact_cpu(x, config, key=key, compiled_pass=False)
+    _assert_same(got, want)
+    assert torch.equal(x, before)
+
+
+@needs_library
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64])
+def test_the_compiled_exact_pass_matches_over_many_blocks(dtype):
+    # many 1024-position blocks, > SPLIT selected (the NumPy side's other branch), ids below
+    # zero and above the special ids' table, excluded random ids, randint's high bits in use
+    for n_tokens in (30522, 50):
+        config = MaskingConfig(padding_token=0, mask_token=3, no_mask_tokens=(1, 2),
+                               n_tokens=n_tokens, random_exclude=(0, 1, 2, 3, n_tokens - 7))
+        x = torch.randint(-5, n_tokens + 9, (301, 257), generator=torch.Generator().manual_seed(6))
+        got = exact.mask_tokens_exact_cpu(x.to(dtype), config, key=77)
+        want = exact.mask_tokens_exact_cpu(x.to(dtype), config, key=77, compiled_pass=False)
+        _assert_same(got, want)
 
 
 @needs_library
