@@ -143,3 +143,6 @@ def _declare(lib) -> None:
                lib.mlm_exact_int32):
         fn.argtypes = [p, p, p, i64, p, p, p, p]
         fn.restype = i64
+    for fn in (lib.mlm_exact_rows_int64, lib.mlm_exact_rows_int32):
+        fn.argtypes = [p, p, p, i64, i64, p, p, p, p]
+        fn.restype = i64

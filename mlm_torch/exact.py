@@ -28,6 +28,7 @@ from .tensors import (as_signed_bits, check_input, eligible_mask, ids_in_view,
 from .threefry_host import threefry2x32_lanes
 
 __all__ = ["mask_tokens_exact", "mask_tokens_exact_torch", "mask_tokens_exact_cpu",
+           "mask_rows_compiled",
            "mask_from_bits", "chunk_size", "CPU_CHUNK", "PENDING", "SPLIT"]
 
 # Positions per slice of the CPU path: its three uint32 hash buffers (768 KiB) fit in L2.
@@ -91,12 +92,14 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key,
     Returns:
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
+    if compiled_pass and x.numel():
+        source = x if x.is_contiguous() else x.contiguous()
+        done = mask_rows_compiled(source.view(1, -1), np.array([_key_pair(key)], np.uint32),
+                                  config)
+        if done is not None:
+            return done[0].view(x.shape), done[1].view(x.shape)
     keys = exact_keys(key, config)
     bounds = _bounds(config)
-    args = _compiled_args(config) if compiled_pass and x.dtype in _COMPILED else None
-    lib = compiled.library() if args is not None and x.numel() else None
-    if lib is not None:
-        return _exact_compiled(lib, x, keys, args)
     x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
     flat_x, flat_y = x_masked.numpy().reshape(-1), y.numpy().reshape(-1)
     pending, count = [], 0                            # selected, outcomes not yet drawn
@@ -114,7 +117,7 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key,
 
 
 # the compiled pass per dtype of x (other dtypes: the NumPy formulation)
-_COMPILED = {torch.int64: "mlm_exact_int64", torch.int32: "mlm_exact_int32"}
+_COMPILED = {torch.int64: "mlm_exact_rows_int64", torch.int32: "mlm_exact_rows_int32"}
 
 
 @functools.lru_cache(maxsize=64)
@@ -134,18 +137,31 @@ def _compiled_args(config: MaskingConfig):
             shift.ctypes.data)
 
 
-def _exact_compiled(lib, x: torch.Tensor, keys: np.ndarray, args):
-    """Exact mode by the compiled pass: one call writes both outputs."""
+def mask_rows_compiled(x: torch.Tensor, row_keys: np.ndarray, config: MaskingConfig):
+    """Each row of a contiguous CPU batch `[batch, seq]` masked in exact mode under its own
+    key, by the compiled pass (`exact_cpu.c`, which splits each row's key itself), or None
+    where that pass does not run (not built, another dtype than int32/int64, special ids
+    too large for a table, `seq > 2**32`): the caller then runs its NumPy formulation.
+
+    Args:
+        x: contiguous CPU ids `[batch, seq]`.
+        row_keys: uint32 `[batch, 2]`, the rows' key data.
+        config: the masking parameters.
+
+    Returns:
+        `(x_masked, y)`, new tensors like `x`; row r is `mask_tokens_exact(x[r], config,
+        key=row_keys[r])`.
+    """
+    args = _compiled_args(config) if x.dtype in _COMPILED else None
+    lib = compiled.library() if args is not None and x.shape[1] <= 2**32 else None
+    if lib is None:
+        return None
+    keys = np.ascontiguousarray(row_keys, dtype=np.uint32)
     x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
-    source = x
-    if not x.is_contiguous():                      # one strided copy, then read in place
-        np.copyto(x_masked.numpy(), x.numpy())
-        source = x_masked
-    words = np.zeros(8, dtype=np.uint32)           # k_sel, k_cat, k_lo, k_hi (0: unused)
-    words[:keys.size] = keys.reshape(-1)
     params, eligible, shift = args[3:]
-    getattr(lib, _COMPILED[x.dtype])(source.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
-                                     x.numel(), words.ctypes.data, eligible, shift, params)
+    getattr(lib, _COMPILED[x.dtype])(x.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
+                                     x.shape[0], x.shape[1], keys.ctypes.data, eligible, shift,
+                                     params)
     return x_masked, y
 
 
@@ -207,13 +223,18 @@ def exact_keys(key, config: MaskingConfig) -> np.ndarray:
     """uint32 `[3|4, 2]`: the keys of exact mode's draws, k_sel, k_cat, randint's k_lo and,
     when its multiplier is not 0, k_hi (`jax.random.split` of the key, then of k_tok), hashed
     on Python ints."""
-    k0, k1 = (threefry.key_data(key, torch.device("cpu")).tolist()   # also on a GPU
-              if isinstance(key, torch.Tensor) else key_words(key))
-    k_sel, k_cat, k_tok = threefry2x32_lanes(k0, k1, (0, 1, 2))
+    k_sel, k_cat, k_tok = threefry2x32_lanes(*_key_pair(key), (0, 1, 2))
     k_hi, k_lo = threefry2x32_lanes(*k_tok, (0, 1))
     _, multiplier = threefry.randint_span(0, config.n_random)
     return np.array([k_sel, k_cat, k_lo, k_hi] if multiplier else [k_sel, k_cat, k_lo],
                     dtype=np.uint32)
+
+
+def _key_pair(key) -> tuple[int, int]:
+    """The key data `(k0, k1)` of `key` (the rule of `mlm_ref.keys`)."""
+    if isinstance(key, torch.Tensor):
+        return tuple(threefry.key_data(key, torch.device("cpu")).tolist())   # also on a GPU
+    return key_words(key)
 
 
 def mask_tokens_exact_torch(x: torch.Tensor, config: MaskingConfig, *, key):

@@ -22,10 +22,11 @@ static inline uint32_t rotl32(uint32_t v, int r)
     return (v << r) | (v >> (32 - r));
 }
 
-/* JAX's 32 bits for counter (0, c) under key (k0, k1): threefry2x32-20's words, xor'ed. Group g
+/* Threefry2x32-20 of the counter (0, c) under key (k0, k1): its two output words. Group g
  * (0..4) is four rounds, then the key schedule (k0, k1, k0 ^ k1 ^ 0x1BD11BDA) is injected:
  * ks[(g + 1) % 3] into word 0, ks[(g + 2) % 3] + g + 1 into word 1. */
-static inline uint32_t jax_bits(uint32_t k0, uint32_t k1, uint32_t c)
+static inline void threefry2x32(uint32_t k0, uint32_t k1, uint32_t c, uint32_t *y0,
+                                uint32_t *y1)
 {
     const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
     uint32_t x0 = k0, x1 = c + k1;
@@ -36,7 +37,29 @@ static inline uint32_t jax_bits(uint32_t k0, uint32_t k1, uint32_t c)
     ROUND(17) ROUND(29) ROUND(16) ROUND(24)  x0 += k1; x1 += k2 + 4u;
     ROUND(13) ROUND(15) ROUND(26) ROUND(6)   x0 += k2; x1 += k0 + 5u;
 #undef ROUND
-    return x0 ^ x1;
+    *y0 = x0;
+    *y1 = x1;
+}
+
+/* JAX's 32 bits for counter (0, c) under key (k0, k1): the two words xor'ed. */
+static inline uint32_t jax_bits(uint32_t k0, uint32_t k1, uint32_t c)
+{
+    uint32_t y0, y1;
+    threefry2x32(k0, k1, c, &y0, &y1);
+    return y0 ^ y1;
+}
+
+/* Exact mode's keys from a key (k0, k1), as exact.py's `exact_keys`: k_sel, k_cat, k_tok are
+ * jax.random.split(key, 3) (key j: both words of the hash of counter j), k_hi and k_lo
+ * split(k_tok, 2); out: k_sel, k_cat, k_lo, k_hi, 8 words. */
+static void exact_keys(uint32_t k0, uint32_t k1, uint32_t *out)
+{
+    uint32_t tok0, tok1;
+    threefry2x32(k0, k1, 0, &out[0], &out[1]);
+    threefry2x32(k0, k1, 1, &out[2], &out[3]);
+    threefry2x32(k0, k1, 2, &tok0, &tok1);
+    threefry2x32(tok0, tok1, 0, &out[6], &out[7]);
+    threefry2x32(tok0, tok1, 1, &out[4], &out[5]);
 }
 
 /* JAX's bits under one key for the counters b + i, i < m: a loop the compiler vectorises
@@ -129,3 +152,24 @@ int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint32_t *keys,    
 
 EXACT(mlm_exact_int64, int64_t)
 EXACT(mlm_exact_int32, int32_t)
+
+/* A padded batch [batch, seq], row r masked under its own key (row_keys[2 r], row_keys[2 r + 1])
+ * as a batch of its own (mlm_torch.streams.mask_rows): the row's keys split here, its counters
+ * its column indices (seq <= 2**32). Returns the selected. */
+#define EXACT_ROWS(NAME, ONE, T)                                                            \
+int64_t NAME(const T *x, T *x_masked, T *y, int64_t batch, int64_t seq,                     \
+             const uint32_t *row_keys, const uint8_t *eligible, const int64_t *shift,       \
+             const int64_t *params)                                                         \
+{                                                                                           \
+    uint32_t keys[8];                                                                       \
+    int64_t total = 0;                                                                      \
+    for (int64_t r = 0; r < batch; r++) {                                                   \
+        exact_keys(row_keys[2 * r], row_keys[2 * r + 1], keys);                             \
+        total += ONE(x + r * seq, x_masked + r * seq, y + r * seq, seq, keys, eligible,     \
+                     shift, params);                                                        \
+    }                                                                                       \
+    return total;                                                                           \
+}
+
+EXACT_ROWS(mlm_exact_rows_int64, mlm_exact_int64, int64_t)
+EXACT_ROWS(mlm_exact_rows_int32, mlm_exact_int32, int32_t)

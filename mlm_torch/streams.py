@@ -33,7 +33,7 @@ from mlm_ref.streams import check_indices, purpose_tag
 from mlm_ref.validation import check_word
 
 from . import threefry
-from .exact import chunk_size, mask_from_bits
+from .exact import chunk_size, mask_from_bits, mask_rows_compiled
 from .tensors import as_signed_bits, check_rows, eligible_mask, signed_view
 
 __all__ = ["example_keys", "mask_rows", "mask_examples"]
@@ -79,7 +79,8 @@ def _epoch_words(seed: int, tag: int, epoch: int) -> tuple[np.ndarray, np.ndarra
 
 
 def mask_examples(x: torch.Tensor, seed, epoch: int, indices, config: MaskingConfig,
-                  purpose="mlm") -> tuple[torch.Tensor, torch.Tensor]:
+                  purpose="mlm", *, compiled_pass: bool = True
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """`mask_rows(x, example_keys(seed, epoch, indices, purpose), config)`, for collators.
 
     On the CPU, with an int seed, the examples' keys are folded in NumPy as the first stage of
@@ -91,15 +92,21 @@ def mask_examples(x: torch.Tensor, seed, epoch: int, indices, config: MaskingCon
         seed, epoch, purpose: the stream (`example_keys`).
         indices: the examples' indices, int64 `[batch]` in `[0, 2**32)`.
         config: the masking parameters.
+        compiled_pass: mask with the compiled pass (`mlm_torch.exact.mask_rows_compiled`)
+            where it runs; False: the NumPy formulation. The same bits.
     """
     if type(seed) is not int or x.device.type != "cpu" or x.numel() == 0 or x.ndim != 2 \
             or x.dtype != torch.int64 or not 0 < x.shape[1] <= 2**31:
         return mask_rows(x, example_keys(seed, epoch, indices, purpose, device=x.device),
-                         config, check_ids=False)
+                         config, check_ids=False, compiled_pass=compiled_pass)
     if len(indices) != x.shape[0]:
         raise ValueError(f"{len(indices)} indices for a batch of {x.shape[0]} rows")
     b0, b1 = _epoch_words(seed, purpose_tag(purpose), check_word(epoch, "epoch"))
     k0, k1 = threefry.threefry2x32_numpy(b0, b1, np.asarray(indices).astype(np.uint32))
+    if compiled_pass:
+        done = mask_rows_compiled(x.contiguous(), np.stack([k0, k1], axis=1), config)
+        if done is not None:
+            return done
     x_masked, y = _mask_int64_numpy(x.contiguous().numpy(), k0, k1, config)  # keys: fold_in
     return torch.from_numpy(x_masked), torch.from_numpy(y)
 
@@ -109,7 +116,7 @@ def _numpy_tables(config: MaskingConfig):
     """Per config: `(eligible, top, select, random, random_or_keep)`: a bool table of the ids
     up to `top` (above it every id is eligible) and the three thresholds on the 23 mantissa
     bits of a draw (`_select_below`)."""
-    never = np.array([config.padding_token, *config.no_mask_tokens], dtype=np.int64)
+    never = np.array(config.ineligible_tokens, dtype=np.int64)   # [MASK] among them
     top = int(never.max()) + 1
     eligible = np.ones(top + 1, dtype=bool)
     eligible[never] = False
@@ -150,7 +157,8 @@ def _mask_int64_numpy(x: np.ndarray, k0: np.ndarray, k1: np.ndarray, config: Mas
 
 
 def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
-              check_ids: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+              check_ids: bool = True, compiled_pass: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask each row of a padded batch with its own key, all rows at once.
 
     Args:
@@ -159,6 +167,9 @@ def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
             a tensor or array), e.g. `example_keys(...)`.
         config: the masking parameters.
         check_ids: raise on negative ids (reads one boolean back from the device).
+        compiled_pass: on the CPU, mask with the compiled pass
+            (`mlm_torch.exact.mask_rows_compiled`) where it runs; False: the NumPy
+            formulation. The same bits.
 
     Returns:
         `(x_masked, y)` like `x`; row `r` equals `mask_tokens_exact(x[r], config,
@@ -172,6 +183,11 @@ def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
     if x.numel() == 0:
         return torch.empty_like(x), torch.empty_like(x)
     if x.device.type == "cpu" and seq <= 2**31:
+        if compiled_pass:
+            k = keys if isinstance(keys, np.ndarray) else keys.numpy().astype(np.uint32)
+            done = mask_rows_compiled(x.contiguous(), k, config)
+            if done is not None:
+                return done
         return _mask_rows_staged(x.contiguous(), keys, config)
     x_masked, y = torch.empty_like(x), torch.empty_like(x)
     sub = threefry.split_rows(keys, 3)                                   # [batch, 3, 2]

@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 torch = pytest.importorskip("torch")
 
 from mlm_ref import MaskingConfig  # noqa: E402
-from mlm_torch import compiled, cpu, exact  # noqa: E402
+from mlm_torch import compiled, cpu, exact, streams  # noqa: E402
 from tests.strategies import batches, configs  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -84,6 +84,28 @@ def test_the_compiled_exact_pass_matches_over_many_blocks(dtype):
         got = exact.mask_tokens_exact_cpu(x.to(dtype), config, key=77)
         want = exact.mask_tokens_exact_cpu(x.to(dtype), config, key=77, compiled_pass=False)
         _assert_same(got, want)
+
+
+@needs_library
+@settings(max_examples=100)
+@given(data=st.data())
+def test_the_compiled_rows_give_the_numpy_formulations_bits(data):
+    # one key per row (mask_rows) and a collator's examples (mask_examples)
+    kw = data.draw(configs())
+    config = MaskingConfig(**kw)
+    batch, seq = data.draw(st.integers(1, 9)), data.draw(st.integers(1, 70))
+    dtype = data.draw(st.sampled_from([torch.int32, torch.int64]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = torch.from_numpy(rng.integers(0, kw["n_tokens"] + 6, (batch, seq))).to(dtype)
+    keys = torch.from_numpy(rng.integers(0, 2**32, (batch, 2)))
+    got = streams.mask_rows(x, keys, config)
+    want = streams.mask_rows(x, keys, config, compiled_pass=False)
+    _assert_same(got, want)
+    indices = rng.integers(0, 2**32, batch)
+    x = x.to(torch.int64)
+    got = streams.mask_examples(x, 5, 3, indices, config)
+    want = streams.mask_examples(x, 5, 3, indices, config, compiled_pass=False)
+    _assert_same(got, want)
 
 
 @needs_library
