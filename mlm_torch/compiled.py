@@ -2,18 +2,21 @@
 use, loaded by ctypes.
 
 In NumPy the native path's stream (`mlm_torch.cpu`) is ~40 calls, and at `[512, 32]` those
-calls, not the data, are the cost: each costs a microsecond or more whatever its length. The C
-file does the same work in one pass over the positions, a block of 1024 at a time (copy, fill,
-the SplitMix64 bytes, the candidates, their outcomes), so a call costs one pass over memory
-and a hash per 8 positions and per candidate.
+calls, not the data, are the cost: each costs a microsecond or more whatever its length; exact
+mode's draws (`mlm_torch.exact`, `mlm_torch.streams`) are threefry hashes of ~110 NumPy calls
+each. The C files do the same work in one pass over the positions, a block of 1024 at a time:
+`native_cpu.c` copies, fills, makes the SplitMix64 bytes, finds the candidates and writes
+their outcomes (a hash per 8 positions and per candidate); `exact_cpu.c` splits the key and
+hashes the selection bits of every position and the category bits of the selected ones in
+loops the compiler vectorises, for one batch or one key per row (a collator's batch).
 
-Built like Triton builds its launchers: the C compiler (`$CC`, else `cc`) compiles the file
+Built like Triton builds its launchers: the C compiler (`$CC`, else `cc`) compiles the files
 once per machine into a cache folder (`$MLM_TORCH_CACHE`, else `$XDG_CACHE_HOME/mlm-verify`,
 else `~/.cache/mlm-verify`; a temporary folder when that cannot be written), under a name
-that hashes the source, the compiler and the flags; a finished library is renamed into place,
+that hashes the sources, the compiler and the flags; a finished library is renamed into place,
 so processes that build it at once (DataLoader workers) never load a partial file. Where there
 is no compiler, the build fails or `MLM_TORCH_NO_COMPILE=1` is set, `library()` is None,
-`status()` says why, and `mlm_torch.cpu` runs its NumPy formulation: the same bits, slower.
+`status()` says why, and the callers run their NumPy formulations: the same bits, slower.
 ctypes releases the GIL during the call.
 """
 

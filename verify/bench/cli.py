@@ -190,8 +190,8 @@ def run(args) -> dict:
 
 
 def _torch_cpu_pass(device: str) -> str | None:
-    """Which formulation torch's native CPU path ran: the compiled pass (where it was loaded
-    from) or NumPy's (why); None on a GPU."""
+    """Which formulation torch's CPU paths ran (native, exact, collator): the compiled passes
+    (and their compiler) or NumPy's (why); None on a GPU."""
     if device != "cpu":
         return None
     from mlm_torch import compiled

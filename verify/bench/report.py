@@ -63,9 +63,10 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
   make 2x. JSON: the key `memory` holds `n`, `goal_multiple`,
   `command` and `rows` (per backend, mode and dtype: `input_bytes`, `peak_extra_bytes`,
   `multiple`, `method`).
-- **torch native on a CPU:** `torch_cpu_pass` says which formulation of the same stream ran:
-  the compiled pass (`mlm_torch.compiled`, built with the machine's C compiler) or, where
-  none was found or the build failed, the NumPy one, and why.
+- **torch on a CPU:** `torch_cpu_pass` says which formulation of the same streams ran, for
+  native and exact mode and the collator: the compiled passes (`mlm_torch.compiled`, built
+  with the machine's C compiler) or, where none was found or the build failed, NumPy's, and
+  why.
 - **Load:** `load_average` holds the 1-minute load average `before` and `after` the timing and
   the machine's `cores`. With more runnable processes than cores, every figure is lower and
   noisier, and the paths that run on torch's intra-op thread pool (whose barrier waits for a
@@ -198,7 +199,7 @@ def _section(report: dict, image: str) -> list[str]:
         out += [f"- torch threads: {report.get('torch_threads')}; copy bandwidth "
                 f"{report['copy_bandwidth_GBps']:.1f} GB/s (read + write)", *_load_note(report)]
         if report.get("torch_cpu_pass"):
-            out += [f"- torch native on the CPU: {report['torch_cpu_pass']}"]
+            out += [f"- torch's CPU passes: {report['torch_cpu_pass']}"]
         out += [""]
         out += [f"- skipped {s['masker']}: {s['reason']}" for s in report.get("skipped", [])]
         out += ["", *_table(report), "", *_ratios(report), "", f"![tokens/s against batch "
