@@ -160,6 +160,7 @@ def _plan_of(config: MaskingConfig):
 # bit; so G_s(c), its (c + 1)-th output from state s, costs a few operations for any c
 _GAMMA, _MIX1, _MIX2 = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9),
                         np.uint64(0x94D049BB133111EB))
+_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
 
 
 def _seeds(generator) -> np.ndarray:
@@ -172,14 +173,14 @@ def _seeds(generator) -> np.ndarray:
 def _splitmix(state: np.uint64, counters: np.ndarray) -> np.ndarray:
     """`G_state(c)` for each counter c (any integer array of counters >= 0), as uint64."""
     z = counters.astype(np.uint64)
-    z += np.uint64(1)
-    z *= _GAMMA                         # modulo 2**64, as every operation here
-    z += state
-    z ^= z >> np.uint64(30)
+    z *= _GAMMA                         # modulo 2**64, as every operation here:
+    z += np.uint64((int(state) + int(_GAMMA)) % 2**64)   # (c + 1) * GAMMA + state
+    shifted = z >> _SHIFTS[0]           # one scratch array for the three shifts
+    z ^= shifted
     z *= _MIX1
-    z ^= z >> np.uint64(27)
+    z ^= np.right_shift(z, _SHIFTS[1], out=shifted)
     z *= _MIX2
-    z ^= z >> np.uint64(31)
+    z ^= np.right_shift(z, _SHIFTS[2], out=shifted)
     return z
 
 
