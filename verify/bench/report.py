@@ -46,8 +46,8 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
   reads one value back from a GPU). The JAX row calls the jit-compiled core with pre-split keys.
   On a CPU, torch native is `mlm_torch/cpu.py`, whose docstring says what bounds it: one
   random byte per position and a word per candidate (SplitMix64 from two generator draws),
-  one compiled pass over the positions where a C compiler was found (the line *torch native
-  on the CPU* below says whether), else ~40 NumPy calls that decide a small batch.
+  one compiled pass over the positions where a C compiler was found (the line *torch's CPU
+  passes* below says whether), else ~40 NumPy calls that decide a small batch.
 - **Hugging Face** gets its `special_tokens_mask` precomputed (as a tokenizer called with
   `return_special_tokens_mask=True` hands it over), which spares it the eligibility pass that
   our maskers do inside the timed call, and runs on `[batch, seq]` copies made in set-up.
