@@ -93,11 +93,9 @@ def mask_tokens_exact_cpu(x: torch.Tensor, config: MaskingConfig, *, key,
         `(x_masked, y)`: new contiguous tensors with the dtype and shape of `x`.
     """
     if compiled_pass and x.numel():
-        source = x if x.is_contiguous() else x.contiguous()
-        done = mask_rows_compiled(source.view(1, -1), np.array([_key_pair(key)], np.uint32),
-                                  config)
+        done = mask_rows_compiled(x, np.array([_key_pair(key)], np.uint32), config)
         if done is not None:
-            return done[0].view(x.shape), done[1].view(x.shape)
+            return done
     keys = exact_keys(key, config)
     bounds = _bounds(config)
     x_masked, y, source, padding = new_outputs(x, config, CPU_CHUNK)
@@ -138,30 +136,37 @@ def _compiled_args(config: MaskingConfig):
 
 
 def mask_rows_compiled(x: torch.Tensor, row_keys: np.ndarray, config: MaskingConfig):
-    """Each row of a contiguous CPU batch `[batch, seq]` masked in exact mode under its own
-    key, by the compiled pass (`exact_cpu.c`, which splits each row's key itself), or None
-    where that pass does not run (not built, another dtype than int32/int64, special ids
-    too large for a table, `seq > 2**32`): the caller then runs its NumPy formulation.
+    """Each row of a CPU batch masked in exact mode under its own key, by the compiled pass
+    (`exact_cpu.c`, which splits each row's key itself), or None where that pass does not run
+    (not built, another dtype than int32/int64, special ids too large for a table, rows
+    longer than 2**32): the caller then runs its NumPy formulation.
 
     Args:
-        x: contiguous CPU ids `[batch, seq]`.
-        row_keys: uint32 `[batch, 2]`, the rows' key data.
+        x: CPU ids of any shape, its row-major positions split into `len(row_keys)` rows of
+            equal length (`[batch, seq]` for `mask_rows`; one row: the whole batch); a strided
+            `x` is copied into `x_masked` and read there.
+        row_keys: uint32 `[rows, 2]`, the rows' key data.
         config: the masking parameters.
 
     Returns:
-        `(x_masked, y)`, new tensors like `x`; row r is `mask_tokens_exact(x[r], config,
-        key=row_keys[r])`.
+        `(x_masked, y)`, new contiguous tensors like `x`; row r is `mask_tokens_exact` of
+        that row's ids under `key=row_keys[r]`.
     """
     args = _compiled_args(config) if x.dtype in _COMPILED else None
-    lib = compiled.library() if args is not None and x.shape[1] <= 2**32 else None
+    rows = len(row_keys)                                     # >= 1, and x.numel() >= 1
+    seq = x.numel() // rows
+    lib = compiled.library() if args is not None and seq <= 2**32 else None
     if lib is None:
         return None
     keys = np.ascontiguousarray(row_keys, dtype=np.uint32)
     x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    source = x
+    if not x.is_contiguous():                      # one strided copy, then read in place
+        np.copyto(x_masked.numpy(), x.numpy())
+        source = x_masked
     params, eligible, shift = args[3:]
-    getattr(lib, _COMPILED[x.dtype])(x.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
-                                     x.shape[0], x.shape[1], keys.ctypes.data, eligible, shift,
-                                     params)
+    getattr(lib, _COMPILED[x.dtype])(source.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
+                                     rows, seq, keys.ctypes.data, eligible, shift, params)
     return x_masked, y
 
 

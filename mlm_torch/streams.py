@@ -104,7 +104,7 @@ def mask_examples(x: torch.Tensor, seed, epoch: int, indices, config: MaskingCon
     b0, b1 = _epoch_words(seed, purpose_tag(purpose), check_word(epoch, "epoch"))
     k0, k1 = threefry.threefry2x32_numpy(b0, b1, np.asarray(indices).astype(np.uint32))
     if compiled_pass:
-        done = mask_rows_compiled(x.contiguous(), np.stack([k0, k1], axis=1), config)
+        done = mask_rows_compiled(x, np.stack([k0, k1], axis=1), config)
         if done is not None:
             return done
     x_masked, y = _mask_int64_numpy(x.contiguous().numpy(), k0, k1, config)  # keys: fold_in
@@ -185,7 +185,7 @@ def mask_rows(x: torch.Tensor, row_keys, config: MaskingConfig, *,
     if x.device.type == "cpu" and seq <= 2**31:
         if compiled_pass:
             k = keys if isinstance(keys, np.ndarray) else keys.numpy().astype(np.uint32)
-            done = mask_rows_compiled(x.contiguous(), k, config)
+            done = mask_rows_compiled(x, k, config)
             if done is not None:
                 return done
         return _mask_rows_staged(x.contiguous(), keys, config)
