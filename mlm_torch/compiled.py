@@ -34,9 +34,13 @@ import sys
 import tempfile
 import threading
 
-__all__ = ["library", "status", "FLAGS"]
+import numpy as np
+import torch
+
+__all__ = ["library", "status", "outputs", "FLAGS"]
 
 SOURCES = tuple(pathlib.Path(__file__).with_name(f) for f in ("native_cpu.c", "exact_cpu.c"))
+HEADER = pathlib.Path(__file__).with_name("cpu_passes.h")       # included by both
 # no -march=native: a cache folder may be shared by machines with different CPUs
 FLAGS = ("-O3", "-std=c99", "-shared", "-fPIC")
 
@@ -72,6 +76,17 @@ def status() -> str:
     return _state["status"]
 
 
+def outputs(x):
+    """`(x_masked, y, source)` of a compiled call on the CPU tensor `x`: two new contiguous
+    tensors like `x`, and the contiguous ids the pass reads: `x`, or for a strided `x` its
+    copy in `x_masked` (the passes read each position before they write it)."""
+    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
+    if x.is_contiguous():
+        return x_masked, y, x
+    np.copyto(x_masked.numpy(), x.numpy())      # NumPy: on this thread, not torch's pool
+    return x_masked, y, x_masked
+
+
 def _load():
     """`(lib, status)`: the library with its signatures declared, or None and the reason."""
     if os.environ.get("MLM_TORCH_NO_COMPILE", "") not in ("", "0"):
@@ -96,7 +111,7 @@ def _load():
 
 def _built(cc: list[str], version: bytes) -> pathlib.Path:
     """The library's path in the cache, compiled there first if it is missing."""
-    source = b"\0".join(f.read_bytes() for f in SOURCES)
+    source = b"\0".join(f.read_bytes() for f in (*SOURCES, HEADER))
     tag = hashlib.sha256(b"\0".join([source, version, " ".join(FLAGS).encode(),
                                      platform.machine().encode(), sys.platform.encode()]))
     name = f"native_cpu-{tag.hexdigest()[:16]}.so"

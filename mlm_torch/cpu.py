@@ -234,11 +234,7 @@ _COMPILED = {torch.int64: "mlm_mask_int64", torch.int32: "mlm_mask_int32"}
 def _mask_compiled(lib, x: torch.Tensor, plan, seeds: np.ndarray):
     """The stream of the module docstring by the compiled pass (`mlm_torch.compiled`): one
     call writes both outputs."""
-    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
-    source = x
-    if not x.is_contiguous():                      # one strided copy, then read in place
-        np.copyto(x_masked.numpy(), x.numpy())
-        source = x_masked
+    x_masked, y, source = compiled.outputs(x)
     params, table, shift = plan[7][3:]
     getattr(lib, _COMPILED[x.dtype])(source.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
                                      x.numel(), seeds.ctypes.data, table, shift, params)

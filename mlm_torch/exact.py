@@ -159,11 +159,7 @@ def mask_rows_compiled(x: torch.Tensor, row_keys: np.ndarray, config: MaskingCon
     if lib is None:
         return None
     keys = np.ascontiguousarray(row_keys, dtype=np.uint32)
-    x_masked, y = torch.empty(x.shape, dtype=x.dtype), torch.empty(x.shape, dtype=x.dtype)
-    source = x
-    if not x.is_contiguous():                      # one strided copy, then read in place
-        np.copyto(x_masked.numpy(), x.numpy())
-        source = x_masked
+    x_masked, y, source = compiled.outputs(x)
     params, eligible, shift = args[3:]
     getattr(lib, _COMPILED[x.dtype])(source.data_ptr(), x_masked.data_ptr(), y.data_ptr(),
                                      rows, seq, keys.ctypes.data, eligible, shift, params)

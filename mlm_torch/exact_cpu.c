@@ -15,6 +15,8 @@
  */
 #include <stdint.h>
 
+#include "cpu_passes.h"
+
 #define EXACT_BLOCK 1024
 
 static inline uint32_t rotl32(uint32_t v, int r)
@@ -85,20 +87,6 @@ static void bits_at(uint32_t *bits, const int32_t *at, int64_t c, uint32_t b, ui
         bits[t] = jax_bits(k0, k1, b + (uint32_t)at[t]);
 }
 
-/* The t-th id not excluded: t plus the number of shift[] entries <= t (shift ascending). */
-static int64_t exact_past_excluded(int64_t t, const int64_t *shift, int64_t n_shift)
-{
-    int64_t lo = 0, hi = n_shift;
-    while (lo < hi) {
-        const int64_t mid = lo + (hi - lo) / 2;
-        if (shift[mid] <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return t + lo;
-}
-
 /* keys: k_sel, k_cat, k_lo, k_hi as 8 uint32 words; eligible[min(max(id, 0), top)]: 1 where
  * an id may be selected; params: b_select, b_random, b_random_or_keep (bounds on the bits, up
  * to 2**32), mask, padding, span, multiplier (randint's; 0: k_hi unused), n_shift, top.
@@ -119,10 +107,7 @@ int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint32_t *keys,    
         const int64_t m = n - b < EXACT_BLOCK ? n - b : EXACT_BLOCK;                        \
         const T *xb = x + b;                                                                \
         T *out = x_masked + b, *label = y + b;                                              \
-        for (int64_t i = 0; i < m; i++) {       /* copy and fill: vectorised */             \
-            out[i] = xb[i];                                                                 \
-            label[i] = padding;                                                             \
-        }                                                                                   \
+        COPY_AND_FILL(out, label, xb, m, padding)                                           \
         bits_run(bits, m, (uint32_t)b, keys[0], keys[1]);          /* k_sel's */            \
         int64_t c = 0;                                                                      \
         for (int64_t i = 0; i < m; i++) {       /* the selected, branch-free */             \
@@ -143,7 +128,7 @@ int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint32_t *keys,    
                 uint64_t r = jax_bits(keys[4], keys[5], counter) % span;                    \
                 if (multiplier)                                                             \
                     r = (r + jax_bits(keys[6], keys[7], counter) % span * multiplier) % span; \
-                out[i] = (T)exact_past_excluded((int64_t)r, shift, n_shift);                \
+                out[i] = (T)past_excluded((int64_t)r, shift, n_shift);                \
             }                                                                               \
         }                                                                                   \
     }                                                                                       \

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cpu_passes.h"
+
 /* SplitMix64's (c + 1)-th output from state s (Steele, Lea and Flood 2014; Vigna's constants). */
 static inline uint64_t splitmix(uint64_t s, uint64_t c)
 {
@@ -55,20 +57,6 @@ static int64_t candidates(const uint8_t *hb, int64_t m, int64_t cb, int32_t *at)
     return c;
 }
 
-/* The t-th id not excluded: t plus the number of shift[] entries <= t (shift ascending). */
-static int64_t past_excluded(int64_t t, const int64_t *shift, int64_t n_shift)
-{
-    int64_t lo = 0, hi = n_shift;
-    while (lo < hi) {
-        int64_t mid = lo + (hi - lo) / 2;
-        if (shift[mid] <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return t + lo;
-}
-
 /* Positions per block: the block's candidates are listed first (`candidates`), then worked
  * through, so that no branch per position depends on a random byte (on a CPU, a mispredicted
  * branch per position costs more than the position's whole work). */
@@ -93,10 +81,7 @@ int64_t NAME(const T *x, T *x_masked, T *y, int64_t n, const uint64_t *seeds,   
         const int64_t m = n - b < BLOCK ? n - b : BLOCK;                                    \
         const T *xb = x + b;                                                                \
         T *out = x_masked + b, *label = y + b;                                              \
-        for (int64_t i = 0; i < m; i++) {       /* copy and fill: vectorised */             \
-            out[i] = xb[i];                                                                 \
-            label[i] = padding;                                                             \
-        }                                                                                   \
+        COPY_AND_FILL(out, label, xb, m, padding)                                           \
         for (int64_t q = 0; q < (m + 7) / 8; q++) {   /* the block's bytes: b % 8 == 0 */  \
             const uint64_t h = splitmix(seeds[0], (uint64_t)(b / 8 + q));                   \
             for (int e = 0; e < 8; e++)                                                     \
