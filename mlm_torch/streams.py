@@ -33,6 +33,7 @@ from mlm_ref.streams import check_indices, purpose_tag
 from mlm_ref.validation import check_word
 
 from . import threefry
+from .cpu import eligibility_table
 from .exact import chunk_size, mask_from_bits, mask_rows_compiled
 from .tensors import as_signed_bits, check_rows, eligible_mask, signed_view
 
@@ -107,32 +108,37 @@ def mask_examples(x: torch.Tensor, seed, epoch: int, indices, config: MaskingCon
         done = mask_rows_compiled(x, np.stack([k0, k1], axis=1), config)
         if done is not None:
             return done
-    x_masked, y = _mask_int64_numpy(x.contiguous().numpy(), k0, k1, config)  # keys: fold_in
+    tables = _numpy_tables(config)
+    if tables is None:             # special ids too large for a table: torch's lookup
+        return mask_rows(x, np.stack([k0, k1], axis=1), config, check_ids=False,
+                         compiled_pass=False)
+    x_masked, y = _mask_int64_numpy(x.contiguous().numpy(), k0, k1, tables, config)
     return torch.from_numpy(x_masked), torch.from_numpy(y)
 
 
 @functools.lru_cache(maxsize=64)
 def _numpy_tables(config: MaskingConfig):
-    """Per config: `(eligible, top, select, random, random_or_keep)`: a bool table of the ids
-    up to `top` (above it every id is eligible) and the three thresholds on the 23 mantissa
-    bits of a draw (`_select_below`)."""
-    never = np.array(config.ineligible_tokens, dtype=np.int64)   # [MASK] among them
-    top = int(never.max()) + 1
-    eligible = np.ones(top + 1, dtype=bool)
-    eligible[never] = False
+    """Per config: `(eligible, top, select, random, random_or_keep)`: the bool table of the
+    ids up to `top` that may be selected (`mlm_torch.cpu.eligibility_table`: above `top` every
+    id may) and the three thresholds on the 23 mantissa bits of a draw (`_select_below`);
+    None when the special ids are too large for a table."""
+    eligible, top = eligibility_table(config)
+    if eligible is None:
+        return None
     below = [np.uint32(math.ceil(float(p) * 2**23)) for p in config.exact_thresholds()]
     return (eligible, top, *below)
 
 
-def _mask_int64_numpy(x: np.ndarray, k0: np.ndarray, k1: np.ndarray, config: MaskingConfig):
+def _mask_int64_numpy(x: np.ndarray, k0: np.ndarray, k1: np.ndarray, tables,
+                      config: MaskingConfig):
     """`_mask_rows_staged` for an int64 NumPy batch with its row keys `(k0, k1)` (uint32
-    `[batch]` each), with the outcomes in NumPy too: a collator's batch is small, and each
+    `[batch]` each) and `_numpy_tables(config)`, with the outcomes in NumPy too: a collator's batch is small, and each
     torch call costs more than its arithmetic. The same hashes, draws and rules as
     `mlm_torch.exact.mask_from_bits`: `u < p` is compared on the draw's mantissa bits
     (`_select_below`), randint is `threefry.randint_from_bits`' formula in uint64.
     """
     seq = x.shape[1]
-    eligible, top, p_select, p_random, p_random_or_keep = _numpy_tables(config)
+    eligible, top, p_select, p_random, p_random_or_keep = tables
     y = np.full_like(x, config.padding_token)
     x_masked = x.copy()
     rows, cols = eligible.take(x, mode="clip").nonzero()   # [n] each; ids above top clip to it
