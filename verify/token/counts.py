@@ -28,6 +28,8 @@ from ..engine.moments import dispersion_terms
 from .host_counts import (CODES, COARSE_BINS, DISPERSION_MIN, FULL_HISTOGRAM_MAX,
                           ID_TABLE_MAX, INVARIANTS, PATTERN_MIN, POS_BUCKETS, REPEAT_CLASSES,
                           SEGMENTS, HostCounts, is_replay, mask_share, read_back)
+from .tally import compiled as compiled_counts
+from .tally.input_terms import derive_input_terms
 from .power.joint import JointCounts
 from .random_ids import RandomIdCounts
 
@@ -55,10 +57,12 @@ class Counts:
         arrays: `"torch"` (tensors on `device`: the token gate on a GPU) or `"numpy"` (the
             token gate on a CPU; a pipeline's stream, counted without torch); one code counts
             both (`verify.engine.frameworks`).
+        compiled: count NumPy arrays with the C pass where it is built (`compiled_counts`);
+            False: the NumPy formulation (the same counts).
     """
 
     def __init__(self, config: MaskingConfig, seq_len: int, batch: int, calls: int, device,
-                 start: int = 0, arrays: str = "torch"):
+                 start: int = 0, arrays: str = "torch", compiled: bool = True):
         self.config, self.seq_len, self.batch, self.device = config, seq_len, batch, device
         self.xp = xp = array_namespace(arrays)
         v = config.n_tokens
@@ -67,11 +71,11 @@ class Counts:
         z = lambda *n: xp.zeros(n, xp.int64, device)  # noqa: E731
         self.invariants = z(len(INVARIANTS))
         # one combined table: [stratum offset + stratum index, code]
-        self._strata = {"pos": seq_len, "col": batch, "seg": SEGMENTS, "idbin": self.coarse,
+        self.strata_sizes = {"pos": seq_len, "col": batch, "seg": SEGMENTS, "idbin": self.coarse,
                         "repeat": REPEAT_CLASSES, "nbr": 4, "id": v if self.id_table else 0}
-        self._offset, o = {}, 0
-        for k, size in self._strata.items():
-            self._offset[k], o = o, o + size
+        self.offset, o = {}, 0
+        for k, size in self.strata_sizes.items():
+            self.offset[k], o = o, o + size
         self.table = z(o * CODES)
         self.by_call = z(calls, CODES)
         self.pairs = z(4, CODES * CODES)        # seq neighbours, col neighbours, replay, fresh
@@ -105,21 +109,24 @@ class Counts:
             drawable[1:-1] = True
             drawable[np.asarray(config.random_exclude, np.int64) + 1] = False
             self._drawable_id = xp.asarray(drawable, xp.bool, device)
-        self._sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
+        self.sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         self._p = config.masking_prob
         self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
         self.joint = JointCounts(config, seq_len, device, collisions=self.full, xp=xp)
+        # the per-position passes in C where they can run (`compiled_counts`; same counts)
+        self.compiled = (compiled and xp.name == "numpy" and self._drawable_id is not None
+                          and compiled_counts.library() is not None)
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
         self.host_problems.setdefault(check, []).append(message)
 
-    def _is_eligible(self, x):
+    def is_eligible(self, x):
         if self._eligible_id is None:
             return ~self.xp.isin(x, self._ineligible)
         return self.xp.lookup(self._eligible_id, x)  # a table lookup is cheaper than isin
 
-    def _drawable(self, t):
+    def drawable(self, t):
         if self._drawable_id is not None:
             return self.xp.lookup(self._drawable_id, t + 1)
         ok = (t >= 0) & (t < self.config.n_tokens)
@@ -142,6 +149,10 @@ class Counts:
         cfg, xp = self.config, self.xp
         x, x_after, out, y = (xp.asarray(t, xp.int64, self.device) for t in (x, x_after, out, y))
         inp = self.input_terms(x) if terms is None else terms
+        if self.compiled:
+            c = self._count_compiled(*map(np.ascontiguousarray, (x, x_after, out, y)), inp)
+            return Step(c, (functools.partial(self._by_stratum, c),
+                            functools.partial(self._by_selected, c)))
         labelled = y != cfg.padding_token                                  # [seq_len, batch]
         sel = labelled & inp["eligible"]                                   # [seq_len, batch]
         is_mask, is_orig = out == cfg.mask_token, out == x
@@ -150,34 +161,54 @@ class Counts:
         outcome = (2 - xp.astype(is_orig, xp.int32)) * (1 - xp.astype(is_mask, xp.int32))
         code = xp.select(sel, outcome + inp["sel_base"], inp["unsel_code"])  # [seq_len, batch]
         c = dict(x=x, x_after=x_after, out=out, y=y, inp=inp, labelled=labelled, sel=sel,
-                 is_mask=is_mask, is_orig=is_orig, drawable_out=self._drawable(out), code=code,
+                 is_mask=is_mask, is_orig=is_orig, drawable_out=self.drawable(out), code=code,
                  at=xp.flatnonzero(sel))                                   # [n_selected]
         return Step(c, (functools.partial(self._by_stratum, c),
                         functools.partial(self._by_selected, c)))
 
+    def _count_compiled(self, x, x_after, out, y, inp: dict) -> dict:
+        """`begin` in C: the codes, invariants, pairs, fingerprints and stratum moves of the
+        call, and its selected positions (`compiled_counts.count_call`)."""
+        kind = 0 if self._prev is None else 2 if is_replay(self._call) else 3
+        r = compiled_counts.count_call(
+            x=x, x_after=x_after, out=out, y=y, terms=inp, drawable=self._drawable_id,
+            prev=self._prev, prev_kind=kind, weights=self._pattern_weights.reshape(-1),
+            offsets=tuple(self.offset[k] * CODES for k in ("pos", "col", "id", "repeat")),
+            table_size=self.table.size, config=self.config, invariants=self.invariants,
+            pairs=self.pairs, replay_same=self.replay_same_other)
+        chosen = {k: r.pop(k) for k in ("at", "x", "out", "drawable_out")}
+        chosen["code"] = r.pop("code_sel")
+        return dict(inp=inp, out=out, at=chosen["at"], chosen=chosen, **r)
+
     def _by_stratum(self, c: dict) -> None:
         """The invariants, the stratum tables, the sequences: every position."""
-        xp, x, y, code, is_orig = self.xp, c["x"], c["y"], c["code"], c["is_orig"]
-        labelled, count = c["labelled"], self.xp.count_nonzero
-        self.invariants += xp.stack([
-            count(c["x_after"] != x), count(labelled & (y != x)), count(~labelled & ~is_orig),
-            count(labelled & ~c["inp"]["eligible"]),
-            count(labelled & ~c["is_mask"] & ~is_orig & ~c["drawable_out"])])
-        at_col = self._tables(c["inp"], code, c["at"])
+        xp = self.xp
+        if "moved" not in c:  # the NumPy formulation (else the C pass counted these)
+            x, y, is_orig, labelled, count = c["x"], c["y"], c["is_orig"], c["labelled"], \
+                xp.count_nonzero
+            self.invariants += xp.stack([
+                count(c["x_after"] != x), count(labelled & (y != x)),
+                count(~labelled & ~is_orig), count(labelled & ~c["inp"]["eligible"]),
+                count(labelled & ~c["is_mask"] & ~is_orig & ~c["drawable_out"])])
+            c["moved"] = self._moved(c["inp"], c["code"], c["at"])
+            c["fingerprint"] = (xp.astype(c["sel"], xp.int64) * self._pattern_weights).sum(0)
+        at_col = self._add_table(c["inp"], c["moved"])
         # fingerprints of the sequences with >= PATTERN_MIN selected and unselected positions:
         # two independent draws coincide there with probability < p^20 q^20 max(p,q)^(n-40),
         # below 1e-24 for every p, so a repeat means the masks are not drawn afresh
         both = (at_col[:, 2:].sum(1) >= PATTERN_MIN) & (at_col[:, 1] >= PATTERN_MIN)
-        fingerprint = (xp.astype(c["sel"], xp.int64) * self._pattern_weights).sum(0)  # mod 2**64
-        self.patterns[self._call] = xp.where(both, fingerprint, 0)
+        self.patterns[self._call] = xp.where(both, c["fingerprint"], 0)  # sums mod 2**64
         self._sequences(at_col)
 
     def _by_selected(self, c: dict) -> None:
         """The pairs of codes, then the random-id and joint tables: the selected alone."""
         xp, code, at = self.xp, c["code"], c["at"]                           # at: [n_selected]
-        self._pairs(code, c["out"])
-        chosen = {"at": at, **{k: xp.take(c[k], at) for k in ("x", "out", "code",
-                                                              "drawable_out")}}
+        if "chosen" in c:  # the C pass counted the pairs and picked the selected
+            chosen = c["chosen"]
+        else:
+            self._pairs(code, c["out"])
+            chosen = {"at": at, **{k: xp.take(c[k], at) for k in ("x", "out", "code",
+                                                                  "drawable_out")}}
         self.random_ids.update(**chosen)
         self.joint.update(code, tables=not is_replay(self._call), **chosen)
 
@@ -193,57 +224,12 @@ class Counts:
         """What the counts derive from the input `x` (int64) alone, kept for this object."""
         if self._input is not None and self._input[0] is x:
             return self._input[1]
-        v, xp = self.config.n_tokens, self.xp
-        eligible = self._is_eligible(x)
-        drawable_x = self._drawable(x)
-        xi = xp.clip(x, 0, v - 1)   # ids past the vocabulary are special ones: code 0
-        terms = {"eligible": eligible,
-                 "sel_base": 2 + 3 * xp.astype(~drawable_x, xp.int32),  # code of a [MASK]
-                 "unsel_code": xp.astype(eligible, xp.int32)}
-        # the neighbourhood: whether the left and the right neighbour are eligible (an edge of
-        # the sequence counts as ineligible): boundaries are where off-by-ones live
-        edge = xp.zeros(eligible[:1].shape, xp.bool, self.device)
-        left = xp.astype(xp.concatenate([edge, eligible[:-1]]), xp.int32)
-        right = xp.astype(xp.concatenate([eligible[1:], edge]), xp.int32)
-        strata = {"nbr": (2 * left + right) * CODES}      # per position; pos and col: `_tables`
-        if self._sep is not None:
-            is_sep = xp.astype(x == self._sep, xp.int32)
-            strata["seg"] = xp.clip(xp.cumsum_rows(is_sep) - is_sep, hi=SEGMENTS - 1) * CODES
-        # the table a call would add if it selected nothing (every position at its unselected
-        # code: 0 ineligible, 1 eligible): a call then visits its selected positions alone
-        # (`_tables`), and this is shared by its replay and by every masker fed the input
-        unselected = xp.zeros((xp.numel(self.table) // CODES, CODES), xp.int64, self.device)
-        for name, axis in (("pos", 1), ("col", 0)):  # ineligible and eligible of each
-            o, size, here = self._offset[name], self._strata[name], eligible.sum(axis)
-            unselected[o:o + size, :2] = xp.stack([x.shape[axis] - here, here], 1)
-        if not self.id_table:  # else the id ranges are summed from the id table on the host
-            strata["idbin"] = xp.astype(xi * self.coarse // v, xp.int32) * CODES
-        else:  # the id and its repeat class: per id, then per selected position (`_tables`)
-            by_id = xp.bincount((xi * 2 + terms["unsel_code"]).reshape(-1),
-                                minlength=2 * v).reshape(v, 2)       # [n_tokens, code 0 / 1]
-            occurrences = by_id[:, 1]                                # eligible, per id
-            # how much more often than a uniform id the id occurs in this call, in octaves
-            share = xp.astype(occurrences, xp.float64) * (v / xp.numel(xi))
-            rep = xp.clip(xp.astype(xp.log2(xp.clip(share, lo=1e-9)) + REPEAT_CLASSES // 2,
-                                    xp.int32), 0, REPEAT_CLASSES - 1)        # [n_tokens]
-            unselected[self._offset["id"]:self._offset["id"] + v, :2] = by_id
-            o = self._offset["repeat"]
-            for c in range(2):
-                unselected[o:o + REPEAT_CLASSES, c] = xp.bincount(
-                    rep, minlength=REPEAT_CLASSES, weights=by_id[:, c])
-            terms.update(occurrences=occurrences, xi=xi, rep=rep)
-        for name in ("nbr", "seg", "idbin"):
-            if name in strata:
-                o, size = self._offset[name], self._strata[name]
-                unselected[o:o + size] = xp.bincount(
-                    (strata[name] + terms["unsel_code"]).reshape(-1),
-                    minlength=size * CODES).reshape(size, CODES)
-        terms["strata"], terms["unselected"] = strata, unselected
+        terms = derive_input_terms(self, x)
         self._input = (x, terms)
         return terms
 
-    def _tables(self, inp: dict, code, at):
-        """Add the code counts of every stratum (each its own rows of the table) from the
+    def _moved(self, inp: dict, code, at):
+        """The call's moves in every stratum (each its own rows of the table), from the
         selected positions `at` alone: a selected position moves its row's count from code 1
         (eligible, unselected) to its code."""
         xp, code = self.xp, self.xp.take(code, at)                           # [n_selected]
@@ -254,22 +240,27 @@ class Counts:
             xi = xp.take(inp["xi"], at)
             rows += [xi * CODES, xp.take(inp["rep"], xi) * CODES]
             names += ["id", "repeat"]
-        rows = xp.concatenate([r + (self._offset[name] * CODES + code)
+        rows = xp.concatenate([r + (self.offset[name] * CODES + code)
                                for name, r in zip(names, rows)])          # [strata * n_sel]
-        moved = xp.bincount(rows, minlength=xp.numel(self.table)).reshape(-1, CODES)
+        return xp.bincount(rows, minlength=xp.numel(self.table))
+
+    def _add_table(self, inp: dict, moved):
+        """Add the call's code counts of every stratum: the input's unselected table plus the
+        `moved` counts; then the dispersion sums they give. Returns `[batch, CODES]`."""
+        xp, moved = self.xp, moved.reshape(-1, CODES)
         call = inp["unselected"] + moved                                    # [rows, CODES]
         call[:, 1] -= moved[:, 2:].sum(1)
         self.table += call.reshape(-1)
         if "occurrences" in inp:  # selected count of each id vs Binomial(its occurrences, p)
-            o = self._offset["id"]
+            o = self.offset["id"]
             self._dispersion_terms(moved[o:o + self.config.n_tokens, 2:].sum(1),
                                    inp["occurrences"], 1)
-        o = self._offset["pos"]
+        o = self.offset["pos"]
         at_pos = call[o:o + self.seq_len]                                   # [seq_len, CODES]
         self.by_call[self._call] += at_pos.sum(0)
         # selected count at each position across the call's columns vs Binomial(eligible, p)
         self._dispersion_terms(at_pos[:, 2:].sum(1), at_pos[:, 1:].sum(1), 0)
-        return call[self._offset["col"]:self._offset["col"] + self.batch]  # [batch, CODES]
+        return call[self.offset["col"]:self.offset["col"] + self.batch]  # [batch, CODES]
 
     def _dispersion_terms(self, k, m, index: int, p: float | None = None):
         """Add the dispersion sum of counts `k` of `m` trials (`moments.dispersion_terms`, groups
@@ -344,6 +335,6 @@ class Counts:
 
     def host(self) -> HostCounts:
         """Everything, read back once, as NumPy arrays (`host_counts.read_back`)."""
-        return read_back(self, {k: (self._offset[k], size) for k, size in self._strata.items()
+        return read_back(self, {k: (self.offset[k], size) for k, size in self.strata_sizes.items()
                                 if size})
 
