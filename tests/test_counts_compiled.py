@@ -22,6 +22,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 needs_library = pytest.mark.skipif(compiled_counts.library() is None,
                                    reason=f"compiled counting: {compiled_counts.status()}")
 NO_SEP = dataclasses.replace(SMALL, no_mask_tokens=())
+TINY = MaskingConfig(padding_token=0, mask_token=103, no_mask_tokens=(101, 102), n_tokens=40,
+                     random_exclude=(5,))    # random ids collide; specials past the vocabulary
 
 
 def _calls(config: MaskingConfig, seq: int, batch: int, calls: int, seed: int):
@@ -61,7 +63,7 @@ def _host(config, shape, compiled: bool, calls: int = 6, seed: int = 3) -> dict:
 
 
 @needs_library
-@pytest.mark.parametrize("config", [SMALL, NO_SEP], ids=["with-sep", "without-sep"])
+@pytest.mark.parametrize("config", [SMALL, NO_SEP, TINY], ids=["with-sep", "without-sep", "tiny"])
 @pytest.mark.parametrize("shape", [(48, 8), (1, 7), (9, 1), (130, 3)])
 @pytest.mark.parametrize("seed", [3, 4])
 def test_the_c_pass_counts_what_numpy_counts(config, shape, seed):
@@ -72,6 +74,8 @@ def test_the_c_pass_counts_what_numpy_counts(config, shape, seed):
         assert in_c["replay_same_other"][0] > 0 and in_c["pairs"]["fresh"].sum() > 0
     if shape[0] >= 100:  # sequences long enough to be fingerprinted
         assert np.count_nonzero(in_c["patterns"]) > 0
+    if config is TINY and shape[0] * shape[1] >= 50:
+        assert min(in_c["joint"]["collisions"]) > 0
 
 
 def test_past_the_per_id_tables_numpy_counts():

@@ -100,35 +100,37 @@ class Counts:
         # from `top` on eligible, negative ones as id 0), and whether an id + 1 is drawable,
         # [n_tokens + 2] (the ends: below 0 or past the vocabulary)
         top = max(config.ineligible_tokens) + 1
-        self._eligible_id = self._drawable_id = None
+        self.eligible_table = self.drawable_table = None
         if top <= ID_TABLE_MAX:
-            self._eligible_id = xp.ones(top + 1, xp.bool, device)
-            self._eligible_id[list(config.ineligible_tokens)] = False
+            self.eligible_table = xp.ones(top + 1, xp.bool, device)
+            self.eligible_table[list(config.ineligible_tokens)] = False
         if self.id_table:
             drawable = np.zeros(config.n_tokens + 2, bool)
             drawable[1:-1] = True
             drawable[np.asarray(config.random_exclude, np.int64) + 1] = False
-            self._drawable_id = xp.asarray(drawable, xp.bool, device)
+            self.drawable_table = xp.asarray(drawable, xp.bool, device)
         self.sep = config.no_mask_tokens[-1] if config.no_mask_tokens else None
         self._p = config.masking_prob
         self._q_mask = mask_share(config) or 0.0  # 0: no [MASK] dispersion to count
         self.joint = JointCounts(config, seq_len, device, collisions=self.full, xp=xp)
         # the per-position passes in C where they can run (`compiled_counts`; same counts)
-        self.compiled = (compiled and xp.name == "numpy" and self._drawable_id is not None
+        self.compiled = (compiled and xp.name == "numpy" and self.drawable_table is not None
+                          and self.eligible_table is not None
                           and compiled_counts.library() is not None)
+        self._seen = (np.zeros(v, np.int64), np.zeros(v, np.int64)) if self.compiled else None
 
     def problem(self, check: str, message: str):
         """Record an invariant violation seen on the host (shape, dtype, device, determinism)."""
         self.host_problems.setdefault(check, []).append(message)
 
     def is_eligible(self, x):
-        if self._eligible_id is None:
+        if self.eligible_table is None:
             return ~self.xp.isin(x, self._ineligible)
-        return self.xp.lookup(self._eligible_id, x)  # a table lookup is cheaper than isin
+        return self.xp.lookup(self.eligible_table, x)  # a table lookup is cheaper than isin
 
     def drawable(self, t):
-        if self._drawable_id is not None:
-            return self.xp.lookup(self._drawable_id, t + 1)
+        if self.drawable_table is not None:
+            return self.xp.lookup(self.drawable_table, t + 1)
         ok = (t >= 0) & (t < self.config.n_tokens)
         return ok & ~self.xp.isin(t, self._exclude) if self.xp.numel(self._exclude) else ok
 
@@ -171,7 +173,7 @@ class Counts:
         call, and its selected positions (`compiled_counts.count_call`)."""
         kind = 0 if self._prev is None else 2 if is_replay(self._call) else 3
         r = compiled_counts.count_call(
-            x=x, x_after=x_after, out=out, y=y, terms=inp, drawable=self._drawable_id,
+            x=x, x_after=x_after, out=out, y=y, terms=inp, drawable=self.drawable_table,
             prev=self._prev, prev_kind=kind, weights=self._pattern_weights.reshape(-1),
             offsets=tuple(self.offset[k] * CODES for k in ("pos", "col", "id", "repeat")),
             table_size=self.table.size, config=self.config, invariants=self.invariants,
@@ -203,12 +205,16 @@ class Counts:
     def _by_selected(self, c: dict) -> None:
         """The pairs of codes, then the random-id and joint tables: the selected alone."""
         xp, code, at = self.xp, c["code"], c["at"]                           # at: [n_selected]
-        if "chosen" in c:  # the C pass counted the pairs and picked the selected
-            chosen = c["chosen"]
-        else:
-            self._pairs(code, c["out"])
-            chosen = {"at": at, **{k: xp.take(c[k], at) for k in ("x", "out", "code",
-                                                                  "drawable_out")}}
+        if "chosen" in c:  # the C pass counted the pairs and picked the selected: C again
+            compiled_counts.count_selected(
+                chosen=c["chosen"], codes=code, columns=c["columns"],
+                col_eligible=c["inp"]["col_eligible"], count_class=self.joint.count_class,
+                random_ids=self.random_ids, joint=self.joint, scratch=self._seen,
+                tables=not is_replay(self._call), pos_buckets=POS_BUCKETS)
+            return
+        self._pairs(code, c["out"])
+        chosen = {"at": at, **{k: xp.take(c[k], at) for k in ("x", "out", "code",
+                                                              "drawable_out")}}
         self.random_ids.update(**chosen)
         self.joint.update(code, tables=not is_replay(self._call), **chosen)
 

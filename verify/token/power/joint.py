@@ -101,7 +101,7 @@ class JointCounts:
         # [stratum, outcome]: 4 neighbour classes, 4 order classes, COUNT_CLASSES count classes
         self.tables = z(8 + COUNT_CLASSES, 3)
         self.collision_sums = z(3)              # equal pairs, pairs apart, pairs same original
-        self._class = xp.asarray(_count_class_table(seq_len, config.masking_prob),
+        self.count_class = xp.asarray(_count_class_table(seq_len, config.masking_prob),
                                  device=device)
         self._pos = xp.arange(seq_len, xp.int16, device)[:, None]
 
@@ -135,7 +135,7 @@ class JointCounts:
         last = xp.take(xp.amax(xp.select(sel, self._pos, -1), 0), col)         # [n_sel]
         order = xp.select(xp.take(k, col) == 1, 0, xp.select(
             pos == first, 1, xp.select(pos == last, 3, 2)))
-        count = xp.take(self._class[(code >= 1).sum(0), k], col)
+        count = xp.take(self.count_class[(code >= 1).sum(0), k], col)
         stratum = xp.concatenate([neighbours, 4 + order, 8 + count])
         self.tables += xp.bincount(stratum * 3 + xp.tile(cat, 3),
                                    minlength=xp.numel(self.tables)).reshape(self.tables.shape)

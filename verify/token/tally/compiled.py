@@ -22,7 +22,9 @@ import numpy as np
 
 from mlm_ref.clib import CLibrary
 
-__all__ = ["library", "status", "count_call"]
+from ..host_counts import CODES
+
+__all__ = ["library", "status", "count_call", "count_selected", "input_terms"]
 
 _p, _i64 = ctypes.c_void_p, ctypes.c_int64
 
@@ -36,12 +38,39 @@ class _Call(ctypes.Structure):
         ("prev_code prev_out", _p), ("prev_kind", _i64), ("weights", _p),
         ("seq_len batch padding mask_token", _i64),
         ("code at x_sel out_sel code_sel drawable_sel moved", _p), ("moved_size", _i64),
-        ("fingerprint invariants pairs replay_same", _p)) for name in names.split()]
+        ("fingerprint col_selected col_first col_last invariants pairs replay_same", _p))
+        for name in names.split()]
+
+
+class _Input(ctypes.Structure):
+    """`input_terms_t` of count_call.c, field for field."""
+
+    _fields_ = [(name, kind) for names, kind in (
+        ("x", _p), ("seq_len batch", _i64), ("eligible_id", _p), ("top", _i64),
+        ("drawable", _p), ("n_tokens has_sep sep segments", _i64),
+        ("eligible sel_base unsel_code nbr seg by_id pos_eligible col_eligible nbr_table "
+         "seg_table", _p)) for name in names.split()]
+
+
+class _Selected(ctypes.Structure):
+    """`selected_t` of count_call.c, field for field."""
+
+    _fields_ = [(name, kind) for names, kind in (
+        ("n_sel", _i64),
+        ("at x out code drawable_out codes col_selected col_first col_last col_eligible "
+         "count_class", _p),
+        ("seq_len batch n_tokens coarse pos_buckets tables", _i64),
+        ("seen_ids seen_originals other_hist orig_hist other_by_orig other_by_pos orig_by_pos "
+         "joint_tables collision_sums", _p)) for name in names.split()]
 
 
 def _declare(lib) -> None:
     lib.mlm_count_call.argtypes = [ctypes.POINTER(_Call)]
     lib.mlm_count_call.restype = _i64
+    lib.mlm_input_terms.argtypes = [ctypes.POINTER(_Input)]
+    lib.mlm_input_terms.restype = None
+    lib.mlm_count_selected.argtypes = [ctypes.POINTER(_Selected)]
+    lib.mlm_count_selected.restype = None
 
 
 _LIBRARY = CLibrary("count_call", [pathlib.Path(__file__).with_name("count_call.c")],
@@ -91,6 +120,7 @@ def count_call(*, x, x_after, out, y, terms: dict, drawable: np.ndarray, prev, p
     n = seq_len * batch
     code, moved = np.empty((seq_len, batch), np.int32), np.empty(table_size, np.int64)
     fingerprint = np.empty(batch, np.int64)
+    columns = np.empty((3, batch), np.int64)    # selected count, first and last selected
     at, x_sel, out_sel = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
     code_sel, drawable_sel = np.empty(n, np.int32), np.empty(n, np.bool_)
     i64, i32, u8 = np.int64, np.int32, np.bool_
@@ -107,7 +137,78 @@ def count_call(*, x, x_after, out, y, terms: dict, drawable: np.ndarray, prev, p
         _address(weights, i64), seq_len, batch, config.padding_token, config.mask_token,
         *(_address(a, t) for a, t in ((code, i32), (at, i64), (x_sel, i64), (out_sel, i64),
                                       (code_sel, i32), (drawable_sel, u8), (moved, i64))),
-        table_size, *(_address(a, i64) for a in (fingerprint, invariants, pairs, replay_same)))
+        table_size, _address(fingerprint, i64), *(a.ctypes.data for a in columns),
+        *(_address(a, i64) for a in (invariants, pairs, replay_same)))
     k = library().mlm_count_call(ctypes.byref(call))
-    return dict(code=code, moved=moved, fingerprint=fingerprint, at=at[:k], x=x_sel[:k],
-                out=out_sel[:k], code_sel=code_sel[:k], drawable_out=drawable_sel[:k])
+    return dict(code=code, moved=moved, fingerprint=fingerprint, columns=columns, at=at[:k],
+                x=x_sel[:k], out=out_sel[:k], code_sel=code_sel[:k],
+                drawable_out=drawable_sel[:k])
+
+
+def count_selected(*, chosen: dict, codes: np.ndarray, columns: np.ndarray,
+                   col_eligible: np.ndarray, count_class: np.ndarray, random_ids, joint,
+                   scratch: tuple[np.ndarray, np.ndarray], tables: bool, pos_buckets: int):
+    """Add a call's selected positions to the random-id and joint counters.
+
+    Args:
+        chosen: `at`, `x`, `out`, `code` and `drawable_out` of the selected positions (as
+            `count_call` returns them).
+        codes: every position's code, int32 `[seq_len, batch]`; `columns` `count_call`'s.
+        col_eligible: the eligible positions of each column (int64 `[batch]`).
+        count_class: the joint table's count classes, int64 `[seq_len + 1, seq_len + 1]`.
+        random_ids, joint: the `RandomIdCounts` (per-id histograms) and `JointCounts` (with
+            collisions) whose NumPy counters are added to.
+        scratch: two zeroed int64 arrays `[n_tokens]`, left zeroed.
+        tables: add the joint tables (else the collisions alone).
+        pos_buckets: the position buckets of the random ids' table.
+    """
+    i64, (seq_len, batch) = np.int64, codes.shape
+    call = _Selected(
+        len(chosen["at"]), *(_address(chosen[k], i64) for k in ("at", "x", "out")),
+        _address(chosen["code"], np.int32), _address(chosen["drawable_out"], np.bool_),
+        _address(codes, np.int32), *(a.ctypes.data for a in columns),
+        _address(col_eligible, i64), _address(count_class, i64), seq_len, batch,
+        random_ids.config.n_tokens, random_ids.coarse, pos_buckets, tables,
+        *(_address(a, i64) for a in scratch),
+        *(_address(a, i64) for a in (random_ids.other_hist, random_ids.orig_hist,
+                                     random_ids.other_by_orig, random_ids.other_by_pos,
+                                     random_ids.orig_by_pos, joint.tables,
+                                     joint.collision_sums)))
+    library().mlm_count_selected(ctypes.byref(call))
+
+
+def input_terms(x: np.ndarray, config, *, eligible_id: np.ndarray, drawable: np.ndarray,
+                sep: int | None, segments: int) -> dict:
+    """The per-position parts of an input's terms (`input_terms._per_position`'s, but `xi`).
+
+    Args:
+        x: the input, C-contiguous int64 `[seq_len, batch]`.
+        config: the masking parameters.
+        eligible_id: the bool table `[top + 1]` (ids from `top` on read its last entry).
+        drawable: the bool table `[n_tokens + 2]` (id t drawable: `drawable[t + 1]`).
+        sep: the [SEP] id, or None.
+        segments: the segment count's cap.
+    """
+    (seq_len, batch), v = x.shape, config.n_tokens
+    parts = dict(eligible=np.empty(x.shape, np.bool_), sel_base=np.empty(x.shape, np.int32),
+                 unsel_code=np.empty(x.shape, np.int32), by_id=np.empty((v, 2), np.int64),
+                 pos_eligible=np.empty(seq_len, np.int64), col_eligible=np.empty(batch, np.int64))
+    strata = {"nbr": np.empty(x.shape, np.int32)}
+    tables = {"nbr": np.empty(4 * CODES, np.int64)}
+    if sep is not None:
+        strata["seg"], tables["seg"] = np.empty(x.shape, np.int32), np.empty(segments * CODES, np.int64)
+    seg, seg_table = strata.get("seg"), tables.get("seg")
+    call = _Input(_address(x, np.int64), seq_len, batch, _address(eligible_id, np.bool_),
+                  len(eligible_id) - 1, _address(drawable, np.bool_), v, sep is not None,
+                  0 if sep is None else sep, segments,
+                  *(_address(parts[k], t) for k, t in (("eligible", np.bool_),
+                                                       ("sel_base", np.int32),
+                                                       ("unsel_code", np.int32))),
+                  _address(strata["nbr"], np.int32),
+                  None if seg is None else _address(seg, np.int32),
+                  *(_address(parts[k], np.int64) for k in ("by_id", "pos_eligible",
+                                                           "col_eligible")),
+                  _address(tables["nbr"], np.int64),
+                  None if seg_table is None else _address(seg_table, np.int64))
+    library().mlm_input_terms(ctypes.byref(call))
+    return dict(parts, strata=strata, tables=tables)
