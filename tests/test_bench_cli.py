@@ -70,3 +70,30 @@ def test_a_masker_is_timed_in_steady_state_not_in_the_wake_of_another():
     xs = [np.zeros((2, 2), dtype=np.int64)] * 2
     for timing in time_maskers(maskers, xs, warmup=1, repeats=6, budget_s=1.0):
         assert timing["repeats"] >= 6 and timing["median_s"] < 0.01
+
+
+def test_the_gates_own_speed_is_timed_end_to_end_and_past_its_fixed_costs(monkeypatch):
+    """`verify.bench.gate`: each size alternated twice, the best of each; the marginal rate
+    is the tokens between the sizes over the seconds between them; the page shows both."""
+    from verify.bench import gate
+    from verify.bench.report import _gate
+    walls = iter([(12.0, "PASS"), (3.0, "PASS"), (10.0, "PASS"), (4.0, "PASS")])
+    seen = []
+
+    def fake_wall(masker, device, tokens):
+        seen.append(tokens)
+        return next(walls)
+    monkeypatch.setattr(gate, "_wall", fake_wall)
+    g = gate.time_gate("cpu", tokens=10**8, fixed_tokens=10**6)
+    assert seen == [10**8, 10**6, 10**8, 10**6]
+    assert g["tokens_per_s"] == pytest.approx(10**8 / 10.0)
+    assert g["marginal_tokens_per_s"] == pytest.approx((10**8 - 10**6) / (10.0 - 3.0))
+    assert g["verdicts"] == ["PASS"]
+    page = "\n".join(_gate(g))
+    assert "10.0 M" in page and "14.1 M" in page and "12.0, 10.0" in page
+
+
+def test_one_gate_run_is_timed_in_a_fresh_process():
+    from verify.bench import gate
+    seconds, verdict = gate._wall("numpy", "cpu", 20_000)
+    assert seconds > 0 and verdict == "PASS"

@@ -1,6 +1,8 @@
 """Conformance of the published maskers: the harness must flag what is wrong in code nobody
 here wrote, and pass what is right. Small N (CI); docs/conformance.md is the full run."""
 
+import re
+
 import pytest
 
 pytest.importorskip("torch")
@@ -49,4 +51,6 @@ def test_the_page_reports_the_numbers_and_the_plain_words(report):
                   date="today", out_dir="docs")
     assert "| labml | **FAIL** |" in page and "| numpy | pass |" in page
     assert "writes the masked ids into the tensor it was given" in page
-    assert "Estimated categories: mask 0.81" in page
+    # labml's [MASK] share, 0.81, estimated (to the noise of the run, as in the test above)
+    shown = re.search(r"Estimated categories: mask (\d\.\d+)", page)
+    assert shown and float(shown.group(1)) == pytest.approx(0.81, abs=0.005)

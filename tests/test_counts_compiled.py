@@ -2,7 +2,8 @@
 formulation's counts, every counter bit for bit: on hand-made calls that break invariants and
 hold ids past the vocabulary, at every shape (one column, one position), with and without a
 [SEP] id, and over whole gate runs of our masker and of planted defects, inline and on threads.
-Without a compiler, or with `MLM_VERIFY_NO_COMPILE=1`, NumPy counts and says why."""
+The C pass that makes a CPU batch makes the NumPy formulation's, id for id. Without a compiler,
+or with `MLM_VERIFY_NO_COMPILE=1`, NumPy counts and says why."""
 
 import dataclasses
 import os
@@ -15,6 +16,7 @@ import pytest
 
 from mlm_ref.config import MaskingConfig
 from tests.test_counts_namespaces import LARGE, SMALL, _assert_same
+from verify.token.tally import batches
 from verify.token.tally import compiled as compiled_counts
 from verify.token.counts import Counts
 
@@ -120,3 +122,33 @@ def test_without_the_library_numpy_counts_and_says_why(env, why, tmp_path):
     assert status.startswith("not compiled") and why in status
     assert invariants == str(_host(SMALL, (16, 4), False)["invariants"])
     assert not list(tmp_path.iterdir()), "a failed build left files behind"
+
+
+@needs_library
+@pytest.mark.parametrize("config", [SMALL, NO_SEP, TINY], ids=["with-sep", "without-sep", "tiny"])
+@pytest.mark.parametrize("shape, seed", [((128, 64), 5), ((1, 1), 0), ((7, 3), 2**32 - 1)])
+def test_the_c_pass_makes_the_numpy_formulations_batch(config, shape, seed):
+    id_of = np.random.default_rng(seed).integers(0, config.n_tokens, 1 << 16)
+    made = [batches.make_batch(config, *shape, seed, id_of=id_of, mask_fraction=0.02,
+                               compiled_pass=c) for c in (True, False)]
+    assert made[0].dtype == np.int64 and made[0].shape == shape
+    assert np.array_equal(*made)
+
+
+def test_a_cpu_batch_has_its_documented_layout():
+    """Half the columns text-like (Zipf ids, [CLS] first, [SEP]s), half full length, 2% [MASK]
+    before the padding tail, uniform ids spread over the whole vocabulary."""
+    # every special id past the vocabulary: a uniform id never looks like one
+    config = MaskingConfig(padding_token=45, mask_token=44, no_mask_tokens=(41, 42), n_tokens=40)
+    x = batches.make_batch(config, 128, 4096, 1, id_of=np.full(1 << 16, 7), mask_fraction=0.02,
+                           compiled_pass=False)   # every text position: id 7 or a special
+    text = x[0] == 41
+    assert 0.47 < text.mean() < 0.53
+    padded = x == config.padding_token
+    assert 0.47 < (~padded.any(0)).mean() < 0.53      # full length
+    assert np.all(padded[1:] >= padded[:-1])          # padding is a tail
+    assert np.all((x[1:, text] == 42).sum(0)[~padded[2, text]] >= 1)
+    live = x[:, ~text][~padded[:, ~text]]
+    assert abs((live == config.mask_token).mean() - 0.02) < 0.002
+    assert set(np.unique(live)) == set(range(40)) | {config.mask_token}
+    assert set(np.unique(x[1:, text])) <= {7, 42, config.mask_token, config.padding_token}

@@ -80,6 +80,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "of the input, each in a fresh process (verify.bench.memory; default "
                         "on, off with --quick; with --only, for the named ones of numpy torch "
                         "jax)")
+    p.add_argument("--gate", action=argparse.BooleanOptionalAction, default=None,
+                   help="also time the token gate itself, `python -m verify.stats --masker "
+                        "torch` end to end in fresh processes at 1e8 and 1e6 tokens, twice "
+                        "each (verify.bench.gate; default on, off with --quick or --only)")
     p.add_argument("--memory-n", type=int, default=MEMORY_N, metavar="N",
                    help=f"token ids per memory measurement (default {MEMORY_N})")
     return p.parse_args(argv)
@@ -219,6 +223,17 @@ def _memory(args) -> dict:
                        f"--dtypes {','.join(MEMORY_DTYPES)}"}
 
 
+def _gate(device: str) -> dict:
+    """The token gate's own speed (`verify.bench.gate`), printed as it is measured."""
+    from .gate import time_gate
+    g = time_gate(device)
+    print(f"token gate ({g['command']}, counting: {g['counting']}): "
+          f"{g['tokens_per_s'] / 1e6:.1f} M tokens/s end to end, "
+          f"{g['marginal_tokens_per_s'] / 1e6:.1f} M tokens/s past the fixed costs "
+          f"({min(g['fixed_seconds']):.1f} s at {g['fixed_tokens']:.0e} tokens)")
+    return g
+
+
 def _usage_error(args) -> str | None:
     """What is wrong with the arguments, in a sentence; None when nothing is."""
     if any(v is not None and v < 1 for v in [args.seq_len, args.repeats, *(args.batches or []),
@@ -280,6 +295,8 @@ def _main(args) -> int:
             report["memory"] = _memory(args)
         if args.collators:
             report["collators"] = _collators(args)
+        if args.gate if args.gate is not None else not (args.quick or args.only):
+            report["gate"] = _gate(args.device)
     for r in report.get("collators", {}).get("ratios", []):
         verdict = "" if r["goal"] is None else ("  goal >= %gx %s" % (
             r["goal"], "held" if r["held"] else "NOT held"))

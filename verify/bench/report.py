@@ -67,6 +67,12 @@ shaped like BERT's (`[CLS]` text `[SEP]`, then padding over about a quarter of t
   native and exact mode and the collator: the compiled passes (`mlm_torch.compiled`, built
   with the machine's C compiler) or, where none was found or the build failed, NumPy's, and
   why.
+- **The token gate's own speed:** `gate` times `python -m verify.stats --masker torch` end to
+  end in fresh processes (`verify.bench.gate`): at 1e8 tokens, the issue's yardstick, and at
+  1e6, where the fixed costs (importing torch and SciPy, the seeded-once and call-shape runs,
+  the checks) are most of the run; alternated, twice each, best of each. *past the fixed
+  costs* is the tokens between the two over the seconds between them: what more tokens cost,
+  the gate's power per CI minute. `counting` says whether the gate counted in C or in NumPy.
 - **Load:** `load_average` holds the 1-minute load average `before` and `after` the timing and
   the machine's `cores`. With more runnable processes than cores, every figure is lower and
   noisier, and the paths that run on torch's intra-op thread pool (whose barrier waits for a
@@ -177,6 +183,20 @@ def _memory(section: dict) -> list[str]:
     return lines + [""]
 
 
+def _gate(g: dict) -> list[str]:
+    """The token gate's own speed, end to end and past its fixed costs."""
+    runs = ", ".join(f"{t:.1f}" for t in g["seconds"])
+    fixed = ", ".join(f"{t:.1f}" for t in g["fixed_seconds"])
+    return ["### The token gate's own speed", "",
+            f"- command: `{g['command']}` (and at {g['fixed_tokens']:.0e} tokens); counting: "
+            f"{g['counting']}; verdicts: {', '.join(g['verdicts'])}", "",
+            "| tokens | seconds (runs) | tokens/s end to end | tokens/s past the fixed costs |",
+            "|---:|---|---:|---:|",
+            f"| {g['tokens']:.0e} | {runs} | {g['tokens_per_s'] / 1e6:.1f} M | "
+            f"{g['marginal_tokens_per_s'] / 1e6:.1f} M |",
+            f"| {g['fixed_tokens']:.0e} | {fixed} | | |", ""]
+
+
 def _load_note(report: dict) -> list[str]:
     """The machine's load during the timing, and what it means for the figures."""
     load = report.get("load_average") or {}
@@ -210,6 +230,8 @@ def _section(report: dict, image: str) -> list[str]:
         out += _memory(report["memory"])
     if report.get("collators"):
         out += _collators(report["collators"])
+    if report.get("gate"):
+        out += _gate(report["gate"])
     return out
 
 

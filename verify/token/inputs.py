@@ -17,7 +17,9 @@ hold `mask_token` (already masked input must stay untouched).
 **Replay.** Calls come in pairs: call `2k + 1` feeds exactly the batch of call `2k` again, under
 the masker's next seed (a new epoch of the same examples). A correct masker's masks of the two
 calls are independent; one that ignores its seed, or derives its draws from the input, repeats
-itself. Batches are a pure function of `(seed, call // 2)` and are generated on the device.
+itself. Batches are a pure function of `(seed, call // 2)` and are generated on the device: on a
+CPU from position-addressed SplitMix64 (`tally.batches`: one C pass, or NumPy where it is not
+built, the same ids), elsewhere from the device's generator.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from mlm_ref.config import MaskingConfig
 from ..engine.arguments import derive_seed
 from ..engine.frameworks import array_namespace
 from .host_counts import is_replay
+from .tally.batches import make_batch as make_cpu_batch
 
 __all__ = ["SyntheticBatches", "derive_seed", "is_replay"]
 
@@ -86,10 +89,16 @@ class SyntheticBatches:
         return self._last[1]
 
     def make(self, pair: int) -> torch.Tensor:
-        """A new batch of calls `2 pair` and `2 pair + 1` (one thread at a time)."""
+        """A new batch of calls `2 pair` and `2 pair + 1` (one thread at a time): on a CPU from
+        position-addressed SplitMix64 (`tally.batches`), elsewhere from the device's
+        generator; the same layout either way."""
         cfg, (n, b), dev = self.config, (self.seq_len, self.batch), self.device
+        seed = derive_seed(self.seed, "inputs", pair)
+        if dev.type == "cpu":
+            return torch.from_numpy(make_cpu_batch(cfg, n, b, seed, id_of=self._id_of.numpy(),
+                                                   mask_fraction=MASK_FRACTION))
         g = self.generator
-        g.manual_seed(derive_seed(self.seed, "inputs", pair))
+        g.manual_seed(seed)
         pos = torch.arange(n, device=dev)[:, None]                                  # [seq_len, 1]
         full = torch.rand(b, generator=g, device=dev) < 0.5                         # [batch]
         length = torch.where(full, n, torch.randint(0, n + 1, (b,), generator=g, device=dev))

@@ -24,7 +24,7 @@ from mlm_ref.clib import CLibrary
 
 from ..host_counts import CODES
 
-__all__ = ["library", "status", "count_call", "count_selected", "input_terms"]
+__all__ = ["library", "status", "count_call", "count_selected", "input_terms", "make_batch"]
 
 _p, _i64 = ctypes.c_void_p, ctypes.c_int64
 
@@ -64,6 +64,14 @@ class _Selected(ctypes.Structure):
          "joint_tables collision_sums", _p)) for name in names.split()]
 
 
+class _Batch(ctypes.Structure):
+    """`batch_t` of make_batch.c, field for field."""
+
+    _fields_ = [("seed", ctypes.c_uint64)] + [(name, kind) for names, kind in (
+        ("seq_len batch n_tokens mask_token padding has_specials cls sep mask_below", _i64),
+        ("id_of columns x", _p)) for name in names.split()]
+
+
 def _declare(lib) -> None:
     lib.mlm_count_call.argtypes = [ctypes.POINTER(_Call)]
     lib.mlm_count_call.restype = _i64
@@ -71,9 +79,12 @@ def _declare(lib) -> None:
     lib.mlm_input_terms.restype = None
     lib.mlm_count_selected.argtypes = [ctypes.POINTER(_Selected)]
     lib.mlm_count_selected.restype = None
+    lib.mlm_make_batch.argtypes = [ctypes.POINTER(_Batch)]
+    lib.mlm_make_batch.restype = None
 
 
-_LIBRARY = CLibrary("count_call", [pathlib.Path(__file__).with_name("count_call.c")],
+_LIBRARY = CLibrary("count_call", [pathlib.Path(__file__).with_name(f)
+                                   for f in ("count_call.c", "make_batch.c")],
                     off_env="MLM_VERIFY_NO_COMPILE", cache_env="MLM_VERIFY_CACHE",
                     declare=_declare)
 
@@ -212,3 +223,24 @@ def input_terms(x: np.ndarray, config, *, eligible_id: np.ndarray, drawable: np.
                   None if seg_table is None else _address(seg_table, np.int64))
     library().mlm_input_terms(ctypes.byref(call))
     return dict(parts, strata=strata, tables=tables)
+
+
+def make_batch(config, seq_len: int, batch: int, seed: int, *, id_of: np.ndarray,
+               mask_below: int) -> np.ndarray:
+    """The token gate's CPU batch `[seq_len, batch]` (int64) of `seed` (`batches.make_batch`).
+
+    Args:
+        config: the masking parameters.
+        seq_len, batch: the shape.
+        seed: the batch's seed, in `[0, 2**64)`.
+        id_of: the id of each of the 65536 Zipf grid points (int64).
+        mask_below: positions whose 16 [MASK] bits fall below this hold `mask_token`.
+    """
+    x, columns = np.empty((seq_len, batch), np.int64), np.empty((3, batch), np.int64)
+    specials = config.no_mask_tokens
+    call = _Batch(seed, seq_len, batch, config.n_tokens, config.mask_token,
+                  config.padding_token, bool(specials), specials[0] if specials else 0,
+                  specials[-1] if specials else 0, mask_below, _address(id_of, np.int64),
+                  columns.ctypes.data, x.ctypes.data)
+    library().mlm_make_batch(ctypes.byref(call))
+    return x
