@@ -1,3 +1,4 @@
-"""The per-call passes of the token gate's counting (`verify.token.counts`): what an input alone
-gives (`input_terms`, NumPy or torch), and the per-position counting of a call in C
-(`compiled`, `count_call.c`), which gives the NumPy formulation's counts where it is built."""
+"""The per-call passes of the token gate on a CPU (`verify.token.counts`, `verify.token.inputs`):
+the batch (`batches`), what the counts derive from it alone (`input_terms`), and the C passes
+that make the batch and count a call (`compiled`: `make_batch.c`, `count_call.c`), which give
+the NumPy formulations' ids and counts where they are built."""

@@ -1,13 +1,16 @@
-"""The token gate's per-position counting in C (`count_call.c`): built on first use, loaded by
-ctypes, NumPy arrays in and out.
+"""The token gate's C passes on a CPU (`count_call.c`, `make_batch.c`): built on first use,
+loaded by ctypes, NumPy arrays in and out.
 
 `Counts` (NumPy arrays) decodes a call's outcome codes and adds its invariants, code pairs,
-fingerprints and stratum moves in some thirty NumPy passes over the call, at about a
-nanosecond a position each, most of them holding the GIL; the C pass does them in one pass and
-releases the GIL, so the counting of one call runs beside the next masker call. The NumPy
-formulation stays, and gives the same counts (`tests/test_counts_compiled.py`): it runs where
-there is no compiler, the build fails, `MLM_VERIFY_NO_COMPILE=1` is set, the vocabulary is too
-large for the per-id tables, or the counters are torch tensors (a GPU).
+fingerprints, stratum moves, random ids and joint tables in some seventy NumPy operations, at
+about a nanosecond a position each, many of them holding the GIL. Here four passes do that
+work, each releasing the GIL, so the counting of one call runs beside the next masker call:
+`input_terms` (once per batch: what the counts derive from the input alone), `count_call`
+(every position of a call), `count_selected` (its selected positions' random ids and joint
+tables) and `make_batch` (the batch itself, `batches`). The NumPy formulations stay, and give
+the same counts and ids (`tests/test_counts_compiled.py`): they run where there is no
+compiler, the build fails, `MLM_VERIFY_NO_COMPILE=1` is set, the vocabulary is too large for
+the per-id tables (2**18), or the counters are torch tensors (a GPU).
 
 Built by `mlm_ref.clib` (the compiler `$CC`, else `cc`; the cache folder `$MLM_VERIFY_CACHE`,
 else `$XDG_CACHE_HOME/mlm-verify`, else `~/.cache/mlm-verify`).
@@ -23,6 +26,7 @@ import numpy as np
 from mlm_ref.clib import CLibrary
 
 from ..host_counts import CODES
+from ..power.joint import COUNT_CLASSES
 
 __all__ = ["library", "status", "count_call", "count_selected", "input_terms", "make_batch"]
 
@@ -34,7 +38,8 @@ class _Call(ctypes.Structure):
 
     _fields_ = [(name, kind) for names, kind in (
         ("x x_after out y eligible sel_base unsel_code strata_rows strata_offset", _p),
-        ("repeat_class", _p), ("n_strata pos_offset col_offset id_offset repeat_offset", _i64), ("drawable", _p), ("n_tokens", _i64),
+        ("repeat_class", _p), ("n_strata pos_offset col_offset id_offset repeat_offset", _i64),
+        ("drawable", _p), ("n_tokens", _i64),
         ("prev_code prev_out", _p), ("prev_kind", _i64), ("weights", _p),
         ("seq_len batch padding mask_token", _i64),
         ("code at x_sel out_sel code_sel drawable_sel moved", _p), ("moved_size", _i64),
@@ -99,10 +104,14 @@ def status() -> str:
     return _LIBRARY.status()
 
 
-def _address(a: np.ndarray, dtype) -> int:
+def _address(a: np.ndarray, dtype, size: int | None = None) -> int:
+    """The address of `a`'s data, once it is known to be what the C side reads: C-contiguous,
+    of `dtype`, and (where given) of `size` elements (the C passes index without bounds)."""
     if a.dtype != dtype or not a.flags.c_contiguous:
-        raise TypeError(f"count_call needs C-contiguous {np.dtype(dtype)} arrays, got "
+        raise TypeError(f"the C passes need C-contiguous {np.dtype(dtype)} arrays, got "
                         f"{a.dtype} (contiguous: {a.flags.c_contiguous})")
+    if size is not None and a.size != size:
+        raise ValueError(f"the C passes need {size} elements here, got {a.size}")
     return a.ctypes.data
 
 
@@ -136,20 +145,23 @@ def count_call(*, x, x_after, out, y, terms: dict, drawable: np.ndarray, prev, p
     code_sel, drawable_sel = np.empty(n, np.int32), np.empty(n, np.bool_)
     i64, i32, u8 = np.int64, np.int32, np.bool_
     prev_code, prev_out = prev if prev is not None else (None, None)
-    rows = np.array([_address(r, i32) for r in terms["c_rows"]], np.int64)
+    rows = np.array([_address(r, i32, n) for r in terms["c_rows"]], np.int64)
     call = _Call(
-        *(_address(a, i64) for a in (x, x_after, out, y)), _address(terms["eligible"], u8),
-        _address(terms["sel_base"], i32), _address(terms["unsel_code"], i32),
-        rows.ctypes.data, _address(terms["c_offsets"], i64), _address(terms["rep"], i32),
-        len(rows), *offsets,
-        _address(drawable, u8), config.n_tokens,
-        None if prev_code is None else _address(prev_code, i32),
-        None if prev_out is None else _address(prev_out, i64), prev_kind,
-        _address(weights, i64), seq_len, batch, config.padding_token, config.mask_token,
+        *(_address(a, i64, n) for a in (x, x_after, out, y)),
+        _address(terms["eligible"], u8, n), _address(terms["sel_base"], i32, n),
+        _address(terms["unsel_code"], i32, n), rows.ctypes.data,
+        _address(terms["c_offsets"], i64, len(rows)),
+        _address(terms["rep"], i32, config.n_tokens), len(rows), *offsets,
+        _address(drawable, u8, config.n_tokens + 2), config.n_tokens,
+        None if prev_code is None else _address(prev_code, i32, n),
+        None if prev_out is None else _address(prev_out, i64, n), prev_kind,
+        _address(weights, i64, seq_len), seq_len, batch, config.padding_token,
+        config.mask_token,
         *(_address(a, t) for a, t in ((code, i32), (at, i64), (x_sel, i64), (out_sel, i64),
                                       (code_sel, i32), (drawable_sel, u8), (moved, i64))),
         table_size, _address(fingerprint, i64), *(a.ctypes.data for a in columns),
-        *(_address(a, i64) for a in (invariants, pairs, replay_same)))
+        *(_address(a, i64, size) for a, size in ((invariants, 5), (pairs, 4 * CODES * CODES),
+                                                 (replay_same, 2))))
     k = library().mlm_count_call(ctypes.byref(call))
     return dict(code=code, moved=moved, fingerprint=fingerprint, columns=columns, at=at[:k],
                 x=x_sel[:k], out=out_sel[:k], code_sel=code_sel[:k],
@@ -173,18 +185,19 @@ def count_selected(*, chosen: dict, codes: np.ndarray, columns: np.ndarray,
         tables: add the joint tables (else the collisions alone).
         pos_buckets: the position buckets of the random ids' table.
     """
-    i64, (seq_len, batch) = np.int64, codes.shape
+    i64, (seq_len, batch), k = np.int64, codes.shape, len(chosen["at"])
+    v, c1, r = random_ids.config.n_tokens, random_ids.coarse + 1, random_ids
     call = _Selected(
-        len(chosen["at"]), *(_address(chosen[k], i64) for k in ("at", "x", "out")),
-        _address(chosen["code"], np.int32), _address(chosen["drawable_out"], np.bool_),
-        _address(codes, np.int32), *(a.ctypes.data for a in columns),
-        _address(col_eligible, i64), _address(count_class, i64), seq_len, batch,
-        random_ids.config.n_tokens, random_ids.coarse, pos_buckets, tables,
-        *(_address(a, i64) for a in scratch),
-        *(_address(a, i64) for a in (random_ids.other_hist, random_ids.orig_hist,
-                                     random_ids.other_by_orig, random_ids.other_by_pos,
-                                     random_ids.orig_by_pos, joint.tables,
-                                     joint.collision_sums)))
+        k, *(_address(chosen[name], i64, k) for name in ("at", "x", "out")),
+        _address(chosen["code"], np.int32, k), _address(chosen["drawable_out"], np.bool_, k),
+        _address(codes, np.int32), *(_address(a, i64, batch) for a in columns),
+        _address(col_eligible, i64, batch), _address(count_class, i64, (seq_len + 1) ** 2),
+        seq_len, batch, v, random_ids.coarse, pos_buckets, tables,
+        *(_address(a, i64, v) for a in scratch),
+        *(_address(a, i64, size) for a, size in (
+            (r.other_hist, v + 1), (r.orig_hist, v + 1), (r.other_by_orig, (c1 - 1) * c1),
+            (r.other_by_pos, pos_buckets * c1), (r.orig_by_pos, pos_buckets * c1),
+            (joint.tables, 3 * (8 + COUNT_CLASSES)), (joint.collision_sums, 3))))
     library().mlm_count_selected(ctypes.byref(call))
 
 
@@ -207,10 +220,11 @@ def input_terms(x: np.ndarray, config, *, eligible_id: np.ndarray, drawable: np.
     strata = {"nbr": np.empty(x.shape, np.int32)}
     tables = {"nbr": np.empty(4 * CODES, np.int64)}
     if sep is not None:
-        strata["seg"], tables["seg"] = np.empty(x.shape, np.int32), np.empty(segments * CODES, np.int64)
+        strata["seg"] = np.empty(x.shape, np.int32)
+        tables["seg"] = np.empty(segments * CODES, np.int64)
     seg, seg_table = strata.get("seg"), tables.get("seg")
     call = _Input(_address(x, np.int64), seq_len, batch, _address(eligible_id, np.bool_),
-                  len(eligible_id) - 1, _address(drawable, np.bool_), v, sep is not None,
+                  len(eligible_id) - 1, _address(drawable, np.bool_, v + 2), v, sep is not None,
                   0 if sep is None else sep, segments,
                   *(_address(parts[k], t) for k, t in (("eligible", np.bool_),
                                                        ("sel_base", np.int32),
@@ -240,7 +254,8 @@ def make_batch(config, seq_len: int, batch: int, seed: int, *, id_of: np.ndarray
     specials = config.no_mask_tokens
     call = _Batch(seed, seq_len, batch, config.n_tokens, config.mask_token,
                   config.padding_token, bool(specials), specials[0] if specials else 0,
-                  specials[-1] if specials else 0, mask_below, _address(id_of, np.int64),
+                  specials[-1] if specials else 0, mask_below,
+                  _address(id_of, np.int64, 1 << 16),
                   columns.ctypes.data, x.ctypes.data)
     library().mlm_make_batch(ctypes.byref(call))
     return x
