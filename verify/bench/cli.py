@@ -225,12 +225,12 @@ def _memory(args) -> dict:
 
 def _gate(device: str) -> dict:
     """The token gate's own speed (`verify.bench.gate`), printed as it is measured."""
-    from .gate import time_gate
+    from .gate import short, time_gate
     g = time_gate(device)
     print(f"token gate ({g['command']}, counting: {g['counting']}): "
           f"{g['tokens_per_s'] / 1e6:.1f} M tokens/s end to end, "
           f"{g['marginal_tokens_per_s'] / 1e6:.1f} M tokens/s past the fixed costs "
-          f"({min(g['fixed_seconds']):.1f} s at {g['fixed_tokens']:.0e} tokens)")
+          f"({min(g['fixed_seconds']):.1f} s at {short(g['fixed_tokens'])} tokens)")
     return g
 
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-__all__ = ["time_gate", "GATE_TOKENS", "FIXED_TOKENS"]
+__all__ = ["time_gate", "short", "GATE_TOKENS", "FIXED_TOKENS"]
 
 GATE_TOKENS, FIXED_TOKENS = 10**8, 10**6
 
@@ -52,4 +52,10 @@ def time_gate(device: str, masker: str = "torch", tokens: int = GATE_TOKENS,
             "verdicts": sorted(verdicts),
             "counting": compiled.status().split(" into ")[0] if device == "cpu" else "torch",
             "command": f"python -m verify.stats --masker {masker} --device {device} "
-                       f"--tokens {tokens:.0e}"}
+                       f"--tokens {short(tokens)}"}
+
+
+def short(n: int) -> str:
+    """`100000000` as `1e8` where that is exact, else as it is."""
+    mantissa, _, exponent = f"{n:.0e}".partition("e")
+    return f"{mantissa}e{int(exponent)}" if float(f"{mantissa}e{exponent}") == n else str(n)
