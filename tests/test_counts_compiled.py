@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mlm_ref.config import MaskingConfig
-from tests.test_counts_namespaces import LARGE, SMALL, _assert_same
+from tests.test_counts_namespaces import LARGE, SMALL, _assert_same, assert_same_runs
 from verify.token.tally import batches
 from verify.token.tally import compiled as compiled_counts
 from verify.token.counts import Counts
@@ -98,10 +98,7 @@ def test_a_gate_run_counted_in_c_gives_the_counts_of_one_counted_in_numpy(chunk,
     in_c = runner.run_maskers(maskers, **args)
     monkeypatch.setattr(compiled_counts, "library", lambda: None)
     in_numpy = runner.run_maskers(maskers, **args)
-    for a, b in zip(in_c, in_numpy):
-        a, b = dataclasses.asdict(a), dataclasses.asdict(b)
-        a.pop("seconds"), b.pop("seconds")
-        _assert_same(a, b)
+    assert_same_runs(in_c, in_numpy)
     assert in_c[1].invariants["input not mutated"] > 0
 
 

@@ -65,6 +65,13 @@ static inline int drawable_in(const uint8_t *drawable, int64_t n_tokens, int64_t
     return drawable[u < (uint64_t)n_tokens ? u + 1 : 0];
 }
 
+/* an id as the per-id tables count it: ids past the vocabulary as its last id (special ones,
+ * ineligible), ids below 0 as id 0 */
+static inline int64_t clip_id(int64_t t, int64_t v)
+{
+    return t < 0 ? 0 : t >= v ? v - 1 : t;
+}
+
 static inline int drawable_id(const count_call_t *c, int64_t t)
 {
     return drawable_in(c->drawable, c->n_tokens, t);
@@ -153,8 +160,7 @@ int64_t mlm_count_call(const count_call_t *c)
         c->moved[c->col_offset + b * CODES + code]++;
         for (int64_t k = 0; k < c->n_strata; k++)
             c->moved[c->strata_offset[k] + c->strata_rows[k][i] + code]++;
-        /* ids past the vocabulary count as its last id (special ones: ineligible) */
-        const int64_t x = x_sel[j], id = x < 0 ? 0 : x >= c->n_tokens ? c->n_tokens - 1 : x;
+        const int64_t id = clip_id(x_sel[j], c->n_tokens);
         c->moved[c->id_offset + id * CODES + code]++;
         c->moved[c->repeat_offset + c->repeat_class[id] * CODES + code]++;
     }
@@ -213,8 +219,7 @@ void mlm_input_terms(const input_terms_t *c)
             eligible[i] = (uint8_t)e;
             unsel[i] = e;
             sel_base[i] = 2 + 3 * !drawable_in(c->drawable, v, x);
-            /* ids past the vocabulary count as its last id (special ones: ineligible) */
-            by_id[(x < 0 ? 0 : x >= v ? v - 1 : x) * 2 + e]++;
+            by_id[clip_id(x, v) * 2 + e]++;
             here += e;
             col_el[b] += e;
         }
@@ -267,11 +272,6 @@ typedef struct {
     int64_t *other_hist, *orig_hist, *other_by_orig, *other_by_pos, *orig_by_pos;
     int64_t *joint_tables, *collision_sums;
 } selected_t;
-
-static inline int64_t clip_id(int64_t t, int64_t v)
-{
-    return t < 0 ? 0 : t >= v ? v - 1 : t;
-}
 
 void mlm_count_selected(const selected_t *c)
 {
